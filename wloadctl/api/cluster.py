@@ -1,0 +1,172 @@
+"""ClusterService: status, membership, leadership transfer, digests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import grpc
+from pysyncobj.config import FAIL_REASON
+
+from wloadctl.api.context import ApiContext
+from wloadctl.api.jobs import check_key
+from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2
+from wloadctl.raft.node import FAIL_REASON_NAMES
+from wloadctl.server.config import ConfigError, check_address
+
+_SERVICE = "/wloadctl.v1.ClusterService/"
+
+
+class ClusterServicer(api_pb2_grpc.ClusterServiceServicer):
+    def __init__(self, api: ApiContext) -> None:
+        self.api = api
+
+    def build_status(self) -> api_pb2.ClusterStatus:
+        api = self.api
+        raw = api.node.status()
+        leader = raw["leader"]
+        status = api_pb2.ClusterStatus(
+            self_id=api.config.node_id, leader_id=api.member_id_of(leader) if leader else "",
+            leader_api_address=api.api_address_of(leader) if leader else "", term=raw["term"],
+            commit_index=raw["commit_index"], applied_index=raw["applied_index"], has_quorum=raw["has_quorum"],
+            role=raw["role"], log_entries=raw["log_entries"], snapshot_index=raw["snapshot_index"],
+            state_time_ms=api.store.state_time_ms())
+        for address in api.node.members():
+            is_self = address == api.node.raft_address
+            peer = raw["members"].get(address, {})
+            match = raw["commit_index"] if is_self else peer.get("match_index", 0)
+            is_leader_view = raw["role"] == "leader"
+            status.members.add(
+                id=api.member_id_of(address), raft_address=address, api_address=api.api_address_of(address),
+                role="leader" if address == leader else ("follower" if leader else "unknown"),
+                connected=True if is_self else bool(peer.get("connected")),
+                match_index=match if is_leader_view else 0,
+                lag=max(0, raw["commit_index"] - match) if is_leader_view else 0,
+                is_self=is_self)
+        return status
+
+    async def Status(self, request: api_pb2.StatusRequest,
+                     context: grpc.aio.ServicerContext) -> api_pb2.ClusterStatus:
+        return self.build_status()
+
+    async def Digest(self, request: api_pb2.DigestRequest,
+                     context: grpc.aio.ServicerContext) -> api_pb2.DigestResponse:
+        applied, digest = await asyncio.to_thread(self.api.store.digest)
+        return api_pb2.DigestResponse(applied_index=applied, digest=digest, self_id=self.api.config.node_id)
+
+    async def Noop(self, request: api_pb2.NoopRequest,
+                   context: grpc.aio.ServicerContext) -> api_pb2.NoopResponse:
+        if len(request.payload) > 1 << 20:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "payload: larger than 1 MiB")
+        await check_key(request.idempotency_key, context)
+
+        async def here() -> api_pb2.NoopResponse:
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key,
+                                           noop=commands_pb2.Noop(payload=request.payload))
+            result = await self.api.commit(command, context)
+            return api_pb2.NoopResponse(raft_index=result.raft_index)
+
+        return await self.api.on_leader(_SERVICE + "Noop", request, api_pb2.NoopResponse, context, here)
+
+    async def _raft_call(self, start: Any, context: grpc.aio.ServicerContext, what: str) -> None:
+        """Run a pysyncobj membership/transfer call and wait for its callback."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[int] = loop.create_future()
+
+        def done(_result: Any, error: int) -> None:
+            loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(error))
+
+        start(done)
+        try:
+            error = await asyncio.wait_for(fut, 30)
+        except TimeoutError:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{what}: not committed in 30 s; check cluster status")
+        if error != FAIL_REASON.SUCCESS:
+            reason = FAIL_REASON_NAMES.get(error, str(error))
+            code = grpc.StatusCode.FAILED_PRECONDITION if error == FAIL_REASON.REQUEST_DENIED \
+                else grpc.StatusCode.UNAVAILABLE
+            hint = " (one membership change at a time; the previous one may still be in progress)" \
+                if error == FAIL_REASON.REQUEST_DENIED else ""
+            await context.abort(code, f"{what}: {reason}{hint}")
+
+    def _members(self) -> api_pb2.MembershipResponse:
+        api = self.api
+        return api_pb2.MembershipResponse(members=[
+            commands_pb2.Member(id=api.member_id_of(a), raft_address=a, api_address=api.api_address_of(a))
+            for a in api.node.members()])
+
+    async def AddMember(self, request: api_pb2.AddMemberRequest,
+                        context: grpc.aio.ServicerContext) -> api_pb2.MembershipResponse:
+        m = request.member
+        if not m.id or len(m.id) > 64:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "member.id: required, at most 64 characters")
+        try:
+            check_address(m.raft_address, "member.raft_address")
+            if m.api_address:
+                check_address(m.api_address, "member.api_address")
+        except ConfigError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        await check_key(request.idempotency_key, context)
+
+        async def here() -> api_pb2.MembershipResponse:
+            api = self.api
+            existing = api.raft_address_of(m.id)
+            if existing and existing != m.raft_address and existing in api.node.members():
+                await context.abort(grpc.StatusCode.ALREADY_EXISTS,
+                                    f"member.id: {m.id} is already a member at {existing}")
+            # Record who the member is first, so status and forwarding know its API address.
+            await api.commit(commands_pb2.Command(idempotency_key=request.idempotency_key,
+                                                  set_member=commands_pb2.SetMember(member=m)), context)
+            if m.raft_address not in api.node.members():
+                await self._raft_call(lambda cb: api.node.add_member(m.raft_address, cb), context,
+                                      "member.raft_address")
+            return self._members()
+
+        return await self.api.on_leader(_SERVICE + "AddMember", request, api_pb2.MembershipResponse, context, here)
+
+    async def RemoveMember(self, request: api_pb2.RemoveMemberRequest,
+                           context: grpc.aio.ServicerContext) -> api_pb2.MembershipResponse:
+        if not request.id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "id: required")
+
+        async def here() -> api_pb2.MembershipResponse:
+            api = self.api
+            address = api.raft_address_of(request.id)
+            if not address or address not in api.node.members():
+                if address:  # removed already (a retried request)
+                    return self._members()
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"id: no member {request.id!r}")
+            if address == api.node.raft_address:
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                    f"id: {request.id} is the leader; move leadership first "
+                                    f"(wloadctl cluster transfer-leader), then remove it")
+            await self._raft_call(lambda cb: api.node.remove_member(address, cb), context, "id")
+            return self._members()
+
+        return await self.api.on_leader(_SERVICE + "RemoveMember", request, api_pb2.MembershipResponse, context,
+                                        here)
+
+    async def TransferLeader(self, request: api_pb2.TransferLeaderRequest,
+                             context: grpc.aio.ServicerContext) -> api_pb2.TransferLeaderResponse:
+        async def here() -> api_pb2.TransferLeaderResponse:
+            api = self.api
+            target = None
+            if request.target_id:
+                target = api.raft_address_of(request.target_id)
+                if not target or target not in api.node.members():
+                    await context.abort(grpc.StatusCode.NOT_FOUND, f"target_id: no member {request.target_id!r}")
+                if target == api.node.raft_address:
+                    return api_pb2.TransferLeaderResponse(leader_id=api.config.node_id)
+            await self._raft_call(lambda cb: api.node.transfer_leadership(target, cb), context, "target_id")
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                leader = api.node.leader_address()
+                if leader and leader != api.node.raft_address and (target is None or leader == target):
+                    return api_pb2.TransferLeaderResponse(leader_id=api.member_id_of(leader))
+                await asyncio.sleep(0.05)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "target_id: leadership did not move within 10 s")
+            raise AssertionError("unreachable")
+
+        return await self.api.on_leader(_SERVICE + "TransferLeader", request, api_pb2.TransferLeaderResponse,
+                                        context, here)

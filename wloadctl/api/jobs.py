@@ -1,0 +1,84 @@
+"""JobService: validate -> (forward to the leader | propose) or read the local state."""
+
+from __future__ import annotations
+
+import grpc
+
+from wloadctl.api.context import ApiContext
+from wloadctl.model.jobs import validate_specs
+from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, jobs_pb2
+from wloadctl.state.store import MAX_IDEMPOTENCY_KEY
+
+_SERVICE = "/wloadctl.v1.JobService/"
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+_MAX_ERRORS_SHOWN = 20
+
+
+async def check_key(key: str, context: grpc.aio.ServicerContext) -> None:
+    if len(key.encode()) > MAX_IDEMPOTENCY_KEY:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                            f"idempotency_key: longer than {MAX_IDEMPOTENCY_KEY} bytes")
+
+
+async def check_name(name: str, context: grpc.aio.ServicerContext) -> None:
+    if not name:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "name: required")
+    if len(name) > 128:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "name: longer than 128 characters")
+
+
+class JobServicer(api_pb2_grpc.JobServiceServicer):
+    def __init__(self, api: ApiContext) -> None:
+        self.api = api
+
+    async def ApplyJobs(self, request: api_pb2.ApplyJobsRequest,
+                        context: grpc.aio.ServicerContext) -> api_pb2.ApplyJobsResponse:
+        errors = validate_specs(request.jobs)
+        if errors:
+            shown = "; ".join(str(e) for e in errors[:_MAX_ERRORS_SHOWN])
+            more = f" (and {len(errors) - _MAX_ERRORS_SHOWN} more)" if len(errors) > _MAX_ERRORS_SHOWN else ""
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, shown + more)
+        await check_key(request.idempotency_key, context)
+
+        async def here() -> api_pb2.ApplyJobsResponse:
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key,
+                                           apply_jobs=commands_pb2.ApplyJobs(jobs=request.jobs))
+            result = await self.api.commit(command, context)
+            return api_pb2.ApplyJobsResponse(jobs=result.jobs, raft_index=result.raft_index)
+
+        return await self.api.on_leader(_SERVICE + "ApplyJobs", request, api_pb2.ApplyJobsResponse, context, here)
+
+    async def DeleteJob(self, request: api_pb2.DeleteJobRequest,
+                        context: grpc.aio.ServicerContext) -> api_pb2.DeleteJobResponse:
+        await check_name(request.name, context)
+        await check_key(request.idempotency_key, context)
+
+        async def here() -> api_pb2.DeleteJobResponse:
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key,
+                                           delete_job=commands_pb2.DeleteJob(name=request.name))
+            result = await self.api.commit(command, context)
+            return api_pb2.DeleteJobResponse(job=result.jobs[0] if result.jobs else None,
+                                             raft_index=result.raft_index)
+
+        return await self.api.on_leader(_SERVICE + "DeleteJob", request, api_pb2.DeleteJobResponse, context, here)
+
+    async def GetJob(self, request: api_pb2.GetJobRequest,
+                     context: grpc.aio.ServicerContext) -> jobs_pb2.JobVersion:
+        await check_name(request.name, context)
+        job = self.api.store.get_job(request.name, request.version)
+        if job is None:
+            what = f"version {request.version} of job {request.name!r}" if request.version else \
+                f"job {request.name!r}"
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"name: {what} not found")
+        return job
+
+    async def ListJobs(self, request: api_pb2.ListJobsRequest,
+                       context: grpc.aio.ServicerContext) -> api_pb2.ListJobsResponse:
+        size = request.page_size or DEFAULT_PAGE_SIZE
+        if size > MAX_PAGE_SIZE:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"page_size: at most {MAX_PAGE_SIZE}")
+        if len(request.page_token) > 256 or "\0" in request.page_token:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_token: not a token this server issued")
+        page = self.api.store.list_jobs(request.domain, dict(request.label_selector), size, request.page_token)
+        return api_pb2.ListJobsResponse(jobs=page.jobs, next_page_token=page.next_token)

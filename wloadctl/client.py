@@ -1,0 +1,229 @@
+"""Python client for a WLOADCTL cluster: leader discovery, safe retries, typed calls.
+
+Every write carries an idempotency key (generated when the caller gives
+none) and is retried with the same key, so a retry after a lost reply or a
+leader change is applied at most once.
+
+    from wloadctl.client import Client
+    with Client(["127.0.0.1:18581"]) as c:
+        c.apply_jobs(specs)
+        print(c.status().leader_id)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import grpc
+
+from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, jobs_pb2
+
+DEFAULT_SERVERS = ("127.0.0.1:18581", "127.0.0.1:18582", "127.0.0.1:18583")
+ENV_SERVER = "WLOADCTL_SERVER"
+# Statuses after which a request with the same idempotency key may be resent.
+_RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
+_MAX_MESSAGE = 64 << 20
+
+T = TypeVar("T")
+
+
+class ClientError(Exception):
+    """A request failed: ``code`` is the gRPC status, ``message`` names the field or cause."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, server: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.server = server
+
+    def __str__(self) -> str:
+        return f"{self.code.name}: {self.message}"
+
+
+def servers_from_env(explicit: Sequence[str] | None = None) -> list[str]:
+    """--server values, else WLOADCTL_SERVER (comma separated), else the local cluster."""
+    if explicit:
+        return [s for item in explicit for s in item.split(",") if s]
+    env = os.environ.get(ENV_SERVER, "")
+    if env.strip():
+        return [s.strip() for s in env.split(",") if s.strip()]
+    return list(DEFAULT_SERVERS)
+
+
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
+
+
+class Client:
+    def __init__(self, servers: Sequence[str] | None = None, timeout: float = 10.0,
+                 retry_for: float = 15.0) -> None:
+        self.servers = servers_from_env(servers)
+        if not self.servers:
+            raise ValueError("no server address given")
+        self.timeout = timeout
+        self.retry_for = retry_for
+        self._channels: dict[str, grpc.Channel] = {}
+        self._preferred: str | None = None  # the last known leader
+
+    # ---- plumbing
+
+    def close(self) -> None:
+        for ch in self._channels.values():
+            ch.close()
+        self._channels.clear()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _channel(self, address: str) -> grpc.Channel:
+        ch = self._channels.get(address)
+        if ch is None:
+            ch = grpc.insecure_channel(address, options=[
+                ("grpc.max_receive_message_length", _MAX_MESSAGE),
+                ("grpc.max_send_message_length", _MAX_MESSAGE),
+            ])
+            self._channels[address] = ch
+        return ch
+
+    def _order(self) -> list[str]:
+        order = list(self.servers)
+        if self._preferred:
+            order = [self._preferred] + [s for s in order if s != self._preferred]
+        return order
+
+    def _call(self, fn: Callable[[grpc.Channel], T], write: bool = False) -> T:
+        """Try the preferred server, then the others, until ``retry_for`` runs out.
+
+        Reads go to whichever replica answers; writes prefer the leader (a
+        follower forwards them anyway). Only transport-level failures are
+        retried, and writes always carry the same idempotency key.
+        """
+        deadline = time.monotonic() + self.retry_for
+        last: ClientError | None = None
+        delay = 0.05
+        while True:
+            for address in self._order():
+                try:
+                    result = fn(self._channel(address))
+                    if write and self._preferred is None:
+                        self._preferred = address
+                    return result
+                except grpc.RpcError as e:
+                    code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
+                    details = e.details() if hasattr(e, "details") else str(e)
+                    last = ClientError(code, details or code.name, address)
+                    if code not in _RETRYABLE:
+                        raise last from None
+                    if address == self._preferred:
+                        self._preferred = None
+                    leader = _leader_hint(e)
+                    if leader:
+                        self._preferred = leader
+            if time.monotonic() >= deadline:
+                assert last is not None
+                raise ClientError(last.code, f"{last.message} (tried {', '.join(self.servers)})",
+                                  last.server)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def _jobs(self, ch: grpc.Channel) -> api_pb2_grpc.JobServiceStub:
+        return api_pb2_grpc.JobServiceStub(ch)
+
+    def _cluster(self, ch: grpc.Channel) -> api_pb2_grpc.ClusterServiceStub:
+        return api_pb2_grpc.ClusterServiceStub(ch)
+
+    def find_leader(self) -> str:
+        """API address of the current leader (asks the replicas in turn)."""
+        status = self.status()
+        if not status.leader_api_address:
+            raise ClientError(grpc.StatusCode.UNAVAILABLE, "the cluster has no leader right now")
+        self._preferred = status.leader_api_address
+        return status.leader_api_address
+
+    # ---- job definitions
+
+    def apply_jobs(self, specs: Sequence[jobs_pb2.JobSpec], idempotency_key: str = "") -> api_pb2.ApplyJobsResponse:
+        request = api_pb2.ApplyJobsRequest(jobs=list(specs), idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._jobs(ch).ApplyJobs(request, timeout=self.timeout), write=True)
+
+    def get_job(self, name: str, version: int = 0) -> jobs_pb2.JobVersion:
+        request = api_pb2.GetJobRequest(name=name, version=version)
+        return self._call(lambda ch: self._jobs(ch).GetJob(request, timeout=self.timeout))
+
+    def list_jobs(self, domain: str = "", labels: Mapping[str, str] | None = None, page_size: int = 100,
+                  page_token: str = "") -> api_pb2.ListJobsResponse:
+        request = api_pb2.ListJobsRequest(domain=domain, label_selector=dict(labels or {}), page_size=page_size,
+                                          page_token=page_token)
+        return self._call(lambda ch: self._jobs(ch).ListJobs(request, timeout=self.timeout))
+
+    def iter_jobs(self, domain: str = "", labels: Mapping[str, str] | None = None,
+                  page_size: int = 500) -> Iterator[jobs_pb2.JobVersion]:
+        token = ""
+        while True:
+            page = self.list_jobs(domain, labels, page_size, token)
+            yield from page.jobs
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
+
+    def delete_job(self, name: str, idempotency_key: str = "") -> api_pb2.DeleteJobResponse:
+        request = api_pb2.DeleteJobRequest(name=name, idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._jobs(ch).DeleteJob(request, timeout=self.timeout), write=True)
+
+    # ---- cluster
+
+    def status(self, server: str | None = None) -> api_pb2.ClusterStatus:
+        """The cluster as the leader sees it (falls back to any replica's view)."""
+        if server:
+            return self._cluster(self._channel(server)).Status(api_pb2.StatusRequest(), timeout=self.timeout)
+        first = self._call(lambda ch: self._cluster(ch).Status(api_pb2.StatusRequest(), timeout=self.timeout))
+        if first.role == "leader" or not first.leader_api_address:
+            return first
+        try:
+            return self.status(first.leader_api_address)
+        except grpc.RpcError:
+            return first
+
+    def add_member(self, member_id: str, raft_address: str, api_address: str = "",
+                   idempotency_key: str = "") -> api_pb2.MembershipResponse:
+        request = api_pb2.AddMemberRequest(
+            member=commands_pb2.Member(id=member_id, raft_address=raft_address, api_address=api_address),
+            idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._cluster(ch).AddMember(request, timeout=max(self.timeout, 30)),
+                          write=True)
+
+    def remove_member(self, member_id: str, idempotency_key: str = "") -> api_pb2.MembershipResponse:
+        request = api_pb2.RemoveMemberRequest(id=member_id, idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._cluster(ch).RemoveMember(request, timeout=max(self.timeout, 30)),
+                          write=True)
+
+    def transfer_leader(self, target_id: str = "") -> api_pb2.TransferLeaderResponse:
+        request = api_pb2.TransferLeaderRequest(target_id=target_id)
+        return self._call(lambda ch: self._cluster(ch).TransferLeader(request, timeout=max(self.timeout, 15)),
+                          write=True)
+
+    def digest(self, server: str) -> api_pb2.DigestResponse:
+        return self._cluster(self._channel(server)).Digest(api_pb2.DigestRequest(), timeout=self.timeout)
+
+    def noop(self, payload: bytes = b"", idempotency_key: str = "") -> api_pb2.NoopResponse:
+        request = api_pb2.NoopRequest(payload=payload, idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._cluster(ch).Noop(request, timeout=self.timeout), write=True)
+
+
+def _leader_hint(error: grpc.RpcError) -> str | None:
+    """Servers attach ``x-wloadctl-leader`` (the leader's API address) to redirects."""
+    try:
+        md: Any = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
+    except Exception:
+        return None
+    for key, value in md or ():
+        if key == "x-wloadctl-leader" and value:
+            return str(value)
+    return None

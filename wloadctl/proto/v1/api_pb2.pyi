@@ -1,0 +1,190 @@
+from wloadctl.proto.v1 import jobs_pb2 as _jobs_pb2
+from wloadctl.proto.v1 import commands_pb2 as _commands_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ApplyJobsRequest(_message.Message):
+    __slots__ = ("jobs", "idempotency_key")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[_jobs_pb2.JobSpec]
+    idempotency_key: str
+    def __init__(self, jobs: _Optional[_Iterable[_Union[_jobs_pb2.JobSpec, _Mapping]]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class ApplyJobsResponse(_message.Message):
+    __slots__ = ("jobs", "raft_index")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    RAFT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[_jobs_pb2.JobRef]
+    raft_index: int
+    def __init__(self, jobs: _Optional[_Iterable[_Union[_jobs_pb2.JobRef, _Mapping]]] = ..., raft_index: _Optional[int] = ...) -> None: ...
+
+class GetJobRequest(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class ListJobsRequest(_message.Message):
+    __slots__ = ("domain", "label_selector", "page_size", "page_token")
+    class LabelSelectorEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    LABEL_SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    domain: str
+    label_selector: _containers.ScalarMap[str, str]
+    page_size: int
+    page_token: str
+    def __init__(self, domain: _Optional[str] = ..., label_selector: _Optional[_Mapping[str, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListJobsResponse(_message.Message):
+    __slots__ = ("jobs", "next_page_token")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[_jobs_pb2.JobVersion]
+    next_page_token: str
+    def __init__(self, jobs: _Optional[_Iterable[_Union[_jobs_pb2.JobVersion, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteJobRequest(_message.Message):
+    __slots__ = ("name", "idempotency_key")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    idempotency_key: str
+    def __init__(self, name: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class DeleteJobResponse(_message.Message):
+    __slots__ = ("job", "raft_index")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    RAFT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    job: _jobs_pb2.JobRef
+    raft_index: int
+    def __init__(self, job: _Optional[_Union[_jobs_pb2.JobRef, _Mapping]] = ..., raft_index: _Optional[int] = ...) -> None: ...
+
+class StatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MemberStatus(_message.Message):
+    __slots__ = ("id", "raft_address", "api_address", "role", "connected", "match_index", "lag", "is_self")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RAFT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    API_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    MATCH_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LAG_FIELD_NUMBER: _ClassVar[int]
+    IS_SELF_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    raft_address: str
+    api_address: str
+    role: str
+    connected: bool
+    match_index: int
+    lag: int
+    is_self: bool
+    def __init__(self, id: _Optional[str] = ..., raft_address: _Optional[str] = ..., api_address: _Optional[str] = ..., role: _Optional[str] = ..., connected: _Optional[bool] = ..., match_index: _Optional[int] = ..., lag: _Optional[int] = ..., is_self: _Optional[bool] = ...) -> None: ...
+
+class ClusterStatus(_message.Message):
+    __slots__ = ("self_id", "leader_id", "leader_api_address", "term", "commit_index", "applied_index", "members", "has_quorum", "role", "log_entries", "snapshot_index", "state_time_ms")
+    SELF_ID_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    LEADER_API_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    HAS_QUORUM_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    LOG_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    STATE_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    self_id: str
+    leader_id: str
+    leader_api_address: str
+    term: int
+    commit_index: int
+    applied_index: int
+    members: _containers.RepeatedCompositeFieldContainer[MemberStatus]
+    has_quorum: bool
+    role: str
+    log_entries: int
+    snapshot_index: int
+    state_time_ms: int
+    def __init__(self, self_id: _Optional[str] = ..., leader_id: _Optional[str] = ..., leader_api_address: _Optional[str] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStatus, _Mapping]]] = ..., has_quorum: _Optional[bool] = ..., role: _Optional[str] = ..., log_entries: _Optional[int] = ..., snapshot_index: _Optional[int] = ..., state_time_ms: _Optional[int] = ...) -> None: ...
+
+class AddMemberRequest(_message.Message):
+    __slots__ = ("member", "idempotency_key")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    member: _commands_pb2.Member
+    idempotency_key: str
+    def __init__(self, member: _Optional[_Union[_commands_pb2.Member, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RemoveMemberRequest(_message.Message):
+    __slots__ = ("id", "idempotency_key")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    idempotency_key: str
+    def __init__(self, id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class MembershipResponse(_message.Message):
+    __slots__ = ("members",)
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    members: _containers.RepeatedCompositeFieldContainer[_commands_pb2.Member]
+    def __init__(self, members: _Optional[_Iterable[_Union[_commands_pb2.Member, _Mapping]]] = ...) -> None: ...
+
+class TransferLeaderRequest(_message.Message):
+    __slots__ = ("target_id",)
+    TARGET_ID_FIELD_NUMBER: _ClassVar[int]
+    target_id: str
+    def __init__(self, target_id: _Optional[str] = ...) -> None: ...
+
+class TransferLeaderResponse(_message.Message):
+    __slots__ = ("leader_id",)
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    leader_id: str
+    def __init__(self, leader_id: _Optional[str] = ...) -> None: ...
+
+class DigestRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DigestResponse(_message.Message):
+    __slots__ = ("applied_index", "digest", "self_id")
+    APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SELF_ID_FIELD_NUMBER: _ClassVar[int]
+    applied_index: int
+    digest: str
+    self_id: str
+    def __init__(self, applied_index: _Optional[int] = ..., digest: _Optional[str] = ..., self_id: _Optional[str] = ...) -> None: ...
+
+class NoopRequest(_message.Message):
+    __slots__ = ("payload", "idempotency_key")
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    payload: bytes
+    idempotency_key: str
+    def __init__(self, payload: _Optional[bytes] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class NoopResponse(_message.Message):
+    __slots__ = ("raft_index",)
+    RAFT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    raft_index: int
+    def __init__(self, raft_index: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,275 @@
+"""Every change we make to pysyncobj's behaviour, in one place.
+
+pysyncobj is pinned to exactly 0.3.17 (pyproject.toml): several overrides
+below replace private (name-mangled) methods of ``SyncObj``, which is only
+safe against the version they were written for. Each override names the
+defect it neutralizes; each defect has a regression test (tests/unit/
+test_raft_overrides.py, tests/integration/test_durability.py).
+
+D1  No fsync: the mmap journal is never synced, term and vote are written
+    without fsync, a follower acknowledges and the leader counts a commit with
+    nothing on disk.            -> LmdbJournal + sync before every send and at
+                                   the end of every tick (GuardedTransport.send,
+                                   DurableSyncObj._wl_tick_sync).
+D2  Acknowledged writes lost after kill -9 once compaction ran: on load, a
+    snapshot newer than the journal's start clears the journal entries past
+    the snapshot.               -> _SyncObj__loadDumpFile (never clears on start;
+                                   recovery.plan_recovery decides).
+D3  Compaction pickles the whole object inside the Raft loop (1-7 s stalls,
+    needless elections).        -> serializer/serializeChecker hooks: an LMDB
+                                   read transaction copied in a worker thread.
+D4  A late acknowledgement makes followers truncate entries they already
+    hold ("truncating already-applied log entries").
+                                -> _wl_prepare_append + _SyncObj__deleteEntriesFrom
+                                   + _SyncObj__doChangeCluster: only conflicting
+                                   entries are ever removed (Raft §5.3).
+D5  A deposed leader acts for leaderFallbackTimeout (30 s).
+                                -> timers in raft/node.py (conf).
+D6  Without a password one TCP message runs code (pickle); admin commands
+    (syncobj_admin) need no authentication.
+                                -> secret required (server config), Raft port
+                                   bound to the configured address only, utility
+                                   commands refused (GuardedTransport).
+Also: our commands are carried as raw protobuf bytes (REGULAR entries are not
+pickled), see _SyncObj__doApplyCommand.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pysyncobj.pickle as pyso_pickle
+import pysyncobj.syncobj as pyso_syncobj
+from pysyncobj import SyncObj, SyncObjConf
+from pysyncobj.config import SERIALIZER_STATE
+from pysyncobj.transport import TCPTransport
+
+from wloadctl.raft.journal import LmdbJournal
+from wloadctl.raft.snapshots import PENDING, BackgroundSnapshotter, SnapshotHeader
+
+log = logging.getLogger(__name__)
+
+REGULAR = 0
+NO_OP = 1
+MEMBERSHIP = 2
+
+Entry = tuple[bytes, int, int]
+
+# createJournal is a module global of pysyncobj.syncobj, called once in
+# SyncObj.__init__; it is swapped only for the duration of one constructor.
+_INIT_LOCK = threading.Lock()
+
+
+def plan_append(log_entries: Sequence[Entry], entries: Sequence[Entry]) -> tuple[int, bool]:
+    """D4: how many leading ``entries`` this log already holds (same index and
+    term), and whether that is all of them (then nothing may be truncated).
+
+    By the Log Matching property, an entry with the same index and term as
+    ours means every entry before it matches too.
+    """
+    if not log_entries or not entries:
+        return 0, False
+    first, last = log_entries[0][1], log_entries[-1][1]
+    matched = 0
+    for _, idx, term in entries:
+        if idx < first or idx > last or log_entries[idx - first][2] != term:
+            break
+        matched += 1
+    return matched, matched == len(entries)
+
+
+class GuardedTransport(TCPTransport):
+    """pysyncobj's TCP transport with our guards (D1, D4, D6)."""
+
+    _syncObj: DurableSyncObj
+
+    def setOnUtilityMessageCallback(self, message: str, callback: Any) -> None:
+        # D6: syncobj_admin's add/remove/transfer/status are not accepted;
+        # membership changes go through the authenticated gRPC API.
+        return None
+
+    def _onUtilityMessage(self, conn: Any, message: Any) -> bool:
+        log.warning("refused a pysyncobj utility command on the Raft port")
+        conn.disconnect()
+        return True
+
+    def _onIncomingMessageReceived(self, conn: Any, message: Any) -> None:
+        # A peer must introduce itself with its address (a str) or a utility
+        # list; anything else (unhashable objects) would raise inside the Raft
+        # loop, so the connection is dropped instead.
+        if not isinstance(message, str | bytes | list):
+            conn.disconnect()
+            self._unknownConnections.discard(conn)
+            return
+        super()._onIncomingMessageReceived(conn, message)
+
+    def send(self, node: Any, message: Any) -> bool:
+        # D1: nothing leaves this node before what it reflects (entries
+        # acknowledged, term, vote) is on disk.
+        self._syncObj._wl_journal.sync()
+        return bool(super().send(node, message))
+
+    def _onMessageReceived(self, node: Any, message: Any) -> None:
+        sync_obj = self._syncObj
+        if isinstance(message, dict) and message.get("type") == "append_entries":
+            sync_obj._wl_prepare_append(message)
+        try:
+            super()._onMessageReceived(node, message)
+        finally:
+            sync_obj._wl_keep_suffix = False
+
+
+class DurableSyncObj(SyncObj):
+    """SyncObj with a durable LMDB journal, LMDB snapshots and the fixes above.
+
+    ``apply_entry(payload, index)`` is called on the Raft thread for each
+    committed REGULAR entry; ``apply_meta(index, membership)`` for every other
+    entry (no-op, membership change) so the store's applied index always
+    equals pysyncobj's.
+    """
+
+    def __init__(
+        self,
+        self_address: str,
+        peers: Sequence[str],
+        conf: SyncObjConf,
+        journal: LmdbJournal,
+        snapshot_path: Path,
+        apply_entry: Callable[[bytes, int], Any],
+        apply_meta: Callable[[int, tuple[str, str] | None], None],
+        begin_state_copy: Callable[[], Any],
+        copy_state: Callable[[Path, Any], None],
+        sync_state: Callable[[], None],
+        on_start: Callable[[DurableSyncObj], None],
+        install_snapshot: Callable[[DurableSyncObj, Path], None],
+    ) -> None:
+        self._wl_journal = journal
+        self._wl_apply_entry = apply_entry
+        self._wl_apply_meta = apply_meta
+        self._wl_begin_state_copy = begin_state_copy
+        self._wl_on_start = on_start
+        self._wl_install_snapshot = install_snapshot
+        self._wl_keep_suffix = False
+        self._wl_snapshot_path = snapshot_path
+        self._wl_snapshotter = BackgroundSnapshotter(snapshot_path, copy_state, sync_state)
+        if not snapshot_path.exists():
+            # pysyncobj runs its load hook only when the dump file exists; the
+            # hook is where recovery happens (D2), so it must always run.
+            snapshot_path.write_bytes(PENDING)
+        conf.journalFile = str(journal.path)
+        conf.fullDumpFile = str(snapshot_path)
+        conf.serializer = self._wl_serialize
+        conf.deserializer = self._wl_deserialize
+        conf.serializeChecker = self._wl_check_serialize
+        conf.useFork = False
+        conf.bindAddress = self_address  # D6: never 0.0.0.0
+        with _INIT_LOCK:
+            original = pyso_syncobj.createJournal
+            pyso_syncobj.createJournal = lambda _path: journal
+            try:
+                super().__init__(self_address, list(peers), conf=conf, transportClass=GuardedTransport)
+            finally:
+                pyso_syncobj.createJournal = original
+        self.addOnTickCallback(self._wl_tick_sync)
+
+    # ---- D1: the leader's own copy is durable before the next tick counts it
+
+    def _wl_tick_sync(self) -> None:
+        self._wl_journal.sync()
+
+    # ---- our entries are protobuf bytes, applied by the store
+
+    def propose(self, payload: bytes, callback: Callable[[Any, int], None]) -> None:
+        """Queue one entry (thread-safe); ``callback(result, fail_reason)``
+        runs on the Raft thread once it is applied or has failed."""
+        self._applyCommand(payload, callback, REGULAR)
+
+    def _SyncObj__doApplyCommand(self, command: bytes) -> Any:
+        index = self.raftLastApplied + 1
+        kind = command[0]
+        if kind == REGULAR:
+            return self._wl_apply_entry(bytes(command[1:]), index)
+        membership: tuple[str, str] | None = None
+        if kind == MEMBERSHIP:
+            request = pyso_pickle.loads(command[1:])  # our own log, via the authenticated channel
+            membership = (str(request[0]), str(request[1]))
+        result = SyncObj._SyncObj__doApplyCommand(self, command)  # type: ignore[attr-defined]
+        self._wl_apply_meta(index, membership)
+        return result
+
+    # ---- D2: recovery on start and snapshot install
+
+    def _SyncObj__loadDumpFile(self, clearJournal: bool) -> None:
+        try:
+            if clearJournal:
+                self._wl_install_snapshot(self, self._wl_snapshot_path)
+            else:
+                self._wl_on_start(self)
+        except Exception:
+            log.exception("snapshot load failed; the journal is kept as it is")
+
+    def wl_set_last_applied(self, index: int) -> None:
+        self._SyncObj__raftLastApplied = index
+        if self._SyncObj__raftCommitIndex < index:
+            self._SyncObj__raftCommitIndex = index
+
+    def wl_set_members(self, addresses: Sequence[str]) -> None:
+        others = [a for a in addresses if a != self.selfNode.address]
+        self._SyncObj__updateClusterConfiguration(others)
+
+    # ---- D3: snapshots off the Raft thread
+
+    def _wl_serialize(self, tmp_file: str, data: tuple[Entry, Entry, Any]) -> None:
+        last, prev, cluster = data
+        # pysyncobj renames tmp_file over the dump file right away; the real
+        # snapshot replaces it when the worker has finished.
+        Path(tmp_file).write_bytes(PENDING)
+        header = SnapshotHeader(last=_entry(last), prev=_entry(prev),
+                                members=sorted(n.address for n in cluster))
+        self._wl_snapshotter.start(header, self._wl_begin_state_copy())
+
+    def _wl_check_serialize(self) -> int:
+        done = self._wl_snapshotter.poll()
+        if done is None:
+            return SERIALIZER_STATE.SERIALIZING if self._wl_snapshotter.busy else \
+                SERIALIZER_STATE.NOT_SERIALIZING
+        return SERIALIZER_STATE.SUCCESS if done else SERIALIZER_STATE.FAILED
+
+    @staticmethod
+    def _wl_deserialize(_path: str) -> Any:
+        raise RuntimeError("unused: _SyncObj__loadDumpFile is overridden")
+
+    # ---- D4: never truncate entries that match the leader's
+
+    def _wl_prepare_append(self, message: dict[str, Any]) -> None:
+        if "prevLogIdx" not in message or message.get("transmission") is not None:
+            return
+        entries = message.get("entries") or []
+        matched, all_present = plan_append(self._wl_journal, entries)
+        if matched == 0:
+            return
+        last_known = entries[matched - 1]
+        message["prevLogIdx"], message["prevLogTerm"] = last_known[1], last_known[2]
+        message["entries"] = list(entries[matched:])
+        # With nothing new, entries after the matched ones may be ones the
+        # leader has not re-sent yet: they must stay.
+        self._wl_keep_suffix = all_present
+
+    def _SyncObj__deleteEntriesFrom(self, fromIDx: int) -> None:
+        if self._wl_keep_suffix:
+            return
+        SyncObj._SyncObj__deleteEntriesFrom(self, fromIDx)  # type: ignore[attr-defined]
+
+    def _SyncObj__doChangeCluster(self, request: Any, reverse: bool = False) -> bool:
+        if reverse and self._wl_keep_suffix:
+            return False  # the entry is kept, so its membership change stays
+        return bool(SyncObj._SyncObj__doChangeCluster(self, request, reverse))  # type: ignore[attr-defined]
+
+
+def _entry(e: Any) -> Entry:
+    command, idx, term = e
+    return (bytes(command) if not isinstance(command, str) else command.encode(), int(idx), int(term))

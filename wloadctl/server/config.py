@@ -1,0 +1,154 @@
+"""Replica configuration (TOML), validated with errors that name the field."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from wloadctl.raft.node import RaftTimers
+
+DEFAULT_API_PORT = 18581
+DEFAULT_RAFT_PORT = 18681
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Peer:
+    id: str
+    raft_address: str
+    api_address: str
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    node_id: str
+    raft_address: str
+    api_address: str
+    data_dir: Path
+    peers: tuple[Peer, ...]
+    secret_file: Path | None = None
+    metrics_address: str = ""
+    log_format: str = "json"
+    log_level: str = "info"
+    timers: RaftTimers = field(default_factory=RaftTimers)
+
+    @property
+    def multi_replica(self) -> bool:
+        return len({p.raft_address for p in self.peers} | {self.raft_address}) > 1
+
+    def read_secret(self) -> str | None:
+        if self.secret_file is None:
+            return None
+        try:
+            secret = self.secret_file.read_text().strip()
+        except OSError as e:
+            raise ConfigError(f"secret_file: cannot read {self.secret_file}: {e.strerror}") from e
+        if len(secret) < 16:
+            raise ConfigError(f"secret_file: {self.secret_file} holds fewer than 16 characters")
+        return secret
+
+
+def check_address(value: Any, name: str) -> str:
+    if not isinstance(value, str) or ":" not in value:
+        raise ConfigError(f"{name}: must be HOST:PORT, got {value!r}")
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{name}: must be HOST:PORT with a port from 1 to 65535, got {value!r}")
+    return value
+
+
+def _str(doc: dict[str, Any], key: str, required: bool = True, default: str = "") -> str:
+    value = doc.get(key)
+    if value is None:
+        if required:
+            raise ConfigError(f"{key}: required")
+        return default
+    if not isinstance(value, str) or (required and not value):
+        raise ConfigError(f"{key}: must be a non-empty string")
+    return value
+
+
+def load_config(path: str | Path) -> ServerConfig:
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from e
+    return parse_config(doc, base=path.parent)
+
+
+_TOP = {"node_id", "raft_address", "api_address", "data_dir", "secret_file", "peers", "raft", "log",
+        "metrics_address"}
+
+
+def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
+    unknown = sorted(set(doc) - _TOP)
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown setting (known: {', '.join(sorted(_TOP))})")
+    node_id = _str(doc, "node_id")
+    raft_address = check_address(_str(doc, "raft_address"), "raft_address")
+    api_address = check_address(_str(doc, "api_address", required=False, default=f"0.0.0.0:{DEFAULT_API_PORT}"),
+                                "api_address")
+    data_dir = base / _str(doc, "data_dir")
+    secret = doc.get("secret_file")
+    secret_file = base / secret if isinstance(secret, str) and secret else None
+    if secret is not None and not isinstance(secret, str):
+        raise ConfigError("secret_file: must be a path")
+    peers: list[Peer] = []
+    raw_peers = doc.get("peers", [])
+    if not isinstance(raw_peers, list):
+        raise ConfigError("peers: must be an array of tables ([[peers]])")
+    for i, p in enumerate(raw_peers):
+        if not isinstance(p, dict):
+            raise ConfigError(f"peers[{i}]: must be a table")
+        extra = sorted(set(p) - {"id", "raft_address", "api_address"})
+        if extra:
+            raise ConfigError(f"peers[{i}].{extra[0]}: unknown setting")
+        try:
+            peers.append(Peer(id=_str(p, "id"), raft_address=check_address(_str(p, "raft_address"), "raft_address"),
+                              api_address=check_address(_str(p, "api_address"), "api_address")))
+        except ConfigError as e:
+            raise ConfigError(f"peers[{i}].{e}") from None
+    if not any(p.raft_address == raft_address for p in peers):
+        peers.append(Peer(node_id, raft_address, api_address))
+    ids = [p.id for p in peers]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("peers: duplicate id")
+    timers = RaftTimers()
+    raft = doc.get("raft", {})
+    if not isinstance(raft, dict):
+        raise ConfigError("raft: must be a table")
+    known = {f.name: f.type for f in fields(RaftTimers)}
+    overrides: dict[str, Any] = {}
+    for key, value in raft.items():
+        if key not in known:
+            raise ConfigError(f"raft.{key}: unknown setting (known: {', '.join(sorted(known))})")
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"raft.{key}: must be a positive number")
+        overrides[key] = int(value) if known[key] == "int" else float(value)
+    if overrides:
+        timers = RaftTimers(**{**timers.__dict__, **overrides})
+    if timers.leader_fallback >= timers.election_min:
+        raise ConfigError("raft.leader_fallback: must be below raft.election_min")
+    log = doc.get("log", {})
+    if not isinstance(log, dict):
+        raise ConfigError("log: must be a table")
+    log_format = log.get("format", "json")
+    if log_format not in ("json", "human"):
+        raise ConfigError("log.format: must be json or human")
+    log_level = str(log.get("level", "info")).lower()
+    if log_level not in ("debug", "info", "warning", "error"):
+        raise ConfigError("log.level: must be debug, info, warning or error")
+    metrics = doc.get("metrics_address", "")
+    if metrics:
+        check_address(metrics, "metrics_address")
+    return ServerConfig(node_id=node_id, raft_address=raft_address, api_address=api_address, data_dir=data_dir,
+                        peers=tuple(peers), secret_file=secret_file, metrics_address=metrics,
+                        log_format=log_format, log_level=log_level, timers=timers)

@@ -1,0 +1,140 @@
+"""``wloadctl server``: one replica (Raft node + state + gRPC API)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import sys
+
+import grpc
+import uvloop
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from wloadctl.api.cluster import ClusterServicer
+from wloadctl.api.context import ApiContext
+from wloadctl.api.jobs import JobServicer
+from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2
+from wloadctl.raft.node import RaftNode
+from wloadctl.raft.proposer import Proposer
+from wloadctl.raft.recovery import RecoveryError
+from wloadctl.server.config import ConfigError, ServerConfig, load_config
+from wloadctl.server.logs import setup_logging
+from wloadctl.state.store import Store
+
+log = logging.getLogger("wloadctl.server")
+_MAX_MESSAGE = 64 << 20
+
+
+def run_server(config_path: str, insecure: bool = False, log_format: str | None = None,
+               log_level: str | None = None) -> int:
+    try:
+        config = load_config(config_path)
+        setup_logging(log_format or config.log_format, log_level or config.log_level, config.node_id)
+        secret = config.read_secret()
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if secret is None:
+        if config.multi_replica and not insecure:
+            print("error: secret_file: a multi-replica cluster needs a cluster secret to encrypt and "
+                  "authenticate Raft traffic (or --insecure, for a trusted network only)", file=sys.stderr)
+            return 2
+        if config.multi_replica:
+            log.warning("running WITHOUT a cluster secret: Raft traffic is neither encrypted nor authenticated")
+        else:
+            # No peer needs it, but pysyncobj still listens: never accept
+            # unauthenticated (pickled) messages on that port.
+            secret = secrets.token_hex(32)
+    try:
+        return uvloop.run(_serve(config, secret))
+    except RecoveryError as e:
+        log.error("cannot start: %s", e)
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+async def _serve(config: ServerConfig, secret: str | None) -> int:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(config.data_dir, 0o700)
+    store = Store(config.data_dir / "state")
+    loop = asyncio.get_running_loop()
+    role_changed = asyncio.Event()
+    node = RaftNode(config.node_id, config.raft_address, [p.raft_address for p in config.peers],
+                    config.data_dir, store, secret, config.timers,
+                    on_role_change=lambda _role: loop.call_soon_threadsafe(role_changed.set))
+    node.start()
+    proposer = Proposer(node)
+    proposer.start()
+    api = ApiContext(config=config, node=node, store=store, proposer=proposer)
+
+    server = grpc.aio.server(options=[
+        ("grpc.max_receive_message_length", _MAX_MESSAGE),
+        ("grpc.max_send_message_length", _MAX_MESSAGE),
+        ("grpc.so_reuseport", 0),
+    ])
+    api_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(api), server)
+    api_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(api), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    service_names = [
+        api_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
+        api_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name,
+        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        reflection.SERVICE_NAME,
+    ]
+    reflection.enable_server_reflection(service_names, server)
+    if not server.add_insecure_port(config.api_address):
+        raise OSError(f"api_address: cannot listen on {config.api_address}")
+    await server.start()
+    for name in ("", *service_names[:2]):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("replica started", extra={"api": config.api_address, "raft": config.raft_address,
+                                       "peers": ",".join(p.raft_address for p in config.peers)})
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    watcher = asyncio.create_task(_leader_duties(api, role_changed))
+    await stop.wait()
+
+    log.info("shutting down")
+    for name in ("", *service_names[:2]):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    watcher.cancel()
+    await server.stop(grace=2)
+    await proposer.stop()
+    await api.close()
+    await asyncio.to_thread(node.stop)
+    store.close()
+    log.info("stopped")
+    return 0
+
+
+async def _leader_duties(api: ApiContext, role_changed: asyncio.Event) -> None:
+    """On becoming leader of a new cluster, record its initial members."""
+    while True:
+        await role_changed.wait()
+        role_changed.clear()
+        if not api.node.is_leader() or api.store.raft_members():
+            continue
+        peers = [commands_pb2.Member(id=p.id, raft_address=p.raft_address, api_address=p.api_address)
+                 for p in api.config.peers]
+        command = commands_pb2.Command(idempotency_key=f"bootstrap-{api.config.node_id}",
+                                       bootstrap=commands_pb2.Bootstrap(members=peers))
+        for _ in range(50):
+            try:
+                await api.proposer.submit(command, timeout=5)
+                log.info("cluster bootstrapped", extra={"members": len(peers)})
+                break
+            except Exception as e:  # leadership may move meanwhile; the next leader retries
+                if not api.node.is_leader():
+                    break
+                log.warning("bootstrap not committed yet: %s", e)
+                await asyncio.sleep(0.2)

@@ -1,0 +1,24 @@
+"""Builders for commands and job specs used by tests and benchmarks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wloadctl.proto.v1 import commands_pb2, jobs_pb2
+
+
+def job(name: str, domain: str = "default", argv: Sequence[str] = ("/bin/true",), **labels: str) -> jobs_pb2.JobSpec:
+    return jobs_pb2.JobSpec(name=name, domain=domain, labels=labels,
+                            command=jobs_pb2.JobCommand(argv=jobs_pb2.ArgvCommand(args=list(argv))))
+
+
+def apply_cmd(*specs: jobs_pb2.JobSpec, key: str = "") -> commands_pb2.Command:
+    return commands_pb2.Command(idempotency_key=key, apply_jobs=commands_pb2.ApplyJobs(jobs=list(specs)))
+
+
+def delete_cmd(name: str, key: str = "") -> commands_pb2.Command:
+    return commands_pb2.Command(idempotency_key=key, delete_job=commands_pb2.DeleteJob(name=name))
+
+
+def batch(*commands: commands_pb2.Command, time_ms: int = 1_000, leader: str = "r1") -> bytes:
+    return commands_pb2.CommandBatch(time_ms=time_ms, leader_id=leader, commands=list(commands)).SerializeToString()

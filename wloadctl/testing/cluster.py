@@ -1,0 +1,197 @@
+"""Real replica processes on loopback, for tests, benchmarks and the chaos suite.
+
+Each replica is ``python -m wloadctl server`` in its own process; every
+process started here is stopped by its pid (SIGTERM, then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from wloadctl.client import Client, ClientError
+from wloadctl.proto.v1 import api_pb2
+
+
+def free_ports(n: int) -> list[int]:
+    """Distinct free TCP ports on 127.0.0.1 (bound together, then released)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
+    """Poll ``predicate`` until it returns a truthy value or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except (ClientError, grpc.RpcError, OSError) as e:
+            last_error = e
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout:.1f} s waiting for {what}"
+                               + (f" (last error: {last_error})" if last_error else ""))
+        time.sleep(interval)
+
+
+@dataclass
+class Replica:
+    node_id: str
+    api_address: str
+    raft_address: str
+    data_dir: Path
+    config_path: Path
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+@dataclass
+class LocalCluster:
+    root: Path
+    size: int = 3
+    raft_settings: dict[str, float | int] = field(default_factory=dict)
+    secret: str | None = field(default_factory=lambda: secrets.token_hex(32))
+    replicas: list[Replica] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        ports = free_ports(self.size * 2)
+        for i in range(self.size):
+            self.replicas.append(self._make_replica(f"r{i + 1}", ports[i], ports[self.size + i]))
+        self.write_configs()
+
+    def _make_replica(self, node_id: str, api_port: int, raft_port: int) -> Replica:
+        return Replica(node_id=node_id, api_address=f"127.0.0.1:{api_port}",
+                       raft_address=f"127.0.0.1:{raft_port}", data_dir=self.root / node_id,
+                       config_path=self.root / f"{node_id}.toml", log_path=self.root / f"{node_id}.log")
+
+    def write_configs(self, members: list[Replica] | None = None) -> None:
+        secret_file = self.root / "cluster.secret"
+        if self.secret:
+            secret_file.write_text(self.secret + "\n")
+            secret_file.chmod(0o600)
+        for r in members or self.replicas:
+            self.write_config(r, self.replicas, secret_file if self.secret else None)
+
+    def write_config(self, r: Replica, peers: list[Replica], secret_file: Path | None) -> None:
+        lines = [
+            f'node_id = "{r.node_id}"', f'raft_address = "{r.raft_address}"', f'api_address = "{r.api_address}"',
+            f'data_dir = "{r.data_dir}"',
+        ]
+        if secret_file:
+            lines.append(f'secret_file = "{secret_file}"')
+        for p in peers:
+            lines += ["", "[[peers]]", f'id = "{p.node_id}"', f'raft_address = "{p.raft_address}"',
+                      f'api_address = "{p.api_address}"']
+        if self.raft_settings:
+            lines += ["", "[raft]"] + [f"{k} = {v}" for k, v in self.raft_settings.items()]
+        lines += ["", "[log]", 'format = "json"', 'level = "info"', ""]
+        r.config_path.write_text("\n".join(lines))
+
+    # ---- processes
+
+    def start(self, r: Replica | None = None, wait: bool = True) -> None:
+        for rep in [r] if r else self.replicas:
+            if rep.running:
+                continue
+            with open(rep.log_path, "ab") as log:
+                rep.proc = subprocess.Popen(
+                    [sys.executable, "-m", "wloadctl", "server", "--config", str(rep.config_path)],
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        if wait:
+            self.wait_for_leader()
+
+    def kill(self, r: Replica, sig: int = signal.SIGKILL) -> None:
+        if r.proc is not None and r.proc.poll() is None:
+            r.proc.send_signal(sig)
+            if sig in (signal.SIGKILL, signal.SIGTERM):
+                r.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        for r in self.replicas:
+            if r.proc is not None and r.proc.poll() is None:
+                r.proc.send_signal(signal.SIGCONT)
+                r.proc.terminate()
+        for r in self.replicas:
+            if r.proc is not None:
+                try:
+                    r.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    r.proc.kill()
+                    r.proc.wait(timeout=10)
+
+    def __enter__(self) -> LocalCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- views
+
+    def client(self, **kwargs: Any) -> Client:
+        return Client([r.api_address for r in self.replicas], **kwargs)
+
+    def status_of(self, r: Replica, timeout: float = 2.0) -> api_pb2.ClusterStatus:
+        with Client([r.api_address], timeout=timeout, retry_for=0) as c:
+            return c.status(server=r.api_address)
+
+    def leader(self) -> Replica | None:
+        for r in self.replicas:
+            if not r.running:
+                continue
+            try:
+                if self.status_of(r).role == "leader":
+                    return r
+            except (ClientError, grpc.RpcError):
+                continue
+        return None
+
+    def wait_for_leader(self, timeout: float = 30.0, exclude: Replica | None = None) -> Replica:
+        def found() -> Replica | None:
+            leader = self.leader()
+            return leader if leader is not None and leader is not exclude else None
+
+        return wait_for(found, timeout, "a leader")
+
+    def digests(self) -> dict[str, tuple[int, str]]:
+        out = {}
+        for r in self.replicas:
+            if r.running:
+                with Client([r.api_address], retry_for=0) as c:
+                    d = c.digest(r.api_address)
+                out[r.node_id] = (d.applied_index, d.digest)
+        return out
+
+    def wait_converged(self, timeout: float = 30.0) -> dict[str, tuple[int, str]]:
+        """Wait until every running replica reports the same applied index and digest."""
+        def same() -> dict[str, tuple[int, str]] | None:
+            d = self.digests()
+            return d if len(set(d.values())) == 1 else None
+
+        return wait_for(same, timeout, "equal digests on every replica", interval=0.2)
