@@ -59,6 +59,19 @@ MEMBERSHIP = 2
 
 Entry = tuple[bytes, int, int]
 
+# D4: pysyncobj logs "truncating already-applied log entries" before it calls
+# __deleteEntriesFrom, which we turn into a no-op when nothing conflicts; the
+# line would be a false alarm then. Set only while such a message is handled.
+_KEEPING_SUFFIX = threading.local()
+
+
+class _FalseTruncationAlarm(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (getattr(_KEEPING_SUFFIX, "on", False) and "truncating already-applied" in record.msg)
+
+
+logging.getLogger("pysyncobj.syncobj").addFilter(_FalseTruncationAlarm())
+
 # createJournal is a module global of pysyncobj.syncobj, called once in
 # SyncObj.__init__; it is swapped only for the duration of one constructor.
 _INIT_LOCK = threading.Lock()
@@ -121,6 +134,7 @@ class GuardedTransport(TCPTransport):
             super()._onMessageReceived(node, message)
         finally:
             sync_obj._wl_keep_suffix = False
+            _KEEPING_SUFFIX.on = False
 
 
 class DurableSyncObj(SyncObj):
@@ -258,6 +272,7 @@ class DurableSyncObj(SyncObj):
         # With nothing new, entries after the matched ones may be ones the
         # leader has not re-sent yet: they must stay.
         self._wl_keep_suffix = all_present
+        _KEEPING_SUFFIX.on = all_present
 
     def _SyncObj__deleteEntriesFrom(self, fromIDx: int) -> None:
         if self._wl_keep_suffix:
