@@ -1,0 +1,183 @@
+"""Three real replica processes on loopback: failover, durability, membership."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from wloadctl.client import Client, ClientError
+from wloadctl.testing.builders import job
+from wloadctl.testing.cluster import LocalCluster, free_ports, wait_for
+from wloadctl.testing.load import WriteLoad
+
+pytestmark = pytest.mark.integration
+
+
+def names_on(replica_address: str) -> set[str]:
+    with Client([replica_address], timeout=30, retry_for=10) as c:
+        return {j.spec.name for j in c.iter_jobs(page_size=1000)}
+
+
+def assert_all_present(cluster: LocalCluster, acked: set[str]) -> None:
+    digests = cluster.wait_converged(timeout=60)
+    assert len(set(digests.values())) == 1
+    for r in cluster.replicas:
+        if r.running:
+            missing = acked - names_on(r.api_address)
+            assert not missing, f"{len(missing)} acknowledged writes lost on {r.node_id}, e.g. {sorted(missing)[:5]}"
+
+
+def test_writes_through_a_follower(cluster_factory: Any) -> None:
+    cluster: LocalCluster = cluster_factory()
+    cluster.start()
+    leader = cluster.wait_for_leader()
+    follower = next(r for r in cluster.replicas if r is not leader)
+    with Client([follower.api_address], retry_for=5) as c:
+        result = c.apply_jobs([job("via-follower")], idempotency_key="k1")
+        again = c.apply_jobs([job("via-follower", argv=["/bin/false"])], idempotency_key="k1")  # a retry
+        assert result.jobs[0].version == 1 and again == result
+        status = c.status()
+    assert status.leader_id == leader.node_id and status.role == "leader"
+    assert {m.id for m in status.members} == {"r1", "r2", "r3"}
+    cluster.wait_converged()
+    for r in cluster.replicas:
+        with Client([r.api_address]) as c:
+            assert c.get_job("via-follower").version == 1
+
+
+def test_kill_leader_elects_new_one_without_losing_writes(cluster_factory: Any) -> None:
+    cluster: LocalCluster = cluster_factory()
+    cluster.start()
+    load = WriteLoad([r.api_address for r in cluster.replicas], threads=4).start()
+    wait_for(lambda: load.count() >= 500, 60, "500 acknowledged writes")
+    old = cluster.wait_for_leader()
+    cluster.kill(old)
+    new = cluster.wait_for_leader(exclude=old)
+    assert new is not old
+    before = load.count()
+    wait_for(lambda: load.count() >= before + 500, 60, "writes to continue under the new leader")
+    acked = load.stop()
+    cluster.start(old)
+    assert_all_present(cluster, acked)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_at", [9_000, 21_000])
+def test_kill_all_replicas_during_load_loses_nothing(cluster_factory: Any, kill_at: int) -> None:
+    cluster: LocalCluster = cluster_factory(raft_settings={"compaction_min_entries": 150})
+    cluster.start()
+    load = WriteLoad([r.api_address for r in cluster.replicas], threads=8, jobs_per_request=10).start()
+    wait_for(lambda: load.count() >= kill_at, 240, f"{kill_at} acknowledged writes", interval=0.05)
+    for r in cluster.replicas:  # as close to simultaneous as signals get
+        assert r.proc is not None
+        r.proc.send_signal(signal.SIGKILL)
+    acked = load.stop()
+    for r in cluster.replicas:
+        assert r.proc is not None
+        r.proc.wait(timeout=30)
+    snapshots = sum(1 for r in cluster.replicas if (r.data_dir / "snapshot.bin").read_bytes()[:7] == b"WLSNAP1")
+    assert snapshots == 3, "the load did not run long enough to compact the log on every replica"
+    cluster.start()
+    assert len(acked) >= kill_at
+    assert_all_present(cluster, acked)
+
+
+def test_wiped_replica_catches_up_from_a_snapshot(cluster_factory: Any) -> None:
+    cluster: LocalCluster = cluster_factory(raft_settings={"compaction_min_entries": 50})
+    cluster.start()
+    leader = cluster.wait_for_leader()
+    victim = next(r for r in cluster.replicas if r is not leader)
+    cluster.kill(victim)
+    shutil.rmtree(victim.data_dir)
+    load = WriteLoad([r.api_address for r in cluster.replicas if r is not victim], threads=4).start()
+    wait_for(lambda: load.count() >= 3_000, 120, "3000 acknowledged writes")
+    acked = load.stop()
+    cluster.start(victim)
+    assert_all_present(cluster, acked)
+    assert "installed snapshot" in victim.log_path.read_text()
+
+
+def test_add_and_remove_a_fourth_member_through_the_cli(cluster_factory: Any, tmp_path: Path) -> None:
+    cluster: LocalCluster = cluster_factory()
+    cluster.start()
+    api_port, raft_port = free_ports(2)
+    fourth = cluster._make_replica("r4", api_port, raft_port)
+    servers = ",".join(r.api_address for r in cluster.replicas)
+    load = WriteLoad(servers.split(","), threads=2).start()
+    wait_for(lambda: load.count() >= 200, 60, "writes before the change")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "wloadctl", "--server", servers, *args], capture_output=True,
+                              text=True, timeout=120)
+
+    added = cli("cluster", "add-member", "r4", fourth.raft_address, "--api-address", fourth.api_address)
+    assert added.returncode == 0, added.stderr
+    cluster.replicas.append(fourth)
+    cluster.write_configs([fourth])
+    cluster.start(fourth)
+    target = cluster.status_of(cluster.wait_for_leader()).commit_index
+    wait_for(lambda: cluster.status_of(fourth).applied_index >= target, 60, "the new member to catch up")
+    status = cli("-o", "json", "cluster", "status")
+    assert status.returncode == 0, status.stderr
+    assert '"r4"' in status.stdout
+    removed = cli("cluster", "remove-member", "r4")
+    assert removed.returncode == 0, removed.stderr
+    cluster.kill(fourth, signal.SIGTERM)  # a removed member keeps running until stopped
+    cluster.replicas.remove(fourth)
+    before = load.count()
+    wait_for(lambda: load.count() >= before + 200, 60, "writes after the change")
+    acked = load.stop()
+    with Client([cluster.replicas[0].api_address]) as c:
+        assert {m.id for m in c.status().members} == {"r1", "r2", "r3"}
+    assert_all_present(cluster, acked)
+
+
+def test_isolated_leader_steps_down_quickly(cluster_factory: Any) -> None:
+    cluster: LocalCluster = cluster_factory()
+    cluster.start()
+    leader = cluster.wait_for_leader()
+    followers = [r for r in cluster.replicas if r is not leader]
+    for r in followers:
+        cluster.kill(r, signal.SIGSTOP)
+    try:
+        # pysyncobj's default would keep it leader for 30 s.
+        wait_for(lambda: cluster.status_of(leader).role != "leader", 5, "the isolated leader to step down")
+        with Client([leader.api_address], retry_for=0, timeout=3) as c, pytest.raises(ClientError) as err:
+            c.apply_jobs([job("during-isolation")])
+        assert err.value.code == grpc.StatusCode.UNAVAILABLE
+    finally:
+        for r in followers:
+            cluster.kill(r, signal.SIGCONT)
+    cluster.wait_for_leader()
+
+
+def test_sigterm_stops_cleanly(cluster_factory: Any) -> None:
+    cluster: LocalCluster = cluster_factory(size=1)
+    cluster.start()
+    r = cluster.replicas[0]
+    with Client([r.api_address]) as c:
+        c.apply_jobs([job("a")])
+    assert r.proc is not None
+    r.proc.terminate()
+    assert r.proc.wait(timeout=20) == 0
+    assert '"msg":"stopped"' in r.log_path.read_text()
+    cluster.start(r)
+    with Client([r.api_address]) as c:
+        assert c.get_job("a").version == 1
+
+
+def test_multi_replica_refuses_to_start_without_secret(cluster_factory: Any) -> None:
+    cluster: LocalCluster = cluster_factory(secret=None)
+    r = cluster.replicas[0]
+    out = subprocess.run([sys.executable, "-m", "wloadctl", "server", "--config", str(r.config_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "secret_file" in out.stderr and "--insecure" in out.stderr
+    assert "Traceback" not in out.stderr
