@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from wloadctl.api.cluster import ClusterServicer
 from wloadctl.api.context import ApiContext
+from wloadctl.api.interceptors import DecodeErrorsAsInvalidArgument
 from wloadctl.api.jobs import JobServicer
 from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2
 from wloadctl.raft.node import RaftNode
@@ -74,7 +75,7 @@ async def _serve(config: ServerConfig, secret: str | None) -> int:
     proposer.start()
     api = ApiContext(config=config, node=node, store=store, proposer=proposer)
 
-    server = grpc.aio.server(options=[
+    server = grpc.aio.server(interceptors=[DecodeErrorsAsInvalidArgument()], options=[
         ("grpc.max_receive_message_length", _MAX_MESSAGE),
         ("grpc.max_send_message_length", _MAX_MESSAGE),
         ("grpc.so_reuseport", 0),

@@ -77,6 +77,7 @@ class LocalCluster:
     raft_settings: dict[str, float | int] = field(default_factory=dict)
     secret: str | None = field(default_factory=lambda: secrets.token_hex(32))
     replicas: list[Replica] = field(default_factory=list)
+    insecure: bool = False
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -121,7 +122,8 @@ class LocalCluster:
                 continue
             with open(rep.log_path, "ab") as log:
                 rep.proc = subprocess.Popen(
-                    [sys.executable, "-m", "wloadctl", "server", "--config", str(rep.config_path)],
+                    [sys.executable, "-m", "wloadctl", "server", "--config", str(rep.config_path),
+                     *(["--insecure"] if self.insecure else [])],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
         if wait:
