@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import socket
@@ -35,10 +36,8 @@ def raft_send(address: str, frames: list[bytes]) -> None:
         for data in frames:
             s.sendall(struct.pack("i", len(data)) + data)
         s.settimeout(1)
-        try:
+        with contextlib.suppress(TimeoutError, ConnectionError, OSError):
             s.recv(1024)
-        except (TimeoutError, ConnectionError, OSError):
-            pass
 
 
 def frame(obj: object) -> bytes:

@@ -53,7 +53,7 @@ def test_plan_append_skips_entries_already_held() -> None:
     assert plan_append(ours, log(12, 15)) == (4, True)       # all present: keep our suffix
     assert plan_append(ours, log(18, 25)) == (3, False)      # 18..20 held, 21.. new
     assert plan_append(ours, log(15, 16, term=2)) == (0, False)  # conflict at 15: truncate from there
-    mixed = log(12, 13) + [(b"x", 14, 2)]
+    mixed = [*log(12, 13), (b"x", 14, 2)]
     assert plan_append(ours, mixed) == (2, False)
     assert plan_append(ours, []) == (0, False)
     assert plan_append(ours, log(5, 9)) == (0, False)        # before our first entry: left to pysyncobj

@@ -1,0 +1,178 @@
+"""Formatting for the CLI: aligned tables, JSON and YAML documents, protobuf to plain dicts.
+
+Machine-readable output (json, yaml) is the contract scripts rely on, so it is built from
+`message_to_dict` only: every field of the message is present (defaults included) under its
+proto field name, and 64-bit integers are JSON numbers rather than the quoted strings that
+protobuf's canonical JSON mapping uses, so `jq '.version > 1'` works as expected.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import yaml
+from google.protobuf import descriptor, json_format
+from google.protobuf.message import Message
+
+__all__ = [
+    "FORMATS",
+    "dump",
+    "dump_json",
+    "dump_yaml",
+    "format_duration",
+    "format_ms",
+    "message_to_dict",
+    "render_table",
+    "sanitize_cell",
+    "truncate",
+]
+
+FORMATS = ("table", "json", "yaml")
+
+_INT64_TYPES = {descriptor.FieldDescriptor.CPPTYPE_INT64, descriptor.FieldDescriptor.CPPTYPE_UINT64}
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """All fields of `message` as plain Python values, keyed by proto field name."""
+    data = json_format.MessageToDict(
+        message,
+        preserving_proto_field_name=True,
+        always_print_fields_with_no_presence=True,
+    )
+    return _normalize(message.DESCRIPTOR, data)
+
+
+def _is_map(field: descriptor.FieldDescriptor) -> bool:
+    return (
+        field.type == descriptor.FieldDescriptor.TYPE_MESSAGE
+        and field.message_type.GetOptions().map_entry
+    )
+
+
+def _is_repeated(field: descriptor.FieldDescriptor) -> bool:
+    # `label` is deprecated in newer protobuf releases in favour of `is_repeated`.
+    is_repeated = getattr(field, "is_repeated", None)
+    if isinstance(is_repeated, bool):
+        return is_repeated
+    return field.label == descriptor.FieldDescriptor.LABEL_REPEATED
+
+
+def _convert_scalar(field: descriptor.FieldDescriptor, value: Any) -> Any:
+    if field.cpp_type in _INT64_TYPES and isinstance(value, str):
+        return int(value)
+    return value
+
+
+def _normalize(desc: descriptor.Descriptor, data: dict[str, Any]) -> dict[str, Any]:
+    """Keys in .proto declaration order, and 64-bit fields as ints instead of decimal strings.
+
+    MessageToDict lists set fields before defaulted ones, so without the reordering the key
+    order of the same message type would change with its contents.
+    """
+    out: dict[str, Any] = {}
+    for field in desc.fields:
+        if field.name not in data:
+            continue
+        value = data[field.name]
+        if _is_map(field):
+            value_field = field.message_type.fields_by_name["value"]
+            if value_field.type == descriptor.FieldDescriptor.TYPE_MESSAGE:
+                value = {k: _normalize(value_field.message_type, v) for k, v in value.items()}
+            else:
+                value = {k: _convert_scalar(value_field, v) for k, v in value.items()}
+        elif field.type == descriptor.FieldDescriptor.TYPE_MESSAGE:
+            # Well-known types (Timestamp, Struct...) have special JSON forms; none are used here.
+            if not field.message_type.full_name.startswith("google.protobuf."):
+                if _is_repeated(field):
+                    value = [_normalize(field.message_type, item) for item in value]
+                else:
+                    value = _normalize(field.message_type, value)
+        elif _is_repeated(field):
+            value = [_convert_scalar(field, item) for item in value]
+        else:
+            value = _convert_scalar(field, value)
+        out[field.name] = value
+    return out
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that writes multi-line strings (scripts) as literal blocks."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    # PyYAML falls back to a quoted style by itself when a block cannot represent the value
+    # exactly (trailing spaces, special characters), so this never changes the content.
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump_yaml(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def dump(data: Any, fmt: str) -> str:
+    """Render `data` as json or yaml (the machine-readable formats)."""
+    if fmt == "json":
+        return dump_json(data)
+    if fmt == "yaml":
+        return dump_yaml(data)
+    raise ValueError(f"unknown output format {fmt!r}")
+
+
+def sanitize_cell(value: object) -> str:
+    """One line of text: a newline or tab inside a cell would break the column alignment."""
+    text = "" if value is None else str(value)
+    return "".join(
+        " " if char in "\n\r\t" else ("?" if ord(char) < 32 or ord(char) == 127 else char) for char in text
+    )
+
+
+def truncate(text: str, width: int) -> str:
+    if width <= 1 or len(text) <= width:
+        return text
+    return text[: width - 1] + "…"
+
+
+def render_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Left-aligned columns separated by three spaces, like kubectl; no trailing spaces."""
+    cells = [[sanitize_cell(h) for h in headers]]
+    cells.extend([sanitize_cell(c) for c in row] for row in rows)
+    widths = [max(len(row[i]) if i < len(row) else 0 for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        padded = [cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        lines.append("   ".join(padded).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def format_ms(ms: int) -> str:
+    """Milliseconds since the epoch as ISO-8601 UTC, to the second; "-" when unset."""
+    if ms <= 0:
+        return "-"
+    try:
+        moment = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
+    except (OverflowError, OSError, ValueError):
+        return str(ms)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_duration(seconds: int) -> str:
+    """90 -> "1m30s", the same notation job files use for timeouts."""
+    if seconds <= 0:
+        return "0s"
+    parts = []
+    for unit, suffix in ((86400, "d"), (3600, "h"), (60, "m"), (1, "s")):
+        count, seconds = divmod(seconds, unit)
+        if count:
+            parts.append(f"{count}{suffix}")
+    return "".join(parts)

@@ -1,0 +1,334 @@
+"""`wloadctl up`: run a local cluster of replica processes on loopback until Ctrl-C.
+
+Each replica is its own `python -m wloadctl server` process, exactly as in production, so
+what works here works with real deployments; `up` only writes their configs, starts them,
+waits for a leader and stops them again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import FrameType
+from typing import IO
+
+import grpc
+
+import wloadctl
+from wloadctl.cli.configs import Peer, ensure_secret, render_config
+from wloadctl.client import Client, ClientError
+
+__all__ = ["DEFAULT_BASE_PORT", "DEFAULT_DATA_DIR", "RAFT_PORT_OFFSET", "plan", "up"]
+
+DEFAULT_BASE_PORT = 18581
+DEFAULT_DATA_DIR = "wloadctl-data"
+RAFT_PORT_OFFSET = 100
+HOST = "127.0.0.1"
+LEADER_DEADLINE_SECONDS = 60.0
+STOP_GRACE_SECONDS = 10.0
+POLL_SECONDS = 0.2
+SECRET_NAME = "cluster.secret"
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class Replica:
+    peer: Peer
+    config_path: str
+    data_dir: str
+    log_path: str
+    process: subprocess.Popen[bytes] | None = None
+    log_handle: IO[bytes] | None = None
+    reported_exit: bool = False
+
+
+class _Stop(Exception):
+    """SIGTERM arrived; handled like Ctrl-C."""
+
+
+def plan(replicas: int, base_port: int, data_dir: str) -> list[Replica]:
+    """Where every replica listens and keeps its files (nothing is touched on disk)."""
+    root = os.path.abspath(data_dir)
+    out = []
+    for i in range(replicas):
+        node = f"r{i + 1}"
+        peer = Peer(node, f"{HOST}:{base_port + RAFT_PORT_OFFSET + i}", f"{HOST}:{base_port + i}")
+        out.append(Replica(peer, os.path.join(root, f"{node}.toml"), os.path.join(root, node),
+                           os.path.join(root, f"{node}.log")))
+    return out
+
+
+def _port_in_use(port: int) -> bool:
+    # SO_REUSEADDR so that sockets in TIME_WAIT from a cluster that just stopped don't count:
+    # the replicas set it too, so only a live listener would actually stop them.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return True
+    return False
+
+
+def _check_ports(replicas: list[Replica]) -> str | None:
+    for replica in replicas:
+        for kind, address in (("API", replica.peer.api_address), ("Raft", replica.peer.raft_address)):
+            port = int(address.rsplit(":", 1)[1])
+            if _port_in_use(port):
+                return (
+                    f"port {port} ({kind} port of {replica.peer.id}) is already in use; is another "
+                    f"cluster running? Stop it or pick other ports with --base-port"
+                )
+    return None
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it if `up` itself is killed (Linux only)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _child_env() -> dict[str, str]:
+    # The replicas must run the same wloadctl as this process, also when it runs from a
+    # source tree that is not installed.
+    env = dict(os.environ)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(wloadctl.__file__)))
+    existing = env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = package_parent + (os.pathsep + existing if existing else "")
+    return env
+
+
+def _start(replica: Replica, log_format: str, insecure: bool) -> None:
+    command = [sys.executable, "-m", "wloadctl", "server", "--config", replica.config_path,
+               "--log-format", log_format]
+    if insecure:
+        # The replica refuses to run a multi-replica cluster without a secret unless told to.
+        command.append("--insecure")
+    replica.log_handle = open(replica.log_path, "ab")  # noqa: SIM115 - closed in _stop_all
+    replica.process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=replica.log_handle,
+        stderr=subprocess.STDOUT,
+        env=_child_env(),
+        # Own session: a Ctrl-C in the terminal reaches only `up`, which then stops the
+        # replicas in order instead of them all dying mid-write at once.
+        start_new_session=True,
+        # preexec_fn is unsafe once threads exist; every replica is started before the
+        # first gRPC channel (and its threads) is created.
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+    )
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _report_exits(replicas: list[Replica]) -> None:
+    for replica in replicas:
+        if replica.process is None or replica.reported_exit:
+            continue
+        code = replica.process.poll()
+        if code is not None:
+            replica.reported_exit = True
+            how = f"signal {-code}" if code < 0 else f"code {code}"
+            _warn(f"replica {replica.peer.id} exited ({how}); see {replica.log_path}")
+
+
+def _alive(replicas: list[Replica]) -> list[Replica]:
+    return [r for r in replicas if r.process is not None and r.process.poll() is None]
+
+
+def _wait_for_leader(replicas: list[Replica], deadline_seconds: float) -> tuple[str, str] | None:
+    """(leader id, leader API address) once elected; None on timeout or when a majority died."""
+    servers = [r.peer.api_address for r in replicas]
+    deadline = time.monotonic() + deadline_seconds
+    majority = len(replicas) // 2 + 1
+    with Client(servers, timeout=1.0, retry_for=0.0) as client:
+        while time.monotonic() < deadline:
+            _report_exits(replicas)
+            if len(_alive(replicas)) < majority:
+                return None
+            try:
+                status = client.status()
+            except (ClientError, grpc.RpcError):
+                status = None
+            if status is not None and status.leader_id and status.leader_api_address:
+                return status.leader_id, status.leader_api_address
+            time.sleep(POLL_SECONDS)
+    return None
+
+
+def _stop_all(replicas: list[Replica]) -> None:
+    running = _alive(replicas)
+    for replica in running:
+        assert replica.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            replica.process.send_signal(signal.SIGTERM)
+    # One shared grace period: the replicas shut down in parallel, so stopping five takes
+    # no longer than stopping one.
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for replica in running:
+        assert replica.process is not None
+        try:
+            replica.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _warn(f"replica {replica.peer.id} did not stop within {STOP_GRACE_SECONDS:.0f}s; killing it")
+            with contextlib.suppress(ProcessLookupError):
+                replica.process.kill()
+            replica.process.wait()
+    for replica in replicas:
+        if replica.log_handle is not None:
+            replica.log_handle.close()
+            replica.log_handle = None
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[None]:
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise _Stop()
+
+    previous_term = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
+
+
+@contextlib.contextmanager
+def _shielded() -> Iterator[None]:
+    """Ignore Ctrl-C and SIGTERM while the replicas are being stopped, so a second Ctrl-C
+    cannot leave some of them running without anyone to stop them."""
+    previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGTERM, previous_term)
+
+
+def _check_existing(root: str, replicas: list[Replica]) -> None:
+    """Warn when the data directory holds a cluster of another size: its membership wins."""
+    wanted = {r.peer.id for r in replicas}
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    existing = {n for n in names if n.startswith("r") and n[1:].isdigit() and os.path.isdir(os.path.join(root, n))}
+    if existing and existing != wanted:
+        _warn(
+            f"warning: {root} holds data of replicas {', '.join(sorted(existing))}; the stored cluster "
+            f"membership, not --replicas, decides who is a member (use a new --data-dir for a fresh cluster)"
+        )
+
+
+def _print_banner(replicas: list[Replica], leader: tuple[str, str], root: str, insecure: bool) -> None:
+    servers = ",".join(r.peer.api_address for r in replicas)
+    noun = "replica" if len(replicas) == 1 else "replicas"
+    lines = [
+        f"wloadctl: {len(replicas)} {noun} running; leader is {leader[0]} ({leader[1]})",
+        "",
+        f"servers:  {servers}",
+        f"data dir: {root}" + ("  (insecure: no cluster secret)" if insecure else ""),
+        "",
+        "point the CLI at this cluster (the default servers are 127.0.0.1:18581-18583):",
+        f"  export WLOADCTL_SERVER={servers}",
+        "",
+        "logs:",
+    ]
+    lines += [f"  {r.peer.id}: {r.log_path}" for r in replicas]
+    lines += [
+        "",
+        "try:",
+        "  wloadctl cluster status",
+        "  wloadctl apply -f jobs.yaml",
+        "  wloadctl get jobs",
+        "  wloadctl describe job NAME",
+        "",
+        "press Ctrl-C to stop the cluster",
+    ]
+    _say("\n".join(lines))
+
+
+def up(replicas: int, base_port: int, data_dir: str, insecure: bool, log_format: str) -> int:
+    """Run a local cluster until interrupted; returns the process exit code."""
+    if replicas not in (1, 3, 5):
+        _warn("error: --replicas must be 1, 3 or 5")
+        return 2
+    if base_port < 1 or base_port + RAFT_PORT_OFFSET + replicas - 1 > 65535:
+        _warn(f"error: --base-port must leave room for ports up to base+{RAFT_PORT_OFFSET + replicas - 1}"
+              f" (at most {65535 - RAFT_PORT_OFFSET - replicas + 1})")
+        return 2
+    root = os.path.abspath(data_dir)
+    members = plan(replicas, base_port, root)
+
+    problem = _check_ports(members)
+    if problem:
+        _warn(f"error: {problem}")
+        return 1
+
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    _check_existing(root, members)
+    secret_file: str | None = None
+    if not insecure:
+        secret_file = os.path.join(root, SECRET_NAME)
+        if ensure_secret(secret_file):
+            _say(f"created cluster secret {secret_file}")
+    peers = [r.peer for r in members]
+    for replica in members:
+        os.makedirs(replica.data_dir, mode=0o700, exist_ok=True)
+        text = render_config(replica.peer.id, replica.peer.raft_address, replica.peer.api_address,
+                             replica.data_dir, secret_file, peers, log_format)
+        with open(replica.config_path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    with _signals():
+        try:
+            for replica in members:
+                _start(replica, log_format, insecure)
+            _say(f"starting {replicas} {'replica' if replicas == 1 else 'replicas'}; waiting for a leader...")
+            leader = _wait_for_leader(members, LEADER_DEADLINE_SECONDS)
+            if leader is None:
+                _report_exits(members)
+                logs = ", ".join(r.log_path for r in members)
+                _warn(f"error: no leader was elected within {LEADER_DEADLINE_SECONDS:.0f}s"
+                      f" (or too many replicas exited); see the logs: {logs}")
+                with _shielded():
+                    _stop_all(members)
+                return 1
+            _print_banner(members, leader, root, insecure)
+            while True:
+                _report_exits(members)
+                if not _alive(members):
+                    _warn("error: every replica has exited; see the logs above")
+                    with _shielded():
+                        _stop_all(members)
+                    return 1
+                time.sleep(0.5)
+        except (KeyboardInterrupt, _Stop):
+            _say("\nstopping...")
+            with _shielded():
+                _stop_all(members)
+            _say("stopped")
+            return 0
+        except BaseException:
+            with _shielded():
+                _stop_all(members)
+            raise
