@@ -76,6 +76,7 @@ def render_config(
     peers: Sequence[PeerLike],
     log_format: str = "json",
     log_level: str = "info",
+    raft: Mapping[str, float | int] | None = None,
 ) -> str:
     """The TOML config of one replica.
 
@@ -104,6 +105,8 @@ def render_config(
             f"raft_address = {toml_string(member.raft_address)}",
             f"api_address = {toml_string(member.api_address)}",
         ]
+    if raft:
+        lines += ["", "[raft]"] + [f"{key} = {value!r}" for key, value in raft.items()]
     lines += [
         "",
         "[log]",

@@ -89,7 +89,10 @@ class Proposer:
         fut: asyncio.Future[commands_pb2.CommandResult] = self._loop.create_future()
         self._queue.append((command, fut))
         self._wake.set()
-        return await asyncio.wait_for(asyncio.shield(fut), timeout)
+        # On timeout the future is cancelled: the command may still commit,
+        # which is why writes carry idempotency keys.
+        async with asyncio.timeout(timeout):
+            return await fut
 
     def stamp(self) -> int:
         """Leader time for the next batch: never below an earlier stamp or the

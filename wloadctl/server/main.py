@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from wloadctl.api.cluster import ClusterServicer
 from wloadctl.api.context import ApiContext
-from wloadctl.api.interceptors import DecodeErrorsAsInvalidArgument
+from wloadctl.api.interceptors import add_service
 from wloadctl.api.jobs import JobServicer
 from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2
 from wloadctl.raft.node import RaftNode
@@ -75,13 +75,13 @@ async def _serve(config: ServerConfig, secret: str | None) -> int:
     proposer.start()
     api = ApiContext(config=config, node=node, store=store, proposer=proposer)
 
-    server = grpc.aio.server(interceptors=[DecodeErrorsAsInvalidArgument()], options=[
+    server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", _MAX_MESSAGE),
         ("grpc.max_send_message_length", _MAX_MESSAGE),
         ("grpc.so_reuseport", 0),
     ])
-    api_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(api), server)
-    api_pb2_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(api), server)
+    add_service(server, JobServicer(api), api_pb2_grpc.add_JobServiceServicer_to_server)
+    add_service(server, ClusterServicer(api), api_pb2_grpc.add_ClusterServiceServicer_to_server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     service_names = [

@@ -20,6 +20,7 @@ from typing import Any
 
 import grpc
 
+from wloadctl.cli.configs import render_config
 from wloadctl.client import Client, ClientError
 from wloadctl.proto.v1 import api_pb2
 
@@ -100,19 +101,9 @@ class LocalCluster:
             self.write_config(r, self.replicas, secret_file if self.secret else None)
 
     def write_config(self, r: Replica, peers: list[Replica], secret_file: Path | None) -> None:
-        lines = [
-            f'node_id = "{r.node_id}"', f'raft_address = "{r.raft_address}"', f'api_address = "{r.api_address}"',
-            f'data_dir = "{r.data_dir}"',
-        ]
-        if secret_file:
-            lines.append(f'secret_file = "{secret_file}"')
-        for p in peers:
-            lines += ["", "[[peers]]", f'id = "{p.node_id}"', f'raft_address = "{p.raft_address}"',
-                      f'api_address = "{p.api_address}"']
-        if self.raft_settings:
-            lines += ["", "[raft]"] + [f"{k} = {v}" for k, v in self.raft_settings.items()]
-        lines += ["", "[log]", 'format = "json"', 'level = "info"', ""]
-        r.config_path.write_text("\n".join(lines))
+        r.config_path.write_text(render_config(
+            r.node_id, r.raft_address, r.api_address, str(r.data_dir), str(secret_file) if secret_file else None,
+            [(p.node_id, p.raft_address, p.api_address) for p in peers], raft=self.raft_settings))
 
     # ---- processes
 
