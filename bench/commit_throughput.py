@@ -21,18 +21,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import run_load, summary  # noqa: E402
-from wloadctl.raft.node import RaftTimers  # noqa: E402
-from wloadctl.testing.cluster import LocalCluster, free_ports  # noqa: E402
+import contextlib
+
+from bench.common import run_load, summary
+from wloadctl.raft.node import RaftTimers
+from wloadctl.testing.cluster import LocalCluster, free_ports
 
 
 def watch_terms(cluster: LocalCluster, stop: threading.Event, seen: list[int]) -> None:
     while not stop.is_set():
         for r in cluster.replicas:
-            try:
+            with contextlib.suppress(Exception):
                 seen.append(cluster.status_of(r, timeout=1).term)
-            except Exception:
-                pass
         stop.wait(0.2)
 
 
@@ -55,7 +55,7 @@ def ours(seconds: float, jobs_per_request: int) -> None:
         print(f"wloadctl  ({jobs_per_request} job/request): {done / elapsed:,.0f} definitions/s "
               f"({done / jobs_per_request / elapsed:,.0f} requests/s) over {elapsed:.0f} s, {done:,} acknowledged, "
               f"{errors} failed requests, elections during run: {elections}, "
-              f"raft entries: {status.commit_index:,} ({done / max(1, status.commit_index):.0f} commands/entry)")
+              f"raft entries: {status.commit_index:,} ({done / max(1, status.commit_index):.0f} definitions/entry)")
         print(f"  request latency under load: {summary(lat)}")
 
 

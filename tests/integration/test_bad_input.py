@@ -134,3 +134,21 @@ def test_leader_reachable_after_stop_of_one_replica(cluster_factory: Any) -> Non
     wait_for(lambda: cluster.leader() is not None, 10, "a leader with one replica down")
     with cluster.client(retry_for=10) as c:
         assert c.apply_jobs([job("two-of-three")]).jobs[0].version == 1
+
+
+def test_metrics_are_exported(cluster_factory: Any) -> None:
+    import urllib.request
+
+    cluster: LocalCluster = cluster_factory(size=1, metrics=True)
+    cluster.start()
+    r = cluster.replicas[0]
+    with Client([r.api_address]) as c:
+        c.apply_jobs([job("m1"), job("m2")])
+    with urllib.request.urlopen(f"http://{r.metrics_address}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+              if line.startswith("wloadctl_") and " " in line}
+    assert values["wloadctl_raft_is_leader"] == 1
+    assert values["wloadctl_jobs"] == 2
+    assert values["wloadctl_proposer_commands_total"] >= 1
+    assert values["wloadctl_raft_journal_syncs_total"] >= 1

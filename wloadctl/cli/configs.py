@@ -77,6 +77,7 @@ def render_config(
     log_format: str = "json",
     log_level: str = "info",
     raft: Mapping[str, float | int] | None = None,
+    metrics_address: str = "",
 ) -> str:
     """The TOML config of one replica.
 
@@ -97,6 +98,8 @@ def render_config(
     ]
     if secret_file is not None:
         lines.append(f"secret_file = {toml_string(secret_file)}")
+    if metrics_address:
+        lines.append(f"metrics_address = {toml_string(metrics_address)}")
     for member in members:
         lines += [
             "",

@@ -24,6 +24,7 @@ from wloadctl.raft.proposer import Proposer
 from wloadctl.raft.recovery import RecoveryError
 from wloadctl.server.config import ConfigError, ServerConfig, load_config
 from wloadctl.server.logs import setup_logging
+from wloadctl.server.metrics import serve_metrics
 from wloadctl.state.store import Store
 
 log = logging.getLogger("wloadctl.server")
@@ -74,6 +75,8 @@ async def _serve(config: ServerConfig, secret: str | None) -> int:
     proposer = Proposer(node)
     proposer.start()
     api = ApiContext(config=config, node=node, store=store, proposer=proposer)
+    if config.metrics_address:
+        serve_metrics(config.metrics_address, node, proposer)
 
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", _MAX_MESSAGE),

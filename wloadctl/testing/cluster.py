@@ -64,6 +64,7 @@ class Replica:
     data_dir: Path
     config_path: Path
     log_path: Path
+    metrics_address: str = ""
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -79,6 +80,7 @@ class LocalCluster:
     secret: str | None = field(default_factory=lambda: secrets.token_hex(32))
     replicas: list[Replica] = field(default_factory=list)
     insecure: bool = False
+    metrics: bool = False
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -88,9 +90,11 @@ class LocalCluster:
         self.write_configs()
 
     def _make_replica(self, node_id: str, api_port: int, raft_port: int) -> Replica:
+        metrics = f"127.0.0.1:{free_ports(1)[0]}" if self.metrics else ""
         return Replica(node_id=node_id, api_address=f"127.0.0.1:{api_port}",
                        raft_address=f"127.0.0.1:{raft_port}", data_dir=self.root / node_id,
-                       config_path=self.root / f"{node_id}.toml", log_path=self.root / f"{node_id}.log")
+                       config_path=self.root / f"{node_id}.toml", log_path=self.root / f"{node_id}.log",
+                       metrics_address=metrics)
 
     def write_configs(self, members: list[Replica] | None = None) -> None:
         secret_file = self.root / "cluster.secret"
@@ -103,7 +107,8 @@ class LocalCluster:
     def write_config(self, r: Replica, peers: list[Replica], secret_file: Path | None) -> None:
         r.config_path.write_text(render_config(
             r.node_id, r.raft_address, r.api_address, str(r.data_dir), str(secret_file) if secret_file else None,
-            [(p.node_id, p.raft_address, p.api_address) for p in peers], raft=self.raft_settings))
+            [(p.node_id, p.raft_address, p.api_address) for p in peers], raft=self.raft_settings,
+            metrics_address=r.metrics_address))
 
     # ---- processes
 

@@ -1,0 +1,50 @@
+"""Prometheus metrics, read from the node at scrape time (nothing to keep in sync)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from wloadctl.raft.node import RaftNode
+from wloadctl.raft.proposer import Proposer
+
+
+class ReplicaCollector:
+    def __init__(self, node: RaftNode, proposer: Proposer) -> None:
+        self.node = node
+        self.proposer = proposer
+
+    def collect(self) -> Iterator[Metric]:
+        status = self.node.status()
+
+        def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+            return GaugeMetricFamily(f"wloadctl_{name}", doc, value=value)
+
+        def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+            return CounterMetricFamily(f"wloadctl_{name}", doc, value=value)
+
+        yield gauge("raft_term", "Current Raft term", status["term"])
+        yield gauge("raft_is_leader", "1 when this replica is the leader", status["role"] == "leader")
+        yield gauge("raft_commit_index", "Raft commit index", status["commit_index"])
+        yield gauge("raft_applied_index", "Last Raft entry applied to the state", status["applied_index"])
+        yield gauge("raft_log_entries", "Entries in the Raft journal (since the last snapshot)",
+                    status["log_entries"])
+        yield gauge("raft_has_quorum", "1 when this replica sees a majority", status["has_quorum"])
+        yield gauge("raft_members", "Voting members", len(status["members"]) + 1)
+        yield counter("raft_journal_syncs", "Journal fsyncs (each covers many entries)", status["journal_syncs"])
+        yield counter("raft_snapshots", "Snapshots completed", status["snapshots"])
+        yield counter("raft_elections_seen", "Times this replica became a candidate", self.node.elections_seen)
+        yield counter("proposer_entries", "Raft entries proposed by this replica", self.proposer.entries_proposed)
+        yield counter("proposer_commands", "Commands proposed by this replica", self.proposer.commands_proposed)
+        yield counter("proposer_failures", "Proposed entries that failed to commit", self.proposer.failures)
+        yield gauge("proposer_queued", "Commands waiting for a Raft entry", self.proposer.queued)
+        yield gauge("jobs", "Job definitions stored", self.node.store.count_jobs())
+
+
+def serve_metrics(address: str, node: RaftNode, proposer: Proposer) -> None:
+    host, _, port = address.rpartition(":")
+    registry = CollectorRegistry()
+    registry.register(ReplicaCollector(node, proposer))  # type: ignore[arg-type]
+    start_http_server(int(port), addr=host, registry=registry)
