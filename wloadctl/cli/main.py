@@ -573,31 +573,28 @@ def _members_line(response: Any) -> str:
     return f"{len(ids)} members: {', '.join(ids)}" if ids else "no members"
 
 
-def _cmd_add_member(args: argparse.Namespace, ctx: Context) -> int:
-    response = ctx.client().add_member(args.id, args.raft_address, args.api_address or "")
+def _answer(ctx: Context, response: Any, line: str) -> int:
+    """The response as a document with -o json|yaml, else one human line."""
     if ctx.output != "table":
         _emit_data(ctx, output.message_to_dict(response))
-        return EXIT_OK
-    _emit(f"member/{args.id} added ({_members_line(response)})\n")
+    else:
+        _emit(line + "\n")
     return EXIT_OK
+
+
+def _cmd_add_member(args: argparse.Namespace, ctx: Context) -> int:
+    response = ctx.client().add_member(args.id, args.raft_address, args.api_address or "")
+    return _answer(ctx, response, f"member/{args.id} added ({_members_line(response)})")
 
 
 def _cmd_remove_member(args: argparse.Namespace, ctx: Context) -> int:
     response = ctx.client().remove_member(args.id)
-    if ctx.output != "table":
-        _emit_data(ctx, output.message_to_dict(response))
-        return EXIT_OK
-    _emit(f"member/{args.id} removed ({_members_line(response)})\n")
-    return EXIT_OK
+    return _answer(ctx, response, f"member/{args.id} removed ({_members_line(response)})")
 
 
 def _cmd_transfer_leader(args: argparse.Namespace, ctx: Context) -> int:
     response = ctx.client().transfer_leader(args.target)
-    if ctx.output != "table":
-        _emit_data(ctx, output.message_to_dict(response))
-        return EXIT_OK
-    _emit(f"leader is now {response.leader_id}\n")
-    return EXIT_OK
+    return _answer(ctx, response, f"leader is now {response.leader_id}")
 
 
 def _cmd_digest(args: argparse.Namespace, ctx: Context) -> int:

@@ -49,6 +49,7 @@ class LmdbJournal(Journal):
                 self._meta_cache[bytes(key)] = bytes(value)
         self._txn: lmdb.Transaction | None = None
         self._txn_thread = 0
+        self._needs_sync = False
         self.syncs = 0
         self.synced_entries = 0
         self._staged_entries = 0
@@ -59,7 +60,7 @@ class LmdbJournal(Journal):
             # but from the constructing thread: an LMDB write transaction must
             # be committed by the thread that began it, so it is done here.
             self.add(_NO_OP, 1, 0)
-            self.sync()
+            self.sync(force=True)
 
     # ---- staging and syncing ----
 
@@ -73,13 +74,18 @@ class LmdbJournal(Journal):
 
     @property
     def dirty(self) -> bool:
-        return self._txn is not None
+        return self._needs_sync
 
-    def sync(self) -> None:
-        """Commit (with fsync) everything staged since the last sync."""
+    def sync(self, force: bool = False) -> None:
+        """Commit (with fsync) everything staged since the last sync.
+
+        A staged commit index alone does not need a sync (it is re-learned
+        from the leader after a restart): it rides along with the next one.
+        """
         with self._lock:
-            if self._txn is None:
+            if self._txn is None or not (self._needs_sync or force):
                 return
+            self._needs_sync = False
             self._txn.commit()
             self._txn = None
             self.syncs += 1
@@ -93,18 +99,21 @@ class LmdbJournal(Journal):
             command = command.encode("utf-8")
         with self._lock:
             self._entries.append((command, idx, term))
+            self._needs_sync = True
             self._w().put(_U64.pack(idx), _ENTRY_HEAD.pack(term) + command, db=self._log)
             self._staged_entries += 1
 
     def clear(self) -> None:
         with self._lock:
             self._entries = []
+            self._needs_sync = True
             self._w().drop(self._log, delete=False)
 
     def deleteEntriesFrom(self, entryFrom: int) -> None:
         with self._lock:
             doomed = self._entries[entryFrom:]
             del self._entries[entryFrom:]
+            self._needs_sync = True
             txn = self._w()
             for _, idx, _ in doomed:
                 txn.delete(_U64.pack(idx), db=self._log)
@@ -113,6 +122,7 @@ class LmdbJournal(Journal):
         with self._lock:
             doomed = self._entries[:entryTo]
             self._entries = self._entries[entryTo:]
+            self._needs_sync = True
             txn = self._w()
             for _, idx, _ in doomed:
                 txn.delete(_U64.pack(idx), db=self._log)
@@ -125,7 +135,7 @@ class LmdbJournal(Journal):
 
     def _destroy(self) -> None:
         with self._lock:
-            self.sync()
+            self.sync(force=True)
             self.env.close()
 
     def _set_meta(self, key: bytes, value: bytes) -> None:
@@ -145,6 +155,7 @@ class LmdbJournal(Journal):
 
     def setCurrentTerm(self, term: int, votedForNodeId: str | None) -> None:
         with self._lock:
+            self._needs_sync = True
             self._set_meta(_TERM, _U64.pack(term))
             self._set_meta(_VOTE, (votedForNodeId or "").encode())
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import lmdb
 
+from wloadctl.fsutil import fsync_dir
+
 MAGIC = b"WLSNAP1\n"
 PENDING = b"WLSNAP-PENDING\n"
 _CHUNK = 1 << 20
@@ -82,7 +84,7 @@ def write_snapshot(target: Path, header: SnapshotHeader, db_file: Path) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def read_header(path: Path, verify: bool = True) -> SnapshotHeader:
@@ -204,10 +206,3 @@ class BackgroundSnapshotter:
             self.failed += 1
         return ok
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -23,6 +23,7 @@ import grpc
 import lmdb
 from google.protobuf.message import DecodeError
 
+from wloadctl.fsutil import fsync_dir
 from wloadctl.model.jobs import normalize, validate_specs
 from wloadctl.proto.v1 import commands_pb2, jobs_pb2
 
@@ -108,12 +109,12 @@ class Store:
             shutil.rmtree(staged, ignore_errors=True)
             staged.mkdir(parents=True)
             os.replace(data_file, staged / "data.mdb")
-            _fsync_dir(staged)
+            fsync_dir(staged)
             old = self.path.with_name(self.path.name + ".old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(self.path, old)
             os.replace(staged, self.path)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
             shutil.rmtree(old, ignore_errors=True)
             self._open()
 
@@ -396,10 +397,3 @@ def _iter_from(cur: lmdb.Cursor, start: bytes, prefix: bytes) -> Iterator[bytes]
             return
         yield key
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
