@@ -25,14 +25,15 @@ from google.protobuf.message import DecodeError
 
 from wloadctl.fsutil import fsync_dir
 from wloadctl.model.jobs import normalize, validate_specs
-from wloadctl.proto.v1 import commands_pb2, jobs_pb2
+from wloadctl.proto.v1 import commands_pb2, jobs_pb2, runs_pb2
+from wloadctl.state.runs import RUN_DBS, RunTables, run_seq
 
 # Large and identical on every replica: a MapFullError must never make one
 # replica fail a command another one applied. The file is sparse.
 DEFAULT_MAP_SIZE = 64 << 30
 _DB_NAMES = (
     b"meta", b"jobs", b"job_versions", b"job_seq", b"domains", b"idem", b"idem_by_time", b"members",
-    b"raft_members",
+    b"raft_members", *RUN_DBS,
 )
 
 _APPLIED_INDEX = b"applied_index"
@@ -91,6 +92,7 @@ class Store:
             metasync=False, readahead=False,
         )
         self._dbs = {name: self.env.open_db(name) for name in _DB_NAMES}
+        self.runs = RunTables(self._dbs)
 
     def close(self) -> None:
         with self._swap:
@@ -189,6 +191,35 @@ class Store:
         with self._swap, self.env.begin() as txn:
             return [commands_pb2.Member.FromString(v) for _, v in txn.cursor(db=self._dbs[b"members"])]
 
+    # ---- runs, agents, epochs
+
+    def epoch_info(self) -> runs_pb2.EpochInfo:
+        with self._swap, self.env.begin() as txn:
+            return self.runs.epoch(txn)
+
+    def get_run(self, run_id: str) -> runs_pb2.Run | None:
+        with self._swap, self.env.begin() as txn:
+            return self.runs.get_run(txn, run_id)
+
+    def list_runs(self, job_name: str = "", state: int = 0, page_size: int = 100,
+                  page_token: str = "") -> tuple[list[runs_pb2.Run], str]:
+        before = run_seq(page_token) or 0 if page_token else 0
+        with self._swap, self.env.begin() as txn:
+            runs, last = self.runs.list_runs(txn, job_name, state, page_size, before)
+        return runs, (f"r{last}" if last else "")
+
+    def agents(self) -> list[runs_pb2.Agent]:
+        with self._swap, self.env.begin() as txn:
+            return self.runs.list_agents(txn)
+
+    def active_runs(self) -> list[runs_pb2.Run]:
+        with self._swap, self.env.begin() as txn:
+            return list(self.runs.active_runs(txn))
+
+    def queued_runs(self, limit: int) -> list[runs_pb2.Run]:
+        with self._swap, self.env.begin() as txn:
+            return self.runs.queued_runs(txn, limit)
+
     def raft_members(self) -> list[str]:
         """Raft addresses of the voting members as of the applied index
         (empty until the first leader has bootstrapped the cluster)."""
@@ -266,6 +297,22 @@ class Store:
             result = _ok()
         elif kind == "bootstrap":
             result = self._bootstrap(txn, cmd.bootstrap.members)
+        elif kind == "begin_epoch":
+            result = self.runs.begin_epoch(txn, cmd.begin_epoch, now_ms)
+        elif kind == "force_activate":
+            result = self.runs.force_activate(txn, cmd.force_activate)
+        elif kind == "register_agent":
+            result = self.runs.register_agent(txn, cmd.register_agent.agent, now_ms)
+        elif kind == "mark_agent_lost":
+            result = self.runs.mark_agent_lost(txn, cmd.mark_agent_lost, now_ms)
+        elif kind == "trigger_run":
+            result = self.runs.trigger_run(txn, cmd.trigger_run, now_ms, cmd.idempotency_key)
+        elif kind == "dispatch_runs":
+            result = self.runs.dispatch(txn, cmd.dispatch_runs, now_ms)
+        elif kind == "record_run_events":
+            result = self.runs.record_events(txn, cmd.record_run_events, now_ms)
+        elif kind == "request_kill":
+            result = self.runs.request_kill(txn, cmd.request_kill, now_ms)
         else:
             # Never silently ignore a command this version does not know.
             result = _err(grpc.StatusCode.UNIMPLEMENTED, "command: unknown command type")

@@ -1,5 +1,6 @@
 from wloadctl.proto.v1 import jobs_pb2 as _jobs_pb2
 from wloadctl.proto.v1 import commands_pb2 as _commands_pb2
+from wloadctl.proto.v1 import runs_pb2 as _runs_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -100,7 +101,7 @@ class MemberStatus(_message.Message):
     def __init__(self, id: _Optional[str] = ..., raft_address: _Optional[str] = ..., api_address: _Optional[str] = ..., role: _Optional[str] = ..., connected: _Optional[bool] = ..., match_index: _Optional[int] = ..., lag: _Optional[int] = ..., is_self: _Optional[bool] = ...) -> None: ...
 
 class ClusterStatus(_message.Message):
-    __slots__ = ("self_id", "leader_id", "leader_api_address", "term", "commit_index", "applied_index", "members", "has_quorum", "role", "log_entries", "snapshot_index", "state_time_ms")
+    __slots__ = ("self_id", "leader_id", "leader_api_address", "term", "commit_index", "applied_index", "members", "has_quorum", "role", "log_entries", "snapshot_index", "state_time_ms", "epoch", "takeover_phase", "agents_confirmed", "agents_required", "agents_registered", "agents_connected", "dispatch_forced")
     SELF_ID_FIELD_NUMBER: _ClassVar[int]
     LEADER_ID_FIELD_NUMBER: _ClassVar[int]
     LEADER_API_ADDRESS_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +114,13 @@ class ClusterStatus(_message.Message):
     LOG_ENTRIES_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_INDEX_FIELD_NUMBER: _ClassVar[int]
     STATE_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    TAKEOVER_PHASE_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_CONFIRMED_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_REGISTERED_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    DISPATCH_FORCED_FIELD_NUMBER: _ClassVar[int]
     self_id: str
     leader_id: str
     leader_api_address: str
@@ -125,7 +133,14 @@ class ClusterStatus(_message.Message):
     log_entries: int
     snapshot_index: int
     state_time_ms: int
-    def __init__(self, self_id: _Optional[str] = ..., leader_id: _Optional[str] = ..., leader_api_address: _Optional[str] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStatus, _Mapping]]] = ..., has_quorum: _Optional[bool] = ..., role: _Optional[str] = ..., log_entries: _Optional[int] = ..., snapshot_index: _Optional[int] = ..., state_time_ms: _Optional[int] = ...) -> None: ...
+    epoch: int
+    takeover_phase: str
+    agents_confirmed: int
+    agents_required: int
+    agents_registered: int
+    agents_connected: int
+    dispatch_forced: bool
+    def __init__(self, self_id: _Optional[str] = ..., leader_id: _Optional[str] = ..., leader_api_address: _Optional[str] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStatus, _Mapping]]] = ..., has_quorum: _Optional[bool] = ..., role: _Optional[str] = ..., log_entries: _Optional[int] = ..., snapshot_index: _Optional[int] = ..., state_time_ms: _Optional[int] = ..., epoch: _Optional[int] = ..., takeover_phase: _Optional[str] = ..., agents_confirmed: _Optional[int] = ..., agents_required: _Optional[int] = ..., agents_registered: _Optional[int] = ..., agents_connected: _Optional[int] = ..., dispatch_forced: _Optional[bool] = ...) -> None: ...
 
 class AddMemberRequest(_message.Message):
     __slots__ = ("member", "idempotency_key")
@@ -188,3 +203,120 @@ class NoopResponse(_message.Message):
     RAFT_INDEX_FIELD_NUMBER: _ClassVar[int]
     raft_index: int
     def __init__(self, raft_index: _Optional[int] = ...) -> None: ...
+
+class TriggerRunRequest(_message.Message):
+    __slots__ = ("job_name", "params", "idempotency_key")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    JOB_NAME_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    job_name: str
+    params: _containers.ScalarMap[str, str]
+    idempotency_key: str
+    def __init__(self, job_name: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class GetRunRequest(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class ListRunsRequest(_message.Message):
+    __slots__ = ("job_name", "state", "page_size", "page_token")
+    JOB_NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    job_name: str
+    state: _runs_pb2.RunState
+    page_size: int
+    page_token: str
+    def __init__(self, job_name: _Optional[str] = ..., state: _Optional[_Union[_runs_pb2.RunState, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListRunsResponse(_message.Message):
+    __slots__ = ("runs", "next_page_token")
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[_runs_pb2.Run]
+    next_page_token: str
+    def __init__(self, runs: _Optional[_Iterable[_Union[_runs_pb2.Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class KillRunRequest(_message.Message):
+    __slots__ = ("run_id", "idempotency_key")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    idempotency_key: str
+    def __init__(self, run_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class GetRunLogsRequest(_message.Message):
+    __slots__ = ("run_id", "attempt", "offset", "limit")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    attempt: int
+    offset: int
+    limit: int
+    def __init__(self, run_id: _Optional[str] = ..., attempt: _Optional[int] = ..., offset: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class GetRunLogsResponse(_message.Message):
+    __slots__ = ("data", "next_offset", "complete", "source", "state")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    NEXT_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    next_offset: int
+    complete: bool
+    source: str
+    state: _runs_pb2.RunState
+    def __init__(self, data: _Optional[bytes] = ..., next_offset: _Optional[int] = ..., complete: _Optional[bool] = ..., source: _Optional[str] = ..., state: _Optional[_Union[_runs_pb2.RunState, str]] = ...) -> None: ...
+
+class ListAgentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AgentStatus(_message.Message):
+    __slots__ = ("agent", "connected", "confirmed", "running", "free_slots", "last_heard_s")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMED_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    FREE_SLOTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_HEARD_S_FIELD_NUMBER: _ClassVar[int]
+    agent: _runs_pb2.Agent
+    connected: bool
+    confirmed: bool
+    running: int
+    free_slots: int
+    last_heard_s: float
+    def __init__(self, agent: _Optional[_Union[_runs_pb2.Agent, _Mapping]] = ..., connected: _Optional[bool] = ..., confirmed: _Optional[bool] = ..., running: _Optional[int] = ..., free_slots: _Optional[int] = ..., last_heard_s: _Optional[float] = ...) -> None: ...
+
+class ListAgentsResponse(_message.Message):
+    __slots__ = ("agents",)
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    agents: _containers.RepeatedCompositeFieldContainer[AgentStatus]
+    def __init__(self, agents: _Optional[_Iterable[_Union[AgentStatus, _Mapping]]] = ...) -> None: ...
+
+class ForceDispatchRequest(_message.Message):
+    __slots__ = ("reason", "operator")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    operator: str
+    def __init__(self, reason: _Optional[str] = ..., operator: _Optional[str] = ...) -> None: ...
+
+class ForceDispatchResponse(_message.Message):
+    __slots__ = ("epoch",)
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    def __init__(self, epoch: _Optional[int] = ...) -> None: ...

@@ -5,6 +5,7 @@ import warnings
 
 from wloadctl.proto.v1 import api_pb2 as wloadctl_dot_v1_dot_api__pb2
 from wloadctl.proto.v1 import jobs_pb2 as wloadctl_dot_v1_dot_jobs__pb2
+from wloadctl.proto.v1 import runs_pb2 as wloadctl_dot_v1_dot_runs__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -516,6 +517,343 @@ class ClusterService:
             '/wloadctl.v1.ClusterService/Noop',
             wloadctl_dot_v1_dot_api__pb2.NoopRequest.SerializeToString,
             wloadctl_dot_v1_dot_api__pb2.NoopResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class RunServiceStub:
+    """---- Runs ----
+
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.TriggerRun = channel.unary_unary(
+                '/wloadctl.v1.RunService/TriggerRun',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.TriggerRunRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_runs__pb2.Run.FromString,
+                _registered_method=True)
+        self.GetRun = channel.unary_unary(
+                '/wloadctl.v1.RunService/GetRun',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.GetRunRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_runs__pb2.Run.FromString,
+                _registered_method=True)
+        self.ListRuns = channel.unary_unary(
+                '/wloadctl.v1.RunService/ListRuns',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.ListRunsRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_api__pb2.ListRunsResponse.FromString,
+                _registered_method=True)
+        self.KillRun = channel.unary_unary(
+                '/wloadctl.v1.RunService/KillRun',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.KillRunRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_runs__pb2.Run.FromString,
+                _registered_method=True)
+        self.GetRunLogs = channel.unary_unary(
+                '/wloadctl.v1.RunService/GetRunLogs',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.GetRunLogsRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_api__pb2.GetRunLogsResponse.FromString,
+                _registered_method=True)
+        self.ListAgents = channel.unary_unary(
+                '/wloadctl.v1.RunService/ListAgents',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.ListAgentsRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_api__pb2.ListAgentsResponse.FromString,
+                _registered_method=True)
+        self.ForceDispatch = channel.unary_unary(
+                '/wloadctl.v1.RunService/ForceDispatch',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.ForceDispatchRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_api__pb2.ForceDispatchResponse.FromString,
+                _registered_method=True)
+
+
+class RunServiceServicer:
+    """---- Runs ----
+
+    """
+
+    def TriggerRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRuns(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def KillRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRunLogs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAgents(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForceDispatch(self, request, context):
+        """Operator override: start dispatching without an agent quorum (recorded in the state).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RunServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'TriggerRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.TriggerRun,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.TriggerRunRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_runs__pb2.Run.SerializeToString,
+            ),
+            'GetRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRun,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.GetRunRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_runs__pb2.Run.SerializeToString,
+            ),
+            'ListRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuns,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.ListRunsRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_api__pb2.ListRunsResponse.SerializeToString,
+            ),
+            'KillRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.KillRun,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.KillRunRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_runs__pb2.Run.SerializeToString,
+            ),
+            'GetRunLogs': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRunLogs,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.GetRunLogsRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_api__pb2.GetRunLogsResponse.SerializeToString,
+            ),
+            'ListAgents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAgents,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.ListAgentsRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_api__pb2.ListAgentsResponse.SerializeToString,
+            ),
+            'ForceDispatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForceDispatch,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.ForceDispatchRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_api__pb2.ForceDispatchResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'wloadctl.v1.RunService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('wloadctl.v1.RunService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class RunService:
+    """---- Runs ----
+
+    """
+
+    @staticmethod
+    def TriggerRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.RunService/TriggerRun',
+            wloadctl_dot_v1_dot_api__pb2.TriggerRunRequest.SerializeToString,
+            wloadctl_dot_v1_dot_runs__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.RunService/GetRun',
+            wloadctl_dot_v1_dot_api__pb2.GetRunRequest.SerializeToString,
+            wloadctl_dot_v1_dot_runs__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.RunService/ListRuns',
+            wloadctl_dot_v1_dot_api__pb2.ListRunsRequest.SerializeToString,
+            wloadctl_dot_v1_dot_api__pb2.ListRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def KillRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.RunService/KillRun',
+            wloadctl_dot_v1_dot_api__pb2.KillRunRequest.SerializeToString,
+            wloadctl_dot_v1_dot_runs__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRunLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.RunService/GetRunLogs',
+            wloadctl_dot_v1_dot_api__pb2.GetRunLogsRequest.SerializeToString,
+            wloadctl_dot_v1_dot_api__pb2.GetRunLogsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAgents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.RunService/ListAgents',
+            wloadctl_dot_v1_dot_api__pb2.ListAgentsRequest.SerializeToString,
+            wloadctl_dot_v1_dot_api__pb2.ListAgentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForceDispatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.RunService/ForceDispatch',
+            wloadctl_dot_v1_dot_api__pb2.ForceDispatchRequest.SerializeToString,
+            wloadctl_dot_v1_dot_api__pb2.ForceDispatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -23,33 +23,57 @@ _sym_db = _symbol_database.Default()
 
 
 from wloadctl.proto.v1 import jobs_pb2 as wloadctl_dot_v1_dot_jobs__pb2
+from wloadctl.proto.v1 import runs_pb2 as wloadctl_dot_v1_dot_runs__pb2
+from wloadctl.proto.v1 import agent_pb2 as wloadctl_dot_v1_dot_agent__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1awloadctl/v1/commands.proto\x12\x0bwloadctl.v1\x1a\x16wloadctl/v1/jobs.proto\"Z\n\x0c\x43ommandBatch\x12\x0f\n\x07time_ms\x18\x01 \x01(\x03\x12\x11\n\tleader_id\x18\x02 \x01(\t\x12&\n\x08\x63ommands\x18\x03 \x03(\x0b\x32\x14.wloadctl.v1.Command\"\xb8\x02\n\x07\x43ommand\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12,\n\napply_jobs\x18\n \x01(\x0b\x32\x16.wloadctl.v1.ApplyJobsH\x00\x12,\n\ndelete_job\x18\x0b \x01(\x0b\x32\x16.wloadctl.v1.DeleteJobH\x00\x12,\n\nset_member\x18\x0c \x01(\x0b\x32\x16.wloadctl.v1.SetMemberH\x00\x12\x32\n\rremove_member\x18\r \x01(\x0b\x32\x19.wloadctl.v1.RemoveMemberH\x00\x12!\n\x04noop\x18\x0e \x01(\x0b\x32\x11.wloadctl.v1.NoopH\x00\x12+\n\tbootstrap\x18\x0f \x01(\x0b\x32\x16.wloadctl.v1.BootstrapH\x00\x42\x06\n\x04\x62ody\"/\n\tApplyJobs\x12\"\n\x04jobs\x18\x01 \x03(\x0b\x32\x14.wloadctl.v1.JobSpec\"\x19\n\tDeleteJob\x12\x0c\n\x04name\x18\x01 \x01(\t\"?\n\x06Member\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0craft_address\x18\x02 \x01(\t\x12\x13\n\x0b\x61pi_address\x18\x03 \x01(\t\"0\n\tSetMember\x12#\n\x06member\x18\x01 \x01(\x0b\x32\x13.wloadctl.v1.Member\"\x1a\n\x0cRemoveMember\x12\n\n\x02id\x18\x01 \x01(\t\"1\n\tBootstrap\x12$\n\x07members\x18\x01 \x03(\x0b\x32\x13.wloadctl.v1.Member\"\x17\n\x04Noop\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"e\n\rCommandResult\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0f\n\x07message\x18\x02 \x01(\t\x12!\n\x04jobs\x18\x03 \x03(\x0b\x32\x13.wloadctl.v1.JobRef\x12\x12\n\nraft_index\x18\x04 \x01(\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1awloadctl/v1/commands.proto\x12\x0bwloadctl.v1\x1a\x16wloadctl/v1/jobs.proto\x1a\x16wloadctl/v1/runs.proto\x1a\x17wloadctl/v1/agent.proto\"Z\n\x0c\x43ommandBatch\x12\x0f\n\x07time_ms\x18\x01 \x01(\x03\x12\x11\n\tleader_id\x18\x02 \x01(\t\x12&\n\x08\x63ommands\x18\x03 \x03(\x0b\x32\x14.wloadctl.v1.Command\"\xdc\x05\n\x07\x43ommand\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12,\n\napply_jobs\x18\n \x01(\x0b\x32\x16.wloadctl.v1.ApplyJobsH\x00\x12,\n\ndelete_job\x18\x0b \x01(\x0b\x32\x16.wloadctl.v1.DeleteJobH\x00\x12,\n\nset_member\x18\x0c \x01(\x0b\x32\x16.wloadctl.v1.SetMemberH\x00\x12\x32\n\rremove_member\x18\r \x01(\x0b\x32\x19.wloadctl.v1.RemoveMemberH\x00\x12!\n\x04noop\x18\x0e \x01(\x0b\x32\x11.wloadctl.v1.NoopH\x00\x12+\n\tbootstrap\x18\x0f \x01(\x0b\x32\x16.wloadctl.v1.BootstrapH\x00\x12.\n\x0b\x62\x65gin_epoch\x18\x14 \x01(\x0b\x32\x17.wloadctl.v1.BeginEpochH\x00\x12\x34\n\x0e\x66orce_activate\x18\x15 \x01(\x0b\x32\x1a.wloadctl.v1.ForceActivateH\x00\x12\x34\n\x0eregister_agent\x18\x16 \x01(\x0b\x32\x1a.wloadctl.v1.RegisterAgentH\x00\x12\x35\n\x0fmark_agent_lost\x18\x17 \x01(\x0b\x32\x1a.wloadctl.v1.MarkAgentLostH\x00\x12.\n\x0btrigger_run\x18\x18 \x01(\x0b\x32\x17.wloadctl.v1.TriggerRunH\x00\x12\x32\n\rdispatch_runs\x18\x19 \x01(\x0b\x32\x19.wloadctl.v1.DispatchRunsH\x00\x12\x39\n\x11record_run_events\x18\x1a \x01(\x0b\x32\x1c.wloadctl.v1.RecordRunEventsH\x00\x12\x30\n\x0crequest_kill\x18\x1b \x01(\x0b\x32\x18.wloadctl.v1.RequestKillH\x00\x42\x06\n\x04\x62ody\"/\n\tApplyJobs\x12\"\n\x04jobs\x18\x01 \x03(\x0b\x32\x14.wloadctl.v1.JobSpec\"\x19\n\tDeleteJob\x12\x0c\n\x04name\x18\x01 \x01(\t\"?\n\x06Member\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0craft_address\x18\x02 \x01(\t\x12\x13\n\x0b\x61pi_address\x18\x03 \x01(\t\"0\n\tSetMember\x12#\n\x06member\x18\x01 \x01(\x0b\x32\x13.wloadctl.v1.Member\"\x1a\n\x0cRemoveMember\x12\n\n\x02id\x18\x01 \x01(\t\"1\n\tBootstrap\x12$\n\x07members\x18\x01 \x03(\x0b\x32\x13.wloadctl.v1.Member\"\x17\n\x04Noop\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"7\n\nBeginEpoch\x12\x11\n\tleader_id\x18\x01 \x01(\t\x12\x16\n\x0e\x65xpected_epoch\x18\x02 \x01(\x04\"@\n\rForceActivate\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x10\n\x08operator\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"2\n\rRegisterAgent\x12!\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x12.wloadctl.v1.Agent\"?\n\rMarkAgentLost\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\r\n\x05\x63\x61use\x18\x03 \x01(\t\"\x91\x01\n\nTriggerRun\x12\x10\n\x08job_name\x18\x01 \x01(\t\x12\x33\n\x06params\x18\x02 \x03(\x0b\x32#.wloadctl.v1.TriggerRun.ParamsEntry\x12\r\n\x05\x63\x61use\x18\x03 \x01(\t\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x10\x44ispatchDecision\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\"O\n\x0c\x44ispatchRuns\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x30\n\tdecisions\x18\x02 \x03(\x0b\x32\x1d.wloadctl.v1.DispatchDecision\"J\n\x0fRecordRunEvents\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12%\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x15.wloadctl.v1.RunEvent\",\n\x0bRequestKill\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05\x63\x61use\x18\x02 \x01(\t\"\x85\x01\n\rCommandResult\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0f\n\x07message\x18\x02 \x01(\t\x12!\n\x04jobs\x18\x03 \x03(\x0b\x32\x13.wloadctl.v1.JobRef\x12\x12\n\nraft_index\x18\x04 \x01(\x04\x12\x0f\n\x07run_ids\x18\x05 \x03(\t\x12\r\n\x05\x65poch\x18\x06 \x01(\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wloadctl.v1.commands_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_COMMANDBATCH']._serialized_start=67
-  _globals['_COMMANDBATCH']._serialized_end=157
-  _globals['_COMMAND']._serialized_start=160
-  _globals['_COMMAND']._serialized_end=472
-  _globals['_APPLYJOBS']._serialized_start=474
-  _globals['_APPLYJOBS']._serialized_end=521
-  _globals['_DELETEJOB']._serialized_start=523
-  _globals['_DELETEJOB']._serialized_end=548
-  _globals['_MEMBER']._serialized_start=550
-  _globals['_MEMBER']._serialized_end=613
-  _globals['_SETMEMBER']._serialized_start=615
-  _globals['_SETMEMBER']._serialized_end=663
-  _globals['_REMOVEMEMBER']._serialized_start=665
-  _globals['_REMOVEMEMBER']._serialized_end=691
-  _globals['_BOOTSTRAP']._serialized_start=693
-  _globals['_BOOTSTRAP']._serialized_end=742
-  _globals['_NOOP']._serialized_start=744
-  _globals['_NOOP']._serialized_end=767
-  _globals['_COMMANDRESULT']._serialized_start=769
-  _globals['_COMMANDRESULT']._serialized_end=870
+  _globals['_TRIGGERRUN_PARAMSENTRY']._loaded_options = None
+  _globals['_TRIGGERRUN_PARAMSENTRY']._serialized_options = b'8\001'
+  _globals['_COMMANDBATCH']._serialized_start=116
+  _globals['_COMMANDBATCH']._serialized_end=206
+  _globals['_COMMAND']._serialized_start=209
+  _globals['_COMMAND']._serialized_end=941
+  _globals['_APPLYJOBS']._serialized_start=943
+  _globals['_APPLYJOBS']._serialized_end=990
+  _globals['_DELETEJOB']._serialized_start=992
+  _globals['_DELETEJOB']._serialized_end=1017
+  _globals['_MEMBER']._serialized_start=1019
+  _globals['_MEMBER']._serialized_end=1082
+  _globals['_SETMEMBER']._serialized_start=1084
+  _globals['_SETMEMBER']._serialized_end=1132
+  _globals['_REMOVEMEMBER']._serialized_start=1134
+  _globals['_REMOVEMEMBER']._serialized_end=1160
+  _globals['_BOOTSTRAP']._serialized_start=1162
+  _globals['_BOOTSTRAP']._serialized_end=1211
+  _globals['_NOOP']._serialized_start=1213
+  _globals['_NOOP']._serialized_end=1236
+  _globals['_BEGINEPOCH']._serialized_start=1238
+  _globals['_BEGINEPOCH']._serialized_end=1293
+  _globals['_FORCEACTIVATE']._serialized_start=1295
+  _globals['_FORCEACTIVATE']._serialized_end=1359
+  _globals['_REGISTERAGENT']._serialized_start=1361
+  _globals['_REGISTERAGENT']._serialized_end=1411
+  _globals['_MARKAGENTLOST']._serialized_start=1413
+  _globals['_MARKAGENTLOST']._serialized_end=1476
+  _globals['_TRIGGERRUN']._serialized_start=1479
+  _globals['_TRIGGERRUN']._serialized_end=1624
+  _globals['_TRIGGERRUN_PARAMSENTRY']._serialized_start=1579
+  _globals['_TRIGGERRUN_PARAMSENTRY']._serialized_end=1624
+  _globals['_DISPATCHDECISION']._serialized_start=1626
+  _globals['_DISPATCHDECISION']._serialized_end=1695
+  _globals['_DISPATCHRUNS']._serialized_start=1697
+  _globals['_DISPATCHRUNS']._serialized_end=1776
+  _globals['_RECORDRUNEVENTS']._serialized_start=1778
+  _globals['_RECORDRUNEVENTS']._serialized_end=1852
+  _globals['_REQUESTKILL']._serialized_start=1854
+  _globals['_REQUESTKILL']._serialized_end=1898
+  _globals['_COMMANDRESULT']._serialized_start=1901
+  _globals['_COMMANDRESULT']._serialized_end=2034
 # @@protoc_insertion_point(module_scope)

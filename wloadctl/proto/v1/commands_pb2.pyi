@@ -1,4 +1,6 @@
 from wloadctl.proto.v1 import jobs_pb2 as _jobs_pb2
+from wloadctl.proto.v1 import runs_pb2 as _runs_pb2
+from wloadctl.proto.v1 import agent_pb2 as _agent_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -18,7 +20,7 @@ class CommandBatch(_message.Message):
     def __init__(self, time_ms: _Optional[int] = ..., leader_id: _Optional[str] = ..., commands: _Optional[_Iterable[_Union[Command, _Mapping]]] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("idempotency_key", "apply_jobs", "delete_job", "set_member", "remove_member", "noop", "bootstrap")
+    __slots__ = ("idempotency_key", "apply_jobs", "delete_job", "set_member", "remove_member", "noop", "bootstrap", "begin_epoch", "force_activate", "register_agent", "mark_agent_lost", "trigger_run", "dispatch_runs", "record_run_events", "request_kill")
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     APPLY_JOBS_FIELD_NUMBER: _ClassVar[int]
     DELETE_JOB_FIELD_NUMBER: _ClassVar[int]
@@ -26,6 +28,14 @@ class Command(_message.Message):
     REMOVE_MEMBER_FIELD_NUMBER: _ClassVar[int]
     NOOP_FIELD_NUMBER: _ClassVar[int]
     BOOTSTRAP_FIELD_NUMBER: _ClassVar[int]
+    BEGIN_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    FORCE_ACTIVATE_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    MARK_AGENT_LOST_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_RUN_FIELD_NUMBER: _ClassVar[int]
+    DISPATCH_RUNS_FIELD_NUMBER: _ClassVar[int]
+    RECORD_RUN_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_KILL_FIELD_NUMBER: _ClassVar[int]
     idempotency_key: str
     apply_jobs: ApplyJobs
     delete_job: DeleteJob
@@ -33,7 +43,15 @@ class Command(_message.Message):
     remove_member: RemoveMember
     noop: Noop
     bootstrap: Bootstrap
-    def __init__(self, idempotency_key: _Optional[str] = ..., apply_jobs: _Optional[_Union[ApplyJobs, _Mapping]] = ..., delete_job: _Optional[_Union[DeleteJob, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., remove_member: _Optional[_Union[RemoveMember, _Mapping]] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., bootstrap: _Optional[_Union[Bootstrap, _Mapping]] = ...) -> None: ...
+    begin_epoch: BeginEpoch
+    force_activate: ForceActivate
+    register_agent: RegisterAgent
+    mark_agent_lost: MarkAgentLost
+    trigger_run: TriggerRun
+    dispatch_runs: DispatchRuns
+    record_run_events: RecordRunEvents
+    request_kill: RequestKill
+    def __init__(self, idempotency_key: _Optional[str] = ..., apply_jobs: _Optional[_Union[ApplyJobs, _Mapping]] = ..., delete_job: _Optional[_Union[DeleteJob, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., remove_member: _Optional[_Union[RemoveMember, _Mapping]] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., bootstrap: _Optional[_Union[Bootstrap, _Mapping]] = ..., begin_epoch: _Optional[_Union[BeginEpoch, _Mapping]] = ..., force_activate: _Optional[_Union[ForceActivate, _Mapping]] = ..., register_agent: _Optional[_Union[RegisterAgent, _Mapping]] = ..., mark_agent_lost: _Optional[_Union[MarkAgentLost, _Mapping]] = ..., trigger_run: _Optional[_Union[TriggerRun, _Mapping]] = ..., dispatch_runs: _Optional[_Union[DispatchRuns, _Mapping]] = ..., record_run_events: _Optional[_Union[RecordRunEvents, _Mapping]] = ..., request_kill: _Optional[_Union[RequestKill, _Mapping]] = ...) -> None: ...
 
 class ApplyJobs(_message.Message):
     __slots__ = ("jobs",)
@@ -81,14 +99,103 @@ class Noop(_message.Message):
     payload: bytes
     def __init__(self, payload: _Optional[bytes] = ...) -> None: ...
 
+class BeginEpoch(_message.Message):
+    __slots__ = ("leader_id", "expected_epoch")
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    leader_id: str
+    expected_epoch: int
+    def __init__(self, leader_id: _Optional[str] = ..., expected_epoch: _Optional[int] = ...) -> None: ...
+
+class ForceActivate(_message.Message):
+    __slots__ = ("epoch", "operator", "reason")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    operator: str
+    reason: str
+    def __init__(self, epoch: _Optional[int] = ..., operator: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RegisterAgent(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: _runs_pb2.Agent
+    def __init__(self, agent: _Optional[_Union[_runs_pb2.Agent, _Mapping]] = ...) -> None: ...
+
+class MarkAgentLost(_message.Message):
+    __slots__ = ("agent_id", "epoch", "cause")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    epoch: int
+    cause: str
+    def __init__(self, agent_id: _Optional[str] = ..., epoch: _Optional[int] = ..., cause: _Optional[str] = ...) -> None: ...
+
+class TriggerRun(_message.Message):
+    __slots__ = ("job_name", "params", "cause")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    JOB_NAME_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_FIELD_NUMBER: _ClassVar[int]
+    job_name: str
+    params: _containers.ScalarMap[str, str]
+    cause: str
+    def __init__(self, job_name: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., cause: _Optional[str] = ...) -> None: ...
+
+class DispatchDecision(_message.Message):
+    __slots__ = ("run_id", "attempt", "agent_id")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    attempt: int
+    agent_id: str
+    def __init__(self, run_id: _Optional[str] = ..., attempt: _Optional[int] = ..., agent_id: _Optional[str] = ...) -> None: ...
+
+class DispatchRuns(_message.Message):
+    __slots__ = ("epoch", "decisions")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    decisions: _containers.RepeatedCompositeFieldContainer[DispatchDecision]
+    def __init__(self, epoch: _Optional[int] = ..., decisions: _Optional[_Iterable[_Union[DispatchDecision, _Mapping]]] = ...) -> None: ...
+
+class RecordRunEvents(_message.Message):
+    __slots__ = ("agent_id", "events")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    events: _containers.RepeatedCompositeFieldContainer[_agent_pb2.RunEvent]
+    def __init__(self, agent_id: _Optional[str] = ..., events: _Optional[_Iterable[_Union[_agent_pb2.RunEvent, _Mapping]]] = ...) -> None: ...
+
+class RequestKill(_message.Message):
+    __slots__ = ("run_id", "cause")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    cause: str
+    def __init__(self, run_id: _Optional[str] = ..., cause: _Optional[str] = ...) -> None: ...
+
 class CommandResult(_message.Message):
-    __slots__ = ("code", "message", "jobs", "raft_index")
+    __slots__ = ("code", "message", "jobs", "raft_index", "run_ids", "epoch")
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     JOBS_FIELD_NUMBER: _ClassVar[int]
     RAFT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     code: int
     message: str
     jobs: _containers.RepeatedCompositeFieldContainer[_jobs_pb2.JobRef]
     raft_index: int
-    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., jobs: _Optional[_Iterable[_Union[_jobs_pb2.JobRef, _Mapping]]] = ..., raft_index: _Optional[int] = ...) -> None: ...
+    run_ids: _containers.RepeatedScalarFieldContainer[str]
+    epoch: int
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., jobs: _Optional[_Iterable[_Union[_jobs_pb2.JobRef, _Mapping]]] = ..., raft_index: _Optional[int] = ..., run_ids: _Optional[_Iterable[str]] = ..., epoch: _Optional[int] = ...) -> None: ...

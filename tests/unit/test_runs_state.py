@@ -1,0 +1,154 @@
+"""Run lifecycle in the state machine: epochs, dispatch re-checks, events, lost agents, kills."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import pytest
+
+from wloadctl.proto.v1 import agent_pb2, commands_pb2, jobs_pb2, runs_pb2
+from wloadctl.state.store import Store
+from wloadctl.testing.builders import apply_cmd, job
+
+RS = runs_pb2.RunState
+EV = agent_pb2.RunEvent
+
+
+class S:
+    def __init__(self, path: Path) -> None:
+        self.store = Store(path)
+        self.index = 0
+        self.time = 1_000
+
+    def do(self, *cmds: commands_pb2.Command) -> list[commands_pb2.CommandResult]:
+        self.index += 1
+        self.time += 10
+        batch = commands_pb2.CommandBatch(time_ms=self.time, commands=list(cmds))
+        out = self.store.apply(batch.SerializeToString(), self.index)
+        assert out is not None
+        return out
+
+    def one(self, cmd: commands_pb2.Command) -> commands_pb2.CommandResult:
+        return self.do(cmd)[0]
+
+
+@pytest.fixture
+def s(tmp_path: Path) -> S:
+    st = S(tmp_path / "s")
+    spec = job("etl")
+    st.one(apply_cmd(spec))
+    st.one(commands_pb2.Command(begin_epoch=commands_pb2.BeginEpoch(leader_id="r1", expected_epoch=1)))
+    for a in ("a1", "a2"):
+        st.one(commands_pb2.Command(register_agent=commands_pb2.RegisterAgent(
+            agent=runs_pb2.Agent(agent_id=a, capacity=4))))
+    return st
+
+
+def trigger(s: S, name: str = "etl") -> str:
+    r = s.one(commands_pb2.Command(trigger_run=commands_pb2.TriggerRun(job_name=name, params={"d": "1"})))
+    assert r.code == 0, r.message
+    return r.run_ids[0]
+
+
+def dispatch(s: S, run_id: str, attempt: int, agent: str, epoch: int = 1) -> commands_pb2.CommandResult:
+    return s.one(commands_pb2.Command(dispatch_runs=commands_pb2.DispatchRuns(
+        epoch=epoch, decisions=[commands_pb2.DispatchDecision(run_id=run_id, attempt=attempt, agent_id=agent)])))
+
+
+def events(s: S, agent: str, *evs: agent_pb2.RunEvent) -> None:
+    s.one(commands_pb2.Command(record_run_events=commands_pb2.RecordRunEvents(agent_id=agent, events=list(evs))))
+
+
+def test_epochs_only_move_one_step(s: S) -> None:
+    stale = s.one(commands_pb2.Command(begin_epoch=commands_pb2.BeginEpoch(leader_id="r2", expected_epoch=1)))
+    assert stale.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+    ok = s.one(commands_pb2.Command(begin_epoch=commands_pb2.BeginEpoch(leader_id="r2", expected_epoch=2)))
+    assert ok.code == 0 and ok.epoch == 2 and s.store.epoch_info().leader_id == "r2"
+
+
+def test_lifecycle_to_success(s: S) -> None:
+    rid = trigger(s)
+    assert s.store.get_run(rid).state == RS.QUEUED  # type: ignore[union-attr]
+    assert dispatch(s, rid, 1, "a1").run_ids == [rid]
+    events(s, "a1", EV(kind=EV.STARTED, run_id=rid, attempt=1, pid=42, time_ms=5),
+           EV(kind=EV.OUTPUT, run_id=rid, attempt=1, data=b"hello\n"),
+           EV(kind=EV.FINISHED, run_id=rid, attempt=1, exit_code=0))
+    run = s.store.get_run(rid)
+    assert run is not None
+    assert run.state == RS.SUCCEEDED and run.output_tail == b"hello\n" and run.pid == 42
+    assert [t.state for t in run.transitions] == [RS.QUEUED, RS.DISPATCHED, RS.RUNNING, RS.SUCCEEDED]
+    assert run.transitions[1].epoch == 1 and run.transitions[1].agent_id == "a1"
+
+
+def test_stale_decisions_are_refused(s: S) -> None:
+    rid = trigger(s)
+    assert dispatch(s, rid, 1, "a1", epoch=7).code == grpc.StatusCode.ABORTED.value[0]  # old or foreign epoch
+    assert dispatch(s, rid, 2, "a1").run_ids == []   # wrong attempt
+    assert dispatch(s, rid, 1, "nope").run_ids == []  # unknown agent
+    assert dispatch(s, rid, 1, "a1").run_ids == [rid]
+    assert dispatch(s, rid, 2, "a2").run_ids == []   # already dispatched: no second placement
+    # Events from another agent or attempt change nothing.
+    events(s, "a2", EV(kind=EV.FINISHED, run_id=rid, attempt=1, exit_code=0))
+    assert s.store.get_run(rid).state == RS.DISPATCHED  # type: ignore[union-attr]
+
+
+def test_lost_agent_retries_then_fails(s: S) -> None:
+    rid = trigger(s)
+    for attempt, agent in ((1, "a1"), (2, "a2"), (3, "a1")):
+        s.one(commands_pb2.Command(register_agent=commands_pb2.RegisterAgent(
+            agent=runs_pb2.Agent(agent_id=agent, capacity=4))))
+        assert dispatch(s, rid, attempt, agent).run_ids == [rid]
+        lost = s.one(commands_pb2.Command(mark_agent_lost=commands_pb2.MarkAgentLost(agent_id=agent, epoch=1)))
+        assert lost.run_ids == [rid]
+    run = s.store.get_run(rid)
+    assert run is not None and run.state == RS.FAILED and "3 attempts" in run.error
+    states = [t.state for t in run.transitions]
+    assert states.count(RS.LOST) == 3 and states.count(RS.QUEUED) == 3
+    # A lost agent gets no new work until it registers again.
+    rid2 = trigger(s)
+    assert dispatch(s, rid2, 1, "a1").run_ids == []
+
+
+def test_lost_policy_fail_and_late_report(s: S) -> None:
+    s.one(apply_cmd(jobs_pb2.JobSpec(name="once", lost_policy=jobs_pb2.FAIL,
+                                      command=jobs_pb2.JobCommand(shell="true"))))
+    rid = trigger(s, "once")
+    dispatch(s, rid, 1, "a1")
+    s.one(commands_pb2.Command(mark_agent_lost=commands_pb2.MarkAgentLost(agent_id="a1", epoch=1)))
+    assert s.store.get_run(rid).state == RS.FAILED  # type: ignore[union-attr]
+    events(s, "a1", EV(kind=EV.FINISHED, run_id=rid, attempt=1, exit_code=0))  # returning agent: recorded only
+    run = s.store.get_run(rid)
+    assert run is not None and run.state == RS.FAILED
+
+
+def test_kill_queued_and_running(s: S) -> None:
+    queued = trigger(s)
+    assert s.one(commands_pb2.Command(request_kill=commands_pb2.RequestKill(run_id=queued))).code == 0
+    assert s.store.get_run(queued).state == RS.KILLED  # type: ignore[union-attr]
+    running = trigger(s)
+    dispatch(s, running, 1, "a1")
+    s.one(commands_pb2.Command(request_kill=commands_pb2.RequestKill(run_id=running)))
+    run = s.store.get_run(running)
+    assert run is not None and run.state == RS.DISPATCHED and run.kill_requested
+    events(s, "a1", EV(kind=EV.FINISHED, run_id=running, attempt=1, exit_code=-15, killed=True))
+    assert s.store.get_run(running).state == RS.KILLED  # type: ignore[union-attr]
+    again = s.one(commands_pb2.Command(request_kill=commands_pb2.RequestKill(run_id=running)))
+    assert again.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+
+
+def test_list_runs_newest_first_with_filters(s: S) -> None:
+    s.one(apply_cmd(job("other")))
+    ids = [trigger(s, "etl" if i % 2 else "other") for i in range(7)]
+    runs, token = s.store.list_runs(page_size=3)
+    assert [r.run_id for r in runs] == ids[::-1][:3] and token
+    rest, token2 = s.store.list_runs(page_size=10, page_token=token)
+    assert [r.run_id for r in rest] == ids[::-1][3:] and not token2
+    etl, _ = s.store.list_runs(job_name="etl", page_size=10)
+    assert [r.run_id for r in etl] == [i for n, i in enumerate(ids) if n % 2][::-1]
+    assert len(s.store.queued_runs(100)) == 7
+
+
+def test_unknown_job_cannot_run(s: S) -> None:
+    r = s.one(commands_pb2.Command(trigger_run=commands_pb2.TriggerRun(job_name="nope")))
+    assert r.code == grpc.StatusCode.NOT_FOUND.value[0] and "job_name" in r.message

@@ -1,0 +1,324 @@
+"""Runs, agents and epochs in the replicated state (applied inside Store.apply).
+
+Every function here is part of the pure state machine: it reads and writes
+only the LMDB transaction it is given, takes time from the command batch and
+refuses stale decisions deterministically (principle 11).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+import grpc
+import lmdb
+
+from wloadctl.proto.v1 import agent_pb2, commands_pb2, jobs_pb2, runs_pb2
+
+RS = runs_pb2.RunState
+FINAL_STATES = frozenset({RS.SUCCEEDED, RS.FAILED, RS.TIMED_OUT, RS.KILLED, RS.SKIPPED})
+ON_AGENT_STATES = frozenset({RS.DISPATCHED, RS.RUNNING})
+OUTPUT_TAIL_BYTES = 64 << 10
+MAX_TRANSITIONS = 200
+DEFAULT_MAX_ATTEMPTS = 3
+MAX_PARAMS = 64
+
+RUN_DBS = (b"runs", b"runs_by_job", b"runs_active", b"runs_queue", b"agents")
+
+_U64 = struct.Struct(">Q")
+_EPOCH = b"epoch_info"
+_RUN_SEQ = b"run_seq"
+
+
+def run_seq(run_id: str) -> int | None:
+    if len(run_id) < 2 or run_id[0] != "r" or not run_id[1:].isdigit() or len(run_id) > 20:
+        return None
+    return int(run_id[1:])
+
+
+def state_name(state: int) -> str:
+    return RS.Name(state)
+
+
+def _ok(**kwargs: object) -> commands_pb2.CommandResult:
+    return commands_pb2.CommandResult(code=grpc.StatusCode.OK.value[0], **kwargs)
+
+
+def _err(code: grpc.StatusCode, message: str) -> commands_pb2.CommandResult:
+    return commands_pb2.CommandResult(code=code.value[0], message=message)
+
+
+class RunTables:
+    def __init__(self, dbs: dict[bytes, lmdb._Database]) -> None:
+        self.meta = dbs[b"meta"]
+        self.jobs = dbs[b"jobs"]
+        self.runs = dbs[b"runs"]
+        self.by_job = dbs[b"runs_by_job"]
+        self.active = dbs[b"runs_active"]
+        self.queue = dbs[b"runs_queue"]
+        self.agents = dbs[b"agents"]
+
+    # ---- reads (any transaction)
+
+    def epoch(self, txn: lmdb.Transaction) -> runs_pb2.EpochInfo:
+        raw = txn.get(_EPOCH, db=self.meta)
+        return runs_pb2.EpochInfo.FromString(raw) if raw else runs_pb2.EpochInfo()
+
+    def get_run(self, txn: lmdb.Transaction, run_id: str) -> runs_pb2.Run | None:
+        seq = run_seq(run_id)
+        raw = txn.get(_U64.pack(seq), db=self.runs) if seq is not None else None
+        return runs_pb2.Run.FromString(raw) if raw else None
+
+    def get_agent(self, txn: lmdb.Transaction, agent_id: str) -> runs_pb2.Agent | None:
+        raw = txn.get(agent_id.encode(), db=self.agents)
+        return runs_pb2.Agent.FromString(raw) if raw else None
+
+    def list_agents(self, txn: lmdb.Transaction) -> list[runs_pb2.Agent]:
+        return [runs_pb2.Agent.FromString(v) for _, v in txn.cursor(db=self.agents)]
+
+    def active_runs(self, txn: lmdb.Transaction) -> Iterator[runs_pb2.Run]:
+        for key, _ in txn.cursor(db=self.active):
+            raw = txn.get(key, db=self.runs)
+            if raw:
+                yield runs_pb2.Run.FromString(raw)
+
+    def queued_runs(self, txn: lmdb.Transaction, limit: int) -> list[runs_pb2.Run]:
+        out = []
+        for key, _ in txn.cursor(db=self.queue):
+            if len(out) >= limit:
+                break
+            raw = txn.get(key, db=self.runs)
+            if raw:
+                out.append(runs_pb2.Run.FromString(raw))
+        return out
+
+    def list_runs(self, txn: lmdb.Transaction, job_name: str, state: int, page_size: int,
+                  before_seq: int) -> tuple[list[runs_pb2.Run], int]:
+        """Newest first; returns (runs, seq to continue before, or 0 at the end)."""
+        out: list[runs_pb2.Run] = []
+        if job_name:
+            prefix = job_name.encode() + b"\0"
+            cur = txn.cursor(db=self.by_job)
+            start = prefix + _U64.pack(before_seq - 1 if before_seq else (1 << 64) - 1)
+            seqs = _iter_back(cur, start, prefix, lambda k: _U64.unpack(k[len(prefix):])[0])
+        else:
+            cur = txn.cursor(db=self.runs)
+            start = _U64.pack(before_seq - 1 if before_seq else (1 << 64) - 1)
+            seqs = _iter_back(cur, start, b"", lambda k: _U64.unpack(k)[0])
+        last = 0
+        for seq in seqs:
+            if len(out) >= page_size:
+                return out, last
+            raw = txn.get(_U64.pack(seq), db=self.runs)
+            if raw is None:
+                continue
+            run = runs_pb2.Run.FromString(raw)
+            if state and run.state != state:
+                continue
+            run.ClearField("output_tail")
+            out.append(run)
+            last = seq
+        return out, 0
+
+    # ---- writes (inside Store.apply)
+
+    def _put_run(self, txn: lmdb.Transaction, run: runs_pb2.Run, now_ms: int) -> None:
+        key = _U64.pack(run_seq(run.run_id) or 0)
+        run.updated_ms = now_ms
+        txn.put(key, run.SerializeToString(), db=self.runs)
+        if run.state in FINAL_STATES:
+            txn.delete(key, db=self.active)
+        else:
+            txn.put(key, b"", db=self.active)
+        if run.state == RS.QUEUED:
+            txn.put(key, b"", db=self.queue)
+        else:
+            txn.delete(key, db=self.queue)
+
+    @staticmethod
+    def _move(run: runs_pb2.Run, state: int, now_ms: int, cause: str, epoch: int = 0) -> None:
+        run.state = state
+        run.transitions.add(state=state, time_ms=now_ms, attempt=run.attempt, agent_id=run.agent_id,
+                            epoch=epoch or run.epoch, cause=cause[:500])
+        if len(run.transitions) > MAX_TRANSITIONS:
+            del run.transitions[1:len(run.transitions) - MAX_TRANSITIONS + 1]
+
+    def begin_epoch(self, txn: lmdb.Transaction, cmd: commands_pb2.BeginEpoch,
+                    now_ms: int) -> commands_pb2.CommandResult:
+        current = self.epoch(txn)
+        if cmd.expected_epoch != current.epoch + 1:
+            return _err(grpc.StatusCode.FAILED_PRECONDITION,
+                        f"expected_epoch: {cmd.expected_epoch} is not {current.epoch + 1} (another leader began it)")
+        info = runs_pb2.EpochInfo(epoch=cmd.expected_epoch, leader_id=cmd.leader_id, began_ms=now_ms)
+        txn.put(_EPOCH, info.SerializeToString(), db=self.meta)
+        return _ok(epoch=info.epoch)
+
+    def force_activate(self, txn: lmdb.Transaction, cmd: commands_pb2.ForceActivate) -> commands_pb2.CommandResult:
+        info = self.epoch(txn)
+        if cmd.epoch != info.epoch:
+            return _err(grpc.StatusCode.FAILED_PRECONDITION, f"epoch: {cmd.epoch} is not the current {info.epoch}")
+        if not cmd.reason.strip():
+            return _err(grpc.StatusCode.INVALID_ARGUMENT, "reason: required")
+        info.forced, info.forced_by, info.forced_reason = True, cmd.operator[:128], cmd.reason[:1000]
+        txn.put(_EPOCH, info.SerializeToString(), db=self.meta)
+        return _ok(epoch=info.epoch)
+
+    def register_agent(self, txn: lmdb.Transaction, agent: runs_pb2.Agent, now_ms: int) -> commands_pb2.CommandResult:
+        if not agent.agent_id or len(agent.agent_id) > 64:
+            return _err(grpc.StatusCode.INVALID_ARGUMENT, "agent.agent_id: required, at most 64 characters")
+        old = self.get_agent(txn, agent.agent_id)
+        record = runs_pb2.Agent()
+        record.CopyFrom(agent)
+        record.registered_ms = old.registered_ms if old else now_ms
+        record.lost_count = old.lost_count if old else 0
+        record.lost_ms = 0
+        txn.put(agent.agent_id.encode(), record.SerializeToString(), db=self.agents)
+        return _ok()
+
+    def mark_agent_lost(self, txn: lmdb.Transaction, cmd: commands_pb2.MarkAgentLost,
+                        now_ms: int) -> commands_pb2.CommandResult:
+        if cmd.epoch != self.epoch(txn).epoch:
+            return _err(grpc.StatusCode.ABORTED, f"epoch: {cmd.epoch} is stale")
+        agent = self.get_agent(txn, cmd.agent_id)
+        if agent is None:
+            return _err(grpc.StatusCode.NOT_FOUND, f"agent_id: no agent {cmd.agent_id!r}")
+        if not agent.lost_ms:
+            agent.lost_ms = now_ms
+            agent.lost_count += 1
+            txn.put(agent.agent_id.encode(), agent.SerializeToString(), db=self.agents)
+        affected = []
+        for run in list(self.active_runs(txn)):
+            if run.agent_id != cmd.agent_id or run.state not in ON_AGENT_STATES:
+                continue
+            self._move(run, RS.LOST, now_ms, cmd.cause or f"agent {cmd.agent_id} lost")
+            spec = run.spec
+            limit = spec.max_attempts or DEFAULT_MAX_ATTEMPTS
+            if spec.lost_policy == jobs_pb2.RETRY and run.attempt < limit and not run.kill_requested:
+                self._move(run, RS.QUEUED, now_ms, f"retry after lost agent (attempt {run.attempt} of {limit})")
+            elif run.kill_requested:
+                self._move(run, RS.KILLED, now_ms, "kill requested; the agent was lost")
+            else:
+                why = "lost policy is fail" if spec.lost_policy == jobs_pb2.FAIL else f"{limit} attempts used"
+                run.error = f"agent {cmd.agent_id} lost; {why}"
+                self._move(run, RS.FAILED, now_ms, run.error)
+            self._put_run(txn, run, now_ms)
+            affected.append(run.run_id)
+        return _ok(run_ids=affected)
+
+    def trigger_run(self, txn: lmdb.Transaction, cmd: commands_pb2.TriggerRun, now_ms: int,
+                    idempotency_key: str) -> commands_pb2.CommandResult:
+        raw = txn.get(cmd.job_name.encode(), db=self.jobs) if cmd.job_name else None
+        if raw is None:
+            return _err(grpc.StatusCode.NOT_FOUND, f"job_name: job {cmd.job_name!r} not found")
+        if len(cmd.params) > MAX_PARAMS or any(len(k) > 128 or len(v) > 4096 for k, v in cmd.params.items()):
+            return _err(grpc.StatusCode.INVALID_ARGUMENT,
+                        f"params: at most {MAX_PARAMS}, keys ≤ 128 and values ≤ 4096 characters")
+        job = jobs_pb2.JobVersion.FromString(raw)
+        raw_seq = txn.get(_RUN_SEQ, db=self.meta)
+        seq = (_U64.unpack(raw_seq)[0] if raw_seq else 0) + 1
+        txn.put(_RUN_SEQ, _U64.pack(seq), db=self.meta)
+        run = runs_pb2.Run(run_id=f"r{seq}", job_name=job.spec.name, job_version=job.version, params=cmd.params,
+                           created_ms=now_ms, spec=job.spec, idempotency_key=idempotency_key)
+        self._move(run, RS.QUEUED, now_ms, cmd.cause or "manual run")
+        self._put_run(txn, run, now_ms)
+        txn.put(job.spec.name.encode() + b"\0" + _U64.pack(seq), b"", db=self.by_job)
+        return _ok(run_ids=[run.run_id])
+
+    def dispatch(self, txn: lmdb.Transaction, cmd: commands_pb2.DispatchRuns,
+                 now_ms: int) -> commands_pb2.CommandResult:
+        info = self.epoch(txn)
+        if cmd.epoch != info.epoch:
+            return _err(grpc.StatusCode.ABORTED, f"epoch: {cmd.epoch} is stale (current {info.epoch})")
+        dispatched = []
+        for d in cmd.decisions:
+            run = self.get_run(txn, d.run_id)
+            agent = self.get_agent(txn, d.agent_id)
+            if run is None or run.state != RS.QUEUED or d.attempt != run.attempt + 1 or agent is None \
+                    or agent.lost_ms:
+                continue  # a stale decision: refused, the leader decides again
+            run.attempt = d.attempt
+            run.agent_id = d.agent_id
+            run.epoch = cmd.epoch
+            run.exit_code = 0
+            run.pid = 0
+            self._move(run, RS.DISPATCHED, now_ms, f"placed on {d.agent_id}", cmd.epoch)
+            self._put_run(txn, run, now_ms)
+            dispatched.append(run.run_id)
+        return _ok(run_ids=dispatched, epoch=cmd.epoch)
+
+    def record_events(self, txn: lmdb.Transaction, cmd: commands_pb2.RecordRunEvents,
+                      now_ms: int) -> commands_pb2.CommandResult:
+        changed = []
+        for ev in cmd.events:
+            run = self.get_run(txn, ev.run_id)
+            if run is None or ev.attempt != run.attempt or run.agent_id != cmd.agent_id:
+                if run is not None and ev.kind == agent_pb2.RunEvent.FINISHED and ev.attempt < run.attempt:
+                    # A returning agent reports an attempt the state had written off.
+                    run.transitions.add(state=run.state, time_ms=now_ms, attempt=ev.attempt, agent_id=cmd.agent_id,
+                                        epoch=ev.epoch, cause=f"late report: attempt {ev.attempt} ended with "
+                                        f"exit {ev.exit_code}{' (orphan kill)' if ev.orphaned else ''}")
+                    self._put_run(txn, run, now_ms)
+                continue
+            if ev.kind == agent_pb2.RunEvent.STARTED and run.state == RS.DISPATCHED:
+                run.started_ms = ev.time_ms or now_ms
+                run.pid = ev.pid
+                self._move(run, RS.RUNNING, now_ms, f"started on {cmd.agent_id} (pid {ev.pid})")
+            elif ev.kind == agent_pb2.RunEvent.OUTPUT and run.state in (RS.DISPATCHED, RS.RUNNING, RS.LOST):
+                tail = run.output_tail + ev.data
+                run.output_tail = tail[-OUTPUT_TAIL_BYTES:]
+                run.output_bytes += len(ev.data)
+            elif ev.kind == agent_pb2.RunEvent.FINISHED and run.state in (RS.DISPATCHED, RS.RUNNING, RS.LOST):
+                run.finished_ms = ev.time_ms or now_ms
+                run.exit_code = ev.exit_code
+                run.error = ev.error
+                if ev.killed or ev.orphaned:
+                    state, cause = RS.KILLED, "killed" + (" (orphan policy: lease expired)" if ev.orphaned else "")
+                elif ev.timed_out:
+                    state, cause = RS.TIMED_OUT, "timed out"
+                elif ev.error:
+                    state, cause = RS.FAILED, f"could not start: {ev.error}"
+                elif ev.exit_code == 0:
+                    state, cause = RS.SUCCEEDED, "exit code 0"
+                else:
+                    state, cause = RS.FAILED, f"exit code {ev.exit_code}"
+                self._move(run, state, now_ms, cause)
+            elif ev.kind == agent_pb2.RunEvent.REJECTED and run.state == RS.DISPATCHED:
+                self._move(run, RS.QUEUED, now_ms, f"rejected by {cmd.agent_id}: {ev.error}")
+            else:
+                continue
+            self._put_run(txn, run, now_ms)
+            changed.append(run.run_id)
+        return _ok(run_ids=changed)
+
+    def request_kill(self, txn: lmdb.Transaction, cmd: commands_pb2.RequestKill,
+                     now_ms: int) -> commands_pb2.CommandResult:
+        run = self.get_run(txn, cmd.run_id)
+        if run is None:
+            return _err(grpc.StatusCode.NOT_FOUND, f"run_id: no run {cmd.run_id!r}")
+        if run.state in FINAL_STATES:
+            return _err(grpc.StatusCode.FAILED_PRECONDITION,
+                        f"run_id: {cmd.run_id} already ended ({state_name(run.state)})")
+        run.kill_requested = True
+        if run.state not in ON_AGENT_STATES:
+            self._move(run, RS.KILLED, now_ms, cmd.cause or "kill requested")
+        else:
+            run.transitions.add(state=run.state, time_ms=now_ms, attempt=run.attempt, agent_id=run.agent_id,
+                                epoch=run.epoch, cause=cmd.cause or "kill requested")
+        self._put_run(txn, run, now_ms)
+        return _ok(run_ids=[run.run_id])
+
+
+def _iter_back(cur: lmdb.Cursor, start: bytes, prefix: bytes, to_seq: object) -> Iterator[int]:
+    """Keys at or below ``start`` with ``prefix``, descending."""
+    if not cur.set_range(start):
+        if not cur.last():
+            return
+    elif cur.key() > start and not cur.prev():
+        return
+    while True:
+        key = cur.key()
+        if not key.startswith(prefix):
+            return
+        yield to_seq(key)  # type: ignore[operator]
+        if not cur.prev():
+            return
