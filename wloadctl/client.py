@@ -8,6 +8,8 @@ leader change is applied at most once.
     with Client(["127.0.0.1:18581"]) as c:
         c.apply_jobs(specs)
         print(c.status().leader_id)
+        run = c.trigger_run("nightly-backup")
+        print(c.wait_run(run.run_id, timeout=600).state)
 """
 
 from __future__ import annotations
@@ -20,13 +22,18 @@ from typing import Any, TypeVar
 
 import grpc
 
-from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, jobs_pb2
+from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, jobs_pb2, runs_pb2
 
 DEFAULT_SERVERS = ("127.0.0.1:18581", "127.0.0.1:18582", "127.0.0.1:18583")
 ENV_SERVER = "WLOADCTL_SERVER"
 # Statuses after which a request with the same idempotency key may be resent.
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
 _MAX_MESSAGE = 64 << 20
+
+_RS = runs_pb2.RunState
+# States a run never leaves. LOST is final only when no retry follows (see wait_run).
+FINAL_RUN_STATES = frozenset({_RS.SUCCEEDED, _RS.FAILED, _RS.TIMED_OUT, _RS.KILLED, _RS.SKIPPED})
+_DEFAULT_MAX_ATTEMPTS = 3  # JobSpec.max_attempts 0
 
 T = TypeVar("T")
 
@@ -139,6 +146,9 @@ class Client:
     def _cluster(self, ch: grpc.Channel) -> api_pb2_grpc.ClusterServiceStub:
         return api_pb2_grpc.ClusterServiceStub(ch)
 
+    def _runs(self, ch: grpc.Channel) -> api_pb2_grpc.RunServiceStub:
+        return api_pb2_grpc.RunServiceStub(ch)
+
     def find_leader(self) -> str:
         """API address of the current leader (asks the replicas in turn)."""
         status = self.status()
@@ -215,6 +225,84 @@ class Client:
     def noop(self, payload: bytes = b"", idempotency_key: str = "") -> api_pb2.NoopResponse:
         request = api_pb2.NoopRequest(payload=payload, idempotency_key=idempotency_key or new_idempotency_key())
         return self._call(lambda ch: self._cluster(ch).Noop(request, timeout=self.timeout), write=True)
+
+    # ---- runs
+
+    def trigger_run(self, job_name: str, params: Mapping[str, str] | None = None,
+                    idempotency_key: str = "") -> runs_pb2.Run:
+        """Start a run of the job's latest version; a retry with the same key returns the same run."""
+        request = api_pb2.TriggerRunRequest(job_name=job_name, params=dict(params or {}),
+                                            idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._runs(ch).TriggerRun(request, timeout=self.timeout), write=True)
+
+    def get_run(self, run_id: str) -> runs_pb2.Run:
+        request = api_pb2.GetRunRequest(run_id=run_id)
+        return self._call(lambda ch: self._runs(ch).GetRun(request, timeout=self.timeout))
+
+    def list_runs(self, job_name: str = "", state: int = 0, page_size: int = 100,
+                  page_token: str = "") -> api_pb2.ListRunsResponse:
+        """One page of runs, newest first; ``state`` 0 (RUN_STATE_UNSPECIFIED) means any state."""
+        request = api_pb2.ListRunsRequest(job_name=job_name, state=state, page_size=page_size, page_token=page_token)
+        return self._call(lambda ch: self._runs(ch).ListRuns(request, timeout=self.timeout))
+
+    def iter_runs(self, job_name: str = "", state: int = 0, page_size: int = 500) -> Iterator[runs_pb2.Run]:
+        token = ""
+        while True:
+            page = self.list_runs(job_name, state, page_size, token)
+            yield from page.runs
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
+
+    def kill_run(self, run_id: str, idempotency_key: str = "") -> runs_pb2.Run:
+        request = api_pb2.KillRunRequest(run_id=run_id, idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._runs(ch).KillRun(request, timeout=self.timeout), write=True)
+
+    def get_run_logs(self, run_id: str, attempt: int = 0, offset: int = 0,
+                     limit: int = 0) -> api_pb2.GetRunLogsResponse:
+        """Output bytes of one attempt (0 = the current one) from ``offset``; ``limit`` 0 = the server default."""
+        request = api_pb2.GetRunLogsRequest(run_id=run_id, attempt=attempt, offset=offset, limit=limit)
+        return self._call(lambda ch: self._runs(ch).GetRunLogs(request, timeout=self.timeout))
+
+    def list_agents(self) -> api_pb2.ListAgentsResponse:
+        return self._call(lambda ch: self._runs(ch).ListAgents(api_pb2.ListAgentsRequest(), timeout=self.timeout))
+
+    def force_dispatch(self, reason: str, operator: str = "") -> api_pb2.ForceDispatchResponse:
+        """Operator override: dispatch in the current epoch without an agent quorum (recorded with the reason)."""
+        request = api_pb2.ForceDispatchRequest(reason=reason, operator=operator)
+        return self._call(lambda ch: self._runs(ch).ForceDispatch(request, timeout=self.timeout), write=True)
+
+    def wait_run(self, run_id: str, timeout: float, poll: float = 0.2) -> runs_pb2.Run:
+        """Poll the run until it reaches a final state and return it; TimeoutError after ``timeout`` seconds.
+
+        Final: SUCCEEDED, FAILED, TIMED_OUT, KILLED, SKIPPED, and LOST when no retry follows,
+        that is when the job's lost policy or attempt limit (or a kill request) rules out another
+        attempt and the run stays LOST on the next poll. A LOST run that will be retried is
+        waited on like any other active run.
+        """
+        deadline = time.monotonic() + timeout
+        lost_attempt: int | None = None  # the attempt seen LOST on the previous poll
+        while True:
+            run = self.get_run(run_id)
+            if run.state in FINAL_RUN_STATES:
+                return run
+            if run.state == _RS.LOST and not _retry_follows(run):
+                if lost_attempt == run.attempt:
+                    return run
+                lost_attempt = run.attempt
+            else:
+                lost_attempt = None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                state = _RS.Name(run.state) if run.state in _RS.values() else str(run.state)
+                raise TimeoutError(f"run {run_id} did not finish within {timeout:g}s (state {state})")
+            time.sleep(min(poll, remaining))
+
+
+def _retry_follows(run: runs_pb2.Run) -> bool:
+    """Whether the leader will queue another attempt of a LOST run (the state machine's rule)."""
+    limit = run.spec.max_attempts or _DEFAULT_MAX_ATTEMPTS
+    return run.spec.lost_policy == jobs_pb2.RETRY and run.attempt < limit and not run.kill_requested
 
 
 def _leader_hint(error: grpc.RpcError) -> str | None:

@@ -5,11 +5,15 @@ Requests go to an in-process fake gRPC server (no replica processes), so these s
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import io
 import json
 import os
 import re
 import socket
 import stat
+import threading
 import tomllib
 from collections.abc import Iterator
 from concurrent import futures
@@ -24,8 +28,11 @@ import yaml
 from wloadctl.cli import configs, output
 from wloadctl.cli import up as up_module
 from wloadctl.cli.main import _merge_globals, build_parser, main
+from wloadctl.client import Client
 from wloadctl.model.jobs import parse_documents
-from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, jobs_pb2
+from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, jobs_pb2, runs_pb2
+
+RS = runs_pb2.RunState
 
 # ---- fake server ---------------------------------------------------------------------------
 
@@ -38,6 +45,19 @@ class FakeState:
     applied_index: int = 10
     self_id: str = "r1"
     requests: list[Any] = field(default_factory=list)
+    takeover_phase: str = "active"
+    # runs
+    runs: dict[str, runs_pb2.Run] = field(default_factory=dict)
+    by_key: dict[str, str] = field(default_factory=dict)
+    # What GetRun shows next for a run of a job: one (state, exit code) step per call, the last one stays.
+    outcomes: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    logs: dict[str, bytearray] = field(default_factory=dict)
+    log_growth: list[bytes] = field(default_factory=list)  # appended to the log, one chunk per GetRunLogs
+    log_page: int = 4  # bytes per GetRunLogs page, to exercise paging
+    log_source: str = "agent"
+    log_complete: bool = True  # complete once every byte was returned (and nothing is left to grow)
+    agents: list[api_pb2.AgentStatus] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class FakeJobs(api_pb2_grpc.JobServiceServicer):
@@ -108,9 +128,13 @@ class FakeCluster(api_pb2_grpc.ClusterServiceServicer):
             api_pb2.MemberStatus(id="r2", raft_address="127.0.0.1:18682", api_address="127.0.0.1:18582",
                                  role="follower", connected=False, match_index=40, lag=2),
         ]
+        degraded = self.state.takeover_phase == "degraded"
         return api_pb2.ClusterStatus(self_id="r1", leader_id="r1", leader_api_address="", term=7,
                                      commit_index=42, applied_index=42, members=members, has_quorum=True,
-                                     role="leader", log_entries=42, state_time_ms=1_700_000_000_000)
+                                     role="leader", log_entries=42, state_time_ms=1_700_000_000_000,
+                                     epoch=4, takeover_phase=self.state.takeover_phase,
+                                     agents_confirmed=1 if degraded else 2, agents_required=2, agents_registered=3,
+                                     agents_connected=2)
 
     def AddMember(self, request: api_pb2.AddMemberRequest, context: grpc.ServicerContext) -> Any:
         self.state.requests.append(request)
@@ -131,6 +155,104 @@ class FakeCluster(api_pb2_grpc.ClusterServiceServicer):
                                       self_id=self.state.self_id)
 
 
+FINAL = {RS.SUCCEEDED, RS.FAILED, RS.TIMED_OUT, RS.KILLED, RS.SKIPPED}
+
+
+class FakeRuns(api_pb2_grpc.RunServiceServicer):
+    def __init__(self, state: FakeState) -> None:
+        self.state = state
+
+    def _run(self, run_id: str, context: grpc.ServicerContext) -> runs_pb2.Run:
+        run = self.state.runs.get(run_id)
+        if run is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"run_id: no run {run_id!r}")
+        return run
+
+    def TriggerRun(self, request: api_pb2.TriggerRunRequest, context: grpc.ServicerContext) -> Any:
+        with self.state.lock:
+            self.state.requests.append(request)
+            if request.idempotency_key in self.state.by_key:
+                return self.state.runs[self.state.by_key[request.idempotency_key]]
+            history = self.state.jobs.get(request.job_name)
+            if not history or history[-1].deleted:
+                context.abort(grpc.StatusCode.NOT_FOUND, f"job_name: job {request.job_name!r} not found")
+            run_id = f"r{len(self.state.runs) + 1}"
+            run = runs_pb2.Run(run_id=run_id, job_name=request.job_name, job_version=history[-1].version,
+                               params=request.params, state=RS.QUEUED, created_ms=1_700_000_000_000,
+                               spec=history[-1].spec, idempotency_key=request.idempotency_key)
+            run.transitions.add(state=RS.QUEUED, time_ms=1_700_000_000_000, cause="manual run")
+            self.state.runs[run_id] = run
+            self.state.by_key[request.idempotency_key] = run_id
+            return run
+
+    def GetRun(self, request: api_pb2.GetRunRequest, context: grpc.ServicerContext) -> Any:
+        with self.state.lock:
+            run = self._run(request.run_id, context)
+            steps = self.state.outcomes.get(run.job_name)
+            if steps:
+                state, exit_code = steps.pop(0) if len(steps) > 1 else steps[0]
+                if state != run.state:
+                    run.state = state
+                    run.attempt = run.attempt or 1
+                    run.agent_id = "a1"
+                    run.transitions.add(state=state, time_ms=1_700_000_001_000, attempt=run.attempt, agent_id="a1",
+                                        epoch=4, cause=f"exit code {exit_code}" if state in FINAL else "")
+                    if state in FINAL:
+                        run.exit_code = exit_code
+                        run.finished_ms = 1_700_000_002_000
+            return run
+
+    def ListRuns(self, request: api_pb2.ListRunsRequest, context: grpc.ServicerContext) -> Any:
+        self.state.requests.append(request)
+        runs = [r for r in reversed(list(self.state.runs.values()))
+                if (not request.job_name or r.job_name == request.job_name)
+                and (not request.state or r.state == request.state)]
+        start = int(request.page_token or 0)
+        size = request.page_size or 100
+        token = str(start + size) if start + size < len(runs) else ""
+        page = []
+        for run in runs[start:start + size]:
+            copy = runs_pb2.Run()
+            copy.CopyFrom(run)
+            copy.ClearField("output_tail")
+            page.append(copy)
+        return api_pb2.ListRunsResponse(runs=page, next_page_token=token)
+
+    def KillRun(self, request: api_pb2.KillRunRequest, context: grpc.ServicerContext) -> Any:
+        with self.state.lock:
+            self.state.requests.append(request)
+            run = self._run(request.run_id, context)
+            if run.state in FINAL:
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                              f"run_id: {run.run_id} already ended ({RS.Name(run.state)})")
+            run.kill_requested = True
+            if run.state == RS.QUEUED:
+                run.state = RS.KILLED
+            return run
+
+    def GetRunLogs(self, request: api_pb2.GetRunLogsRequest, context: grpc.ServicerContext) -> Any:
+        with self.state.lock:
+            self.state.requests.append(request)
+            run = self._run(request.run_id, context)
+            log = self.state.logs.setdefault(run.run_id, bytearray())
+            if self.state.log_growth:
+                log += self.state.log_growth.pop(0)
+            data = bytes(log[request.offset:request.offset + self.state.log_page])
+            end = request.offset + len(data)
+            complete = self.state.log_complete and end >= len(log) and not self.state.log_growth
+            return api_pb2.GetRunLogsResponse(data=data, next_offset=end, complete=complete,
+                                              source=self.state.log_source, state=run.state)
+
+    def ListAgents(self, request: api_pb2.ListAgentsRequest, context: grpc.ServicerContext) -> Any:
+        return api_pb2.ListAgentsResponse(agents=self.state.agents)
+
+    def ForceDispatch(self, request: api_pb2.ForceDispatchRequest, context: grpc.ServicerContext) -> Any:
+        self.state.requests.append(request)
+        if not request.reason.strip():
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "reason: required")
+        return api_pb2.ForceDispatchResponse(epoch=4)
+
+
 @dataclass
 class Fake:
     address: str
@@ -141,6 +263,7 @@ def _start_fake(state: FakeState) -> tuple[grpc.Server, str]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     api_pb2_grpc.add_JobServiceServicer_to_server(FakeJobs(state), server)
     api_pb2_grpc.add_ClusterServiceServicer_to_server(FakeCluster(state), server)
+    api_pb2_grpc.add_RunServiceServicer_to_server(FakeRuns(state), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     return server, f"127.0.0.1:{port}"
@@ -219,6 +342,14 @@ HELP_ARGVS = [
     ["cluster", "remove-member", "--help"],
     ["cluster", "transfer-leader", "--help"],
     ["cluster", "digest", "--help"],
+    ["cluster", "force-dispatch", "--help"],
+    ["run", "--help"],
+    ["get", "runs", "--help"],
+    ["get", "run", "--help"],
+    ["get", "agents", "--help"],
+    ["describe", "run", "--help"],
+    ["logs", "--help"],
+    ["kill", "--help"],
     ["--version"],
 ]
 
@@ -255,6 +386,22 @@ def test_help_exits_zero(argv: list[str], capsys: pytest.CaptureFixture[str]) ->
     ["cluster", "remove-member"],
     ["delete", "job"],
     ["get", "jobs", "--serv", "x"],  # no abbreviations: new options must not break scripts
+    ["run"],
+    ["run", "job", "--param", "novalue"],
+    ["run", "job", "--param", "=value"],
+    ["run", "job", "--wait", "--wait-timeout", "0"],
+    ["run", "job", "--wait", "--wait-timeout", "soon"],
+    ["run", "job", "--wait-timeout", "5"],  # without --wait
+    ["get", "run"],
+    ["get", "runs", "--state", "bogus"],
+    ["get", "runs", "--limit", "0"],
+    ["describe", "run"],
+    ["logs"],
+    ["logs", "r1", "--attempt", "0"],
+    ["kill"],
+    ["cluster", "force-dispatch"],
+    ["cluster", "force-dispatch", "--reason", " "],
+    ["cluster", "force-dispatch", "--operator", "me"],
 ], ids=lambda a: " ".join(a) or "<empty>")
 def test_usage_errors_exit_two(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
@@ -280,6 +427,15 @@ def test_every_verb_parses() -> None:
         "transfer": ["cluster", "transfer-leader", "r2"],
         "transfer any": ["cluster", "transfer-leader"],
         "digest": ["cluster", "digest"],
+        "run": ["run", "job", "--param", "a=b=c", "--param", "e=", "--idempotency-key", "k3", "--wait",
+                "--wait-timeout", "7.5"],
+        "get runs": ["get", "runs", "--job", "j", "--state", "Timed-Out", "--limit", "3"],
+        "get run": ["get", "run", "r1"],
+        "describe run": ["describe", "run", "r1"],
+        "logs": ["logs", "r1", "-f", "--attempt", "2"],
+        "kill": ["kill", "r1", "--idempotency-key", "k4"],
+        "agents": ["get", "agents"],
+        "force": ["cluster", "force-dispatch", "--reason", "rack down", "--operator", "ops"],
     }
     parsed = {name: parser.parse_args(argv) for name, argv in cases.items()}
     s = parsed["server"]
@@ -299,6 +455,30 @@ def test_every_verb_parses() -> None:
     assert parser.parse_args(["cluster", "add-member", "r4", "h:1"]).api_address is None
     up_defaults = parser.parse_args(["up"])
     assert (up_defaults.replicas, up_defaults.base_port, up_defaults.log_format) == (3, 18581, "human")
+    r = parsed["run"]
+    assert (r.job, r.param, r.idempotency_key, r.wait, r.wait_timeout) == (
+        "job", [("a", "b=c"), ("e", "")], "k3", True, 7.5)
+    r = parser.parse_args(["run", "job"])
+    assert (r.param, r.idempotency_key, r.wait, r.wait_timeout) == ([], "", False, None)
+    g = parsed["get runs"]
+    assert (g.job, g.state, g.limit) == ("j", RS.TIMED_OUT, 3)
+    assert parser.parse_args(["get", "runs"]).state == 0
+    assert parsed["get run"].run_id == "r1" and parsed["describe run"].run_id == "r1"
+    lg = parsed["logs"]
+    assert (lg.run_id, lg.follow, lg.attempt) == ("r1", True, 2)
+    assert parser.parse_args(["logs", "r1"]).attempt == 0
+    assert (parsed["kill"].run_id, parsed["kill"].idempotency_key) == ("r1", "k4")
+    assert (parsed["force"].reason, parsed["force"].operator) == ("rack down", "ops")
+
+
+def test_unknown_run_state_lists_valid_names(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["get", "runs", "--state", "done"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown run state 'done'" in err
+    assert "pending, queued, dispatched, running, succeeded, failed, timed_out, killed, lost, retry_wait, skipped" \
+        in err
 
 
 def test_global_options_anywhere() -> None:
@@ -344,7 +524,9 @@ def test_message_to_dict_complete_ordered_and_numeric() -> None:
     assert list(data) == ["spec", "version", "created_ms", "raft_index", "deleted"]
     assert data["version"] == 3 and data["raft_index"] == 2**40 and data["deleted"] is False
     assert list(data["spec"]) == ["name", "domain", "description", "labels", "command", "env",
-                                  "working_dir", "timeout_seconds"]
+                                  "working_dir", "timeout_seconds", "agent_selector", "lost_policy",
+                                  "max_attempts", "task_type"]
+    assert (data["spec"]["lost_policy"], data["spec"]["task_type"]) == ("RETRY", "COMMAND")  # enums by name
     assert data["spec"]["command"] == {"argv": {"args": ["/bin/echo", "hi there"]}}
     status = output.message_to_dict(api_pb2.ClusterStatus(members=[api_pb2.MemberStatus(id="r1")]))
     # Defaults are present so scripts never have to guess whether a key exists.
@@ -552,6 +734,353 @@ def test_membership_commands(capsys: pytest.CaptureFixture[str], fake: Fake) -> 
     assert out == "leader is now r3\n"
     code, out, _ = run(capsys, fake, "cluster", "transfer-leader", "-o", "json")
     assert json.loads(out) == {"leader_id": "r2"}
+
+
+def test_cluster_status_epoch_takeover_and_agents(capsys: pytest.CaptureFixture[str], fake: Fake) -> None:
+    code, out, _ = run(capsys, fake, "cluster", "status")
+    header = out.split("\n\n", 1)[0].splitlines()
+    assert "epoch:         4" in header
+    assert "takeover:      active" in header
+    assert "agents:        2/2 confirmed, 3 registered, 2 connected" in header
+    assert "DEGRADED" not in out
+    code, out, _ = run(capsys, fake, "cluster", "status", "-o", "json")
+    data = json.loads(out)
+    assert code == 0
+    assert (data["epoch"], data["takeover_phase"], data["agents_confirmed"], data["agents_required"],
+            data["agents_registered"], data["agents_connected"], data["dispatch_forced"]) == (
+        4, "active", 2, 2, 3, 2, False)
+
+
+def test_cluster_status_degraded(capsys: pytest.CaptureFixture[str], fake: Fake) -> None:
+    fake.state.takeover_phase = "degraded"
+    code, out, _ = run(capsys, fake, "cluster", "status")
+    assert code == 0
+    header, table = out.split("\n\n", 1)
+    assert "takeover:      degraded" in header.splitlines()
+    [degraded] = [line for line in header.splitlines() if line.startswith("DEGRADED")]
+    assert degraded.startswith("DEGRADED: no agent quorum (1 of 2 agents confirmed the epoch)")
+    assert table.splitlines()[0].startswith("ID ")
+
+
+# ---- runs, logs, agents --------------------------------------------------------------------
+
+
+@pytest.fixture
+def with_jobs(fake: Fake, job_file: str, monkeypatch: pytest.MonkeyPatch) -> Fake:
+    assert main_quiet(fake, "apply", "-f", job_file)[0] == 0
+    fake.state.requests.clear()
+    monkeypatch.setattr("wloadctl.cli.main.WAIT_POLL_SECONDS", 0.01)
+    monkeypatch.setattr("wloadctl.cli.main.LOGS_POLL_SECONDS", 0.01)
+    return fake
+
+
+def test_run_prints_the_new_run(capsys: pytest.CaptureFixture[str], with_jobs: Fake) -> None:
+    fake = with_jobs
+    code, out, err = run(capsys, fake, "run", "report", "--param", "day=2024-05-01", "--param", "expr=a=b",
+                         "--param", "day=2024-05-02")
+    assert (code, out, err) == (0, "run/r1 queued (job report)\n", "")
+    request = fake.state.requests[-1]
+    assert request.job_name == "report"
+    assert dict(request.params) == {"day": "2024-05-02", "expr": "a=b"}  # a later KEY wins
+    assert len(request.idempotency_key) == 32  # generated
+
+    code, out, _ = run(capsys, fake, "run", "report", "--idempotency-key", "once", "-o", "json")
+    data = json.loads(out)
+    assert data["run_id"] == "r2" and data["state"] == "QUEUED" and data["job_version"] == 1
+    assert data["idempotency_key"] == "once" and data["output_tail"] == ""
+    # The same key again: the same run.
+    code, out, _ = run(capsys, fake, "run", "report", "--idempotency-key", "once")
+    assert out == "run/r2 queued (job report)\n"
+
+
+def test_run_unknown_job(capsys: pytest.CaptureFixture[str], with_jobs: Fake) -> None:
+    code, out, err = run(capsys, with_jobs, "run", "ghost")
+    assert (code, out) == (1, "")
+    assert err == "error: job_name: job 'ghost' not found\n"
+
+
+def test_run_wait_succeeded_exits_zero(capsys: pytest.CaptureFixture[str], with_jobs: Fake) -> None:
+    with_jobs.state.outcomes["report"] = [(RS.DISPATCHED, 0), (RS.RUNNING, 0), (RS.SUCCEEDED, 0)]
+    code, out, err = run(capsys, with_jobs, "run", "report", "--wait")
+    assert (code, err) == (0, "")
+    assert out == "run/r1 queued (job report)\nrun/r1 succeeded (exit 0)\n"
+
+
+def test_run_wait_failed_exits_one(capsys: pytest.CaptureFixture[str], with_jobs: Fake) -> None:
+    with_jobs.state.outcomes["report"] = [(RS.RUNNING, 0), (RS.FAILED, 3)]
+    code, out, err = run(capsys, with_jobs, "run", "report", "--wait", "--wait-timeout", "30")
+    assert code == 1
+    assert out == "run/r1 queued (job report)\nrun/r1 failed (exit 3)\n"
+    assert err == "error: run r1 ended FAILED: exit code 3\n"
+
+
+def test_run_wait_json_is_one_document(capsys: pytest.CaptureFixture[str], with_jobs: Fake) -> None:
+    with_jobs.state.outcomes["report"] = [(RS.TIMED_OUT, -9)]
+    code, out, _ = run(capsys, with_jobs, "run", "report", "--wait", "-o", "json")
+    assert code == 1
+    data = json.loads(out)
+    assert (data["state"], data["exit_code"]) == ("TIMED_OUT", -9)
+
+
+def test_run_wait_timeout(capsys: pytest.CaptureFixture[str], with_jobs: Fake) -> None:
+    with_jobs.state.outcomes["report"] = [(RS.RUNNING, 0)]
+    code, out, err = run(capsys, with_jobs, "run", "report", "--wait", "--wait-timeout", "0.1")
+    assert code == 1 and out == "run/r1 queued (job report)\n"
+    assert err.startswith("error: run r1 did not finish within 0.1s (state RUNNING); the run goes on")
+    assert err.count("\n") == 1
+
+
+def add_runs(fake: Fake) -> None:
+    for job, outcome in (("report", RS.SUCCEEDED), ("nightly-backup", RS.FAILED), ("report", RS.RUNNING)):
+        fake.state.outcomes[job] = [(outcome, 1 if outcome == RS.FAILED else 0)]
+        _, out, _ = main_quiet(fake, "run", job, "-o", "json")
+        main_quiet(fake, "get", "run", json.loads(out)["run_id"])  # steps it to its outcome
+
+
+def main_quiet(fake: Fake, *argv: str) -> tuple[int, str, str]:
+    """main() with its output kept out of capsys (for setup steps)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["--server", fake.address, "--timeout", "5", "--retry-for", "1", *argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_get_runs(capsys: pytest.CaptureFixture[str], with_jobs: Fake, monkeypatch: pytest.MonkeyPatch) -> None:
+    add_runs(with_jobs)
+    code, out, _ = run(capsys, with_jobs, "get", "runs")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["RUN", "JOB", "STATE", "ATTEMPT", "AGENT", "EXIT", "CREATED"]
+    assert lines[1].split() == ["r3", "report", "RUNNING", "1", "a1", "-", "2023-11-14T22:13:20Z"]
+    assert lines[2].split() == ["r2", "nightly-backup", "FAILED", "1", "a1", "1", "2023-11-14T22:13:20Z"]
+    assert lines[3].split()[:6] == ["r1", "report", "SUCCEEDED", "1", "a1", "0"]
+
+    code, out, _ = run(capsys, with_jobs, "get", "runs", "--job", "report", "--state", "succeeded", "-o", "json")
+    runs = json.loads(out)["runs"]
+    assert [r["run_id"] for r in runs] == ["r1"]
+    request = with_jobs.state.requests[-1]
+    assert (request.job_name, request.state) == ("report", RS.SUCCEEDED)
+
+    monkeypatch.setattr("wloadctl.cli.main.LIST_PAGE_SIZE", 2)
+    code, out, _ = run(capsys, with_jobs, "get", "runs", "-o", "yaml")
+    assert [r["run_id"] for r in yaml.safe_load(out)["runs"]] == ["r3", "r2", "r1"]  # followed the pages
+    code, out, _ = run(capsys, with_jobs, "get", "runs", "--limit", "1", "-o", "json")
+    assert [r["run_id"] for r in json.loads(out)["runs"]] == ["r3"]
+    assert with_jobs.state.requests[-1].page_size == 1
+
+    code, out, err = run(capsys, with_jobs, "get", "runs", "--state", "KILLED")
+    assert (code, out, err) == (0, "", "No runs found.\n")
+    code, out, _ = run(capsys, with_jobs, "get", "runs", "--state", "killed", "-o", "json")
+    assert json.loads(out) == {"runs": []}
+
+
+def test_get_run(capsys: pytest.CaptureFixture[str], with_jobs: Fake) -> None:
+    add_runs(with_jobs)
+    code, out, _ = run(capsys, with_jobs, "get", "run", "r2")
+    assert code == 0 and len(out.splitlines()) == 2
+    assert out.splitlines()[1].split()[:3] == ["r2", "nightly-backup", "FAILED"]
+    with_jobs.state.runs["r2"].output_tail = b"\xffbinary\n"
+    code, out, _ = run(capsys, with_jobs, "get", "run", "r2", "-o", "json")
+    data = json.loads(out)
+    assert data["state"] == "FAILED" and data["exit_code"] == 1 and data["spec"]["name"] == "nightly-backup"
+    assert base64.b64decode(data["output_tail"]) == b"\xffbinary\n"  # bytes are base64 in JSON
+    assert data["transitions"][-1] == {"state": "FAILED", "time_ms": 1_700_000_001_000, "attempt": 1,
+                                       "agent_id": "a1", "epoch": 4, "cause": "exit code 1"}
+    code, out, err = run(capsys, with_jobs, "get", "run", "r99")
+    assert (code, out, err) == (1, "", "error: run_id: no run 'r99'\n")
+
+
+def test_describe_run(capsys: pytest.CaptureFixture[str], with_jobs: Fake) -> None:
+    add_runs(with_jobs)
+    stored = with_jobs.state.runs["r2"]
+    stored.params["day"] = "2024-05-01"
+    stored.error = "disk full"
+    stored.started_ms = 1_700_000_000_500
+    lines = [f"line {i}".encode() for i in range(30)]
+    stored.output_tail = b"\n".join(lines) + b"\n\xff\xfe bad utf-8 \x1b[31mred\n"
+    stored.output_bytes = 5000
+    code, out, _ = run(capsys, with_jobs, "describe", "run", "r2")
+    assert code == 0
+    assert "Run:            r2\n" in out
+    assert "Job:            nightly-backup (version 1)\n" in out
+    assert "State:          FAILED\n" in out
+    assert "Attempt:        1\n" in out and "Agent:          a1\n" in out and "Epoch:          -\n" in out
+    assert "Params:         day=2024-05-01\n" in out
+    assert "Created:        2023-11-14T22:13:20Z\n" in out and "Finished:       2023-11-14T22:13:22Z\n" in out
+    assert "Exit code:      1\n" in out and "Error:          disk full\n" in out
+    assert "Kill requested: no\n" in out
+    transitions = out.split("Transitions:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert transitions[0].split() == ["TIME", "STATE", "ATTEMPT", "AGENT", "EPOCH", "CAUSE"]
+    assert transitions[1].split() == ["2023-11-14T22:13:20Z", "QUEUED", "-", "-", "-", "manual", "run"]
+    assert transitions[2].split() == ["2023-11-14T22:13:21Z", "FAILED", "1", "a1", "4", "exit", "code", "1"]
+    tail = out.split("Output (last 20 lines; 5000 bytes in all", 1)[1].splitlines()[1:]
+    assert len(tail) == 20
+    assert tail[0] == "  line 11" and tail[-2] == "  line 29"
+    assert tail[-1] == "  \ufffd\ufffd bad utf-8 ?[31mred"  # replacement characters, no raw ESC
+    code, out, _ = run(capsys, with_jobs, "describe", "run", "r3", "-o", "yaml")
+    assert yaml.safe_load(out)["run_id"] == "r3"
+
+
+def run_binary(capsysbinary: pytest.CaptureFixture[bytes], fake: Fake, *argv: str) -> tuple[int, bytes, bytes]:
+    code = main(["--server", fake.address, "--timeout", "5", "--retry-for", "1", *argv])
+    captured = capsysbinary.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_logs_pages_binary_output(capsysbinary: pytest.CaptureFixture[bytes], with_jobs: Fake) -> None:
+    fake = with_jobs
+    add_runs(fake)
+    payload = b"hello\n\x00\xff\xfe\x1b[0m tail\n"
+    fake.state.logs["r1"] = bytearray(payload)
+    code, out, err = run_binary(capsysbinary, fake, "logs", "r1")
+    assert (code, out, err) == (0, payload, b"")
+    offsets = [r.offset for r in fake.state.requests if isinstance(r, api_pb2.GetRunLogsRequest)]
+    assert offsets == list(range(0, len(payload), 4))  # pages of 4 bytes until complete
+
+    fake.state.requests.clear()
+    code, out, err = run_binary(capsysbinary, fake, "logs", "r1", "--attempt", "2")
+    assert fake.state.requests[0].attempt == 2
+
+
+def test_logs_without_follow_stops_when_no_more_data(capsysbinary: pytest.CaptureFixture[bytes],
+                                                     with_jobs: Fake) -> None:
+    add_runs(with_jobs)
+    with_jobs.state.log_complete = False  # still running
+    with_jobs.state.logs["r3"] = bytearray(b"0123456789")
+    code, out, _ = run_binary(capsysbinary, with_jobs, "logs", "r3")
+    assert (code, out) == (0, b"0123456789")
+
+
+def test_logs_follow_until_complete(capsysbinary: pytest.CaptureFixture[bytes], with_jobs: Fake) -> None:
+    add_runs(with_jobs)
+    # The log grows while it is followed: empty polls in between, then the rest.
+    with_jobs.state.log_growth = [b"first\n", b"", b"", b"second\n", b"", b"third\n"]
+    code, out, err = run_binary(capsysbinary, with_jobs, "logs", "r3", "-f")
+    assert (code, out, err) == (0, b"first\nsecond\nthird\n", b"")
+
+
+def test_logs_from_state_prints_a_note(capsysbinary: pytest.CaptureFixture[bytes], with_jobs: Fake) -> None:
+    add_runs(with_jobs)
+    with_jobs.state.log_source = "state"
+    with_jobs.state.log_complete = False  # the tail is never "every byte"
+    with_jobs.state.logs["r2"] = bytearray(b"the last bytes\n")
+    code, out, err = run_binary(capsysbinary, with_jobs, "logs", "r2", "-f")  # a finished run: -f ends too
+    assert (code, out) == (0, b"the last bytes\n")
+    lines = err.decode().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("note: the agent of run r2 is unreachable: only the capped tail")
+
+
+def test_logs_json(capsys: pytest.CaptureFixture[str], with_jobs: Fake) -> None:
+    add_runs(with_jobs)
+    with_jobs.state.logs["r1"] = bytearray(b"\xffabc\ndef\n")
+    code, out, _ = run(capsys, with_jobs, "logs", "r1", "-o", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert base64.b64decode(data["data"]) == b"\xffabc\ndef\n"
+    assert (data["next_offset"], data["complete"], data["source"], data["state"]) == (9, True, "agent", "SUCCEEDED")
+
+
+def test_logs_interrupted_exits_130(capsys: pytest.CaptureFixture[str], with_jobs: Fake,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    add_runs(with_jobs)
+    with_jobs.state.log_complete = False
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("wloadctl.cli.main.time.sleep", interrupt)
+    code, _, err = run(capsys, with_jobs, "logs", "r3", "-f")
+    assert code == 130 and err == "error: interrupted\n"
+
+
+def test_kill(capsys: pytest.CaptureFixture[str], with_jobs: Fake) -> None:
+    add_runs(with_jobs)
+    main_quiet(with_jobs, "run", "nightly-backup")  # r4, queued
+    code, out, _ = run(capsys, with_jobs, "kill", "r4", "--idempotency-key", "k-kill")
+    assert (code, out) == (0, "run/r4 kill requested (state killed)\n")
+    assert with_jobs.state.requests[-1].idempotency_key == "k-kill"
+    code, out, _ = run(capsys, with_jobs, "kill", "r3", "-o", "json")
+    data = json.loads(out)
+    assert (data["run_id"], data["state"], data["kill_requested"]) == ("r3", "RUNNING", True)
+    assert with_jobs.state.requests[-1].idempotency_key  # generated
+    code, out, err = run(capsys, with_jobs, "kill", "r1")
+    assert (code, out, err) == (1, "", "error: run_id: r1 already ended (SUCCEEDED)\n")
+
+
+def test_get_agents(capsys: pytest.CaptureFixture[str], fake: Fake) -> None:
+    code, out, err = run(capsys, fake, "get", "agents")
+    assert (code, out, err) == (0, "", "No agents found.\n")
+    fake.state.agents = [
+        api_pb2.AgentStatus(agent=runs_pb2.Agent(agent_id="a2", capacity=2, lost_ms=1_700_000_000_000),
+                            connected=False, confirmed=False, running=0, free_slots=0, last_heard_s=95.0),
+        api_pb2.AgentStatus(agent=runs_pb2.Agent(agent_id="a1", labels={"os": "linux", "gpu": "1"}, capacity=4),
+                            connected=True, confirmed=True, running=1, free_slots=3, last_heard_s=0.25),
+    ]
+    code, out, _ = run(capsys, fake, "get", "agents")
+    lines = out.splitlines()
+    assert lines[0].split() == ["AGENT", "LABELS", "CAPACITY", "RUNNING", "FREE", "CONNECTED", "CONFIRMED",
+                                "LAST-HEARD", "LOST"]
+    assert lines[1].split() == ["a1", "gpu=1,os=linux", "4", "1", "3", "yes", "yes", "0.2s", "ago", "no"]
+    assert lines[2].split() == ["a2", "-", "2", "0", "0", "no", "no", "1m35s", "ago", "2023-11-14T22:13:20Z"]
+    code, out, _ = run(capsys, fake, "get", "agents", "-o", "json")
+    agents = json.loads(out)["agents"]
+    assert agents[1]["agent"]["labels"] == {"os": "linux", "gpu": "1"} and agents[1]["free_slots"] == 3
+    assert agents[0]["agent"]["lost_ms"] == 1_700_000_000_000 and agents[0]["last_heard_s"] == 95.0
+
+
+def test_force_dispatch(capsys: pytest.CaptureFixture[str], fake: Fake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USER", "alice")
+    code, out, _ = run(capsys, fake, "cluster", "force-dispatch", "--reason", "rack 4 is gone")
+    assert (code, out) == (0, "dispatching forced for epoch 4\n")
+    request = fake.state.requests[-1]
+    assert (request.reason, request.operator) == ("rack 4 is gone", "alice")
+    code, out, _ = run(capsys, fake, "cluster", "force-dispatch", "--reason", "r", "--operator", "bob", "-o", "json")
+    assert json.loads(out) == {"epoch": 4}
+    assert fake.state.requests[-1].operator == "bob"
+
+
+def test_empty_job_in_tables_and_describe(capsys: pytest.CaptureFixture[str], fake: Fake, tmp_path: Path) -> None:
+    path = tmp_path / "join.yaml"
+    path.write_text("kind: Job\nmetadata: {name: join}\nspec:\n  type: empty\n  agentSelector: {os: linux}\n"
+                    "  lostPolicy: fail\n  maxAttempts: 2\n")
+    assert run(capsys, fake, "apply", "-f", str(path))[0] == 0
+    code, out, _ = run(capsys, fake, "get", "jobs")
+    assert out.splitlines()[1].split()[:4] == ["join", "-", "1", "(empty)"]
+    code, out, _ = run(capsys, fake, "describe", "job", "join")
+    assert "Type:        empty (runs nothing)\n" in out and "Command:     -\n" in out
+    assert "Selector:    os=linux\n" in out
+    assert "Lost policy: fail (when the agent running it is lost)\n" in out
+    assert "Attempts:    2\n" in out
+    code, exported, _ = run(capsys, fake, "get", "job", "join", "--export")
+    assert code == 0
+    assert parse_documents(exported) == [fake.state.jobs["join"][-1].spec]
+    assert yaml.safe_load(exported)["spec"] == {"type": "empty", "agentSelector": {"os": "linux"},
+                                                "lostPolicy": "fail", "maxAttempts": 2}
+
+
+# ---- Client.wait_run ------------------------------------------------------------------------
+
+
+def test_wait_run_lost_with_retry_keeps_waiting(with_jobs: Fake) -> None:
+    with_jobs.state.outcomes["report"] = [(RS.LOST, 0), (RS.LOST, 0), (RS.QUEUED, 0), (RS.SUCCEEDED, 0)]
+    with Client([with_jobs.address], timeout=5, retry_for=1) as client:
+        run_id = client.trigger_run("report").run_id
+        assert client.wait_run(run_id, timeout=10, poll=0.01).state == RS.SUCCEEDED
+
+
+def test_wait_run_lost_without_retry_is_final_once_it_stays(with_jobs: Fake, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "fail.yaml"
+    path.write_text("kind: Job\nmetadata: {name: fragile}\nspec: {command: [x], lostPolicy: fail}\n")
+    assert run(capsys, with_jobs, "apply", "-f", str(path))[0] == 0
+    with_jobs.state.outcomes["fragile"] = [(RS.RUNNING, 0), (RS.LOST, 0)]
+    with Client([with_jobs.address], timeout=5, retry_for=1) as client:
+        run_id = client.trigger_run("fragile").run_id
+        assert client.wait_run(run_id, timeout=10, poll=0.01).state == RS.LOST
+        with_jobs.state.outcomes["fragile"] = [(RS.RUNNING, 0)]
+        with pytest.raises(TimeoutError, match=r"did not finish within 0\.05s"):
+            client.wait_run(run_id, timeout=0.05, poll=0.01)
 
 
 @pytest.fixture

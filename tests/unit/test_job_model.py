@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wloadctl.model.jobs import (
+    MAX_AGENT_SELECTOR,
     MAX_TIMEOUT_SECONDS,
     SpecError,
     SpecErrors,
@@ -121,6 +122,65 @@ spec:
         working_dir="/srv/batch",
         timeout_seconds=5400,
     )
+
+
+def test_scheduling_fields_parse() -> None:
+    text = """
+kind: Job
+metadata: {name: a}
+spec:
+  type: command
+  command: [x]
+  agentSelector: {os: linux, zone/rack: "r1"}
+  lostPolicy: fail
+  maxAttempts: 5
+"""
+    [spec] = parse_documents(text)
+    assert spec == make_spec(
+        name="a",
+        command=jobs_pb2.JobCommand(argv=jobs_pb2.ArgvCommand(args=["x"])),
+        agent_selector={"os": "linux", "zone/rack": "r1"},
+        lost_policy=jobs_pb2.FAIL,
+        max_attempts=5,
+        task_type=jobs_pb2.COMMAND,
+    )
+
+
+def test_scheduling_fields_default() -> None:
+    [spec] = parse_documents(dump(job(lostPolicy="retry", maxAttempts=0)))
+    assert spec.lost_policy == jobs_pb2.RETRY and spec.max_attempts == 0 and spec.task_type == jobs_pb2.COMMAND
+    assert not spec.agent_selector
+    assert spec == make_spec()
+
+
+def test_empty_job_needs_no_command() -> None:
+    [spec] = parse_documents("kind: Job\nmetadata: {name: a}\nspec: {type: empty, timeout: 5s}\n")
+    assert spec == jobs_pb2.JobSpec(name="a", task_type=jobs_pb2.EMPTY, timeout_seconds=5)
+    assert not spec.HasField("command")
+    assert validate_spec(spec) == []
+    [spec] = parse_documents("kind: Job\nmetadata: {name: a}\nspec: {type: empty}\n")
+    assert spec == jobs_pb2.JobSpec(name="a", task_type=jobs_pb2.EMPTY)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "empty", "command": ["x"]},
+        {"type": "empty", "script": "echo"},
+        {"type": "empty", "command": ["x"], "script": "echo"},
+        {"type": "empty", "command": []},
+        {"type": "empty", "command": "not a list"},
+    ],
+    ids=["command", "script", "both", "empty-command", "malformed-command"],
+)
+def test_empty_job_with_a_command_is_one_error(body: dict[str, Any]) -> None:
+    error = only_error(dump(with_field("spec", body)))
+    assert (error.field, error.reason) == ("spec.command", "an empty job runs nothing: remove command/script")
+
+
+def test_unknown_type_does_not_also_require_a_command() -> None:
+    error = only_error(dump(with_field("spec", {"type": "noop"})))
+    assert (error.field, error.reason) == ("spec.type", 'must be "command" or "empty", got "noop"')
 
 
 def test_minimal_document_without_api_version_keeps_domain_empty() -> None:
@@ -318,6 +378,8 @@ def test_deep_nesting_is_an_error_not_a_crash() -> None:
         (with_field("spec.comand", ["x"]), "spec.comand", 'unknown field "comand" (did you mean "command"?)'),
         (with_field("spec.working_dir", "/x"), "spec.working_dir", '(did you mean "workingDir"?)'),
         (with_field("spec.labels", {}), "spec.labels", '(it belongs under "metadata")'),
+        (with_field("spec.agent_selector", {}), "spec.agent_selector", '(did you mean "agentSelector"?)'),
+        (with_field("spec.maxAttempt", 3), "spec.maxAttempt", '(did you mean "maxAttempts"?)'),
         (with_field("spec.zzz", 1), "spec.zzz", 'unknown field "zzz"'),
         (with_field("apiVersion", "wloadctl/v2"), "apiVersion", 'must be "wloadctl/v1", got "wloadctl/v2"'),
         (with_field("apiVersion", 1), "apiVersion", 'must be "wloadctl/v1", got integer'),
@@ -358,6 +420,7 @@ def test_missing_spec_reports_missing_command() -> None:
 QUOTE = "(put the value in quotes)"
 LONG_LABELS = {f"k{i}": "v" for i in range(65)}
 LONG_ENV = {f"K{i}": "v" for i in range(257)}
+LONG_SELECTOR = {f"k{i}": "v" for i in range(33)}
 
 FIELD_CASES: list[tuple[str, Any, str, str]] = [
     # name
@@ -446,6 +509,32 @@ FIELD_CASES: list[tuple[str, Any, str, str]] = [
     ("spec.timeout", 1.5, "spec.timeout", "like 90s, 15m or 2h, or whole seconds as an integer, got number"),
     ("spec.timeout", True, "spec.timeout", "got boolean"),
     ("spec.timeout", [60], "spec.timeout", "got list"),
+    # agentSelector: the label rules, at most 32 entries
+    ("spec.agentSelector", ["os=linux"], "spec.agentSelector", "must be a mapping of strings to strings, got list"),
+    ("spec.agentSelector", LONG_SELECTOR, "spec.agentSelector", "must have at most 32 entries (got 33)"),
+    ("spec.agentSelector", {"": "v"}, 'spec.agentSelector[""]', "key must not be empty"),
+    ("spec.agentSelector", {"-os": "v"}, "spec.agentSelector.-os", "key must contain only letters"),
+    ("spec.agentSelector", {"k" * 64: "v"}, "spec.agentSelector." + "k" * 64, "key must be at most 63 characters"),
+    ("spec.agentSelector", {1: "v"}, "spec.agentSelector.1", "key must be a string, got integer"),
+    ("spec.agentSelector", {"gpu": True}, "spec.agentSelector.gpu", f"must be a string, got boolean {QUOTE}"),
+    ("spec.agentSelector", {"os": "v" * 257}, "spec.agentSelector.os", "at most 256 characters (got 257)"),
+    ("spec.agentSelector", {"os": "a\nb"}, "spec.agentSelector.os", "control characters (found U+000A)"),
+    # lostPolicy
+    ("spec.lostPolicy", "FAIL", "spec.lostPolicy", 'must be "retry" or "fail", got "FAIL"'),
+    ("spec.lostPolicy", "ignore", "spec.lostPolicy", 'must be "retry" or "fail", got "ignore"'),
+    ("spec.lostPolicy", 1, "spec.lostPolicy", 'must be "retry" or "fail", got integer'),
+    ("spec.lostPolicy", False, "spec.lostPolicy", 'must be "retry" or "fail", got boolean'),
+    # maxAttempts
+    ("spec.maxAttempts", 11, "spec.maxAttempts", "must be from 1 to 10 (0 or absent: the default, 3); got 11"),
+    ("spec.maxAttempts", -1, "spec.maxAttempts", "must be from 1 to 10"),
+    ("spec.maxAttempts", "3", "spec.maxAttempts", "must be a whole number from 1 to 10, got string"),
+    ("spec.maxAttempts", 2.5, "spec.maxAttempts", "must be a whole number from 1 to 10, got number"),
+    ("spec.maxAttempts", True, "spec.maxAttempts", "got boolean"),
+    # type
+    ("spec.type", "Empty", "spec.type", 'must be "command" or "empty", got "Empty"'),
+    ("spec.type", "shell", "spec.type", 'must be "command" or "empty", got "shell"'),
+    ("spec.type", 0, "spec.type", 'must be "command" or "empty", got integer'),
+    ("spec.type", ["empty"], "spec.type", "got list"),
 ]  # fmt: skip
 
 
@@ -533,6 +622,14 @@ def test_label_and_env_limits_are_inclusive() -> None:
     [spec] = parse_documents(dump(doc))
     assert len(spec.labels) == 64
     assert len(spec.env) == 256
+
+
+def test_agent_selector_and_max_attempts_limits_are_inclusive() -> None:
+    selector = {f"k{i}": "v" * 256 for i in range(MAX_AGENT_SELECTOR)}
+    [spec] = parse_documents(dump(job(agentSelector=selector, maxAttempts=10)))
+    assert len(spec.agent_selector) == MAX_AGENT_SELECTOR and spec.max_attempts == 10
+    [spec] = parse_documents(dump(job(maxAttempts=1)))
+    assert spec.max_attempts == 1
 
 
 def test_total_size_limit() -> None:
@@ -673,6 +770,14 @@ def test_valid_proto_spec() -> None:
     )
     assert validate_spec(spec) == []
     assert validate_spec(make_spec(command=jobs_pb2.JobCommand(shell="echo hi"))) == []
+    scheduled = make_spec(
+        agent_selector={f"k{i}": "v" for i in range(MAX_AGENT_SELECTOR)},
+        lost_policy=jobs_pb2.FAIL,
+        max_attempts=10,
+        task_type=jobs_pb2.COMMAND,
+    )
+    assert validate_spec(scheduled) == []
+    assert validate_spec(jobs_pb2.JobSpec(name="a", task_type=jobs_pb2.EMPTY)) == []
 
 
 PROTO_CASES: list[tuple[jobs_pb2.JobSpec, str, str]] = [
@@ -702,6 +807,17 @@ PROTO_CASES: list[tuple[jobs_pb2.JobSpec, str, str]] = [
     (make_spec(working_dir="rel"), "working_dir", "absolute"),
     (make_spec(timeout_seconds=MAX_TIMEOUT_SECONDS + 1), "timeout_seconds", "at most 31d"),
     (make_spec(env={f"K{i}": "v" * 32768 for i in range(70)}), "", "too large"),
+    (make_spec(agent_selector={f"k{i}": "" for i in range(33)}), "agent_selector", "at most 32 entries (got 33)"),
+    (make_spec(agent_selector={"os": "a\tb"}), "agent_selector.os", "control characters"),
+    (make_spec(agent_selector={"bad key": "v"}), 'agent_selector["bad key"]', "key must contain only"),
+    (make_spec(lost_policy=7), "lost_policy", "must be RETRY or FAIL (got 7)"),
+    (make_spec(max_attempts=11), "max_attempts", "must be from 1 to 10 (0 or absent: the default, 3); got 11"),
+    (make_spec(task_type=5), "task_type", "must be COMMAND or EMPTY (got 5)"),
+    (jobs_pb2.JobSpec(name="a", task_type=5), "task_type", "must be COMMAND or EMPTY (got 5)"),
+    (make_spec(task_type=jobs_pb2.EMPTY), "command", "an empty job runs nothing: remove command/script"),
+    (jobs_pb2.JobSpec(name="a", task_type=jobs_pb2.EMPTY, command=jobs_pb2.JobCommand(shell="")), "command",
+     "an empty job runs nothing"),
+    (jobs_pb2.JobSpec(name="a", task_type=jobs_pb2.COMMAND), "command", "required"),
 ]  # fmt: skip
 
 
@@ -763,6 +879,29 @@ def test_yaml_and_proto_paths_apply_the_same_rules() -> None:
     assert proto_fields == ["env.1X", "labels.team", "name", "timeout_seconds", "working_dir"]
 
 
+def test_yaml_and_proto_paths_apply_the_same_rules_to_scheduling_fields() -> None:
+    selector = {f"k{i}": "v" for i in range(32)}
+    selector["-bad"] = "x\n"
+    doc = job(type="empty", maxAttempts=11, agentSelector=selector)
+    yaml_errors = [(e.field, e.reason) for e in errors_of(dump(doc))]
+    spec = make_spec(task_type=jobs_pb2.EMPTY, max_attempts=11, agent_selector=selector)
+    proto_errors = [(e.field, e.reason) for e in validate_spec(spec)]
+    yaml_to_proto = {
+        "spec.agentSelector": "agent_selector",
+        "spec.agentSelector.-bad": "agent_selector.-bad",
+        "spec.command": "command",
+        "spec.maxAttempts": "max_attempts",
+    }
+    assert sorted((yaml_to_proto[f], r) for f, r in yaml_errors) == sorted(proto_errors)
+    assert sorted(f for f, _ in proto_errors) == [
+        "agent_selector",
+        "agent_selector.-bad",
+        "agent_selector.-bad",
+        "command",
+        "max_attempts",
+    ]
+
+
 # --- validate_specs -----------------------------------------------------------------------
 
 
@@ -815,6 +954,18 @@ def test_spec_to_dict_full() -> None:
     assert list(spec_to_dict(spec)["metadata"]["labels"]) == ["a", "z"]
 
 
+def test_spec_to_dict_scheduling_fields() -> None:
+    spec = make_spec(agent_selector={"z": "1", "os": "linux"}, lost_policy=jobs_pb2.FAIL, max_attempts=4)
+    body = spec_to_dict(spec)["spec"]
+    assert body == {"command": ["/bin/true"], "agentSelector": {"os": "linux", "z": "1"}, "lostPolicy": "fail",
+                    "maxAttempts": 4}  # fmt: skip
+    assert list(body["agentSelector"]) == ["os", "z"]
+    empty = jobs_pb2.JobSpec(name="e", task_type=jobs_pb2.EMPTY)
+    assert spec_to_dict(empty)["spec"] == {"type": "empty"}
+    # Defaults (retry, 0 = 3 attempts, command) are left out.
+    assert spec_to_dict(make_spec(lost_policy=jobs_pb2.RETRY, max_attempts=0))["spec"] == {"command": ["/bin/true"]}
+
+
 def test_spec_to_dict_minimal_omits_empty_optionals() -> None:
     spec = make_spec(command=jobs_pb2.JobCommand(shell="echo hi"))
     assert spec_to_dict(spec) == {
@@ -844,6 +995,9 @@ def test_spec_to_dict_minimal_omits_empty_optionals() -> None:
             working_dir="/srv/a b/:c",
             timeout_seconds=MAX_TIMEOUT_SECONDS,
         ),
+        make_spec(agent_selector={"os": "linux", "on": "yes"}, lost_policy=jobs_pb2.FAIL, max_attempts=10),
+        make_spec(max_attempts=1),
+        jobs_pb2.JobSpec(name="join", task_type=jobs_pb2.EMPTY, env={"A": "1"}, timeout_seconds=60),
     ],
 )
 def test_round_trip(spec: jobs_pb2.JobSpec) -> None:
@@ -900,11 +1054,17 @@ def valid_specs(draw: st.DrawFn) -> jobs_pb2.JobSpec:
         env=draw(st.dictionaries(_env_key, _text_no_nul, max_size=4)),
         working_dir=draw(st.one_of(st.just(""), _text_no_nul.map(lambda s: "/" + s))),
         timeout_seconds=draw(st.integers(0, MAX_TIMEOUT_SECONDS)),
+        agent_selector=draw(st.dictionaries(_label_key, _label_value, max_size=4)),
+        lost_policy=draw(st.sampled_from([jobs_pb2.RETRY, jobs_pb2.FAIL])),
+        max_attempts=draw(st.integers(0, 10)),
     )
-    if draw(st.booleans()):
+    kind = draw(st.sampled_from(["argv", "shell", "empty"]))
+    if kind == "argv":
         spec.command.argv.args.extend(draw(_argv))
-    else:
+    elif kind == "shell":
         spec.command.shell = draw(_script)
+    else:
+        spec.task_type = jobs_pb2.EMPTY
     return spec
 
 

@@ -32,6 +32,16 @@ class ClusterServicer(api_pb2_grpc.ClusterServiceServicer):
             commit_index=raw["commit_index"], applied_index=raw["applied_index"], has_quorum=raw["has_quorum"],
             role=raw["role"], log_entries=raw["log_entries"], snapshot_index=raw["snapshot_index"],
             state_time_ms=api.store.state_time_ms())
+        info = api.store.epoch_info()
+        status.epoch = info.epoch
+        status.dispatch_forced = info.forced and info.epoch == status.epoch
+        if api.controller is not None:
+            view = api.controller.view()
+            status.takeover_phase = str(view["phase"])
+            status.agents_confirmed = int(view["confirmed"])  # type: ignore[call-overload]
+            status.agents_required = int(view["required"])  # type: ignore[call-overload]
+            status.agents_registered = int(view["registered"])  # type: ignore[call-overload]
+            status.agents_connected = int(view["connected"])  # type: ignore[call-overload]
         for address in api.node.members():
             is_self = address == api.node.raft_address
             peer = raw["members"].get(address, {})

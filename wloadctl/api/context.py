@@ -10,6 +10,7 @@ from typing import Any, NoReturn, TypeVar
 import grpc
 from google.protobuf.message import Message
 
+from wloadctl.control.controller import Controller
 from wloadctl.proto.v1 import commands_pb2
 from wloadctl.raft.node import RaftNode
 from wloadctl.raft.proposer import BackpressureError, NotLeaderError, ProposalFailedError, Proposer
@@ -30,6 +31,7 @@ class ApiContext:
     store: Store
     proposer: Proposer
     request_timeout: float = 10.0
+    controller: Controller | None = None
     _channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
 
     # ---- addresses

@@ -78,6 +78,9 @@ def render_config(
     log_level: str = "info",
     raft: Mapping[str, float | int] | None = None,
     metrics_address: str = "",
+    agent_address: str = "",
+    tls: Mapping[str, str] | None = None,
+    control: Mapping[str, str | float | int] | None = None,
 ) -> str:
     """The TOML config of one replica.
 
@@ -100,6 +103,8 @@ def render_config(
         lines.append(f"secret_file = {toml_string(secret_file)}")
     if metrics_address:
         lines.append(f"metrics_address = {toml_string(metrics_address)}")
+    if agent_address:
+        lines.append(f"agent_address = {toml_string(agent_address)}")
     for member in members:
         lines += [
             "",
@@ -110,6 +115,11 @@ def render_config(
         ]
     if raft:
         lines += ["", "[raft]"] + [f"{key} = {value!r}" for key, value in raft.items()]
+    if tls:
+        lines += ["", "[tls]"] + [f"{key} = {toml_string(value)}" for key, value in tls.items()]
+    if control:
+        lines += ["", "[control]"] + [
+            f"{key} = {toml_string(value) if isinstance(value, str) else value!r}" for key, value in control.items()]
     lines += [
         "",
         "[log]",

@@ -13,6 +13,7 @@ import argparse
 import os
 import shlex
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,8 +24,9 @@ import grpc
 
 import wloadctl
 from wloadctl.cli import output
-from wloadctl.client import Client, ClientError, servers_from_env
-from wloadctl.proto.v1 import jobs_pb2
+from wloadctl.cli.certs import add_certs_parser
+from wloadctl.client import FINAL_RUN_STATES, Client, ClientError, servers_from_env
+from wloadctl.proto.v1 import api_pb2, jobs_pb2, runs_pb2
 
 __all__ = ["build_parser", "main"]
 
@@ -39,6 +41,14 @@ DEFAULT_RETRY_FOR = 15.0
 LIST_PAGE_SIZE = 500
 COMMAND_COLUMN_WIDTH = 60
 DEBUG_ENV = "WLOADCTL_DEBUG"
+DEFAULT_WAIT_TIMEOUT = 3600.0
+WAIT_POLL_SECONDS = 0.5  # `run --wait`
+LOGS_POLL_SECONDS = 0.5  # `logs -f`
+DESCRIBE_OUTPUT_LINES = 20
+
+RS = runs_pb2.RunState
+# RunState names a user may pass to --state (RUN_STATE_UNSPECIFIED means "any" and is not one).
+RUN_STATE_NAMES = tuple(v.name for v in RS.DESCRIPTOR.values if v.name != "RUN_STATE_UNSPECIFIED")
 
 # Global options may appear at every level (`wloadctl -o json get jobs`, `wloadctl get -o json
 # jobs`, `wloadctl get jobs -o json`). argparse gives each sub-parser a fresh namespace and
@@ -117,6 +127,28 @@ def _label_selector(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _param(text: str) -> tuple[str, str]:
+    """`key=value` for `run --param`; the value may be empty and may contain '='."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"must be KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _run_state(text: str) -> int:
+    name = text.strip().upper().replace("-", "_")
+    if name not in RUN_STATE_NAMES:
+        valid = ", ".join(n.lower() for n in RUN_STATE_NAMES)
+        raise argparse.ArgumentTypeError(f"unknown run state {text!r} (valid: {valid})")
+    return RS.Value(name)
+
+
+def _non_blank(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
 def _address(text: str) -> str:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -190,13 +222,17 @@ examples:
   wloadctl get jobs -l team=ops
   wloadctl get job nightly-backup -o yaml
   wloadctl describe job nightly-backup
+  wloadctl run nightly-backup --wait           # start a run and wait for its end
+  wloadctl get runs --job nightly-backup --state failed
+  wloadctl logs r12 -f                         # follow a run's output
   wloadctl cluster status
 
 environment:
   WLOADCTL_SERVER   comma-separated replica API addresses, used when --server is not given
   WLOADCTL_DEBUG    set to 1 to print a traceback with unexpected errors
 
-exit codes: 0 ok, 1 the request failed, 2 usage error, 130 interrupted.
+exit codes: 0 ok, 1 the request failed (or `run --wait` did not succeed), 2 usage error,
+130 interrupted.
 See docs/cli.md for the JSON output of every command.
 """
 
@@ -204,7 +240,7 @@ See docs/cli.md for the JSON output of every command.
 def build_parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="wloadctl",
-        description="Control a WLOADCTL cluster: apply and inspect job definitions, manage replicas.",
+        description="Control a WLOADCTL cluster: apply and inspect job definitions, run jobs, manage replicas.",
         epilog=_ROOT_EPILOG,
         formatter_class=_Formatter,
         allow_abbrev=False,
@@ -251,6 +287,26 @@ def build_parser() -> argparse.ArgumentParser:
                     help="no cluster secret: replicas accept unauthenticated peers (development only)")
     up.add_argument("--log-format", choices=("human", "json"), default="human",
                     help="replica log format in the rN.log files (default human)")
+    up.add_argument("--agents", type=_int_at_least(0), default=1, metavar="N",
+                    help="execution agents to start (default 1)")
+
+    # -- agent
+    agent = _command(
+        verbs, "agent", 1, "run an execution agent (connects to every replica, runs dispatched work)",
+        description="Run an execution agent in the foreground until SIGTERM/SIGINT. It keeps a stream to\n"
+                    "every replica, accepts work only from the current leader (epoch fencing) and applies\n"
+                    "its orphan policy when it loses the leader for longer than its lease.",
+        epilog="example config: agent/agent.example.toml",
+        handler=_cmd_agent,
+    )
+    agent.add_argument("--config", required=True, metavar="FILE", help="agent config file (TOML)")
+    agent.add_argument("--insecure", action="store_true",
+                       help="connect without TLS (development only: replicas cannot verify this agent)")
+    agent.add_argument("--log-format", choices=("json", "human"), default=None,
+                       help="log line format (overrides the config's [log] format)")
+    agent.add_argument("--log-level", type=str.lower, metavar="LEVEL", default=None,
+                       choices=("debug", "info", "warning", "error"), help="debug, info, warning or error")
+    add_certs_parser(verbs)
 
     # -- apply
     apply = _command(
@@ -270,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="retrying with the same key applies the change at most once (default: random)")
 
     # -- get
-    get = _command(verbs, "get", 1, "list jobs or show one job")
+    get = _command(verbs, "get", 1, "list or show jobs, runs and agents")
     get_subs = _subparsers(get, "resource", "resources")
     get_jobs = _command(
         get_subs, "jobs", 2, "list jobs",
@@ -297,9 +353,35 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a specific stored version (default: the latest)")
     get_job.add_argument("--export", action="store_true",
                          help="print the job as a YAML document for `wloadctl apply -f` (json with -o json)")
+    get_runs = _command(
+        get_subs, "runs", 2, "list runs, newest first",
+        description="List runs, newest first, optionally only those of one job or in one state.",
+        epilog="examples:\n  wloadctl get runs --job nightly-backup --limit 10\n"
+               "  wloadctl get runs --state failed -o json | jq -r '.runs[].run_id'\n\n"
+               f"states: {', '.join(n.lower() for n in RUN_STATE_NAMES)}",
+        handler=_cmd_get_runs,
+    )
+    get_runs.add_argument("--job", default="", metavar="J", help="only runs of this job")
+    get_runs.add_argument("--state", type=_run_state, default=0, metavar="S",
+                          help="only runs in this state (case-insensitive, e.g. running, failed)")
+    get_runs.add_argument("--limit", type=_int_at_least(1), default=None, metavar="N",
+                          help="show at most N runs (default: all)")
+    get_run = _command(
+        get_subs, "run", 2, "show one run",
+        description="Show one run as a table row (the full document with -o json|yaml).",
+        handler=_cmd_get_run,
+    )
+    get_run.add_argument("run_id", metavar="ID", help="run id (e.g. r12)")
+    _command(
+        get_subs, "agents", 2, "list the agents and their slots",
+        description="List every registered agent as the answering replica sees it: labels, capacity,\n"
+                    "running attempts and free slots, whether it is connected to that replica and has\n"
+                    "confirmed the current epoch (known on the leader only), and when it was lost.",
+        handler=_cmd_get_agents,
+    )
 
     # -- describe
-    describe = _command(verbs, "describe", 1, "show one job in detail")
+    describe = _command(verbs, "describe", 1, "show a job or a run in detail")
     describe_subs = _subparsers(describe, "resource", "resources")
     describe_job = _command(
         describe_subs, "job", 2, "show one job in detail",
@@ -310,6 +392,14 @@ def build_parser() -> argparse.ArgumentParser:
     describe_job.add_argument("name", metavar="NAME", help="job name")
     describe_job.add_argument("--version", type=_int_at_least(1), default=0, metavar="N",
                               help="a specific stored version (default: the latest)")
+    describe_run = _command(
+        describe_subs, "run", 2, "show one run in detail",
+        description="Show a run in a readable form: its job, state, attempt, agent, times, exit code,\n"
+                    f"every state transition with its cause, and the last {DESCRIBE_OUTPUT_LINES} lines of output\n"
+                    "kept in the cluster state. With -o json|yaml this prints the same document as `get run`.",
+        handler=_cmd_describe_run,
+    )
+    describe_run.add_argument("run_id", metavar="ID", help="run id (e.g. r12)")
 
     # -- delete
     delete = _command(verbs, "delete", 1, "delete a job")
@@ -323,13 +413,65 @@ def build_parser() -> argparse.ArgumentParser:
     delete_job.add_argument("--idempotency-key", default="", metavar="KEY",
                             help="retrying with the same key deletes at most once (default: random)")
 
+    # -- run
+    run = _command(
+        verbs, "run", 1, "start a run of a job",
+        description="Start a run of the latest version of a job. Without --wait this prints the new\n"
+                    "run's id and returns at once. With --wait it then waits for the run's final state and\n"
+                    "exits 0 only if the run SUCCEEDED (1 for FAILED, TIMED_OUT, KILLED, LOST, SKIPPED,\n"
+                    "or when --wait-timeout runs out; the run itself keeps going).",
+        epilog="examples:\n  wloadctl run nightly-backup\n"
+               "  wloadctl run report --param day=2024-05-01 --param mode=full --wait --wait-timeout 600\n"
+               "  wloadctl run report --idempotency-key report-2024-05-01   # started at most once",
+        handler=_cmd_run,
+    )
+    run.add_argument("job", metavar="JOB", help="job name")
+    run.add_argument("--param", action="append", type=_param, default=[], metavar="KEY=VALUE",
+                     help="a parameter of this run; repeatable (a later KEY replaces an earlier one)")
+    run.add_argument("--idempotency-key", default="", metavar="KEY",
+                     help="retrying with the same key starts at most one run (default: random)")
+    run.add_argument("--wait", action="store_true", help="wait for the final state; exit 0 only if it SUCCEEDED")
+    run.add_argument("--wait-timeout", type=_positive_float, default=None, metavar="SECONDS",
+                     help=f"with --wait: give up waiting after this long (default {DEFAULT_WAIT_TIMEOUT:g})")
+    run.set_defaults(parser=run)
+
+    # -- logs
+    logs = _command(
+        verbs, "logs", 1, "print the output of a run",
+        description="Print the output (stdout and stderr interleaved) of a run's attempt as raw bytes.\n"
+                    "The full log is read from the agent that ran the attempt. When that agent is\n"
+                    "unreachable, only the capped tail kept in the cluster state is available; a note on\n"
+                    "stderr says so. With -o json|yaml the output is one document (data base64-encoded).",
+        epilog="examples:\n  wloadctl logs r12\n"
+               "  wloadctl logs r12 -f              # until the attempt ends (Ctrl-C stops)\n"
+               "  wloadctl logs r12 --attempt 1     # an earlier attempt",
+        handler=_cmd_logs,
+    )
+    logs.add_argument("run_id", metavar="RUN", help="run id (e.g. r12)")
+    logs.add_argument("-f", "--follow", action="store_true",
+                      help=f"keep printing new output (polled every {LOGS_POLL_SECONDS:g}s) until the attempt ends")
+    logs.add_argument("--attempt", type=_int_at_least(1), default=0, metavar="N",
+                      help="which attempt (default: the run's current one)")
+
+    # -- kill
+    kill = _command(
+        verbs, "kill", 1, "kill a run",
+        description="Request that a run be killed. A run waiting for an agent ends KILLED at once; a\n"
+                    "running one is killed by its agent, which then reports the final state.",
+        handler=_cmd_kill,
+    )
+    kill.add_argument("run_id", metavar="RUN", help="run id (e.g. r12)")
+    kill.add_argument("--idempotency-key", default="", metavar="KEY",
+                      help="retrying with the same key requests the kill at most once (default: random)")
+
     # -- cluster
     cluster = _command(verbs, "cluster", 1, "inspect and change the replica set")
     cluster_subs = _subparsers(cluster, "action", "actions")
     _command(
         cluster_subs, "status", 2, "show the leader, indexes and every member",
-        description="Show the cluster as the leader sees it: term, commit and applied index,\n"
-                    "and each member's role, connectivity and replication lag.",
+        description="Show the cluster as the leader sees it: term, commit and applied index, the\n"
+                    "epoch and its takeover phase, agent quorum, and each member's role, connectivity\n"
+                    "and replication lag.",
         handler=_cmd_cluster_status,
     )
     add_member = _command(
@@ -357,6 +499,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     transfer.add_argument("target", metavar="ID", nargs="?", default="",
                           help="node id of the new leader (optional)")
+    force = _command(
+        cluster_subs, "force-dispatch", 2, "dispatch runs without an agent quorum (operator override)",
+        description="Let the leader dispatch runs in the current epoch although too few agents have\n"
+                    "confirmed it (takeover phase degraded). Runs on unconfirmed agents may then still\n"
+                    "be running elsewhere: use it only when those agents are known to be gone. The\n"
+                    "override, the operator and the reason are recorded in the replicated state.",
+        epilog='example:\n  wloadctl cluster force-dispatch --reason "rack 4 powered off, agents a7-a9 are gone"',
+        handler=_cmd_force_dispatch,
+    )
+    force.add_argument("--reason", required=True, type=_non_blank, metavar="TEXT",
+                       help="why (required; recorded in the state)")
+    force.add_argument("--operator", default=None, metavar="NAME",
+                       help="who (default: $USER)")
     _command(
         cluster_subs, "digest", 2, "compare the state digest of every replica",
         description="Ask every server in the --server list for the digest of its state.\n"
@@ -387,6 +542,8 @@ def _command_summary(spec: jobs_pb2.JobSpec) -> str:
         text = "sh -c " + shlex.quote(lines[0].strip() if lines else "")
         if len(lines) > 1:
             text += " …"
+    elif spec.task_type == jobs_pb2.EMPTY:
+        text = "(empty)"
     else:
         text = "-"
     return output.truncate(output.sanitize_cell(text), COMMAND_COLUMN_WIDTH)
@@ -417,6 +574,8 @@ def _describe(v: jobs_pb2.JobVersion) -> str:
     lines += [("", label) for label in labels[1:]]
     kind = spec.command.WhichOneof("kind") if spec.HasField("command") else None
     script_block: list[str] = []
+    task_type = _enum_name(jobs_pb2.TaskType, spec.task_type).lower()
+    lines.append(("Type", "empty (runs nothing)" if spec.task_type == jobs_pb2.EMPTY else task_type))
     if kind == "argv":
         lines.append(("Command", shlex.join(spec.command.argv.args)))
     elif kind == "shell":
@@ -431,22 +590,105 @@ def _describe(v: jobs_pb2.JobVersion) -> str:
         ("Timeout", f"{output.format_duration(spec.timeout_seconds)} ({spec.timeout_seconds}s)"
          if spec.timeout_seconds else "none"),
     ]
+    selector = [f"{k}={val}" for k, val in sorted(spec.agent_selector.items())]
+    tail.append(("Selector", selector[0] if selector else "<any agent>"))
+    tail += [("", item) for item in selector[1:]]
+    policy = _enum_name(jobs_pb2.LostPolicy, spec.lost_policy).lower()
+    tail.append(("Lost policy", f"{policy} (when the agent running it is lost)"))
+    tail.append(("Attempts", f"{spec.max_attempts}" if spec.max_attempts else "3 (default)"))
 
-    def fmt(pairs: list[tuple[str, str]]) -> list[str]:
-        # Values keep their newlines out of the key column: each becomes a continuation line.
-        out = []
-        for key, value in pairs:
-            label = f"{key}:" if key else ""
-            for i, part in enumerate(value.splitlines() or [""]):
-                out.append(f"{label if i == 0 else '':<13}{part}".rstrip())
-        return out
-
-    text = fmt(lines) + script_block + fmt(env_lines + tail)
+    text = _fmt_pairs(lines, 13) + script_block + _fmt_pairs(env_lines + tail, 13)
     return "\n".join(text) + "\n"
 
 
 def _selector(pairs: list[list[tuple[str, str]]]) -> dict[str, str]:
     return {key: value for group in pairs for key, value in group}
+
+
+def _enum_name(enum: Any, value: int) -> str:
+    """The enum value's name, or the number when this client does not know it."""
+    return enum.Name(value) if value in enum.values() else str(value)
+
+
+def _state(value: int) -> str:
+    """A run state for one-line messages: `queued`, `succeeded`, `timed_out`."""
+    return _enum_name(RS, value).lower()
+
+
+def _runs_table(runs: Sequence[runs_pb2.Run]) -> str:
+    rows = [
+        (r.run_id, r.job_name, _enum_name(RS, r.state), r.attempt or "-", r.agent_id or "-",
+         r.exit_code if r.finished_ms else "-", output.format_ms(r.created_ms))
+        for r in runs
+    ]
+    return output.render_table(("RUN", "JOB", "STATE", "ATTEMPT", "AGENT", "EXIT", "CREATED"), rows)
+
+
+def _fmt_pairs(pairs: list[tuple[str, str]], width: int) -> list[str]:
+    # Values keep their newlines out of the key column: each becomes a continuation line.
+    out = []
+    for key, value in pairs:
+        label = f"{key}:" if key else ""
+        for i, part in enumerate(value.splitlines() or [""]):
+            out.append(f"{label if i == 0 else '':<{width}}{part}".rstrip())
+    return out
+
+
+def _describe_run(run: runs_pb2.Run) -> str:
+    job = f"{run.job_name} (version {run.job_version})" if run.job_version else run.job_name
+    pairs: list[tuple[str, str]] = [
+        ("Run", run.run_id),
+        ("Job", job),
+        ("State", _enum_name(RS, run.state)),
+        ("Attempt", str(run.attempt) if run.attempt else "- (not dispatched yet)"),
+        ("Agent", run.agent_id or "-"),
+        ("Epoch", str(run.epoch) if run.epoch else "-"),
+    ]
+    params = [f"{k}={v}" for k, v in sorted(run.params.items())]
+    pairs.append(("Params", params[0] if params else "<none>"))
+    pairs += [("", p) for p in params[1:]]
+    pairs += [
+        ("Created", output.format_ms(run.created_ms)),
+        ("Started", output.format_ms(run.started_ms)),
+        ("Finished", output.format_ms(run.finished_ms)),
+        ("Exit code", str(run.exit_code) if run.finished_ms else "-"),
+        ("Error", run.error or "-"),
+        ("Kill requested", _yes_no(run.kill_requested)),
+    ]
+    if run.pid:
+        pairs.insert(5, ("PID", str(run.pid)))
+    text = _fmt_pairs(pairs, 16)
+    text.append("")
+    text.append("Transitions:")
+    rows = [
+        (output.format_ms(t.time_ms), _enum_name(RS, t.state), t.attempt or "-", t.agent_id or "-",
+         t.epoch or "-", t.cause or "-")
+        for t in run.transitions
+    ]
+    table = output.render_table(("TIME", "STATE", "ATTEMPT", "AGENT", "EPOCH", "CAUSE"), rows)
+    text += ["  " + line for line in table.splitlines()]
+    text.append("")
+    if run.output_tail:
+        lines = output.tail_lines(run.output_tail, DESCRIBE_OUTPUT_LINES)
+        text.append(f"Output (last {len(lines)} lines; {run.output_bytes} bytes in all, "
+                    "`wloadctl logs` prints everything):")
+        text += ["  " + line for line in lines]
+    else:
+        text.append(f"Output: none kept ({run.output_bytes} bytes in all)")
+    return "\n".join(text) + "\n"
+
+
+def _agents_table(agents: Sequence[api_pb2.AgentStatus]) -> str:
+    rows = []
+    for status in sorted(agents, key=lambda a: a.agent.agent_id):
+        agent = status.agent
+        labels = ",".join(f"{k}={v}" for k, v in sorted(agent.labels.items())) or "-"
+        heard = output.format_ago(status.last_heard_s) if status.last_heard_s > 0 or status.connected else "-"
+        rows.append((agent.agent_id, output.truncate(labels, COMMAND_COLUMN_WIDTH), agent.capacity, status.running,
+                     status.free_slots, _yes_no(status.connected), _yes_no(status.confirmed), heard,
+                     output.format_ms(agent.lost_ms) if agent.lost_ms else "no"))
+    headers = ("AGENT", "LABELS", "CAPACITY", "RUNNING", "FREE", "CONNECTED", "CONFIRMED", "LAST-HEARD", "LOST")
+    return output.render_table(headers, rows)
 
 
 # ---- command handlers ----------------------------------------------------------------------
@@ -462,7 +704,13 @@ def _cmd_server(args: argparse.Namespace, ctx: Context) -> int:
 def _cmd_up(args: argparse.Namespace, ctx: Context) -> int:
     from wloadctl.cli.up import up
 
-    return up(args.replicas, args.base_port, args.data_dir, args.insecure, args.log_format)
+    return up(args.replicas, args.base_port, args.data_dir, args.insecure, args.log_format, args.agents)
+
+
+def _cmd_agent(args: argparse.Namespace, ctx: Context) -> int:
+    from wloadctl.agent.process import run_agent
+
+    return run_agent(args.config, args.insecure, args.log_format, args.log_level)
 
 
 def _cmd_apply(args: argparse.Namespace, ctx: Context) -> int:
@@ -539,6 +787,133 @@ def _yes_no(value: bool) -> str:
     return "yes" if value else "no"
 
 
+def _cmd_run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.wait_timeout is not None and not args.wait:
+        args.parser.error("--wait-timeout needs --wait")
+    client = ctx.client()
+    run = client.trigger_run(args.job, dict(args.param), idempotency_key=args.idempotency_key)
+    started = f"run/{run.run_id} {_state(run.state)} (job {run.job_name or args.job})"
+    if not args.wait:
+        return _answer(ctx, run, started)
+    if ctx.output == "table":
+        _emit(started + "\n")
+        sys.stdout.flush()  # the run id, while waiting
+    timeout = args.wait_timeout if args.wait_timeout is not None else DEFAULT_WAIT_TIMEOUT
+    try:
+        final = client.wait_run(run.run_id, timeout, poll=WAIT_POLL_SECONDS)
+    except TimeoutError as error:
+        _error(f"{error}; the run goes on (see `wloadctl get run {run.run_id}`)")
+        return EXIT_FAILURE
+    _answer(ctx, final, f"run/{final.run_id} {_state(final.state)} (exit {final.exit_code})")
+    if final.state == RS.SUCCEEDED:
+        return EXIT_OK
+    cause = final.error or (final.transitions[-1].cause if final.transitions else "")
+    _error(f"run {final.run_id} ended {_enum_name(RS, final.state)}" + (f": {cause}" if cause else ""))
+    return EXIT_FAILURE
+
+
+def _cmd_get_runs(args: argparse.Namespace, ctx: Context) -> int:
+    page_size = min(args.limit, LIST_PAGE_SIZE) if args.limit else LIST_PAGE_SIZE
+    runs_iter = ctx.client().iter_runs(args.job, args.state, page_size=page_size)
+    runs = list(islice(runs_iter, args.limit) if args.limit else runs_iter)
+    if ctx.output != "table":
+        _emit_data(ctx, {"runs": [output.message_to_dict(r) for r in runs]})
+        return EXIT_OK
+    if not runs:
+        print("No runs found.", file=sys.stderr)
+        return EXIT_OK
+    _emit(_runs_table(runs))
+    return EXIT_OK
+
+
+def _cmd_get_run(args: argparse.Namespace, ctx: Context) -> int:
+    run = ctx.client().get_run(args.run_id)
+    if ctx.output != "table":
+        _emit_data(ctx, output.message_to_dict(run))
+        return EXIT_OK
+    _emit(_runs_table([run]))
+    return EXIT_OK
+
+
+def _cmd_describe_run(args: argparse.Namespace, ctx: Context) -> int:
+    run = ctx.client().get_run(args.run_id)
+    if ctx.output != "table":
+        _emit_data(ctx, output.message_to_dict(run))
+        return EXIT_OK
+    _emit(_describe_run(run))
+    return EXIT_OK
+
+
+def _emit_bytes(data: bytes) -> None:
+    """Raw bytes to stdout, after any text already written (binary-safe: no decoding)."""
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only replacement of stdout
+        sys.stdout.write(data.decode("utf-8", errors="replace"))
+        sys.stdout.flush()
+        return
+    buffer.write(data)
+    buffer.flush()
+
+
+def _cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
+    client = ctx.client()
+    raw = ctx.output == "table"
+    collected: list[bytes] = []
+    offset = 0
+    noted = False
+    while True:
+        page = client.get_run_logs(args.run_id, args.attempt, offset)
+        if page.source == "state" and not noted:
+            noted = True
+            print(f"note: the agent of run {args.run_id} is unreachable: only the capped tail of its output "
+                  "kept in the cluster state is available", file=sys.stderr)
+        if page.data:
+            if raw:
+                _emit_bytes(page.data)
+            else:
+                collected.append(page.data)
+        next_offset = page.next_offset or offset + len(page.data)
+        progressed = bool(page.data) and next_offset > offset
+        offset = max(offset, next_offset)
+        if page.complete:
+            break
+        if progressed:
+            continue  # more may be there already
+        # No new data: without -f that is the end; with -f so is a finished run whose agent is gone.
+        if not args.follow or (page.source == "state" and page.state in FINAL_RUN_STATES):
+            break
+        time.sleep(LOGS_POLL_SECONDS)
+    if not raw:
+        document = api_pb2.GetRunLogsResponse(data=b"".join(collected), next_offset=offset, complete=page.complete,
+                                              source=page.source, state=page.state)
+        _emit_data(ctx, output.message_to_dict(document))
+    return EXIT_OK
+
+
+def _cmd_kill(args: argparse.Namespace, ctx: Context) -> int:
+    run = ctx.client().kill_run(args.run_id, idempotency_key=args.idempotency_key)
+    return _answer(ctx, run, f"run/{run.run_id or args.run_id} kill requested (state {_state(run.state)})")
+
+
+def _cmd_get_agents(args: argparse.Namespace, ctx: Context) -> int:
+    response = ctx.client().list_agents()
+    if ctx.output != "table":
+        _emit_data(ctx, output.message_to_dict(response))
+        return EXIT_OK
+    if not response.agents:
+        print("No agents found.", file=sys.stderr)
+        return EXIT_OK
+    _emit(_agents_table(response.agents))
+    return EXIT_OK
+
+
+def _cmd_force_dispatch(args: argparse.Namespace, ctx: Context) -> int:
+    operator = args.operator if args.operator is not None else os.environ.get("USER", "")
+    response = ctx.client().force_dispatch(args.reason, operator)
+    return _answer(ctx, response, f"dispatching forced for epoch {response.epoch}")
+
+
 def _cmd_cluster_status(args: argparse.Namespace, ctx: Context) -> int:
     status = ctx.client().status()
     if ctx.output != "table":
@@ -553,8 +928,17 @@ def _cmd_cluster_status(args: argparse.Namespace, ctx: Context) -> int:
         ("applied index", str(status.applied_index)),
         ("quorum", _yes_no(status.has_quorum)),
         ("answered by", f"{status.self_id or '?'} ({status.role or 'unknown'})"),
+        ("epoch", str(status.epoch)),
+        ("takeover", status.takeover_phase or "unknown"),
+        ("agents", f"{status.agents_confirmed}/{status.agents_required} confirmed, "
+                   f"{status.agents_registered} registered, {status.agents_connected} connected"),
     ]
+    if status.dispatch_forced:
+        header.append(("dispatch", "forced by an operator (no agent quorum needed)"))
     lines = [f"{key + ':':<15}{value}" for key, value in header]
+    if status.takeover_phase == "degraded":
+        lines.append(f"DEGRADED: no agent quorum ({status.agents_confirmed} of {status.agents_required} agents "
+                     "confirmed the epoch); runs are not dispatched (see `wloadctl cluster force-dispatch`)")
     # Match index and lag are tracked by the leader only; a follower's zeros would mislead.
     on_leader = status.role == "leader"
     rows = [
@@ -718,7 +1102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         # A bug, not a user mistake. The replica process (`server`) writes to a log that is
         # read after the fact, so it keeps the traceback; the CLI shows one line.
-        if os.environ.get(DEBUG_ENV) or args.verb == "server":
+        if os.environ.get(DEBUG_ENV) or args.verb in ("server", "agent"):
             traceback.print_exc()
         _error(f"internal error: {type(error).__name__}: {error}")
         return EXIT_FAILURE

@@ -3,7 +3,10 @@
 Machine-readable output (json, yaml) is the contract scripts rely on, so it is built from
 `message_to_dict` only: every field of the message is present (defaults included) under its
 proto field name, and 64-bit integers are JSON numbers rather than the quoted strings that
-protobuf's canonical JSON mapping uses, so `jq '.version > 1'` works as expected.
+protobuf's canonical JSON mapping uses, so `jq '.version > 1'` works as expected. The rest
+follows protobuf's JSON mapping: enums are their names ("SUCCEEDED"; a number only when this
+client does not know the value) and bytes fields (a run's output_tail, log data) are standard
+base64 strings, so binary output survives JSON and YAML unchanged (`base64 -d` restores it).
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ __all__ = [
     "dump",
     "dump_json",
     "dump_yaml",
+    "format_ago",
     "format_duration",
     "format_ms",
     "message_to_dict",
     "render_table",
     "sanitize_cell",
+    "tail_lines",
     "truncate",
 ]
 
@@ -176,3 +181,24 @@ def format_duration(seconds: int) -> str:
         if count:
             parts.append(f"{count}{suffix}")
     return "".join(parts)
+
+
+def format_ago(seconds: float) -> str:
+    """How long ago, for people: "0.4s ago", "12s ago", "3m20s ago"."""
+    if seconds < 0:
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.1f}s ago"
+    return f"{format_duration(int(seconds))} ago"
+
+
+def tail_lines(data: bytes, count: int) -> list[str]:
+    """The last `count` lines of raw output, decoded leniently and safe to print on a terminal.
+
+    Invalid UTF-8 becomes U+FFFD; tabs become spaces and other control characters (such as
+    the ESC of terminal escape sequences) become '?', as in table cells.
+    """
+    if count <= 0:
+        return []
+    text = data.decode("utf-8", errors="replace")
+    return [sanitize_cell(line) for line in text.splitlines()[-count:]]

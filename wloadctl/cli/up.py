@@ -17,13 +17,14 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import IO
 
 import grpc
 
 import wloadctl
-from wloadctl.cli.configs import Peer, ensure_secret, render_config
+from wloadctl.cli.configs import Peer, ensure_secret, render_config, toml_string
 from wloadctl.client import Client, ClientError
 
 __all__ = ["DEFAULT_BASE_PORT", "DEFAULT_DATA_DIR", "RAFT_PORT_OFFSET", "plan", "up"]
@@ -31,6 +32,7 @@ __all__ = ["DEFAULT_BASE_PORT", "DEFAULT_DATA_DIR", "RAFT_PORT_OFFSET", "plan", 
 DEFAULT_BASE_PORT = 18581
 DEFAULT_DATA_DIR = "wloadctl-data"
 RAFT_PORT_OFFSET = 100
+AGENT_PORT_OFFSET = 200
 HOST = "127.0.0.1"
 LEADER_DEADLINE_SECONDS = 60.0
 STOP_GRACE_SECONDS = 10.0
@@ -42,6 +44,8 @@ _PR_SET_PDEATHSIG = 1
 
 @dataclass
 class Replica:
+    """A replica (or, with kind="agent", an agent) process that `up` runs."""
+
     peer: Peer
     config_path: str
     data_dir: str
@@ -49,6 +53,8 @@ class Replica:
     process: subprocess.Popen[bytes] | None = None
     log_handle: IO[bytes] | None = None
     reported_exit: bool = False
+    kind: str = "replica"
+    agent_address: str = ""
 
 
 class _Stop(Exception):
@@ -62,9 +68,16 @@ def plan(replicas: int, base_port: int, data_dir: str) -> list[Replica]:
     for i in range(replicas):
         node = f"r{i + 1}"
         peer = Peer(node, f"{HOST}:{base_port + RAFT_PORT_OFFSET + i}", f"{HOST}:{base_port + i}")
+        agent_address = f"{HOST}:{base_port + AGENT_PORT_OFFSET + i}"
         out.append(Replica(peer, os.path.join(root, f"{node}.toml"), os.path.join(root, node),
-                           os.path.join(root, f"{node}.log")))
+                           os.path.join(root, f"{node}.log"), agent_address=agent_address))
     return out
+
+
+def plan_agents(agents: int, root: str) -> list[Replica]:
+    return [Replica(Peer(f"a{i + 1}", "", ""), os.path.join(root, f"agent-a{i + 1}.toml"),
+                    os.path.join(root, f"agent-a{i + 1}"), os.path.join(root, f"agent-a{i + 1}.log"), kind="agent")
+            for i in range(agents)]
 
 
 def _port_in_use(port: int) -> bool:
@@ -81,7 +94,8 @@ def _port_in_use(port: int) -> bool:
 
 def _check_ports(replicas: list[Replica]) -> str | None:
     for replica in replicas:
-        for kind, address in (("API", replica.peer.api_address), ("Raft", replica.peer.raft_address)):
+        for kind, address in (("API", replica.peer.api_address), ("Raft", replica.peer.raft_address),
+                              ("agent link", replica.agent_address)):
             port = int(address.rsplit(":", 1)[1])
             if _port_in_use(port):
                 return (
@@ -111,7 +125,8 @@ def _child_env() -> dict[str, str]:
 
 
 def _start(replica: Replica, log_format: str, insecure: bool) -> None:
-    command = [sys.executable, "-m", "wloadctl", "server", "--config", replica.config_path,
+    verb = "agent" if replica.kind == "agent" else "server"
+    command = [sys.executable, "-m", "wloadctl", verb, "--config", replica.config_path,
                "--log-format", log_format]
     if insecure:
         # The replica refuses to run a multi-replica cluster without a secret unless told to.
@@ -148,7 +163,7 @@ def _report_exits(replicas: list[Replica]) -> None:
         if code is not None:
             replica.reported_exit = True
             how = f"signal {-code}" if code < 0 else f"code {code}"
-            _warn(f"replica {replica.peer.id} exited ({how}); see {replica.log_path}")
+            _warn(f"{replica.kind} {replica.peer.id} exited ({how}); see {replica.log_path}")
 
 
 def _alive(replicas: list[Replica]) -> list[Replica]:
@@ -189,7 +204,7 @@ def _stop_all(replicas: list[Replica]) -> None:
         try:
             replica.process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            _warn(f"replica {replica.peer.id} did not stop within {STOP_GRACE_SECONDS:.0f}s; killing it")
+            _warn(f"{replica.kind} {replica.peer.id} did not stop within {STOP_GRACE_SECONDS:.0f}s; killing it")
             with contextlib.suppress(ProcessLookupError):
                 replica.process.kill()
             replica.process.wait()
@@ -239,7 +254,8 @@ def _check_existing(root: str, replicas: list[Replica]) -> None:
         )
 
 
-def _print_banner(replicas: list[Replica], leader: tuple[str, str], root: str, insecure: bool) -> None:
+def _print_banner(replicas: list[Replica], leader: tuple[str, str], root: str, insecure: bool,
+                  agents: list[Replica] | None = None) -> None:
     servers = ",".join(r.peer.api_address for r in replicas)
     noun = "replica" if len(replicas) == 1 else "replicas"
     lines = [
@@ -253,7 +269,7 @@ def _print_banner(replicas: list[Replica], leader: tuple[str, str], root: str, i
         "",
         "logs:",
     ]
-    lines += [f"  {r.peer.id}: {r.log_path}" for r in replicas]
+    lines += [f"  {r.peer.id}: {r.log_path}" for r in replicas + (agents or [])]
     lines += [
         "",
         "try:",
@@ -261,13 +277,48 @@ def _print_banner(replicas: list[Replica], leader: tuple[str, str], root: str, i
         "  wloadctl apply -f jobs.yaml",
         "  wloadctl get jobs",
         "  wloadctl describe job NAME",
+        "  wloadctl run NAME && wloadctl get runs",
         "",
         "press Ctrl-C to stop the cluster",
     ]
     _say("\n".join(lines))
 
 
-def up(replicas: int, base_port: int, data_dir: str, insecure: bool, log_format: str) -> int:
+def _write_certs(root: str, members: list[Replica], agents: list[Replica]) -> str:
+    """A local CA (kept across restarts) and one certificate per replica and agent."""
+    from wloadctl.security.certs import CA_CERT, init_ca, issue
+
+    certs = os.path.join(root, "certs")
+    if not os.path.exists(os.path.join(certs, CA_CERT)):
+        init_ca(Path(certs))
+        _say(f"created cluster CA {os.path.join(certs, CA_CERT)}")
+    for r in members:
+        issue(Path(certs), "replica", r.peer.id, [HOST, "localhost"])
+    for a in agents:
+        issue(Path(certs), "agent", a.peer.id)
+    return certs
+
+
+def _tls(certs: str | None, kind: str, name: str) -> dict[str, str] | None:
+    if certs is None:
+        return None
+    return {"ca": os.path.join(certs, "ca.crt"), "cert": os.path.join(certs, f"{kind}-{name}.crt"),
+            "key": os.path.join(certs, f"{kind}-{name}.key")}
+
+
+def _agent_config(agent: Replica, members: list[Replica], certs: str | None, log_format: str) -> str:
+    lines = ["# Generated by wloadctl up; see agent/agent.example.toml.",
+             f"agent_id = {toml_string(agent.peer.id)}", "capacity = 8",
+             "replicas = [" + ", ".join(toml_string(r.agent_address) for r in members) + "]",
+             f"work_dir = {toml_string(agent.data_dir)}", "lease_seconds = 3.0", 'orphan_policy = "kill"']
+    tls = _tls(certs, "agent", agent.peer.id)
+    if tls:
+        lines += ["", "[tls]"] + [f"{k} = {toml_string(v)}" for k, v in tls.items()]
+    lines += ["", "[log]", f"format = {toml_string(log_format)}", ""]
+    return "\n".join(lines)
+
+
+def up(replicas: int, base_port: int, data_dir: str, insecure: bool, log_format: str, agents: int = 1) -> int:
     """Run a local cluster until interrupted; returns the process exit code."""
     if replicas not in (1, 3, 5):
         _warn("error: --replicas must be 1, 3 or 5")
@@ -278,6 +329,10 @@ def up(replicas: int, base_port: int, data_dir: str, insecure: bool, log_format:
         return 2
     root = os.path.abspath(data_dir)
     members = plan(replicas, base_port, root)
+    agent_procs = plan_agents(agents, root)
+    if base_port + AGENT_PORT_OFFSET + replicas - 1 > 65535:
+        _warn(f"error: --base-port leaves no room for the agent ports (base+{AGENT_PORT_OFFSET}...)")
+        return 2
 
     problem = _check_ports(members)
     if problem:
@@ -291,13 +346,18 @@ def up(replicas: int, base_port: int, data_dir: str, insecure: bool, log_format:
         secret_file = os.path.join(root, SECRET_NAME)
         if ensure_secret(secret_file):
             _say(f"created cluster secret {secret_file}")
+    certs = None if insecure else _write_certs(root, members, agent_procs)
     peers = [r.peer for r in members]
     for replica in members:
         os.makedirs(replica.data_dir, mode=0o700, exist_ok=True)
         text = render_config(replica.peer.id, replica.peer.raft_address, replica.peer.api_address,
-                             replica.data_dir, secret_file, peers, log_format)
+                             replica.data_dir, secret_file, peers, log_format, agent_address=replica.agent_address,
+                             tls=_tls(certs, "replica", replica.peer.id))
         with open(replica.config_path, "w", encoding="utf-8") as handle:
             handle.write(text)
+    for agent in agent_procs:
+        with open(agent.config_path, "w", encoding="utf-8") as handle:
+            handle.write(_agent_config(agent, members, certs, log_format))
 
     with _signals():
         try:
@@ -313,22 +373,27 @@ def up(replicas: int, base_port: int, data_dir: str, insecure: bool, log_format:
                 with _shielded():
                     _stop_all(members)
                 return 1
-            _print_banner(members, leader, root, insecure)
+            for agent in agent_procs:
+                _start(agent, log_format, insecure)
+            _print_banner(members, leader, root, insecure, agent_procs)
             while True:
-                _report_exits(members)
+                _report_exits(members + agent_procs)
                 if not _alive(members):
                     _warn("error: every replica has exited; see the logs above")
                     with _shielded():
+                        _stop_all(agent_procs)
                         _stop_all(members)
                     return 1
                 time.sleep(0.5)
         except (KeyboardInterrupt, _Stop):
             _say("\nstopping...")
             with _shielded():
+                _stop_all(agent_procs)
                 _stop_all(members)
             _say("stopped")
             return 0
         except BaseException:
             with _shielded():
+                _stop_all(agent_procs)
                 _stop_all(members)
             raise

@@ -26,8 +26,12 @@ from wloadctl.proto.v1 import jobs_pb2
 __all__ = [
     "API_VERSION",
     "DEFAULT_DOMAIN",
+    "DEFAULT_MAX_ATTEMPTS",
     "KIND",
+    "LOST_POLICIES",
+    "MAX_ATTEMPTS",
     "MAX_JOBS_PER_APPLY",
+    "TASK_TYPES",
     "SpecError",
     "SpecErrors",
     "load_paths",
@@ -56,6 +60,14 @@ MAX_WORKING_DIR_BYTES = 4096
 MAX_TIMEOUT_SECONDS = 31 * 86400
 MAX_SPEC_BYTES = 2 << 20
 MAX_JOBS_PER_APPLY = 1000
+MAX_AGENT_SELECTOR = 32
+MAX_ATTEMPTS = 10
+DEFAULT_MAX_ATTEMPTS = 3
+
+# YAML spellings of the enums (spec.lostPolicy, spec.type); the first of each is the default.
+LOST_POLICIES = {"retry": jobs_pb2.RETRY, "fail": jobs_pb2.FAIL}
+TASK_TYPES = {"command": jobs_pb2.COMMAND, "empty": jobs_pb2.EMPTY}
+_EMPTY_JOB_REASON = "an empty job runs nothing: remove command/script"
 
 STDIN_SOURCE = "<stdin>"
 
@@ -73,7 +85,17 @@ _DURATION_HINT = "must be a duration like 90s, 15m or 2h"
 
 _TOP_FIELDS = ("apiVersion", "kind", "metadata", "spec")
 _METADATA_FIELDS = ("name", "domain", "description", "labels")
-_SPEC_FIELDS = ("command", "script", "env", "workingDir", "timeout")
+_SPEC_FIELDS = (
+    "type",
+    "command",
+    "script",
+    "env",
+    "workingDir",
+    "timeout",
+    "agentSelector",
+    "lostPolicy",
+    "maxAttempts",
+)
 _SECTIONS = {"": _TOP_FIELDS, "metadata": _METADATA_FIELDS, "spec": _SPEC_FIELDS}
 
 
@@ -124,6 +146,10 @@ class _Names:
     script: str
     working_dir: str
     timeout: str
+    agent_selector: str
+    lost_policy: str
+    max_attempts: str
+    task_type: str
 
 
 _YAML_NAMES = _Names(
@@ -139,6 +165,10 @@ _YAML_NAMES = _Names(
     script="spec.script",
     working_dir="spec.workingDir",
     timeout="spec.timeout",
+    agent_selector="spec.agentSelector",
+    lost_policy="spec.lostPolicy",
+    max_attempts="spec.maxAttempts",
+    task_type="spec.type",
 )
 
 _PROTO_NAMES = _Names(
@@ -154,6 +184,10 @@ _PROTO_NAMES = _Names(
     script="command.shell",
     working_dir="working_dir",
     timeout="timeout_seconds",
+    agent_selector="agent_selector",
+    lost_policy="lost_policy",
+    max_attempts="max_attempts",
+    task_type="task_type",
 )
 
 
@@ -174,6 +208,12 @@ class _Fields:
     script: str | None = None
     working_dir: str | None = None
     timeout: int | None = None
+    agent_selector: list[tuple[str, str | None]] = field(default_factory=list)
+    agent_selector_count: int = 0
+    lost_policy: int | None = None  # a LostPolicy value
+    max_attempts: int | None = None
+    task_type: int | None = None  # a TaskType value
+    command_present: bool = False  # a command or script was given (valid or not)
 
 
 def _identifier_problem(value: str, max_len: int) -> str | None:
@@ -270,8 +310,23 @@ def _check_fields(fields: _Fields, names: _Names, err: Callable[[str, str], None
         err,
     )
     _check_map(fields.env, fields.env_count, names.env, MAX_ENV, _env_key_problem, _env_value_problem, err)
+    _check_map(
+        fields.agent_selector,
+        fields.agent_selector_count,
+        names.agent_selector,
+        MAX_AGENT_SELECTOR,
+        _label_key_problem,
+        _label_value_problem,
+        err,
+    )
 
-    if fields.args is None and fields.script is None and not fields.command_reported:
+    type_known = fields.task_type is None or fields.task_type in TASK_TYPES.values()
+    if not type_known:
+        err(names.task_type, f"must be COMMAND or EMPTY (got {fields.task_type})")
+    if fields.task_type == jobs_pb2.EMPTY:
+        if fields.command_present:
+            err(names.command, _EMPTY_JOB_REASON)
+    elif type_known and fields.args is None and fields.script is None and not fields.command_reported:
         err(names.command, names.command_required)
     if fields.args is not None:
         if fields.args_count == 0:
@@ -305,6 +360,14 @@ def _check_fields(fields: _Fields, names: _Names, err: Callable[[str, str], None
             err(names.timeout, "must not be negative")
         elif fields.timeout > MAX_TIMEOUT_SECONDS:
             err(names.timeout, f"must be at most 31d ({MAX_TIMEOUT_SECONDS} seconds)")
+    if fields.lost_policy is not None and fields.lost_policy not in LOST_POLICIES.values():
+        err(names.lost_policy, f"must be RETRY or FAIL (got {fields.lost_policy})")
+    if fields.max_attempts is not None and not 0 <= fields.max_attempts <= MAX_ATTEMPTS:
+        err(
+            names.max_attempts,
+            f"must be from 1 to {MAX_ATTEMPTS} (0 or absent: the default, {DEFAULT_MAX_ATTEMPTS}); "
+            f"got {fields.max_attempts}",
+        )
 
 
 def _size_problem(spec: jobs_pb2.JobSpec) -> str | None:
@@ -341,6 +404,8 @@ def validate_spec(spec: jobs_pb2.JobSpec) -> list[SpecError]:
             err(where, f"unknown field number {number} (is the client newer than the server?)")
 
     kind = spec.command.WhichOneof("kind") if spec.HasField("command") else None
+    if spec.task_type == jobs_pb2.EMPTY:
+        kind = None  # the command of a job that must not have one is reported as a whole
     args = list(spec.command.argv.args) if kind == "argv" else None
     fields = _Fields(
         name=spec.name,
@@ -355,6 +420,12 @@ def validate_spec(spec: jobs_pb2.JobSpec) -> list[SpecError]:
         script=spec.command.shell if kind == "shell" else None,
         working_dir=spec.working_dir,
         timeout=spec.timeout_seconds,
+        agent_selector=sorted(spec.agent_selector.items()),
+        agent_selector_count=len(spec.agent_selector),
+        lost_policy=spec.lost_policy,
+        max_attempts=spec.max_attempts,
+        task_type=spec.task_type,
+        command_present=spec.HasField("command"),
     )
     _check_fields(fields, _PROTO_NAMES, err)
     if problem := _size_problem(spec):
@@ -408,6 +479,8 @@ def spec_to_dict(spec: jobs_pb2.JobSpec) -> dict[str, Any]:
     if spec.labels:
         metadata["labels"] = dict(sorted(spec.labels.items()))
     body: dict[str, Any] = {}
+    if spec.task_type != jobs_pb2.COMMAND:
+        body["type"] = _enum_yaml(TASK_TYPES, spec.task_type)
     kind = spec.command.WhichOneof("kind") if spec.HasField("command") else None
     if kind == "argv":
         body["command"] = list(spec.command.argv.args)
@@ -419,7 +492,21 @@ def spec_to_dict(spec: jobs_pb2.JobSpec) -> dict[str, Any]:
         body["workingDir"] = spec.working_dir
     if spec.timeout_seconds:
         body["timeout"] = spec.timeout_seconds
+    if spec.agent_selector:
+        body["agentSelector"] = dict(sorted(spec.agent_selector.items()))
+    if spec.lost_policy != jobs_pb2.RETRY:
+        body["lostPolicy"] = _enum_yaml(LOST_POLICIES, spec.lost_policy)
+    if spec.max_attempts:
+        body["maxAttempts"] = spec.max_attempts
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": body}
+
+
+def _enum_yaml(names: dict[str, int], value: int) -> str | int:
+    """The YAML spelling of an enum value; an unknown number stays a number (and fails validation)."""
+    for name, number in names.items():
+        if number == value:
+            return name
+    return value
 
 
 # --- YAML path ---------------------------------------------------------------------------
@@ -549,6 +636,25 @@ class _DocParser:
                 seconds += int(digits) * unit if len(digits) <= 12 else MAX_TIMEOUT_SECONDS + 1
         return seconds
 
+    def choice(self, value: object, where: str, choices: dict[str, int]) -> int | None:
+        allowed = " or ".join(f'"{name}"' for name in choices)
+        if not isinstance(value, str):
+            self.err(where, f"must be {allowed}, got {_type_name(value)}")
+            return None
+        if value not in choices:
+            self.err(where, f"must be {allowed}, got {_quote(value, 40)}")
+            return None
+        return choices[value]
+
+    def attempts(self, value: object) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.err(
+                _YAML_NAMES.max_attempts,
+                f"must be a whole number from 1 to {MAX_ATTEMPTS}, got {_type_name(value)}",
+            )
+            return None
+        return value
+
     def parse(self, doc: object) -> jobs_pb2.JobSpec:
         spec = jobs_pb2.JobSpec()
         if not isinstance(doc, dict):
@@ -586,8 +692,28 @@ class _DocParser:
         fields.labels, fields.labels_count = self.string_map(metadata, "labels", names.labels)
         fields.env, fields.env_count = self.string_map(body, "env", names.env)
 
+        fields.agent_selector, fields.agent_selector_count = self.string_map(
+            body, "agentSelector", names.agent_selector
+        )
+        task_type = body.get("type")
+        if task_type is not None:
+            fields.task_type = self.choice(task_type, names.task_type, TASK_TYPES)
+            # With the type unknown, "command required" may be wrong: the type error says it all.
+            fields.command_reported = fields.task_type is None
+        lost_policy = body.get("lostPolicy")
+        if lost_policy is not None:
+            fields.lost_policy = self.choice(lost_policy, names.lost_policy, LOST_POLICIES)
+        max_attempts = body.get("maxAttempts")
+        if max_attempts is not None:
+            fields.max_attempts = self.attempts(max_attempts)
+
         command = body.get("command")
         script = body.get("script")
+        fields.command_present = command is not None or script is not None
+        if fields.task_type == jobs_pb2.EMPTY and fields.command_present:
+            # Checking the command of a job that must not have one would only add noise.
+            command = script = None
+            fields.command_reported = True
         if command is not None and script is not None:
             self.err(names.command, "set exactly one of command or script, not both")
             fields.command_reported = True
@@ -634,6 +760,13 @@ class _DocParser:
             spec.working_dir = fields.working_dir
         if fields.timeout is not None and 0 <= fields.timeout <= MAX_TIMEOUT_SECONDS:
             spec.timeout_seconds = fields.timeout
+        spec.agent_selector.update({k: v for k, v in fields.agent_selector if v is not None})
+        if fields.task_type is not None:
+            spec.task_type = fields.task_type
+        if fields.lost_policy is not None:
+            spec.lost_policy = fields.lost_policy
+        if fields.max_attempts is not None and 0 <= fields.max_attempts <= MAX_ATTEMPTS:
+            spec.max_attempts = fields.max_attempts
         if problem := _size_problem(spec):
             self.err("", problem)
         return spec

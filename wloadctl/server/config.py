@@ -7,10 +7,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from wloadctl.control.controller import ControlSettings
 from wloadctl.raft.node import RaftTimers
 
 DEFAULT_API_PORT = 18581
 DEFAULT_RAFT_PORT = 18681
+DEFAULT_AGENT_PORT = 18781
 
 
 class ConfigError(ValueError):
@@ -33,6 +35,11 @@ class ServerConfig:
     peers: tuple[Peer, ...]
     secret_file: Path | None = None
     metrics_address: str = ""
+    agent_address: str = ""               # the AgentLink port agents connect to
+    tls_ca: Path | None = None            # mTLS on the agent port (replica certificate)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    control: ControlSettings = field(default_factory=ControlSettings)
     log_format: str = "json"
     log_level: str = "info"
     timers: RaftTimers = field(default_factory=RaftTimers)
@@ -85,7 +92,7 @@ def load_config(path: str | Path) -> ServerConfig:
 
 
 _TOP = {"node_id", "raft_address", "api_address", "data_dir", "secret_file", "peers", "raft", "log",
-        "metrics_address"}
+        "metrics_address", "agent_address", "tls", "control"}
 
 
 def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
@@ -149,6 +156,40 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
     metrics = doc.get("metrics_address", "")
     if metrics:
         check_address(metrics, "metrics_address")
+    agent_address = doc.get("agent_address") or f"{api_address.rpartition(':')[0]}:{DEFAULT_AGENT_PORT}"
+    check_address(agent_address, "agent_address")
+    tls = doc.get("tls", {})
+    if not isinstance(tls, dict) or set(tls) - {"ca", "cert", "key"}:
+        raise ConfigError("tls: must be a table with ca, cert and key")
+    if tls and set(tls) != {"ca", "cert", "key"}:
+        raise ConfigError("tls: ca, cert and key are all required")
+    tls_paths = {k: base / str(v) for k, v in tls.items()}
+    control = _control_settings(doc.get("control", {}))
     return ServerConfig(node_id=node_id, raft_address=raft_address, api_address=api_address, data_dir=data_dir,
                         peers=tuple(peers), secret_file=secret_file, metrics_address=metrics,
+                        agent_address=agent_address, tls_ca=tls_paths.get("ca"), tls_cert=tls_paths.get("cert"),
+                        tls_key=tls_paths.get("key"), control=control,
                         log_format=log_format, log_level=log_level, timers=timers)
+
+
+_CONTROL_KEYS = {"agent_quorum": "agent_quorum", "lease_margin_seconds": "lease_margin_s",
+                 "degraded_after_seconds": "degraded_after_s"}
+
+
+def _control_settings(raw: Any) -> ControlSettings:
+    if not isinstance(raw, dict):
+        raise ConfigError("control: must be a table")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in _CONTROL_KEYS:
+            raise ConfigError(f"control.{key}: unknown setting (known: {', '.join(sorted(_CONTROL_KEYS))})")
+        if key == "agent_quorum":
+            if not (value in ("majority", "all") or (isinstance(value, int) and not isinstance(value, bool)
+                                                     and value > 0)):
+                raise ConfigError('control.agent_quorum: "majority", "all" or a positive number of agents')
+            values["agent_quorum"] = str(value)
+        else:
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"control.{key}: must be a positive number of seconds")
+            values[_CONTROL_KEYS[key]] = float(value)
+    return ControlSettings(**values)

@@ -18,7 +18,10 @@ from wloadctl.api.cluster import ClusterServicer
 from wloadctl.api.context import ApiContext
 from wloadctl.api.interceptors import add_service
 from wloadctl.api.jobs import JobServicer
-from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2
+from wloadctl.api.runs import RunServicer
+from wloadctl.control.controller import Controller
+from wloadctl.control.link import AgentLinkServicer
+from wloadctl.proto.v1 import agent_pb2_grpc, api_pb2, api_pb2_grpc, commands_pb2
 from wloadctl.raft.node import RaftNode
 from wloadctl.raft.proposer import Proposer
 from wloadctl.raft.recovery import RecoveryError
@@ -40,6 +43,10 @@ def run_server(config_path: str, insecure: bool = False, log_format: str | None 
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if config.tls_cert is None and not insecure:
+        print("error: tls: the agent port needs ca, cert and key (create them with wloadctl certs init/issue), "
+              "or --insecure, for a trusted network only", file=sys.stderr)
+        return 2
     if secret is None:
         if config.multi_replica and not insecure:
             print("error: secret_file: a multi-replica cluster needs a cluster secret to encrypt and "
@@ -52,29 +59,36 @@ def run_server(config_path: str, insecure: bool = False, log_format: str | None 
             # unauthenticated (pickled) messages on that port.
             secret = secrets.token_hex(32)
     try:
-        return uvloop.run(_serve(config, secret))
+        return uvloop.run(_serve(config, secret, insecure))
     except RecoveryError as e:
         log.error("cannot start: %s", e)
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except OSError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 
 
-async def _serve(config: ServerConfig, secret: str | None) -> int:
+async def _serve(config: ServerConfig, secret: str | None, insecure: bool) -> int:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(config.data_dir, 0o700)
     store = Store(config.data_dir / "state")
     loop = asyncio.get_running_loop()
     role_changed = asyncio.Event()
+    api_ref: list[ApiContext] = []
     node = RaftNode(config.node_id, config.raft_address, [p.raft_address for p in config.peers],
                     config.data_dir, store, secret, config.timers,
-                    on_role_change=lambda _role: loop.call_soon_threadsafe(role_changed.set))
+                    on_role_change=lambda _role: loop.call_soon_threadsafe(_role_changed, role_changed, api_ref))
     node.start()
     proposer = Proposer(node)
     proposer.start()
     api = ApiContext(config=config, node=node, store=store, proposer=proposer)
+    controller = Controller(node, store, proposer, config.node_id, config.control)
+    api.controller = controller
+    api_ref.append(api)
     if config.metrics_address:
         serve_metrics(config.metrics_address, node, proposer)
 
@@ -85,11 +99,13 @@ async def _serve(config: ServerConfig, secret: str | None) -> int:
     ])
     add_service(server, JobServicer(api), api_pb2_grpc.add_JobServiceServicer_to_server)
     add_service(server, ClusterServicer(api), api_pb2_grpc.add_ClusterServiceServicer_to_server)
+    add_service(server, RunServicer(api, controller), api_pb2_grpc.add_RunServiceServicer_to_server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     service_names = [
         api_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
         api_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name,
+        api_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
         reflection.SERVICE_NAME,
     ]
@@ -97,7 +113,9 @@ async def _serve(config: ServerConfig, secret: str | None) -> int:
     if not server.add_insecure_port(config.api_address):
         raise OSError(f"api_address: cannot listen on {config.api_address}")
     await server.start()
-    for name in ("", *service_names[:2]):
+    agent_server = await _start_agent_link(config, controller, insecure)
+    controller.start()
+    for name in ("", *service_names[:3]):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("replica started", extra={"api": config.api_address, "raft": config.raft_address,
                                        "peers": ",".join(p.raft_address for p in config.peers)})
@@ -109,9 +127,11 @@ async def _serve(config: ServerConfig, secret: str | None) -> int:
     await stop.wait()
 
     log.info("shutting down")
-    for name in ("", *service_names[:2]):
+    for name in ("", *service_names[:3]):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     watcher.cancel()
+    await controller.stop()
+    await agent_server.stop(grace=1)
     await server.stop(grace=2)
     await proposer.stop()
     await api.close()
@@ -119,6 +139,39 @@ async def _serve(config: ServerConfig, secret: str | None) -> int:
     store.close()
     log.info("stopped")
     return 0
+
+
+def _role_changed(event: asyncio.Event, api_ref: list[ApiContext]) -> None:
+    event.set()
+    if api_ref and api_ref[0].controller is not None:
+        api_ref[0].controller.wake()
+
+
+async def _start_agent_link(config: ServerConfig, controller: Controller, insecure: bool) -> grpc.aio.Server:
+    """The port agents connect to: mutual TLS with the cluster CA, or plain only with --insecure."""
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", _MAX_MESSAGE),
+                                      ("grpc.max_send_message_length", _MAX_MESSAGE),
+                                      ("grpc.keepalive_time_ms", 10_000),
+                                      ("grpc.http2.min_ping_interval_without_data_ms", 1_000),
+                                      ("grpc.keepalive_permit_without_calls", 1)])
+    identity = None
+    if config.tls_cert is not None and config.tls_key is not None and config.tls_ca is not None:
+        from wloadctl.security.certs import CertPaths, peer_identity, server_credentials
+
+        creds = server_credentials(CertPaths(cert=config.tls_cert, key=config.tls_key, ca=config.tls_ca))
+        bound = server.add_secure_port(config.agent_address, creds)
+        identity = peer_identity
+    elif insecure:
+        log.warning("agent link WITHOUT TLS: any process that reaches the agent port can pose as an agent")
+        bound = server.add_insecure_port(config.agent_address)
+    else:
+        raise ConfigError("tls: the agent port needs ca, cert and key (wloadctl certs), or --insecure")
+    if not bound:
+        raise OSError(f"agent_address: cannot listen on {config.agent_address}")
+    agent_pb2_grpc.add_AgentLinkServicer_to_server(AgentLinkServicer(controller, identity), server)
+    await server.start()
+    log.info("agent link listening", extra={"agent_address": config.agent_address, "tls": identity is not None})
+    return server
 
 
 async def _leader_duties(api: ApiContext, role_changed: asyncio.Event) -> None:

@@ -23,6 +23,7 @@ import grpc
 from wloadctl.cli.configs import render_config
 from wloadctl.client import Client, ClientError
 from wloadctl.proto.v1 import api_pb2
+from wloadctl.security.certs import init_ca, issue
 
 
 def free_ports(n: int) -> list[int]:
@@ -65,11 +66,53 @@ class Replica:
     config_path: Path
     log_path: Path
     metrics_address: str = ""
+    agent_address: str = ""
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+
+@dataclass
+class AgentProc:
+    agent_id: str
+    root: Path
+    config_path: Path
+    log_path: Path
+    work_dir: Path
+    insecure: bool = False
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> None:
+        if self.running:
+            return
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "wloadctl", "agent", "--config", str(self.config_path),
+                 *(["--insecure"] if self.insecure else [])],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            if sig in (signal.SIGKILL, signal.SIGTERM):
+                self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
 
 
 @dataclass
@@ -81,9 +124,15 @@ class LocalCluster:
     replicas: list[Replica] = field(default_factory=list)
     insecure: bool = False
     metrics: bool = False
+    tls: bool = True
+    control: dict[str, str | float | int] = field(default_factory=dict)
+    agents: list[AgentProc] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        self.certs = self.root / "certs"
+        if self.tls:
+            init_ca(self.certs)
         ports = free_ports(self.size * 2)
         for i in range(self.size):
             self.replicas.append(self._make_replica(f"r{i + 1}", ports[i], ports[self.size + i]))
@@ -91,10 +140,12 @@ class LocalCluster:
 
     def _make_replica(self, node_id: str, api_port: int, raft_port: int) -> Replica:
         metrics = f"127.0.0.1:{free_ports(1)[0]}" if self.metrics else ""
+        if self.tls:
+            issue(self.certs, "replica", node_id, ["127.0.0.1", "localhost"])
         return Replica(node_id=node_id, api_address=f"127.0.0.1:{api_port}",
                        raft_address=f"127.0.0.1:{raft_port}", data_dir=self.root / node_id,
                        config_path=self.root / f"{node_id}.toml", log_path=self.root / f"{node_id}.log",
-                       metrics_address=metrics)
+                       metrics_address=metrics, agent_address=f"127.0.0.1:{free_ports(1)[0]}")
 
     def write_configs(self, members: list[Replica] | None = None) -> None:
         secret_file = self.root / "cluster.secret"
@@ -108,7 +159,9 @@ class LocalCluster:
         r.config_path.write_text(render_config(
             r.node_id, r.raft_address, r.api_address, str(r.data_dir), str(secret_file) if secret_file else None,
             [(p.node_id, p.raft_address, p.api_address) for p in peers], raft=self.raft_settings,
-            metrics_address=r.metrics_address))
+            metrics_address=r.metrics_address, agent_address=r.agent_address, control=self.control,
+            tls={"ca": str(self.certs / "ca.crt"), "cert": str(self.certs / f"replica-{r.node_id}.crt"),
+                 "key": str(self.certs / f"replica-{r.node_id}.key")} if self.tls else None))
 
     # ---- processes
 
@@ -119,7 +172,7 @@ class LocalCluster:
             with open(rep.log_path, "ab") as log:
                 rep.proc = subprocess.Popen(
                     [sys.executable, "-m", "wloadctl", "server", "--config", str(rep.config_path),
-                     *(["--insecure"] if self.insecure else [])],
+                     *(["--insecure"] if self.insecure or not self.tls else [])],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
         if wait:
@@ -132,6 +185,8 @@ class LocalCluster:
                 r.proc.wait(timeout=30)
 
     def stop(self) -> None:
+        for a in self.agents:
+            a.stop()
         for r in self.replicas:
             if r.proc is not None and r.proc.poll() is None:
                 r.proc.send_signal(signal.SIGCONT)
@@ -149,6 +204,29 @@ class LocalCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # ---- agents
+
+    def add_agent(self, agent_id: str, capacity: int = 4, labels: dict[str, str] | None = None,
+                  lease_seconds: float = 3.0, orphan_policy: str = "kill", start: bool = True) -> AgentProc:
+        a = AgentProc(agent_id=agent_id, root=self.root, config_path=self.root / f"agent-{agent_id}.toml",
+                      log_path=self.root / f"agent-{agent_id}.log", work_dir=self.root / f"agent-{agent_id}",
+                      insecure=not self.tls)
+        lines = [f'agent_id = "{agent_id}"', f"capacity = {capacity}",
+                 "replicas = [" + ", ".join(f'"{r.agent_address}"' for r in self.replicas) + "]",
+                 f'work_dir = "{a.work_dir}"', f"lease_seconds = {lease_seconds}", f'orphan_policy = "{orphan_policy}"']
+        if labels:
+            lines.append("labels = { " + ", ".join(f'{k} = "{v}"' for k, v in labels.items()) + " }")
+        if self.tls:
+            issue(self.certs, "agent", agent_id)
+            cert, key = self.certs / f"agent-{agent_id}.crt", self.certs / f"agent-{agent_id}.key"
+            lines += ["", "[tls]", f'ca = "{self.certs / "ca.crt"}"', f'cert = "{cert}"', f'key = "{key}"']
+        lines += ["", "[log]", 'format = "json"', ""]
+        a.config_path.write_text("\n".join(lines))
+        self.agents.append(a)
+        if start:
+            a.start()
+        return a
 
     # ---- views
 

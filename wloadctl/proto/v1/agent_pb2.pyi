@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AgentHello(_message.Message):
-    __slots__ = ("agent_id", "labels", "capacity", "hostname", "platform", "cpus", "version", "highest_epoch")
+    __slots__ = ("agent_id", "labels", "capacity", "hostname", "platform", "cpus", "version", "highest_epoch", "lease_ms", "orphan_policy")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,8 @@ class AgentHello(_message.Message):
     CPUS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     HIGHEST_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    LEASE_MS_FIELD_NUMBER: _ClassVar[int]
+    ORPHAN_POLICY_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     labels: _containers.ScalarMap[str, str]
     capacity: int
@@ -33,7 +35,9 @@ class AgentHello(_message.Message):
     cpus: int
     version: str
     highest_epoch: int
-    def __init__(self, agent_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., capacity: _Optional[int] = ..., hostname: _Optional[str] = ..., platform: _Optional[str] = ..., cpus: _Optional[int] = ..., version: _Optional[str] = ..., highest_epoch: _Optional[int] = ...) -> None: ...
+    lease_ms: int
+    orphan_policy: str
+    def __init__(self, agent_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., capacity: _Optional[int] = ..., hostname: _Optional[str] = ..., platform: _Optional[str] = ..., cpus: _Optional[int] = ..., version: _Optional[str] = ..., highest_epoch: _Optional[int] = ..., lease_ms: _Optional[int] = ..., orphan_policy: _Optional[str] = ...) -> None: ...
 
 class AgentReport(_message.Message):
     __slots__ = ("highest_epoch", "running", "unacked", "free_slots")

@@ -105,7 +105,7 @@ class Run(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., job_name: _Optional[str] = ..., job_version: _Optional[int] = ..., params: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[RunState, str]] = ..., attempt: _Optional[int] = ..., agent_id: _Optional[str] = ..., epoch: _Optional[int] = ..., created_ms: _Optional[int] = ..., updated_ms: _Optional[int] = ..., started_ms: _Optional[int] = ..., finished_ms: _Optional[int] = ..., exit_code: _Optional[int] = ..., output_tail: _Optional[bytes] = ..., output_bytes: _Optional[int] = ..., transitions: _Optional[_Iterable[_Union[Transition, _Mapping]]] = ..., kill_requested: _Optional[bool] = ..., error: _Optional[str] = ..., spec: _Optional[_Union[_jobs_pb2.JobSpec, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., pid: _Optional[int] = ...) -> None: ...
 
 class Agent(_message.Message):
-    __slots__ = ("agent_id", "labels", "capacity", "hostname", "platform", "cpus", "registered_ms", "lost_ms", "lost_count", "version")
+    __slots__ = ("agent_id", "labels", "capacity", "hostname", "platform", "cpus", "registered_ms", "lost_ms", "lost_count", "version", "lease_ms", "orphan_policy")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +123,8 @@ class Agent(_message.Message):
     LOST_MS_FIELD_NUMBER: _ClassVar[int]
     LOST_COUNT_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    LEASE_MS_FIELD_NUMBER: _ClassVar[int]
+    ORPHAN_POLICY_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     labels: _containers.ScalarMap[str, str]
     capacity: int
@@ -133,7 +135,9 @@ class Agent(_message.Message):
     lost_ms: int
     lost_count: int
     version: str
-    def __init__(self, agent_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., capacity: _Optional[int] = ..., hostname: _Optional[str] = ..., platform: _Optional[str] = ..., cpus: _Optional[int] = ..., registered_ms: _Optional[int] = ..., lost_ms: _Optional[int] = ..., lost_count: _Optional[int] = ..., version: _Optional[str] = ...) -> None: ...
+    lease_ms: int
+    orphan_policy: str
+    def __init__(self, agent_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., capacity: _Optional[int] = ..., hostname: _Optional[str] = ..., platform: _Optional[str] = ..., cpus: _Optional[int] = ..., registered_ms: _Optional[int] = ..., lost_ms: _Optional[int] = ..., lost_count: _Optional[int] = ..., version: _Optional[str] = ..., lease_ms: _Optional[int] = ..., orphan_policy: _Optional[str] = ...) -> None: ...
 
 class EpochInfo(_message.Message):
     __slots__ = ("epoch", "leader_id", "began_ms", "forced", "forced_by", "forced_reason")

@@ -1,0 +1,1 @@
+"""wloadctl.agent: the execution agent's building blocks (process executor, local log store)."""

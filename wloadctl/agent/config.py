@@ -1,0 +1,96 @@
+"""Agent configuration (TOML), validated with errors that name the setting."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wloadctl.server.config import ConfigError, check_address
+
+_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$")
+
+_KEYS = {"agent_id", "capacity", "labels", "replicas", "work_dir", "lease_seconds", "orphan_policy",
+         "log_retention_hours", "tls", "log", "leader_silence_seconds"}
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    agent_id: str
+    replicas: tuple[str, ...]
+    work_dir: Path
+    capacity: int = 8
+    labels: dict[str, str] = field(default_factory=dict)
+    lease_seconds: float = 3.0
+    orphan_policy: str = "kill"
+    log_retention_hours: float = 168.0
+    leader_silence_seconds: float = 0.5
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    log_format: str = "json"
+    log_level: str = "info"
+
+
+def load_agent_config(path: str | Path) -> AgentConfig:
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from e
+    return parse_agent_config(doc, base=path.parent)
+
+
+def _number(doc: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
+    value = doc.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"{key}: must be a number from {low:g} to {high:g}")
+    return float(value)
+
+
+def parse_agent_config(doc: dict[str, Any], base: Path = Path(".")) -> AgentConfig:
+    unknown = sorted(set(doc) - _KEYS)
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown setting (known: {', '.join(sorted(_KEYS))})")
+    agent_id = doc.get("agent_id")
+    if not isinstance(agent_id, str) or not _ID.match(agent_id):
+        raise ConfigError("agent_id: required; 1-64 letters, digits, '.', '_' or '-'")
+    replicas = doc.get("replicas")
+    if not isinstance(replicas, list) or not replicas:
+        raise ConfigError("replicas: required, a list of the replicas' agent addresses (HOST:PORT)")
+    for i, r in enumerate(replicas):
+        check_address(r, f"replicas[{i}]")
+    work_dir = doc.get("work_dir")
+    if not isinstance(work_dir, str) or not work_dir:
+        raise ConfigError("work_dir: required")
+    capacity = doc.get("capacity", 8)
+    if not isinstance(capacity, int) or isinstance(capacity, bool) or not 1 <= capacity <= 10_000:
+        raise ConfigError("capacity: a whole number of slots from 1 to 10000")
+    labels = doc.get("labels", {})
+    if not isinstance(labels, dict) or len(labels) > 64:
+        raise ConfigError("labels: a table of at most 64 string values")
+    for k, v in labels.items():
+        if not _LABEL_KEY.match(k) or len(k) > 63 or not isinstance(v, str) or len(v) > 256:
+            raise ConfigError(f"labels.{k}: keys like zone or team/x, string values up to 256 characters")
+    orphan = doc.get("orphan_policy", "kill")
+    if orphan not in ("kill", "keep"):
+        raise ConfigError('orphan_policy: "kill" or "keep"')
+    tls = doc.get("tls", {})
+    if not isinstance(tls, dict) or (tls and set(tls) != {"ca", "cert", "key"}):
+        raise ConfigError("tls: a table with ca, cert and key")
+    log = doc.get("log", {})
+    if not isinstance(log, dict) or log.get("format", "json") not in ("json", "human"):
+        raise ConfigError("log.format: json or human")
+    return AgentConfig(
+        agent_id=agent_id, replicas=tuple(replicas), work_dir=base / work_dir, capacity=capacity, labels=dict(labels),
+        lease_seconds=_number(doc, "lease_seconds", 3.0, 0.5, 3600),
+        orphan_policy=orphan, log_retention_hours=_number(doc, "log_retention_hours", 168, 0.01, 24 * 365),
+        leader_silence_seconds=_number(doc, "leader_silence_seconds", 0.5, 0.05, 60),
+        tls_ca=base / tls["ca"] if tls else None, tls_cert=base / tls["cert"] if tls else None,
+        tls_key=base / tls["key"] if tls else None,
+        log_format=log.get("format", "json"), log_level=str(log.get("level", "info")).lower())

@@ -1,0 +1,364 @@
+"""``wloadctl agent``: keeps a stream to every replica, obeys only the current leader.
+
+Fencing: every message from a replica carries its epoch. The agent persists
+the highest epoch it accepted and refuses anything older (logged, counted,
+and reported back so the stale sender knows). A higher epoch is adopted only
+through the takeover inquiry, once the old leader has gone silent.
+
+Lease: a heartbeat renews the lease only when the current leader
+acknowledges it; the lease then runs from when that heartbeat was *sent*.
+Without a renewal for ``lease_seconds`` the agent applies its orphan policy
+(kill: every running attempt is killed and reported later). The leader
+declares the agent lost only after the lease plus a margin, counted from the
+last heartbeat it *received*, so the two never overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+
+import grpc
+import uvloop
+
+import wloadctl
+from wloadctl.agent.config import AgentConfig, load_agent_config
+from wloadctl.agent.durable import AgentDurableState
+from wloadctl.agent.executor import ExecError, ExecEvent, ExecSpec, Executor
+from wloadctl.agent.logstore import LogStore
+from wloadctl.proto.v1 import agent_pb2, agent_pb2_grpc, jobs_pb2
+from wloadctl.server.config import ConfigError
+from wloadctl.server.logs import setup_logging
+
+log = logging.getLogger("wloadctl.agent")
+EV = agent_pb2.RunEvent
+HEARTBEAT_S = 0.5
+_MAX_MESSAGE = 64 << 20
+
+
+@dataclass
+class Link:
+    """The stream to one replica."""
+
+    address: str
+    outbox: asyncio.Queue[agent_pb2.AgentMessage] = field(default_factory=asyncio.Queue)
+    connected: bool = False
+    replica_id: str = ""
+    last_leader_msg: float = 0.0
+
+
+class Agent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.durable = AgentDurableState(config.work_dir / "state")
+        self.logs = LogStore(config.work_dir / "logs", retention_seconds=config.log_retention_hours * 3600)
+        self.loop = asyncio.get_running_loop()
+        self.executor = Executor(config.work_dir, self.logs, self._from_executor_thread,
+                                 max_workers=min(64, max(4, config.capacity)))
+        self.links = {a: Link(a) for a in config.replicas}
+        self.leader: Link | None = None
+        self.lease_expiry = 0.0            # monotonic; 0 = no lease yet
+        self.heartbeat_seq = 0
+        self._heartbeat_sent: dict[int, float] = {}
+        self._pending: list[agent_pb2.RunEvent] = []
+        self._flush_scheduled = False
+        self._running: set[tuple[str, int]] = set()
+        self._orphaned: set[tuple[str, int]] = set()
+        self.rejected_stale = 0
+        self.stop = asyncio.Event()
+
+    # ---- connections
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        options = [("grpc.max_receive_message_length", _MAX_MESSAGE), ("grpc.max_send_message_length", _MAX_MESSAGE),
+                   ("grpc.keepalive_time_ms", 10_000), ("grpc.keepalive_timeout_ms", 5_000)]
+        c = self.config
+        if c.tls_cert is not None and c.tls_key is not None and c.tls_ca is not None:
+            from wloadctl.security.certs import CertPaths, channel_credentials
+
+            return grpc.aio.secure_channel(address, channel_credentials(CertPaths(c.tls_cert, c.tls_key, c.tls_ca)),
+                                           options=options)
+        return grpc.aio.insecure_channel(address, options=options)
+
+    def _hello(self) -> agent_pb2.AgentMessage:
+        c = self.config
+        return agent_pb2.AgentMessage(hello=agent_pb2.AgentHello(
+            agent_id=c.agent_id, labels=c.labels, capacity=c.capacity, hostname=socket.gethostname(),
+            platform=platform.platform(terse=True), cpus=os.cpu_count() or 1, version=wloadctl.__version__,
+            highest_epoch=self.durable.highest_epoch, lease_ms=int(c.lease_seconds * 1000),
+            orphan_policy=c.orphan_policy))
+
+    async def _maintain(self, link: Link) -> None:
+        backoff = 0.1
+        while not self.stop.is_set():
+            channel = self._channel(link.address)
+            try:
+                stub = agent_pb2_grpc.AgentLinkStub(channel)
+                link.outbox = asyncio.Queue()
+                link.outbox.put_nowait(self._hello())
+
+                async def outgoing() -> object:
+                    while True:
+                        yield await link.outbox.get()
+
+                call = stub.Connect(outgoing())
+                link.connected = True
+                async for msg in call:
+                    backoff = 0.1
+                    self._on_replica_message(link, msg)
+            except grpc.aio.AioRpcError as e:
+                if e.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED):
+                    log.error("replica refused this agent", extra={"replica": link.address, "why": e.details()})
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("stream to %s failed", link.address)
+            finally:
+                link.connected = False
+                if self.leader is link:
+                    self.leader = None
+                await channel.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), backoff)
+            backoff = min(backoff * 2, 2.0)
+
+    def _send(self, link: Link | None, msg: agent_pb2.AgentMessage) -> None:
+        if link is not None and link.connected:
+            link.outbox.put_nowait(msg)
+
+    # ---- fencing
+
+    def _reject(self, link: Link, msg: agent_pb2.ReplicaMessage, what: str) -> None:
+        self.rejected_stale += 1
+        log.warning("refused a message with a stale epoch", extra={
+            "replica": msg.replica_id or link.address, "epoch": msg.epoch, "highest_epoch": self.durable.highest_epoch,
+            "what": what, "rejected_total": self.rejected_stale})
+        self._send(link, agent_pb2.AgentMessage(rejected=agent_pb2.RejectedMessage(
+            epoch=msg.epoch, highest_epoch=self.durable.highest_epoch, what=what)))
+
+    def _from_leader(self, link: Link, msg: agent_pb2.ReplicaMessage, what: str) -> bool:
+        """True when ``msg`` comes from the leader of the epoch this agent accepted."""
+        if msg.leader and msg.epoch == self.durable.highest_epoch and msg.epoch > 0:
+            link.last_leader_msg = time.monotonic()
+            self.leader = link
+            return True
+        if msg.epoch < self.durable.highest_epoch and (msg.leader or msg.epoch > 0):
+            self._reject(link, msg, what)
+        return False
+
+    def _on_replica_message(self, link: Link, msg: agent_pb2.ReplicaMessage) -> None:
+        kind = msg.WhichOneof("body")
+        if kind == "welcome":
+            link.replica_id = msg.replica_id
+        elif kind == "inquiry":
+            self._on_inquiry(link, msg)
+        elif kind == "heartbeat_ack":
+            if self._from_leader(link, msg, "heartbeat ack"):
+                sent = self._heartbeat_sent.pop(msg.heartbeat_ack.seq, None)
+                if sent is not None:
+                    self.lease_expiry = max(self.lease_expiry, sent + self.config.lease_seconds)
+        elif kind == "dispatch":
+            if self._from_leader(link, msg, "dispatch"):
+                for assignment in msg.dispatch.assignments:
+                    self._start(assignment, msg.epoch)
+        elif kind == "kill":
+            if self._from_leader(link, msg, "kill"):
+                self.executor.kill(msg.kill.run_id, msg.kill.attempt)
+        elif kind == "event_ack":
+            if self._from_leader(link, msg, "event ack"):
+                self.durable.ack(msg.event_ack.seq)
+        elif kind == "log_request":
+            self._serve_logs(link, msg.log_request)
+
+    def _on_inquiry(self, link: Link, msg: agent_pb2.ReplicaMessage) -> None:
+        epoch = msg.inquiry.epoch
+        highest = self.durable.highest_epoch
+        if epoch < highest:
+            self._reject(link, msg, "inquiry")
+            return
+        if epoch > highest:
+            old = self.leader
+            silent_for = time.monotonic() - (old.last_leader_msg if old else 0.0)
+            if old is not None and old is not link and old.connected and \
+                    silent_for < self.config.leader_silence_seconds:
+                self._send(link, agent_pb2.AgentMessage(inquiry_reply=agent_pb2.InquiryReply(
+                    epoch=epoch, confirmed=False,
+                    reason=f"still hearing leader {old.replica_id or old.address} (epoch {highest})")))
+                return
+            # Steps 1-2: the old leader is gone for this agent; from now on it is refused.
+            self.durable.adopt_epoch(epoch)
+            log.info("adopted epoch", extra={"epoch": epoch, "leader": msg.replica_id})
+        self.leader = link
+        link.last_leader_msg = time.monotonic()
+        self._send(link, agent_pb2.AgentMessage(inquiry_reply=agent_pb2.InquiryReply(
+            epoch=epoch, confirmed=True, report=self._report())))
+
+    def _report(self) -> agent_pb2.AgentReport:
+        running = [EV(kind=EV.STARTED, run_id=r, attempt=a, pid=pid, time_ms=int(started * 1000))
+                   for r, a, pid, started in self.executor.running()]
+        return agent_pb2.AgentReport(highest_epoch=self.durable.highest_epoch, running=running,
+                                     unacked=self.durable.unacked(), free_slots=self._free())
+
+    def _free(self) -> int:
+        return max(0, self.config.capacity - len(self._running))
+
+    # ---- work
+
+    def _start(self, a: agent_pb2.Assignment, epoch: int) -> None:
+        key = (a.run_id, a.attempt)
+        if not self.durable.accept(a.run_id, a.attempt):
+            return  # seen before: a re-sent assignment never runs twice
+        if len(self._running) >= self.config.capacity:
+            self._queue_event(self.durable.add_unacked(EV(kind=EV.REJECTED, run_id=a.run_id, attempt=a.attempt,
+                                                          epoch=epoch, error="no free slot")))
+            return
+        spec = a.spec
+        cmd = spec.command
+        try:
+            exec_spec = ExecSpec(
+                run_id=a.run_id, attempt=a.attempt, argv=tuple(cmd.argv.args) if cmd.HasField("argv") else (),
+                shell=cmd.shell if cmd.HasField("shell") else "", env=dict(spec.env), params=dict(a.params),
+                working_dir=spec.working_dir, timeout_seconds=spec.timeout_seconds,
+                empty=spec.task_type == jobs_pb2.EMPTY)
+            self._running.add(key)
+            self.executor.start(exec_spec)
+        except (ExecError, ValueError) as e:
+            self._running.discard(key)
+            self._queue_event(self.durable.add_unacked(EV(kind=EV.FINISHED, run_id=a.run_id, attempt=a.attempt,
+                                                          epoch=epoch, exit_code=127, error=str(e))))
+
+    def _from_executor_thread(self, event: ExecEvent) -> None:
+        self.loop.call_soon_threadsafe(self._on_exec_event, event)
+
+    def _on_exec_event(self, e: ExecEvent) -> None:
+        key = (e.run_id, e.attempt)
+        epoch = self.durable.highest_epoch
+        if e.kind == "started":
+            ev = EV(kind=EV.STARTED, run_id=e.run_id, attempt=e.attempt, epoch=epoch, pid=e.pid,
+                    time_ms=int(e.time * 1000))
+        elif e.kind == "output":
+            ev = EV(kind=EV.OUTPUT, run_id=e.run_id, attempt=e.attempt, epoch=epoch, data=e.data)
+        else:
+            self._running.discard(key)
+            orphaned = key in self._orphaned
+            self._orphaned.discard(key)
+            ev = self.durable.add_unacked(EV(
+                kind=EV.FINISHED, run_id=e.run_id, attempt=e.attempt, epoch=epoch, time_ms=int(e.time * 1000),
+                exit_code=e.exit_code, timed_out=e.timed_out, killed=e.killed and not orphaned, error=e.error,
+                orphaned=orphaned))
+        self._queue_event(ev)
+
+    def _queue_event(self, ev: agent_pb2.RunEvent) -> None:
+        self._pending.append(ev)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_later(0.01, self._flush)  # many events per stream message
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        events, self._pending = self._pending, []
+        if events and self.leader is not None:
+            self._send(self.leader, agent_pb2.AgentMessage(events=agent_pb2.EventBatch(events=events)))
+        # Without a leader, output chunks are dropped (the full log stays here) and
+        # finished results wait in the durable unacked list.
+
+    def _serve_logs(self, link: Link, req: agent_pb2.LogRequest) -> None:
+        try:
+            chunk = self.logs.read(req.run_id, req.attempt, req.offset, req.limit or (1 << 20))
+            reply = agent_pb2.LogChunk(request_id=req.request_id, data=chunk.data, next_offset=chunk.next_offset,
+                                       complete=chunk.complete, found=chunk.found)
+        except Exception as e:  # a bad id from the replica: answer, do not crash
+            log.warning("log request failed: %s", e)
+            reply = agent_pb2.LogChunk(request_id=req.request_id, found=False)
+        self._send(link, agent_pb2.AgentMessage(log_chunk=reply))
+
+    # ---- timers
+
+    async def _heartbeats(self) -> None:
+        resend_unacked_at = 0.0
+        while not self.stop.is_set():
+            now = time.monotonic()
+            self.heartbeat_seq += 1
+            self._heartbeat_sent[self.heartbeat_seq] = now
+            for seq in [s for s, t in self._heartbeat_sent.items() if now - t > self.config.lease_seconds]:
+                del self._heartbeat_sent[seq]
+            hb = agent_pb2.AgentMessage(heartbeat=agent_pb2.AgentHeartbeat(
+                seq=self.heartbeat_seq, highest_epoch=self.durable.highest_epoch, running=len(self._running),
+                free_slots=self._free()))
+            for link in self.links.values():
+                self._send(link, hb)
+            self._check_lease(now)
+            if self.leader is not None and now >= resend_unacked_at:
+                resend_unacked_at = now + 2.0
+                unacked = self.durable.unacked()
+                if unacked:
+                    self._send(self.leader, agent_pb2.AgentMessage(events=agent_pb2.EventBatch(events=unacked)))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), HEARTBEAT_S)
+
+    def _check_lease(self, now: float) -> None:
+        if self.lease_expiry == 0.0 or now < self.lease_expiry or not self._running:
+            return
+        if self.config.orphan_policy == "kill":
+            for run_id, attempt, _, _ in self.executor.running():
+                if (run_id, attempt) not in self._orphaned:
+                    log.warning("lease expired: killing orphaned run",
+                                extra={"run": run_id, "attempt": attempt,
+                                       "expired_s": round(now - self.lease_expiry, 2)})
+                    self._orphaned.add((run_id, attempt))
+                    self.executor.kill(run_id, attempt, grace=0.5)
+
+    async def run(self) -> None:
+        tasks = [asyncio.create_task(self._maintain(link)) for link in self.links.values()]
+        tasks.append(asyncio.create_task(self._heartbeats()))
+        tasks.append(asyncio.create_task(self._expire_logs()))
+        log.info("agent started", extra={"agent": self.config.agent_id, "replicas": ",".join(self.config.replicas),
+                                         "epoch": self.durable.highest_epoch, "capacity": self.config.capacity})
+        await self.stop.wait()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # A clean stop keeps runs alive only under "keep"; "kill" ends them (reported at the next start).
+        await asyncio.to_thread(self.executor.shutdown, self.config.orphan_policy == "kill")
+        self.durable.close()
+        log.info("agent stopped")
+
+    async def _expire_logs(self) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.logs.expire)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), 600)
+
+
+def run_agent(config_path: str, insecure: bool = False, log_format: str | None = None,
+              log_level: str | None = None) -> int:
+    try:
+        config = load_agent_config(config_path)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    setup_logging(log_format or config.log_format, log_level or config.log_level, config.agent_id)
+    if config.tls_cert is None and not insecure:
+        print("error: tls: an agent needs ca, cert and key (wloadctl certs issue --kind agent), or --insecure",
+              file=sys.stderr)
+        return 2
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+
+    async def main() -> int:
+        agent = Agent(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, agent.stop.set)
+        await agent.run()
+        return 0
+
+    return uvloop.run(main())

@@ -1,0 +1,145 @@
+"""RunService: manual runs, run queries, kills, logs, agents, forced dispatch."""
+
+from __future__ import annotations
+
+import getpass
+import time
+
+import grpc
+
+from wloadctl.api.context import ApiContext
+from wloadctl.api.jobs import check_key, check_name
+from wloadctl.control.controller import Controller
+from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, runs_pb2
+from wloadctl.state.runs import FINAL_STATES, MAX_PARAMS, run_seq
+
+_SERVICE = "/wloadctl.v1.RunService/"
+MAX_LOG_CHUNK = 4 << 20
+
+
+async def check_run_id(run_id: str, context: grpc.aio.ServicerContext) -> None:
+    if run_seq(run_id) is None:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"run_id: {run_id[:40]!r} is not a run id (like r42)")
+
+
+class RunServicer(api_pb2_grpc.RunServiceServicer):
+    def __init__(self, api: ApiContext, controller: Controller) -> None:
+        self.api = api
+        self.controller = controller
+
+    async def _run_or_404(self, run_id: str, context: grpc.aio.ServicerContext) -> runs_pb2.Run:
+        run = self.api.store.get_run(run_id)
+        if run is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"run_id: no run {run_id!r}")
+        return run
+
+    async def TriggerRun(self, request: api_pb2.TriggerRunRequest,
+                         context: grpc.aio.ServicerContext) -> runs_pb2.Run:
+        await check_name(request.job_name, context)
+        await check_key(request.idempotency_key, context)
+        if len(request.params) > MAX_PARAMS:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"params: at most {MAX_PARAMS}")
+        for k, v in request.params.items():
+            if not k or len(k) > 128 or len(v) > 4096 or "\0" in k + v:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                    f"params.{k[:40]}: keys 1-128 and values up to 4096 characters, no NUL")
+
+        async def here() -> runs_pb2.Run:
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key, trigger_run=commands_pb2.TriggerRun(
+                job_name=request.job_name, params=request.params, cause="manual run"))
+            result = await self.api.commit(command, context)
+            self.controller.wake()
+            return await self._run_or_404(result.run_ids[0], context)
+
+        return await self.api.on_leader(_SERVICE + "TriggerRun", request, runs_pb2.Run, context, here)
+
+    async def GetRun(self, request: api_pb2.GetRunRequest,
+                     context: grpc.aio.ServicerContext) -> runs_pb2.Run:
+        await check_run_id(request.run_id, context)
+        return await self._run_or_404(request.run_id, context)
+
+    async def ListRuns(self, request: api_pb2.ListRunsRequest,
+                       context: grpc.aio.ServicerContext) -> api_pb2.ListRunsResponse:
+        size = request.page_size or 100
+        if size > 1000:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_size: at most 1000")
+        if request.page_token and run_seq(request.page_token) is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_token: not a token this server issued")
+        if request.state not in runs_pb2.RunState.values():
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"state: unknown value {request.state}")
+        runs, token = self.api.store.list_runs(request.job_name, request.state, size, request.page_token)
+        return api_pb2.ListRunsResponse(runs=runs, next_page_token=token)
+
+    async def KillRun(self, request: api_pb2.KillRunRequest,
+                      context: grpc.aio.ServicerContext) -> runs_pb2.Run:
+        await check_run_id(request.run_id, context)
+        await check_key(request.idempotency_key, context)
+
+        async def here() -> runs_pb2.Run:
+            kill = commands_pb2.RequestKill(run_id=request.run_id, cause="kill requested by an operator")
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key, request_kill=kill)
+            await self.api.commit(command, context)
+            self.controller.wake()
+            return await self._run_or_404(request.run_id, context)
+
+        return await self.api.on_leader(_SERVICE + "KillRun", request, runs_pb2.Run, context, here)
+
+    async def GetRunLogs(self, request: api_pb2.GetRunLogsRequest,
+                         context: grpc.aio.ServicerContext) -> api_pb2.GetRunLogsResponse:
+        await check_run_id(request.run_id, context)
+        run = await self._run_or_404(request.run_id, context)
+        attempt = request.attempt or run.attempt
+        limit = min(request.limit or (1 << 20), MAX_LOG_CHUNK)
+        if attempt == 0:  # never dispatched: nothing was written anywhere
+            return api_pb2.GetRunLogsResponse(complete=run.state in FINAL_STATES, source="state", state=run.state)
+        agent_id = run.agent_id if attempt == run.attempt else self._agent_of_attempt(run, attempt)
+        chunk = await self.controller.request_logs(agent_id, run.run_id, attempt, request.offset, limit) \
+            if agent_id else None
+        if chunk is not None and chunk.found:
+            return api_pb2.GetRunLogsResponse(data=chunk.data, next_offset=chunk.next_offset, complete=chunk.complete,
+                                              source="agent", state=run.state)
+        # The agent is unreachable from this replica: the capped tail kept in the state.
+        tail = run.output_tail[request.offset:] if attempt == run.attempt else b""
+        return api_pb2.GetRunLogsResponse(data=tail, next_offset=request.offset + len(tail),
+                                          complete=run.state in FINAL_STATES, source="state", state=run.state)
+
+    @staticmethod
+    def _agent_of_attempt(run: runs_pb2.Run, attempt: int) -> str:
+        for t in run.transitions:
+            if t.attempt == attempt and t.state == runs_pb2.DISPATCHED:
+                return t.agent_id
+        return ""
+
+    async def ListAgents(self, request: api_pb2.ListAgentsRequest,
+                         context: grpc.aio.ServicerContext) -> api_pb2.ListAgentsResponse:
+        now = time.monotonic()
+        out = api_pb2.ListAgentsResponse()
+        running: dict[str, int] = {}
+        for run in self.api.store.active_runs():
+            if run.state in (runs_pb2.DISPATCHED, runs_pb2.RUNNING):
+                running[run.agent_id] = running.get(run.agent_id, 0) + 1
+        for agent in self.api.store.agents():
+            conn = self.controller.conns.get(agent.agent_id)
+            out.agents.add(agent=agent, connected=conn is not None,
+                           confirmed=conn is not None and conn.confirmed_epoch == self.controller.epoch > 0,
+                           running=running.get(agent.agent_id, 0),
+                           free_slots=max(0, agent.capacity - running.get(agent.agent_id, 0)),
+                           last_heard_s=round(now - conn.last_heard, 3) if conn is not None else -1)
+        return out
+
+    async def ForceDispatch(self, request: api_pb2.ForceDispatchRequest,
+                            context: grpc.aio.ServicerContext) -> api_pb2.ForceDispatchResponse:
+        if not request.reason.strip():
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "reason: required (it is recorded in the state)")
+
+        async def here() -> api_pb2.ForceDispatchResponse:
+            if self.controller.epoch == 0:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "the leader has not begun its epoch yet; retry")
+            command = commands_pb2.Command(force_activate=commands_pb2.ForceActivate(
+                epoch=self.controller.epoch, operator=request.operator or getpass.getuser(), reason=request.reason))
+            result = await self.api.commit(command, context)
+            self.controller.wake()
+            return api_pb2.ForceDispatchResponse(epoch=result.epoch)
+
+        return await self.api.on_leader(_SERVICE + "ForceDispatch", request, api_pb2.ForceDispatchResponse, context,
+                                        here)

@@ -1,0 +1,1 @@
+"""Leader-side control: agent streams, takeover, dispatch."""

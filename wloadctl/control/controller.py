@@ -1,0 +1,448 @@
+"""The leader's loop: takeover checked by an agent quorum, then commit-then-dispatch.
+
+Runs on every replica; acts only while its replica leads. Phases of a
+leadership (the white paper's four steps, docs/takeover.md):
+
+  begin_epoch  commit BeginEpoch(previous + 1): the epoch fences everything after
+  inquiry      ask every agent whether it lost the old leader; an agent that
+               confirms has persisted the new epoch and refuses the old leader
+  degraded     inquiry still short of the agent quorum after `degraded_after`
+  reconcile    record what confirmed agents report (started, finished runs),
+               re-send dispatched attempts they never received
+  active       dispatch: commit DispatchRuns, then send assignments
+
+Every time-driven change (an agent lost) is a committed command (principle 10).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import grpc
+
+from wloadctl.proto.v1 import agent_pb2, commands_pb2, runs_pb2
+from wloadctl.raft.node import RaftNode
+from wloadctl.raft.proposer import Proposer
+from wloadctl.scheduler.placement import AgentSlots, agent_quorum, lost_agents, place
+from wloadctl.state.runs import ON_AGENT_STATES
+from wloadctl.state.store import Store
+
+log = logging.getLogger(__name__)
+RS = runs_pb2.RunState
+EV = agent_pb2.RunEvent
+
+
+@dataclass(frozen=True)
+class ControlSettings:
+    agent_quorum: str = "majority"      # "majority", "all" or a number of agents
+    lease_margin_s: float = 1.5         # added to an agent's lease before its runs are declared LOST
+    degraded_after_s: float = 5.0
+    inquiry_interval_s: float = 0.3
+    tick_s: float = 0.05
+    resend_after_s: float = 3.0         # re-send an assignment not confirmed as started
+    max_dispatch_batch: int = 2000
+    log_request_timeout_s: float = 5.0
+
+
+@dataclass
+class AgentConn:
+    """One agent's stream to this replica."""
+
+    agent_id: str
+    hello: agent_pb2.AgentHello
+    outbox: asyncio.Queue[agent_pb2.ReplicaMessage]
+    last_heard: float
+    confirmed_epoch: int = 0
+    report: agent_pb2.AgentReport | None = None
+    running: int = 0
+    free_slots: int = 0
+    closed: bool = False
+    sent_kill: dict[tuple[str, int], float] = field(default_factory=dict)
+
+
+class Controller:
+    def __init__(self, node: RaftNode, store: Store, proposer: Proposer, node_id: str,
+                 settings: ControlSettings | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.node = node
+        self.store = store
+        self.proposer = proposer
+        self.node_id = node_id
+        self.settings = settings or ControlSettings()
+        self.clock = clock
+        self.conns: dict[str, AgentConn] = {}
+        self.phase = "follower"
+        self.epoch = 0
+        self.confirmed: set[str] = set()
+        self.takeover_started = 0.0
+        self.activated_at = 0.0
+        self.last_inquiry = 0.0
+        self.disconnected_at: dict[str, float] = {}
+        self._pending_events: dict[str, list[agent_pb2.RunEvent]] = {}
+        self._dispatched_at: dict[tuple[str, int], float] = {}
+        self._registered_hello: dict[str, bytes] = {}
+        self._log_requests: dict[int, asyncio.Future[agent_pb2.LogChunk]] = {}
+        self._request_ids = itertools.count(1)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.rejections_seen = 0
+        self.dispatched_total = 0
+
+    # ---- lifecycle
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="controller")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.tick_s)
+            self._wake.clear()
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("controller tick failed")
+                await asyncio.sleep(self.settings.tick_s)
+
+    # ---- messages to agents
+
+    def _message(self, **body: object) -> agent_pb2.ReplicaMessage:
+        active = self.phase != "follower" and self.epoch > 0
+        return agent_pb2.ReplicaMessage(epoch=self.epoch if active else 0, replica_id=self.node_id, leader=active,
+                                        **body)
+
+    def _send(self, conn: AgentConn, msg: agent_pb2.ReplicaMessage) -> None:
+        if not conn.closed:
+            conn.outbox.put_nowait(msg)
+
+    # ---- stream events (called by the AgentLink servicer)
+
+    def attach(self, hello: agent_pb2.AgentHello) -> AgentConn:
+        old = self.conns.get(hello.agent_id)
+        if old is not None:
+            old.closed = True
+            old.outbox.put_nowait(agent_pb2.ReplicaMessage())  # wakes its writer, which then ends
+        conn = AgentConn(agent_id=hello.agent_id, hello=hello, outbox=asyncio.Queue(), last_heard=self.clock(),
+                         free_slots=hello.capacity)
+        self.conns[hello.agent_id] = conn
+        self.disconnected_at.pop(hello.agent_id, None)
+        leader = self.node.leader_address()
+        self._send(conn, self._message(welcome=agent_pb2.Welcome(leader_id=leader or "")))
+        if self.phase not in ("follower", "begin_epoch"):
+            self._send(conn, self._message(inquiry=agent_pb2.Inquiry(epoch=self.epoch)))
+        self.wake()
+        return conn
+
+    def detach(self, conn: AgentConn) -> None:
+        conn.closed = True
+        if self.conns.get(conn.agent_id) is conn:
+            del self.conns[conn.agent_id]
+            self.disconnected_at[conn.agent_id] = conn.last_heard
+            self.confirmed.discard(conn.agent_id)
+
+    def on_message(self, conn: AgentConn, msg: agent_pb2.AgentMessage) -> None:
+        conn.last_heard = self.clock()
+        kind = msg.WhichOneof("body")
+        if kind == "heartbeat":
+            hb = msg.heartbeat
+            conn.running, conn.free_slots = hb.running, hb.free_slots
+            if self.phase not in ("follower", "begin_epoch") and hb.highest_epoch == self.epoch:
+                # Renews the agent's lease: only the active leader's epoch can.
+                self._send(conn, self._message(heartbeat_ack=agent_pb2.HeartbeatAck(seq=hb.seq)))
+        elif kind == "inquiry_reply":
+            reply = msg.inquiry_reply
+            if reply.epoch == self.epoch and reply.confirmed and self.phase != "follower":
+                conn.confirmed_epoch = reply.epoch
+                conn.report = reply.report
+                conn.free_slots = reply.report.free_slots
+                self.confirmed.add(conn.agent_id)
+                self.wake()
+        elif kind == "events":
+            self._pending_events.setdefault(conn.agent_id, []).extend(msg.events.events)
+            self.wake()
+        elif kind == "log_chunk":
+            fut = self._log_requests.pop(msg.log_chunk.request_id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(msg.log_chunk)
+        elif kind == "rejected":
+            self.rejections_seen += 1
+            log.warning("agent refused a stale message", extra={"agent": conn.agent_id,
+                                                               "stale_epoch": msg.rejected.epoch,
+                                                               "agent_epoch": msg.rejected.highest_epoch})
+
+    async def request_logs(self, agent_id: str, run_id: str, attempt: int, offset: int,
+                           limit: int) -> agent_pb2.LogChunk | None:
+        conn = self.conns.get(agent_id)
+        if conn is None:
+            return None
+        request_id = next(self._request_ids)
+        fut: asyncio.Future[agent_pb2.LogChunk] = asyncio.get_running_loop().create_future()
+        self._log_requests[request_id] = fut
+        # Log reads are not fenced: they change nothing, and any replica may serve them.
+        conn.outbox.put_nowait(agent_pb2.ReplicaMessage(
+            epoch=self.epoch if self.phase != "follower" else 0, replica_id=self.node_id,
+            leader=self.phase != "follower",
+            log_request=agent_pb2.LogRequest(request_id=request_id, run_id=run_id, attempt=attempt, offset=offset,
+                                             limit=limit)))
+        try:
+            return await asyncio.wait_for(fut, self.settings.log_request_timeout_s)
+        except TimeoutError:
+            return None
+        finally:
+            self._log_requests.pop(request_id, None)
+
+    # ---- the loop
+
+    async def tick(self) -> None:
+        if not self.node.is_leader():
+            if self.phase != "follower":
+                log.info("no longer leader: stop dispatching", extra={"epoch": self.epoch})
+                self.phase, self.epoch = "follower", 0
+                self.confirmed.clear()
+            return
+        if self.phase == "follower":
+            await self._begin_epoch()
+            return
+        await self._register_agents()
+        if self.phase in ("inquiry", "degraded"):
+            self._inquire()
+            if self._quorum_reached():
+                self.phase = "reconcile"
+            elif self.clock() - self.takeover_started > self.settings.degraded_after_s and self.phase != "degraded":
+                self.phase = "degraded"
+                log.error("no agent quorum: not dispatching (wloadctl cluster force-dispatch overrides)",
+                          extra=self.quorum_view())
+        if self.phase == "reconcile":
+            await self._reconcile()
+            self.phase = "active"
+            self.activated_at = self.clock()
+            took = round(self.clock() - self.takeover_started, 3)
+            log.info("dispatching", extra={"epoch": self.epoch, "after_s": took})
+        if self.phase not in ("inquiry", "degraded", "reconcile", "active"):
+            return
+        await self._record_events()
+        await self._detect_lost_agents()
+        if self.phase == "active":
+            self._inquire()  # agents that (re)connect after takeover confirm too
+            await self._dispatch()
+            self._send_kills_and_resends()
+
+    async def _commit(self, command: commands_pb2.Command) -> commands_pb2.CommandResult | None:
+        try:
+            return await self.proposer.submit(command, timeout=5)
+        except Exception as e:  # not leader any more, or no commit in time: the next tick decides again
+            log.warning("command not committed: %s", e)
+            return None
+
+    async def _begin_epoch(self) -> None:
+        self.phase = "begin_epoch"
+        expected = self.store.epoch_info().epoch + 1
+        result = await self._commit(commands_pb2.Command(
+            begin_epoch=commands_pb2.BeginEpoch(leader_id=self.node_id, expected_epoch=expected)))
+        if result is None or result.code != 0 or not self.node.is_leader():
+            self.phase = "follower"
+            return
+        self.epoch = result.epoch
+        self.takeover_started = self.clock()
+        self.confirmed.clear()
+        self.last_inquiry = 0.0
+        self.phase = "inquiry"
+        for conn in self.conns.values():
+            conn.confirmed_epoch = 0
+        log.info("began epoch", extra={"epoch": self.epoch})
+        self._inquire()
+
+    def _inquire(self) -> None:
+        now = self.clock()
+        if now - self.last_inquiry < self.settings.inquiry_interval_s:
+            return
+        self.last_inquiry = now
+        for conn in self.conns.values():
+            if conn.confirmed_epoch != self.epoch:
+                self._send(conn, self._message(inquiry=agent_pb2.Inquiry(epoch=self.epoch)))
+
+    def quorum_view(self) -> dict[str, int]:
+        registered = {a.agent_id for a in self.store.agents() if not a.lost_ms}
+        return {"registered": len(registered), "confirmed": len(self.confirmed & registered),
+                "required": agent_quorum(len(registered), self.settings.agent_quorum)}
+
+    def _quorum_reached(self) -> bool:
+        view = self.quorum_view()
+        return view["confirmed"] >= view["required"] or (self.store.epoch_info().forced and \
+            self.store.epoch_info().epoch == self.epoch)
+
+    async def _register_agents(self) -> None:
+        agents = {a.agent_id: a for a in self.store.agents()}
+        for conn in list(self.conns.values()):
+            if conn.confirmed_epoch != self.epoch:
+                continue  # only agents fenced to this epoch join (or re-join) the pool
+            h = conn.hello
+            known = agents.get(conn.agent_id)
+            record = runs_pb2.Agent(agent_id=h.agent_id, labels=h.labels, capacity=h.capacity, hostname=h.hostname,
+                                    platform=h.platform, cpus=h.cpus, version=h.version, lease_ms=h.lease_ms,
+                                    orphan_policy=h.orphan_policy)
+            fingerprint = record.SerializeToString()
+            if known is not None and not known.lost_ms and self._registered_hello.get(conn.agent_id) == fingerprint:
+                continue
+            if known is not None and not known.lost_ms:
+                cmp = runs_pb2.Agent()
+                cmp.CopyFrom(known)
+                cmp.ClearField("registered_ms")
+                cmp.ClearField("lost_count")
+                if cmp.SerializeToString() == fingerprint:
+                    self._registered_hello[conn.agent_id] = fingerprint
+                    continue
+            result = await self._commit(commands_pb2.Command(register_agent=commands_pb2.RegisterAgent(agent=record)))
+            if result is not None and result.code == 0:
+                self._registered_hello[conn.agent_id] = fingerprint
+                log.info("agent registered", extra={"agent": conn.agent_id})
+
+    async def _reconcile(self) -> None:
+        """Step 4: what confirmed agents hold, against the state."""
+        active = {(r.run_id, r.attempt): r for r in self.store.active_runs()}
+        for conn in list(self.conns.values()):
+            report = conn.report
+            if report is None or conn.agent_id not in self.confirmed:
+                continue
+            events = list(report.running) + list(report.unacked)
+            if events:
+                self._pending_events.setdefault(conn.agent_id, [])[:0] = events
+            held = {(e.run_id, e.attempt) for e in events}
+            resend = [r for key, r in active.items()
+                      if r.agent_id == conn.agent_id and r.state in ON_AGENT_STATES and key not in held]
+            if resend:
+                self._send_assignments(conn, resend)
+        await self._record_events()
+
+    async def _record_events(self) -> None:
+        pending, self._pending_events = self._pending_events, {}
+        for agent_id, events in pending.items():
+            if not events:
+                continue
+            result = await self._commit(commands_pb2.Command(
+                record_run_events=commands_pb2.RecordRunEvents(agent_id=agent_id, events=events)))
+            if result is None or result.code != 0:
+                self._pending_events.setdefault(agent_id, [])[:0] = events  # try again next tick
+                continue
+            acked = max((e.seq for e in events if e.kind in (EV.FINISHED, EV.REJECTED)), default=0)
+            conn = self.conns.get(agent_id)
+            if acked and conn is not None:
+                self._send(conn, self._message(event_ack=agent_pb2.EventAck(seq=acked)))
+
+    async def _detect_lost_agents(self) -> None:
+        now = self.clock()
+        heard: dict[str, float] = {}
+        leases: dict[str, float] = {}
+        for agent in self.store.agents():
+            if agent.lost_ms:
+                continue
+            conn = self.conns.get(agent.agent_id)
+            last = conn.last_heard if conn is not None else self.disconnected_at.get(agent.agent_id, 0.0)
+            # A new leader has heard nothing before its takeover: count from then.
+            heard[agent.agent_id] = max(last, self.takeover_started)
+            leases[agent.agent_id] = (agent.lease_ms or 3000) / 1000
+        for agent_id in lost_agents(heard, leases, now, self.settings.lease_margin_s):
+            silent = now - heard[agent_id]
+            result = await self._commit(commands_pb2.Command(mark_agent_lost=commands_pb2.MarkAgentLost(
+                agent_id=agent_id, epoch=self.epoch,
+                cause=f"agent {agent_id} silent for {silent:.1f} s (lease {leases[agent_id]:.1f} s + margin "
+                      f"{self.settings.lease_margin_s:.1f} s)")))
+            if result is not None and result.code == 0:
+                self._registered_hello.pop(agent_id, None)
+                conn = self.conns.get(agent_id)
+                if conn is not None:
+                    conn.confirmed_epoch = 0  # it must confirm again before it gets work
+                    self.confirmed.discard(agent_id)
+                log.warning("agent lost", extra={"agent": agent_id, "runs": ",".join(result.run_ids)})
+
+    def _slots(self) -> list[AgentSlots]:
+        on_agent: dict[str, int] = {}
+        for run in self.store.active_runs():
+            if run.state in ON_AGENT_STATES:
+                on_agent[run.agent_id] = on_agent.get(run.agent_id, 0) + 1
+        usable = {a.agent_id: a for a in self.store.agents() if not a.lost_ms}
+        slots = []
+        for agent_id, conn in self.conns.items():
+            agent = usable.get(agent_id)
+            if agent is None or conn.confirmed_epoch != self.epoch:
+                continue
+            used = on_agent.get(agent_id, 0)
+            slots.append(AgentSlots(agent_id, dict(agent.labels), max(0, agent.capacity - used), used))
+        return slots
+
+    async def _dispatch(self) -> None:
+        queued = self.store.queued_runs(self.settings.max_dispatch_batch)
+        if not queued:
+            return
+        decisions = place(queued, self._slots())
+        if not decisions:
+            return
+        result = await self._commit(commands_pb2.Command(
+            dispatch_runs=commands_pb2.DispatchRuns(epoch=self.epoch, decisions=decisions)))
+        if result is None or result.code != 0:
+            if result is not None and result.code == grpc.StatusCode.ABORTED.value[0]:
+                log.error("dispatch refused: epoch %d is stale", self.epoch)
+            return
+        # Commit, then act: only what the state recorded goes out.
+        by_agent: dict[str, list[runs_pb2.Run]] = {}
+        for run_id in result.run_ids:
+            run = self.store.get_run(run_id)
+            if run is not None and run.state == RS.DISPATCHED:
+                by_agent.setdefault(run.agent_id, []).append(run)
+        for agent_id, runs in by_agent.items():
+            conn = self.conns.get(agent_id)
+            if conn is not None:
+                self._send_assignments(conn, runs)
+        self.dispatched_total += len(result.run_ids)
+
+    def _send_assignments(self, conn: AgentConn, runs: list[runs_pb2.Run]) -> None:
+        now = self.clock()
+        for run in runs:
+            self._dispatched_at[(run.run_id, run.attempt)] = now
+        self._send(conn, self._message(dispatch=agent_pb2.DispatchBatch(assignments=[
+            agent_pb2.Assignment(run_id=r.run_id, attempt=r.attempt, spec=r.spec, params=r.params) for r in runs])))
+
+    def _send_kills_and_resends(self) -> None:
+        now = self.clock()
+        resend: dict[str, list[runs_pb2.Run]] = {}
+        live = set()
+        for run in self.store.active_runs():
+            if run.state not in ON_AGENT_STATES:
+                continue
+            key = (run.run_id, run.attempt)
+            live.add(key)
+            conn = self.conns.get(run.agent_id)
+            if conn is None:
+                continue
+            if run.kill_requested and now - conn.sent_kill.get(key, 0.0) > 1.0:
+                conn.sent_kill[key] = now
+                self._send(conn, self._message(kill=agent_pb2.KillRun(run_id=run.run_id, attempt=run.attempt)))
+            if run.state == RS.DISPATCHED and now - self._dispatched_at.get(key, 0.0) > self.settings.resend_after_s:
+                resend.setdefault(run.agent_id, []).append(run)
+        for agent_id, runs in resend.items():
+            self._send_assignments(self.conns[agent_id], runs)  # the agent deduplicates by (run, attempt)
+        for key in set(self._dispatched_at) - live:
+            del self._dispatched_at[key]
+
+    # ---- views
+
+    def view(self) -> dict[str, object]:
+        q = self.quorum_view()
+        return {"phase": self.phase, "epoch": self.epoch, "confirmed": q["confirmed"], "required": q["required"],
+                "registered": q["registered"], "connected": len(self.conns)}

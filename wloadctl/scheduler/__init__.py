@@ -1,0 +1,1 @@
+"""Pure scheduling decisions: (state snapshot, now) -> commands."""

@@ -1,0 +1,61 @@
+"""Placement and agent-loss decisions. Pure: no clock, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from wloadctl.proto.v1 import commands_pb2, runs_pb2
+
+
+@dataclass(frozen=True)
+class AgentSlots:
+    agent_id: str
+    labels: Mapping[str, str]
+    free: int
+    running: int
+
+
+def place(queued: Sequence[runs_pb2.Run], agents: Iterable[AgentSlots]) -> list[commands_pb2.DispatchDecision]:
+    """Least-loaded placement in queue order: each run goes to the eligible
+    agent (labels match its selector, a free slot) with the most free slots,
+    then the fewest running, then the smallest id (deterministic)."""
+    free = {a.agent_id: a for a in agents if a.free > 0}
+    left = {a_id: a.free for a_id, a in free.items()}
+    running = {a_id: a.running for a_id, a in free.items()}
+    decisions = []
+    for run in queued:
+        selector = run.spec.agent_selector
+        best = None
+        for a_id, agent in free.items():
+            if left[a_id] <= 0 or any(agent.labels.get(k) != v for k, v in selector.items()):
+                continue
+            key = (-left[a_id], running[a_id], a_id)
+            if best is None or key < best[0]:
+                best = (key, a_id)
+        if best is None:
+            continue
+        a_id = best[1]
+        left[a_id] -= 1
+        running[a_id] += 1
+        decisions.append(commands_pb2.DispatchDecision(run_id=run.run_id, attempt=run.attempt + 1, agent_id=a_id))
+    return decisions
+
+
+def agent_quorum(registered: int, setting: str) -> int:
+    """How many registered agents must confirm a new epoch: "majority" or a number (capped at registered)."""
+    if registered == 0:
+        return 0
+    if setting == "majority":
+        return registered // 2 + 1
+    if setting == "all":
+        return registered
+    return max(1, min(int(setting), registered))
+
+
+def lost_agents(last_heard: Mapping[str, float], lease_s: Mapping[str, float], now: float,
+                margin_s: float) -> list[str]:
+    """Agents silent for longer than their lease plus the safety margin: by then
+    the agent has surely applied its orphan policy (its lease counts from a
+    heartbeat it sent before the one we last received)."""
+    return sorted(a for a, t in last_heard.items() if now - t > lease_s.get(a, 3.0) + margin_s)
