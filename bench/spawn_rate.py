@@ -69,7 +69,8 @@ def executor_runs(runs: int, workers: int, limit_seconds: float = 120.0) -> tupl
                 cond.notify_all()
 
     with tempfile.TemporaryDirectory() as tmp:
-        ex = Executor(Path(tmp) / "work", LogStore(Path(tmp) / "logs"), on_event, max_workers=workers)
+        logs = LogStore(Path(tmp) / "logs")
+        ex = Executor(Path(tmp) / "work", logs, on_event, max_workers=workers)
         try:
             t0 = time.perf_counter()
             for i in range(runs):
@@ -80,6 +81,7 @@ def executor_runs(runs: int, workers: int, limit_seconds: float = 120.0) -> tupl
             elapsed = time.perf_counter() - t0
         finally:
             ex.shutdown(kill_running=True)
+            logs.close()
     return done, elapsed, failed
 
 

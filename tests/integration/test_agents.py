@@ -130,3 +130,165 @@ def test_agent_from_another_ca_is_refused(cluster_factory: Any, tmp_path: Path) 
     with cluster.client() as c, pytest.raises(TimeoutError):
         wait_for(lambda: c.list_agents().agents, 5, "a rogue agent to register")
     assert agent.running  # it keeps retrying; the replica keeps refusing
+
+
+def test_leader_paused_with_runs_waiting_for_dispatch(cluster_factory: Any, tmp_path: Path) -> None:
+    """SIGSTOP the leader while runs wait for a slot; the new leader takes over after the
+    agent quorum; the woken leader is refused; every (run, attempt) executes once."""
+    cluster: LocalCluster = cluster_factory()
+    cluster.start()
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    agent = cluster.add_agent("a1", capacity=1)
+    with cluster.client() as c:
+        c.apply_jobs([shell_job("slot", f"touch {marks}/$WLOADCTL_RUN_ID-$WLOADCTL_ATTEMPT; sleep 0.3")])
+        wait_for(lambda: c.status().agents_confirmed == 1, 30, "the agent to confirm")
+        runs = [c.trigger_run("slot").run_id for _ in range(8)]
+        old = cluster.wait_for_leader()
+        old_epoch = c.status().epoch
+    assert old.proc is not None
+    old.proc.send_signal(signal.SIGSTOP)
+    try:
+        new = cluster.wait_for_leader(exclude=old, timeout=30)
+        with Client([new.api_address]) as nc:
+            wait_for(lambda: (s := nc.status()).epoch > old_epoch and s.takeover_phase == "active", 30,
+                     "the takeover to complete")
+    finally:
+        old.proc.send_signal(signal.SIGCONT)
+    with cluster.client() as c:
+        done = [final(c, rid, timeout=60) for rid in runs]
+    assert all(r.state == RS.SUCCEEDED for r in done)
+    wait_for(lambda: "refused a message with a stale epoch" in agent.log_path.read_text(), 15,
+             "the agent to refuse the woken leader")
+    names = executions(cluster, marks)
+    assert len(names) == len(set(names)) == len(runs), names
+
+
+def test_every_replica_killed_while_runs_execute(cluster_factory: Any, tmp_path: Path) -> None:
+    cluster: LocalCluster = cluster_factory()
+    cluster.start()
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    cluster.add_agent("a1", capacity=8, lease_seconds=15)
+    with cluster.client() as c:
+        c.apply_jobs([shell_job("ok", f"touch {marks}/$WLOADCTL_RUN_ID-$WLOADCTL_ATTEMPT; sleep 2"),
+                      shell_job("bad", "sleep 2; exit 4")])
+        wait_for(lambda: c.status().agents_confirmed == 1, 30, "the agent to confirm")
+        ok = [c.trigger_run("ok").run_id for _ in range(3)]
+        bad = c.trigger_run("bad").run_id
+        wait_for(lambda: all(c.get_run(r).state == RS.RUNNING for r in [*ok, bad]), 30, "the runs to start")
+    for r in cluster.replicas:
+        assert r.proc is not None
+        r.proc.send_signal(signal.SIGKILL)
+    for r in cluster.replicas:
+        assert r.proc is not None
+        r.proc.wait(timeout=30)
+    cluster.start()
+    with cluster.client() as c:
+        assert all(final(c, r, timeout=60).state == RS.SUCCEEDED for r in ok)
+        failed = final(c, bad, timeout=60)
+        assert failed.state == RS.FAILED and failed.exit_code == 4
+    names = executions(cluster, marks)
+    assert len(names) == len(set(names)) == 3
+
+
+def test_stale_epoch_from_a_fake_replica_is_rejected(cluster_factory: Any, tmp_path: Path) -> None:
+    """A replica endpoint that sends work under an old epoch is refused and nothing runs."""
+    import asyncio
+    import threading
+
+    import grpc
+
+    from wloadctl.proto.v1 import agent_pb2, agent_pb2_grpc
+    from wloadctl.security.certs import CertPaths, issue, server_credentials
+    from wloadctl.testing.cluster import free_ports
+
+    cluster: LocalCluster = cluster_factory(size=1)
+    cluster.start()
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    fake_port = free_ports(1)[0]
+    paths = issue(cluster.certs, "replica", "fake", ["127.0.0.1"])
+    seen: list[agent_pb2.AgentMessage] = []
+    got_rejection = threading.Event()
+
+    class Fake(agent_pb2_grpc.AgentLinkServicer):
+        async def Connect(self, request_iterator, context):  # type: ignore[no-untyped-def]
+            hello = await anext(request_iterator)
+            epoch = hello.hello.highest_epoch
+            assignment = agent_pb2.Assignment(run_id="r999", attempt=1, spec=shell_job(
+                "evil", f"touch {marks}/evil"))
+            yield agent_pb2.ReplicaMessage(epoch=max(0, epoch - 1), replica_id="fake", leader=True,
+                                           dispatch=agent_pb2.DispatchBatch(assignments=[assignment]))
+            async for msg in request_iterator:
+                seen.append(msg)
+                if msg.WhichOneof("body") == "rejected":
+                    got_rejection.set()
+                    return
+
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    done = asyncio.Event()
+
+    async def serve() -> None:
+        server = grpc.aio.server()
+        agent_pb2_grpc.add_AgentLinkServicer_to_server(Fake(), server)
+        server.add_secure_port(f"127.0.0.1:{fake_port}", server_credentials(
+            CertPaths(cert=paths.cert, key=paths.key, ca=paths.ca)))
+        await server.start()
+        ready.set()
+        await done.wait()
+        await server.stop(0)
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    with cluster.client() as c:
+        agent = cluster.add_agent("a1", start=False)
+        wait_for(lambda: c.status().epoch >= 1, 30, "an epoch")
+    # The agent must know epoch >= 1 before it meets the fake: connect it to the real replica first.
+    agent.start()
+    with cluster.client() as c:
+        wait_for(lambda: c.status().agents_confirmed == 1, 30, "the agent to confirm")
+    agent.stop()
+    text = agent.config_path.read_text().replace("replicas = [", f'replicas = ["127.0.0.1:{fake_port}", ')
+    agent.config_path.write_text(text)
+    agent.start()
+    assert got_rejection.wait(30), "the agent never refused the stale dispatch"
+    assert not (marks / "evil").exists()
+    assert "refused a message with a stale epoch" in agent.log_path.read_text()
+    agent.stop()
+    loop.call_soon_threadsafe(done.set)
+    thread.join(timeout=10)
+
+
+def test_malformed_agent_stream_is_closed_and_harms_nothing(cluster_factory: Any) -> None:
+    import grpc
+
+    from wloadctl.proto.v1 import agent_pb2, agent_pb2_grpc
+    from wloadctl.security.certs import CertPaths, channel_credentials, issue
+
+    cluster: LocalCluster = cluster_factory(size=1)
+    cluster.start()
+    good = cluster.add_agent("a1")
+    paths = issue(cluster.certs, "agent", "a2")
+    creds = channel_credentials(CertPaths(cert=paths.cert, key=paths.key, ca=paths.ca))
+    address = cluster.replicas[0].agent_address
+    with grpc.secure_channel(address, creds) as ch:
+        stub = agent_pb2_grpc.AgentLinkStub(ch)
+        bad_first = iter([agent_pb2.AgentMessage(heartbeat=agent_pb2.AgentHeartbeat(seq=1))])
+        with pytest.raises(grpc.RpcError) as err:
+            list(stub.Connect(bad_first, timeout=10))
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        spoof = iter([agent_pb2.AgentMessage(hello=agent_pb2.AgentHello(agent_id="a1", capacity=1))])
+        with pytest.raises(grpc.RpcError) as err:
+            list(stub.Connect(spoof, timeout=10))  # an a2 certificate cannot speak for a1
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        raw = ch.stream_stream("/wloadctl.v1.AgentLink/Connect")
+        with pytest.raises(grpc.RpcError):
+            list(raw(iter([b"\xff\xff garbage"]), timeout=10))
+    with cluster.client() as c:
+        c.apply_jobs([shell_job("fine", "true")])
+        run = c.trigger_run("fine")
+        assert final(c, run.run_id).state == RS.SUCCEEDED
+    assert good.running and cluster.replicas[0].running

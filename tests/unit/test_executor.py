@@ -108,6 +108,7 @@ def make(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
     for h in made:
         h.ex.shutdown(kill_running=True)
         assert h.ex.running() == []
+        h.logs.close()
 
 
 @pytest.fixture
@@ -448,5 +449,6 @@ def test_no_fd_or_thread_leak(tmp_path: Path) -> None:
     for i in range(20):
         h.rec.finished(f"leak{i}")
     h.ex.shutdown(kill_running=True)
+    h.logs.close()
     wait_until(lambda: set(threading.enumerate()) <= threads_before, what="executor threads to exit")
     assert set(os.listdir("/proc/self/fd")) <= fds_before

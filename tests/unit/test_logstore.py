@@ -179,7 +179,7 @@ def test_journal_survives_torn_record_and_reopen(tmp_path: Path) -> None:
     rerun = store.open("rerun", 1)  # a new writer of a closed log: its old "done" must not survive a crash
     rerun.write("stdout", b"second, unfinished")
     with (tmp_path / "index").open("a") as f:
-        f.write("D kept-1 12")  # a record torn by a crash, without its newline
+        f.write("D kept-1 1.5e")  # a record torn by a crash, without its newline
     restarted = LogStore(tmp_path, clock=clock)
     assert restarted.read("kept", 1).complete
     crashed = restarted.read("rerun", 1)
