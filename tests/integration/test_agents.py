@@ -292,3 +292,42 @@ def test_malformed_agent_stream_is_closed_and_harms_nothing(cluster_factory: Any
         run = c.trigger_run("fine")
         assert final(c, run.run_id).state == RS.SUCCEEDED
     assert good.running and cluster.replicas[0].running
+
+
+def test_leader_cut_off_from_agents_hands_over(cluster_factory: Any, tmp_path: Path) -> None:
+    """The leader loses its agent links (silently) but keeps its Raft majority: it cannot
+    dispatch (no agent confirms it), it hands leadership to a follower that reaches the
+    agents, and the work finishes; no execution overlaps another of the same run."""
+    from wloadctl.testing.proxy import BlackholeProxy
+
+    cluster: LocalCluster = cluster_factory()
+    cluster.start()
+    leader = cluster.wait_for_leader()
+    host, port = leader.agent_address.rsplit(":", 1)
+    proxy = BlackholeProxy((host, int(port)))
+    try:
+        agent = cluster.add_agent("a1", start=False, lease_seconds=2.0)
+        agent.config_path.write_text(agent.config_path.read_text().replace(leader.agent_address, proxy.address))
+        agent.start()
+        marks = tmp_path / "marks"
+        marks.mkdir()
+        with cluster.client() as c:
+            c.apply_jobs([shell_job("work", f'echo "$WLOADCTL_RUN_ID start" >> {marks}/log; sleep 1; '
+                                            f'echo "$WLOADCTL_RUN_ID end" >> {marks}/log')])
+            wait_for(lambda: c.status().agents_confirmed == 1, 30, "the agent to confirm")
+            old_epoch = c.status().epoch
+            proxy.cut()
+            runs = [c.trigger_run("work").run_id for _ in range(3)]
+            new = cluster.wait_for_leader(exclude=leader, timeout=30)
+            with Client([new.api_address]) as nc:
+                wait_for(lambda: nc.status().takeover_phase == "active", 30, "the new leader to dispatch")
+            done = [final(c, r, timeout=60) for r in runs]
+        assert all(r.state == RS.SUCCEEDED for r in done)
+        # Whatever the cut-off leader committed never reached the agent; every run started
+        # under the new leader's epoch, exactly once.
+        assert all(t.epoch > old_epoch for r in done for t in r.transitions if t.state == RS.RUNNING)
+        assert "cannot reach the agents but a follower can" in leader.log_path.read_text()
+        lines = (marks / "log").read_text().splitlines()
+        assert sorted(lines) == sorted([f"{r} start" for r in runs] + [f"{r} end" for r in runs])
+    finally:
+        proxy.close()

@@ -237,6 +237,21 @@ def test_kill_reaches_grandchildren(h: Harness) -> None:
     assert h.ex.running() == []
 
 
+def test_kill_reaches_grandchild_ignoring_term(make: Callable[..., Harness]) -> None:
+    # the leader dies of TERM at once; a grandchild that ignores TERM (and no longer holds the pipes)
+    # must still get the KILL after the grace, while "finished" is not held back by it
+    h = make(kill_grace=1.5)
+    h.ex.start(ExecSpec("stray", 1, shell="(trap '' TERM; exec sleep 30 >/dev/null 2>&1) & echo $!; sleep 30"))
+    grandchild = int(h.rec.wait_output("stray", b"\n"))
+    t0 = time.monotonic()
+    assert h.ex.kill("stray", 1)
+    fin = h.rec.finished("stray")
+    if time.monotonic() - t0 < 1.2:  # on a sane machine: reported before the KILL was due
+        assert alive(grandchild)
+    assert fin.killed and fin.exit_code == -signal.SIGTERM
+    wait_until(lambda: not alive(grandchild), what="the KILL of the stray grandchild")
+
+
 def test_kill_unknown_run(h: Harness) -> None:
     assert not h.ex.kill("never-started", 1)
 
@@ -386,6 +401,19 @@ def test_grandchild_holding_stdout(h: Harness) -> None:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(grandchild, signal.SIGKILL)
+
+
+def test_without_pidfd(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    # kernels before 5.3: a waiter thread per run (waitid WNOWAIT) replaces the pidfd
+    monkeypatch.setattr(h.ex, "_has_pidfd", False)
+    assert h.run(ExecSpec("nopidfd", 1, shell="echo hi; exit 5")).exit_code == 5
+    assert h.rec.output("nopidfd") == b"hi\n"
+    h.ex.start(ExecSpec("nopidfd-kill", 1, shell="sleep 30 & echo $!; wait"))
+    grandchild = int(h.rec.wait_output("nopidfd-kill", b"\n"))
+    assert h.ex.kill("nopidfd-kill", 1)
+    assert h.rec.finished("nopidfd-kill").exit_code == -signal.SIGTERM
+    wait_until(lambda: not alive(grandchild), what="the grandchild to die")
+    assert h.run(ExecSpec("nopidfd-slow", 1, argv=("sleep", "30"), timeout_seconds=1)).timed_out
 
 
 def test_many_concurrent_runs(h: Harness) -> None:

@@ -384,9 +384,10 @@ class Executor:
             try:
                 if note:
                     run.writer.write("stderr", f"[wloadctl: {note}]\n".encode())
-                run.writer.close()
             except OSError:
                 log.exception("writing the log of run %s-%s", spec.run_id, spec.attempt)
+            finally:
+                run.writer.close()
         if killed:
             exit_code = -signal.SIGTERM
         self._release(run)
@@ -423,29 +424,34 @@ class Executor:
                         pass
                 continue
             what, run = key.data
-            try:
-                if what == "exit":
-                    self._child_exited(run)
-                else:
-                    self._read(run, key.fd, what)
-            except Exception:
-                log.exception("executor reactor: run %s-%s", run.spec.run_id, run.spec.attempt)
+            if what == "exit":
+                self._guarded(run, self._child_exited, run)
+            else:
+                self._guarded(run, self._read, run, key.fd, what)
         with self._lock:
             incoming, self._incoming = list(self._incoming), deque()
             exited, self._exited = list(self._exited), deque()
             dirty, self._dirty = self._dirty, set()
             stopping = self._stopping
+        # each run on its own: these batches are already taken, a failure must not drop the rest
         for run in incoming:
             self._active.add(run)
-            self._adopt(run)
+            self._guarded(run, self._adopt, run)
             dirty.add(run)  # a kill() may have come while it was being spawned
         for run in exited:
-            self._child_exited(run)
+            self._guarded(run, self._child_exited, run)
         for run in dirty:
             if run in self._active:
-                self._apply_kill_request(run)
+                self._guarded(run, self._apply_kill_request, run)
         self._fire_timers()
         return stopping
+
+    @staticmethod
+    def _guarded(run: _Run, fn: Callable[..., None], *args: object) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("executor reactor: run %s-%s", run.spec.run_id, run.spec.attempt)
 
     def _reactor_stop(self) -> None:
         with self._lock:
@@ -627,8 +633,11 @@ class Executor:
             os.close(run.pidfd)
             run.pidfd = None
         if run.writer is not None:
-            with contextlib.suppress(OSError):
+            try:
                 run.writer.write("stderr", b"\n[wloadctl: agent detached; later output was not captured]\n")
+            except OSError:
+                log.exception("writing the log of run %s-%s", run.spec.run_id, run.spec.attempt)
+            finally:
                 run.writer.close()
         run.done = True
         self._active.discard(run)

@@ -21,7 +21,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -48,6 +48,9 @@ class ControlSettings:
     resend_after_s: float = 3.0         # re-send an assignment not confirmed as started
     max_dispatch_batch: int = 2000
     log_request_timeout_s: float = 5.0
+    agent_silence_s: float = 2.0        # an agent not heard for this long does not count as reachable
+    probe_interval_s: float = 2.0       # how often a leader short of agents asks the followers
+    transfer_backoff_s: float = 10.0
 
 
 @dataclass
@@ -68,7 +71,8 @@ class AgentConn:
 
 class Controller:
     def __init__(self, node: RaftNode, store: Store, proposer: Proposer, node_id: str,
-                 settings: ControlSettings | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 settings: ControlSettings | None = None, clock: Callable[[], float] = time.monotonic,
+                 probe_followers: Callable[[], Awaitable[dict[str, int]]] | None = None) -> None:
         self.node = node
         self.store = store
         self.proposer = proposer
@@ -92,6 +96,10 @@ class Controller:
         self._task: asyncio.Task[None] | None = None
         self.rejections_seen = 0
         self.dispatched_total = 0
+        self.probe_followers = probe_followers
+        self._last_probe = 0.0
+        self._last_transfer = 0.0
+        self.transfers_requested = 0
 
     # ---- lifecycle
 
@@ -242,6 +250,7 @@ class Controller:
             self._inquire()  # agents that (re)connect after takeover confirm too
             await self._dispatch()
             self._send_kills_and_resends()
+        await self._hand_over_if_cut_off()
 
     async def _commit(self, command: commands_pb2.Command) -> commands_pb2.CommandResult | None:
         try:
@@ -345,6 +354,28 @@ class Controller:
             if acked and conn is not None:
                 self._send(conn, self._message(event_ack=agent_pb2.EventAck(seq=acked)))
 
+    async def _hand_over_if_cut_off(self) -> None:
+        """A leader that cannot reach the agents while a follower can hands leadership to
+        that follower (it still leads Raft, so nobody else would take over)."""
+        now = self.clock()
+        if self.probe_followers is None or now - self._last_probe < self.settings.probe_interval_s \
+                or now - self._last_transfer < self.settings.transfer_backoff_s:
+            return
+        known = len(self.store.agents())
+        reachable = sum(1 for c in self.conns.values() if now - c.last_heard < self.settings.agent_silence_s)
+        if known == 0 or reachable >= known // 2 + 1:
+            return
+        self._last_probe = now
+        seen = await self.probe_followers()
+        best = max(seen.items(), key=lambda kv: kv[1], default=None)
+        if best is None or best[1] <= reachable:
+            return
+        self._last_transfer = now
+        self.transfers_requested += 1
+        log.error("this leader cannot reach the agents but a follower can: moving leadership",
+                  extra={"reachable": reachable, "known": known, "target": best[0], "target_sees": best[1]})
+        self.node.transfer_leadership(best[0], lambda _res, _err: None)
+
     async def _detect_lost_agents(self) -> None:
         now = self.clock()
         heard: dict[str, float] = {}
@@ -378,10 +409,12 @@ class Controller:
                 on_agent[run.agent_id] = on_agent.get(run.agent_id, 0) + 1
         usable = {a.agent_id: a for a in self.store.agents() if not a.lost_ms}
         slots = []
+        now = self.clock()
         for agent_id, conn in self.conns.items():
             agent = usable.get(agent_id)
-            if agent is None or conn.confirmed_epoch != self.epoch:
-                continue
+            silent = now - conn.last_heard > self.settings.agent_silence_s
+            if agent is None or conn.confirmed_epoch != self.epoch or silent:
+                continue  # a silent agent may be cut off: do not send it work blindly
             used = on_agent.get(agent_id, 0)
             slots.append(AgentSlots(agent_id, dict(agent.labels), max(0, agent.capacity - used), used))
         return slots

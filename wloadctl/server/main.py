@@ -86,7 +86,8 @@ async def _serve(config: ServerConfig, secret: str | None, insecure: bool) -> in
     proposer = Proposer(node)
     proposer.start()
     api = ApiContext(config=config, node=node, store=store, proposer=proposer)
-    controller = Controller(node, store, proposer, config.node_id, config.control)
+    controller = Controller(node, store, proposer, config.node_id, config.control,
+                            probe_followers=lambda: _probe_followers(api))
     api.controller = controller
     api_ref.append(api)
     if config.metrics_address:
@@ -139,6 +140,23 @@ async def _serve(config: ServerConfig, secret: str | None, insecure: bool) -> in
     store.close()
     log.info("stopped")
     return 0
+
+
+async def _probe_followers(api: ApiContext) -> dict[str, int]:
+    """Raft address -> agents connected to that follower (from its Status)."""
+    async def one(raft_address: str) -> tuple[str, int]:
+        address = api.api_address_of(raft_address)
+        if not address:
+            return raft_address, 0
+        try:
+            async with grpc.aio.insecure_channel(address) as ch:
+                status = await api_pb2_grpc.ClusterServiceStub(ch).Status(api_pb2.StatusRequest(), timeout=1)
+            return raft_address, status.agents_connected
+        except grpc.aio.AioRpcError:
+            return raft_address, 0
+
+    others = [a for a in api.node.members() if a != api.node.raft_address]
+    return dict(await asyncio.gather(*(one(a) for a in others)))
 
 
 def _role_changed(event: asyncio.Event, api_ref: list[ApiContext]) -> None:

@@ -262,7 +262,8 @@ class RunTables:
             if ev.kind == agent_pb2.RunEvent.STARTED and run.state == RS.DISPATCHED:
                 run.started_ms = ev.time_ms or now_ms
                 run.pid = ev.pid
-                self._move(run, RS.RUNNING, now_ms, f"started on {cmd.agent_id} (pid {ev.pid})")
+                # The epoch the agent acted under (a re-sent attempt starts under the new leader's).
+                self._move(run, RS.RUNNING, now_ms, f"started on {cmd.agent_id} (pid {ev.pid})", ev.epoch)
             elif ev.kind == agent_pb2.RunEvent.OUTPUT and run.state in (RS.DISPATCHED, RS.RUNNING, RS.LOST):
                 tail = run.output_tail + ev.data
                 run.output_tail = tail[-OUTPUT_TAIL_BYTES:]
@@ -281,7 +282,7 @@ class RunTables:
                     state, cause = RS.SUCCEEDED, "exit code 0"
                 else:
                     state, cause = RS.FAILED, f"exit code {ev.exit_code}"
-                self._move(run, state, now_ms, cause)
+                self._move(run, state, now_ms, cause, ev.epoch)
             elif ev.kind == agent_pb2.RunEvent.REJECTED and run.state == RS.DISPATCHED:
                 self._move(run, RS.QUEUED, now_ms, f"rejected by {cmd.agent_id}: {ev.error}")
             else:
