@@ -6,7 +6,8 @@ Prints runs per second of /bin/true with plain ``subprocess.run`` in a loop, the
 ThreadPoolExecutor of --workers threads each looping on ``subprocess.run``, then through
 ``wloadctl.agent.executor.Executor`` (N runs started back to back, timed from the first start()
 to the last "finished" event; N defaults to what the raw loop did in --seconds, at least 500),
-and the ratio executor/raw. Every phase is bounded in count or time.
+and the ratio executor/raw. Every phase is bounded in count or time (the Executor phase gives up
+after 120 s and says so).
 """
 
 from __future__ import annotations
@@ -91,7 +92,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--runs", type=int, default=0, help="Executor runs (default: the raw loop's count, >= 500)")
     args = ap.parse_args()
-    print(f"cpus={os.cpu_count()} python={sys.version.split()[0]}")
+    # the Executor creates a working dir and a log per run: on some disks that costs as much as the spawn
+    print(f"cpus={os.cpu_count()} python={sys.version.split()[0]} work/log dirs under {tempfile.gettempdir()}"
+          " (set TMPDIR to compare disks)")
 
     n, secs = raw_loop(args.seconds)
     raw_rate = n / secs

@@ -55,7 +55,7 @@ def healthy(cluster: LocalCluster) -> None:
 def test_unauthenticated_pickle_on_the_raft_port_runs_nothing(cluster_factory: Any, tmp_path: Path) -> None:
     cluster: LocalCluster = cluster_factory()
     cluster.start()
-    before = cluster.digests()
+    before = cluster.wait_settled()
     marker = tmp_path / "pwned"
     for r in cluster.replicas:
         raft_send(r.raft_address, [frame(_Evil(marker))])

@@ -525,7 +525,7 @@ def test_message_to_dict_complete_ordered_and_numeric() -> None:
     assert data["version"] == 3 and data["raft_index"] == 2**40 and data["deleted"] is False
     assert list(data["spec"]) == ["name", "domain", "description", "labels", "command", "env",
                                   "working_dir", "timeout_seconds", "agent_selector", "lost_policy",
-                                  "max_attempts", "task_type"]
+                                  "max_attempts", "task_type", "run_as"]
     assert (data["spec"]["lost_policy"], data["spec"]["task_type"]) == ("RETRY", "COMMAND")  # enums by name
     assert data["spec"]["command"] == {"argv": {"args": ["/bin/echo", "hi there"]}}
     status = output.message_to_dict(api_pb2.ClusterStatus(members=[api_pb2.MemberStatus(id="r1")]))

@@ -489,6 +489,17 @@ FIELD_CASES: list[tuple[str, Any, str, str]] = [
     ("spec.workingDir", "/srv\0", "spec.workingDir", "must not contain NUL characters"),
     ("spec.workingDir", "/" + "d" * 4096, "spec.workingDir", "must be at most 4096 bytes (got 4097)"),
     ("spec.workingDir", 5, "spec.workingDir", "must be a string"),
+    # runAs
+    ("spec.runAs", "Batch", "spec.runAs", "must be a POSIX user name matching ^[a-z_][a-z0-9_-]{0,31}$"),
+    ("spec.runAs", "1batch", "spec.runAs", "must be a POSIX user name"),
+    ("spec.runAs", "-batch", "spec.runAs", "must be a POSIX user name"),
+    ("spec.runAs", "bat ch", "spec.runAs", "must be a POSIX user name"),
+    ("spec.runAs", "batch\n", "spec.runAs", "must be a POSIX user name"),
+    ("spec.runAs", "b\u00e4tch", "spec.runAs", "must be a POSIX user name"),
+    ("spec.runAs", "b" * 33, "spec.runAs", "must be a POSIX user name"),
+    ("spec.runAs", "batch\0", "spec.runAs", "must be a POSIX user name"),
+    ("spec.runAs", 1000, "spec.runAs", f"must be a string, got integer {QUOTE}"),
+    ("spec.runAs", ["batch"], "spec.runAs", "must be a string, got list"),
     # timeout
     ("spec.timeout", -1, "spec.timeout", "must not be negative"),
     ("spec.timeout", MAX_TIMEOUT_SECONDS + 1, "spec.timeout", "must be at most 31d (2678400 seconds)"),
@@ -805,6 +816,12 @@ PROTO_CASES: list[tuple[jobs_pb2.JobSpec, str, str]] = [
     (make_spec(working_dir="/a\0"), "working_dir", "NUL"),
     (make_spec(working_dir="/" + "d" * 4096), "working_dir", "at most 4096 bytes"),
     (make_spec(working_dir="rel"), "working_dir", "absolute"),
+    (make_spec(run_as="Batch"), "run_as", "must be a POSIX user name matching ^[a-z_][a-z0-9_-]{0,31}$"),
+    (make_spec(run_as="1batch"), "run_as", "must be a POSIX user name"),
+    (make_spec(run_as="-batch"), "run_as", "must be a POSIX user name"),
+    (make_spec(run_as="b" * 33), "run_as", "must be a POSIX user name"),
+    (make_spec(run_as="batch\n"), "run_as", "must be a POSIX user name"),
+    (make_spec(run_as="batch\0"), "run_as", "must be a POSIX user name"),
     (make_spec(timeout_seconds=MAX_TIMEOUT_SECONDS + 1), "timeout_seconds", "at most 31d"),
     (make_spec(env={f"K{i}": "v" * 32768 for i in range(70)}), "", "too large"),
     (make_spec(agent_selector={f"k{i}": "" for i in range(33)}), "agent_selector", "at most 32 entries (got 33)"),
@@ -902,6 +919,48 @@ def test_yaml_and_proto_paths_apply_the_same_rules_to_scheduling_fields() -> Non
     ]
 
 
+RUN_AS_VALID = ["batch", "_", "_svc", "a1", "www-data", "svc_2", "x-", "a" * 32]
+RUN_AS_INVALID = ["Batch", "1a", "-a", "a.b", "a b", "a$", "a@b", "\u00e9", "a" * 33, "a\n", " a", "root\0"]
+
+
+@pytest.mark.parametrize("value", RUN_AS_VALID)
+def test_run_as_valid_on_both_paths(value: str) -> None:
+    [spec] = parse_documents(dump(job(runAs=value)))
+    assert spec == make_spec(run_as=value)
+    assert validate_spec(make_spec(run_as=value)) == []
+
+
+@pytest.mark.parametrize("value", RUN_AS_INVALID)
+def test_run_as_invalid_on_both_paths(value: str) -> None:
+    yaml_error = only_error(dump(job(runAs=value)))
+    [proto_error] = validate_spec(make_spec(run_as=value))
+    assert (yaml_error.field, proto_error.field) == ("spec.runAs", "run_as")
+    assert yaml_error.reason == proto_error.reason
+    assert "must be a POSIX user name matching ^[a-z_][a-z0-9_-]{0,31}$" in proto_error.reason
+
+
+def test_run_as_absent_or_empty_means_the_agents_user() -> None:
+    assert parse_documents(dump(job())) == [make_spec()]
+    assert parse_documents(dump(job(runAs=""))) == [make_spec()]
+    assert parse_documents("kind: Job\nmetadata: {name: job-a}\nspec: {command: [/bin/true], runAs: ~}\n") == [
+        make_spec()
+    ]
+    assert validate_spec(make_spec(run_as="")) == []
+    assert "runAs" not in spec_to_dict(make_spec(run_as=""))["spec"]
+
+
+def test_run_as_misspelled_gets_a_hint() -> None:
+    error = only_error(dump(with_field("spec.run_as", "batch")))
+    assert error.field == "spec.run_as"
+    assert error.reason == 'unknown field "run_as" (did you mean "runAs"?)'
+
+
+def test_spec_to_dict_run_as() -> None:
+    body = spec_to_dict(make_spec(working_dir="/srv", run_as="batch", timeout_seconds=5))["spec"]
+    assert body == {"command": ["/bin/true"], "workingDir": "/srv", "runAs": "batch", "timeout": 5}
+    assert list(body) == ["command", "workingDir", "runAs", "timeout"]
+
+
 # --- validate_specs -----------------------------------------------------------------------
 
 
@@ -997,6 +1056,10 @@ def test_spec_to_dict_minimal_omits_empty_optionals() -> None:
         ),
         make_spec(agent_selector={"os": "linux", "on": "yes"}, lost_policy=jobs_pb2.FAIL, max_attempts=10),
         make_spec(max_attempts=1),
+        make_spec(run_as="batch"),
+        make_spec(run_as="_"),
+        make_spec(run_as="y"),  # a YAML 1.1 boolean when unquoted
+        make_spec(run_as="svc-" + "a" * 28),  # 32 characters
         jobs_pb2.JobSpec(name="join", task_type=jobs_pb2.EMPTY, env={"A": "1"}, timeout_seconds=60),
     ],
 )
@@ -1040,6 +1103,7 @@ _identifier = st.from_regex(r"\A[A-Za-z0-9](?:[A-Za-z0-9._-]{0,20}[A-Za-z0-9])?\
 _label_key = st.from_regex(r"\A[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,20}[A-Za-z0-9])?\Z")
 _label_value = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=40)
 _env_key = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,15}\Z")
+_user_name = st.from_regex(r"\A[a-z_][a-z0-9_-]{0,31}\Z")
 _argv = st.lists(_text_no_nul.filter(bool), min_size=1, max_size=5)
 _script = _text_no_nul.filter(lambda s: s.strip() != "")
 
@@ -1053,6 +1117,7 @@ def valid_specs(draw: st.DrawFn) -> jobs_pb2.JobSpec:
         labels=draw(st.dictionaries(_label_key, _label_value, max_size=4)),
         env=draw(st.dictionaries(_env_key, _text_no_nul, max_size=4)),
         working_dir=draw(st.one_of(st.just(""), _text_no_nul.map(lambda s: "/" + s))),
+        run_as=draw(st.one_of(st.just(""), _user_name)),
         timeout_seconds=draw(st.integers(0, MAX_TIMEOUT_SECONDS)),
         agent_selector=draw(st.dictionaries(_label_key, _label_value, max_size=4)),
         lost_policy=draw(st.sampled_from([jobs_pb2.RETRY, jobs_pb2.FAIL])),

@@ -177,6 +177,12 @@ class Agent:
                 self.durable.ack(msg.event_ack.seq)
         elif kind == "log_request":
             self._serve_logs(link, msg.log_request)
+        elif kind == "step_down":
+            if msg.epoch < self.durable.highest_epoch:
+                self._reject(link, msg, "step-down notice of a deposed leader")
+            elif self.leader is link:
+                self.leader = None  # the old leader is gone: the next inquiry can be confirmed at once
+                link.last_leader_msg = 0.0
 
     def _on_inquiry(self, link: Link, msg: agent_pb2.ReplicaMessage) -> None:
         epoch = msg.inquiry.epoch
@@ -226,7 +232,7 @@ class Agent:
             exec_spec = ExecSpec(
                 run_id=a.run_id, attempt=a.attempt, argv=tuple(cmd.argv.args) if cmd.HasField("argv") else (),
                 shell=cmd.shell if cmd.HasField("shell") else "", env=dict(spec.env), params=dict(a.params),
-                working_dir=spec.working_dir, timeout_seconds=spec.timeout_seconds,
+                working_dir=spec.working_dir, timeout_seconds=spec.timeout_seconds, run_as=spec.run_as,
                 empty=spec.task_type == jobs_pb2.EMPTY)
             self._running.add(key)
             self.executor.start(exec_spec)

@@ -115,9 +115,8 @@ class RunServicer(api_pb2_grpc.RunServiceServicer):
         now = time.monotonic()
         out = api_pb2.ListAgentsResponse()
         running: dict[str, int] = {}
-        for run in self.api.store.active_runs():
-            if run.state in (runs_pb2.DISPATCHED, runs_pb2.RUNNING):
-                running[run.agent_id] = running.get(run.agent_id, 0) + 1
+        for run in self.api.store.on_agent_runs():
+            running[run.agent_id] = running.get(run.agent_id, 0) + 1
         for agent in self.api.store.agents():
             conn = self.controller.conns.get(agent.agent_id)
             out.agents.add(agent=agent, connected=conn is not None,

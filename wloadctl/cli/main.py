@@ -587,6 +587,7 @@ def _describe(v: jobs_pb2.JobVersion) -> str:
     env_lines = [("Env", env[0] if env else "<none>")] + [("", item) for item in env[1:]]
     tail = [
         ("Working dir", spec.working_dir or "-"),
+        ("Run as", spec.run_as or "-"),
         ("Timeout", f"{output.format_duration(spec.timeout_seconds)} ({spec.timeout_seconds}s)"
          if spec.timeout_seconds else "none"),
     ]

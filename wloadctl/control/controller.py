@@ -221,6 +221,11 @@ class Controller:
         if not self.node.is_leader():
             if self.phase != "follower":
                 log.info("no longer leader: stop dispatching", extra={"epoch": self.epoch})
+                if self.epoch:
+                    notice = agent_pb2.ReplicaMessage(epoch=self.epoch, replica_id=self.node_id, leader=True,
+                                                      step_down=agent_pb2.StepDown())
+                    for conn in self.conns.values():
+                        self._send(conn, notice)
                 self.phase, self.epoch = "follower", 0
                 self.confirmed.clear()
             return
@@ -324,7 +329,7 @@ class Controller:
 
     async def _reconcile(self) -> None:
         """Step 4: what confirmed agents hold, against the state."""
-        active = {(r.run_id, r.attempt): r for r in self.store.active_runs()}
+        active = {(r.run_id, r.attempt): r for r in self.store.on_agent_runs()}
         for conn in list(self.conns.values()):
             report = conn.report
             if report is None or conn.agent_id not in self.confirmed:
@@ -404,9 +409,8 @@ class Controller:
 
     def _slots(self) -> list[AgentSlots]:
         on_agent: dict[str, int] = {}
-        for run in self.store.active_runs():
-            if run.state in ON_AGENT_STATES:
-                on_agent[run.agent_id] = on_agent.get(run.agent_id, 0) + 1
+        for run in self.store.on_agent_runs():
+            on_agent[run.agent_id] = on_agent.get(run.agent_id, 0) + 1
         usable = {a.agent_id: a for a in self.store.agents() if not a.lost_ms}
         slots = []
         now = self.clock()
@@ -455,9 +459,7 @@ class Controller:
         now = self.clock()
         resend: dict[str, list[runs_pb2.Run]] = {}
         live = set()
-        for run in self.store.active_runs():
-            if run.state not in ON_AGENT_STATES:
-                continue
+        for run in self.store.on_agent_runs():
             key = (run.run_id, run.attempt)
             live.add(key)
             conn = self.conns.get(run.agent_id)

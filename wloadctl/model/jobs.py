@@ -79,9 +79,14 @@ _ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DURATION_RE = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
 _DURATION_UNITS = (86400, 3600, 60, 1)
 _PLAIN_KEY_RE = re.compile(r"[A-Za-z0-9._/-]{1,80}")
+_USER_NAME_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 _NAME_CHARSET = "must contain only letters, digits, '.', '_' and '-', and start and end with a letter or digit"
 _DURATION_HINT = "must be a duration like 90s, 15m or 2h"
+_USER_NAME_RULE = (
+    "must be a POSIX user name matching ^[a-z_][a-z0-9_-]{0,31}$ (lower-case letters, digits, '_' and '-', "
+    "not starting with a digit or '-', at most 32 characters; leave it out to run as the agent's user)"
+)
 
 _TOP_FIELDS = ("apiVersion", "kind", "metadata", "spec")
 _METADATA_FIELDS = ("name", "domain", "description", "labels")
@@ -91,6 +96,7 @@ _SPEC_FIELDS = (
     "script",
     "env",
     "workingDir",
+    "runAs",
     "timeout",
     "agentSelector",
     "lostPolicy",
@@ -145,6 +151,7 @@ class _Names:
     arg: str  # format string taking the index
     script: str
     working_dir: str
+    run_as: str
     timeout: str
     agent_selector: str
     lost_policy: str
@@ -164,6 +171,7 @@ _YAML_NAMES = _Names(
     arg="spec.command[{}]",
     script="spec.script",
     working_dir="spec.workingDir",
+    run_as="spec.runAs",
     timeout="spec.timeout",
     agent_selector="spec.agentSelector",
     lost_policy="spec.lostPolicy",
@@ -183,6 +191,7 @@ _PROTO_NAMES = _Names(
     arg="command.argv.args[{}]",
     script="command.shell",
     working_dir="working_dir",
+    run_as="run_as",
     timeout="timeout_seconds",
     agent_selector="agent_selector",
     lost_policy="lost_policy",
@@ -207,6 +216,7 @@ class _Fields:
     args_count: int = 0
     script: str | None = None
     working_dir: str | None = None
+    run_as: str | None = None  # "" (or absent) runs the job as the agent's user
     timeout: int | None = None
     agent_selector: list[tuple[str, str | None]] = field(default_factory=list)
     agent_selector_count: int = 0
@@ -355,6 +365,8 @@ def _check_fields(fields: _Fields, names: _Names, err: Callable[[str, str], None
             err(names.working_dir, "must not contain NUL characters")
         elif size > MAX_WORKING_DIR_BYTES:
             err(names.working_dir, f"must be at most {MAX_WORKING_DIR_BYTES} bytes (got {size})")
+    if fields.run_as and not _USER_NAME_RE.fullmatch(fields.run_as):
+        err(names.run_as, _USER_NAME_RULE)
     if fields.timeout is not None:
         if fields.timeout < 0:
             err(names.timeout, "must not be negative")
@@ -419,6 +431,7 @@ def validate_spec(spec: jobs_pb2.JobSpec) -> list[SpecError]:
         args_count=len(args) if args is not None else 0,
         script=spec.command.shell if kind == "shell" else None,
         working_dir=spec.working_dir,
+        run_as=spec.run_as,
         timeout=spec.timeout_seconds,
         agent_selector=sorted(spec.agent_selector.items()),
         agent_selector_count=len(spec.agent_selector),
@@ -490,6 +503,8 @@ def spec_to_dict(spec: jobs_pb2.JobSpec) -> dict[str, Any]:
         body["env"] = dict(sorted(spec.env.items()))
     if spec.working_dir:
         body["workingDir"] = spec.working_dir
+    if spec.run_as:
+        body["runAs"] = spec.run_as
     if spec.timeout_seconds:
         body["timeout"] = spec.timeout_seconds
     if spec.agent_selector:
@@ -738,6 +753,9 @@ class _DocParser:
             fields.working_dir = self.string(working_dir, names.working_dir)
             if fields.working_dir == "":
                 self.err(names.working_dir, "must be an absolute path (starting with /)")
+        run_as = body.get("runAs")
+        if run_as is not None:
+            fields.run_as = self.string(run_as, names.run_as)
         timeout = body.get("timeout")
         if timeout is not None:
             fields.timeout = self.duration(timeout)
@@ -758,6 +776,8 @@ class _DocParser:
             spec.command.shell = fields.script
         if fields.working_dir:
             spec.working_dir = fields.working_dir
+        if fields.run_as:
+            spec.run_as = fields.run_as
         if fields.timeout is not None and 0 <= fields.timeout <= MAX_TIMEOUT_SECONDS:
             spec.timeout_seconds = fields.timeout
         spec.agent_selector.update({k: v for k, v in fields.agent_selector if v is not None})

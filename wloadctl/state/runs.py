@@ -23,7 +23,7 @@ MAX_TRANSITIONS = 200
 DEFAULT_MAX_ATTEMPTS = 3
 MAX_PARAMS = 64
 
-RUN_DBS = (b"runs", b"runs_by_job", b"runs_active", b"runs_queue", b"agents")
+RUN_DBS = (b"runs", b"runs_by_job", b"runs_active", b"runs_queue", b"agents", b"runs_on_agent")
 
 _U64 = struct.Struct(">Q")
 _EPOCH = b"epoch_info"
@@ -57,6 +57,7 @@ class RunTables:
         self.active = dbs[b"runs_active"]
         self.queue = dbs[b"runs_queue"]
         self.agents = dbs[b"agents"]
+        self.on_agent = dbs[b"runs_on_agent"]  # agent_id \0 seq -> b"" for DISPATCHED/RUNNING runs
 
     # ---- reads (any transaction)
 
@@ -79,6 +80,19 @@ class RunTables:
     def active_runs(self, txn: lmdb.Transaction) -> Iterator[runs_pb2.Run]:
         for key, _ in txn.cursor(db=self.active):
             raw = txn.get(key, db=self.runs)
+            if raw:
+                yield runs_pb2.Run.FromString(raw)
+
+    def on_agent_runs(self, txn: lmdb.Transaction, agent_id: str = "") -> Iterator[runs_pb2.Run]:
+        """DISPATCHED and RUNNING runs (of one agent, or all): work is proportional to them only."""
+        cur = txn.cursor(db=self.on_agent)
+        prefix = agent_id.encode() + b"\0" if agent_id else b""
+        if not cur.set_range(prefix):
+            return
+        for key in cur.iternext(keys=True, values=False):
+            if not key.startswith(prefix):
+                return
+            raw = txn.get(key[-8:], db=self.runs)
             if raw:
                 yield runs_pb2.Run.FromString(raw)
 
@@ -134,6 +148,12 @@ class RunTables:
             txn.put(key, b"", db=self.queue)
         else:
             txn.delete(key, db=self.queue)
+        if run.agent_id:
+            agent_key = run.agent_id.encode() + b"\0" + key
+            if run.state in ON_AGENT_STATES:
+                txn.put(agent_key, b"", db=self.on_agent)
+            else:
+                txn.delete(agent_key, db=self.on_agent)
 
     @staticmethod
     def _move(run: runs_pb2.Run, state: int, now_ms: int, cause: str, epoch: int = 0) -> None:
@@ -187,9 +207,7 @@ class RunTables:
             agent.lost_count += 1
             txn.put(agent.agent_id.encode(), agent.SerializeToString(), db=self.agents)
         affected = []
-        for run in list(self.active_runs(txn)):
-            if run.agent_id != cmd.agent_id or run.state not in ON_AGENT_STATES:
-                continue
+        for run in list(self.on_agent_runs(txn, cmd.agent_id)):
             self._move(run, RS.LOST, now_ms, cmd.cause or f"agent {cmd.agent_id} lost")
             spec = run.spec
             limit = spec.max_attempts or DEFAULT_MAX_ATTEMPTS
@@ -237,7 +255,7 @@ class RunTables:
                     or agent.lost_ms:
                 continue  # a stale decision: refused, the leader decides again
             run.attempt = d.attempt
-            run.agent_id = d.agent_id
+            run.agent_id = d.agent_id  # QUEUED runs hold no runs_on_agent key under an older agent
             run.epoch = cmd.epoch
             run.exit_code = 0
             run.pid = 0

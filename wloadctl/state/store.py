@@ -216,6 +216,10 @@ class Store:
         with self._swap, self.env.begin() as txn:
             return list(self.runs.active_runs(txn))
 
+    def on_agent_runs(self, agent_id: str = "") -> list[runs_pb2.Run]:
+        with self._swap, self.env.begin() as txn:
+            return list(self.runs.on_agent_runs(txn, agent_id))
+
     def queued_runs(self, limit: int) -> list[runs_pb2.Run]:
         with self._swap, self.env.begin() as txn:
             return self.runs.queued_runs(txn, limit)

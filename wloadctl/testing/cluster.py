@@ -264,6 +264,12 @@ class LocalCluster:
                 out[r.node_id] = (d.applied_index, d.digest)
         return out
 
+    def wait_settled(self, timeout: float = 30.0) -> dict[str, tuple[int, str]]:
+        """The leader has begun its epoch and is dispatching, and every replica has applied it all."""
+        leader = self.wait_for_leader(timeout)
+        wait_for(lambda: self.status_of(leader).takeover_phase == "active", timeout, "the leader to be active")
+        return self.wait_converged(timeout)
+
     def wait_converged(self, timeout: float = 30.0) -> dict[str, tuple[int, str]]:
         """Wait until every running replica reports the same applied index and digest."""
         def same() -> dict[str, tuple[int, str]] | None:

@@ -183,7 +183,7 @@ class Assignment(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., attempt: _Optional[int] = ..., spec: _Optional[_Union[_jobs_pb2.JobSpec, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ReplicaMessage(_message.Message):
-    __slots__ = ("epoch", "replica_id", "leader", "heartbeat_ack", "inquiry", "dispatch", "kill", "log_request", "event_ack", "welcome")
+    __slots__ = ("epoch", "replica_id", "leader", "heartbeat_ack", "inquiry", "dispatch", "kill", "log_request", "event_ack", "welcome", "step_down")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     LEADER_FIELD_NUMBER: _ClassVar[int]
@@ -194,6 +194,7 @@ class ReplicaMessage(_message.Message):
     LOG_REQUEST_FIELD_NUMBER: _ClassVar[int]
     EVENT_ACK_FIELD_NUMBER: _ClassVar[int]
     WELCOME_FIELD_NUMBER: _ClassVar[int]
+    STEP_DOWN_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     replica_id: str
     leader: bool
@@ -204,7 +205,12 @@ class ReplicaMessage(_message.Message):
     log_request: LogRequest
     event_ack: EventAck
     welcome: Welcome
-    def __init__(self, epoch: _Optional[int] = ..., replica_id: _Optional[str] = ..., leader: _Optional[bool] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., inquiry: _Optional[_Union[Inquiry, _Mapping]] = ..., dispatch: _Optional[_Union[DispatchBatch, _Mapping]] = ..., kill: _Optional[_Union[KillRun, _Mapping]] = ..., log_request: _Optional[_Union[LogRequest, _Mapping]] = ..., event_ack: _Optional[_Union[EventAck, _Mapping]] = ..., welcome: _Optional[_Union[Welcome, _Mapping]] = ...) -> None: ...
+    step_down: StepDown
+    def __init__(self, epoch: _Optional[int] = ..., replica_id: _Optional[str] = ..., leader: _Optional[bool] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., inquiry: _Optional[_Union[Inquiry, _Mapping]] = ..., dispatch: _Optional[_Union[DispatchBatch, _Mapping]] = ..., kill: _Optional[_Union[KillRun, _Mapping]] = ..., log_request: _Optional[_Union[LogRequest, _Mapping]] = ..., event_ack: _Optional[_Union[EventAck, _Mapping]] = ..., welcome: _Optional[_Union[Welcome, _Mapping]] = ..., step_down: _Optional[_Union[StepDown, _Mapping]] = ...) -> None: ...
+
+class StepDown(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("leader_id",)
