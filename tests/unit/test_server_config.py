@@ -17,6 +17,7 @@ def test_shipped_examples_parse(path: Path) -> None:
     assert cfg.multi_replica and cfg.secret_file is not None
     assert cfg.node_id in {p.id for p in cfg.peers}
     assert cfg.raft_address.endswith(":18681") and cfg.api_address.endswith(":18581")
+    assert cfg.agent_address.endswith(":18781") and cfg.tls_cert is not None
 
 
 BASE = {"node_id": "r1", "raft_address": "127.0.0.1:18681", "api_address": "127.0.0.1:18581", "data_dir": "d"}
@@ -53,3 +54,10 @@ def test_defaults_and_overrides(tmp_path: Path) -> None:
     secret.write_text("short\n")
     with pytest.raises(ConfigError, match="secret_file"):
         parse_config({**BASE, "secret_file": str(secret)}).read_secret()
+
+
+def test_agent_example_parses() -> None:
+    from wloadctl.agent.config import load_agent_config
+
+    cfg = load_agent_config(ROOT / "agent" / "agent.example.toml")
+    assert cfg.orphan_policy == "kill" and cfg.tls_cert is not None and len(cfg.replicas) == 3
