@@ -47,19 +47,22 @@ class AgentDurableState:
             txn.put(_EPOCH, _U64.pack(epoch), db=self._meta)
         self.highest_epoch = epoch
 
-    def accept(self, run_id: str, attempt: int) -> bool:
-        """Record an assignment; False when this (run, attempt) was seen before."""
-        key = run_id.encode() + b"\0" + _U64.pack(attempt)
+    def accept(self, assignments: list[tuple[str, int]]) -> list[bool]:
+        """Record assignments in one synced commit; False for a (run, attempt) seen before."""
         with self.env.begin(write=True) as txn:
-            return bool(txn.put(key, b"", db=self._attempts, overwrite=False))
+            return [bool(txn.put(run_id.encode() + b"\0" + _U64.pack(attempt), b"", db=self._attempts,
+                                 overwrite=False)) for run_id, attempt in assignments]
 
-    def add_unacked(self, event: agent_pb2.RunEvent) -> agent_pb2.RunEvent:
+    def add_unacked(self, events: list[agent_pb2.RunEvent]) -> None:
+        """Number and keep results until the leader acknowledges them (one synced commit)."""
+        if not events:
+            return
         with self.env.begin(write=True) as txn:
-            self._seq += 1
-            event.seq = self._seq
+            for event in events:
+                self._seq += 1
+                event.seq = self._seq
+                txn.put(_U64.pack(self._seq), event.SerializeToString(), db=self._unacked)
             txn.put(_SEQ, _U64.pack(self._seq), db=self._meta)
-            txn.put(_U64.pack(self._seq), event.SerializeToString(), db=self._unacked)
-        return event
 
     def ack(self, seq: int) -> None:
         with self.env.begin(write=True) as txn:

@@ -16,6 +16,7 @@ last heartbeat it *received*, so the two never overlap.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -71,6 +72,9 @@ class Agent:
         self._pending: list[agent_pb2.RunEvent] = []
         self._flush_scheduled = False
         self._running: set[tuple[str, int]] = set()
+        # Finished since this process started (bounded: only re-sent assignments consult it).
+        self._finished: set[tuple[str, int]] = set()
+        self._finished_order: collections.deque[tuple[str, int]] = collections.deque()
         self._orphaned: set[tuple[str, int]] = set()
         self.rejected_stale = 0
         self.stop = asyncio.Event()
@@ -167,8 +171,13 @@ class Agent:
                     self.lease_expiry = max(self.lease_expiry, sent + self.config.lease_seconds)
         elif kind == "dispatch":
             if self._from_leader(link, msg, "dispatch"):
-                for assignment in msg.dispatch.assignments:
-                    self._start(assignment, msg.epoch)
+                batch = list(msg.dispatch.assignments)
+                fresh = self.durable.accept([(a.run_id, a.attempt) for a in batch])
+                for assignment, new in zip(batch, fresh, strict=True):
+                    if new:
+                        self._start(assignment, msg.epoch)
+                    else:  # seen before: a re-sent assignment never runs twice
+                        self._account_for(assignment, msg.epoch)
         elif kind == "kill":
             if self._from_leader(link, msg, "kill"):
                 self.executor.kill(msg.kill.run_id, msg.kill.attempt)
@@ -220,11 +229,9 @@ class Agent:
 
     def _start(self, a: agent_pb2.Assignment, epoch: int) -> None:
         key = (a.run_id, a.attempt)
-        if not self.durable.accept(a.run_id, a.attempt):
-            return  # seen before: a re-sent assignment never runs twice
         if len(self._running) >= self.config.capacity:
-            self._queue_event(self.durable.add_unacked(EV(kind=EV.REJECTED, run_id=a.run_id, attempt=a.attempt,
-                                                          epoch=epoch, error="no free slot")))
+            self._queue_event(EV(kind=EV.REJECTED, run_id=a.run_id, attempt=a.attempt, epoch=epoch,
+                                 error="no free slot"))
             return
         spec = a.spec
         cmd = spec.command
@@ -238,8 +245,27 @@ class Agent:
             self.executor.start(exec_spec)
         except (ExecError, ValueError) as e:
             self._running.discard(key)
-            self._queue_event(self.durable.add_unacked(EV(kind=EV.FINISHED, run_id=a.run_id, attempt=a.attempt,
-                                                          epoch=epoch, exit_code=127, error=str(e))))
+            self._queue_event(EV(kind=EV.FINISHED, run_id=a.run_id, attempt=a.attempt, epoch=epoch, exit_code=126,
+                                 error=str(e)))
+
+    def _account_for(self, a: agent_pb2.Assignment, epoch: int) -> None:
+        """A re-sent attempt this agent accepted before: if it is neither running nor finished
+        here, the agent restarted while it ran, and its outcome is unknown. Saying so keeps
+        the run from staying RUNNING forever."""
+        key = (a.run_id, a.attempt)
+        if key in self._running or key in self._finished:
+            return
+        if any((e.run_id, e.attempt) == key for e in self.durable.unacked()):
+            return
+        self._remember_finished(key)
+        self._queue_event(EV(kind=EV.FINISHED, run_id=a.run_id, attempt=a.attempt, epoch=epoch, exit_code=-1,
+                             error="the agent restarted while this attempt ran; its outcome is unknown"))
+
+    def _remember_finished(self, key: tuple[str, int]) -> None:
+        self._finished.add(key)
+        self._finished_order.append(key)
+        if len(self._finished_order) > 100_000:
+            self._finished.discard(self._finished_order.popleft())
 
     def _from_executor_thread(self, event: ExecEvent) -> None:
         self.loop.call_soon_threadsafe(self._on_exec_event, event)
@@ -254,12 +280,12 @@ class Agent:
             ev = EV(kind=EV.OUTPUT, run_id=e.run_id, attempt=e.attempt, epoch=epoch, data=e.data)
         else:
             self._running.discard(key)
+            self._remember_finished(key)
             orphaned = key in self._orphaned
             self._orphaned.discard(key)
-            ev = self.durable.add_unacked(EV(
-                kind=EV.FINISHED, run_id=e.run_id, attempt=e.attempt, epoch=epoch, time_ms=int(e.time * 1000),
-                exit_code=e.exit_code, timed_out=e.timed_out, killed=e.killed and not orphaned, error=e.error,
-                orphaned=orphaned))
+            ev = EV(kind=EV.FINISHED, run_id=e.run_id, attempt=e.attempt, epoch=epoch, time_ms=int(e.time * 1000),
+                    exit_code=e.exit_code, timed_out=e.timed_out, killed=e.killed and not orphaned, error=e.error,
+                    orphaned=orphaned)
         self._queue_event(ev)
 
     def _queue_event(self, ev: agent_pb2.RunEvent) -> None:
@@ -271,6 +297,8 @@ class Agent:
     def _flush(self) -> None:
         self._flush_scheduled = False
         events, self._pending = self._pending, []
+        # Results are kept (synced, one commit for the batch) until the leader acknowledges them.
+        self.durable.add_unacked([e for e in events if e.kind in (EV.FINISHED, EV.REJECTED)])
         if events and self.leader is not None:
             self._send(self.leader, agent_pb2.AgentMessage(events=agent_pb2.EventBatch(events=events)))
         # Without a leader, output chunks are dropped (the full log stays here) and

@@ -249,11 +249,12 @@ class Controller:
             log.info("dispatching", extra={"epoch": self.epoch, "after_s": took})
         if self.phase not in ("inquiry", "degraded", "reconcile", "active"):
             return
+        if self.phase == "active":
+            self._inquire()  # agents that (re)connect after takeover confirm too
+            await self._dispatch()  # first: trigger-to-start latency is what users wait for
         await self._record_events()
         await self._detect_lost_agents()
         if self.phase == "active":
-            self._inquire()  # agents that (re)connect after takeover confirm too
-            await self._dispatch()
             self._send_kills_and_resends()
         await self._hand_over_if_cut_off()
 
