@@ -28,6 +28,7 @@ import os
 import pwd
 import re
 import selectors
+import shutil
 import signal
 import subprocess
 import threading
@@ -48,6 +49,12 @@ EXIT_CANNOT_RUN = 126  # shell convention: found but cannot be run (and: bad use
 _PARAM_CHARS = re.compile(r"[^A-Z0-9_]")
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _READ_SIZE = 1 << 16  # one pipe buffer: a single read empties a full pipe
+
+
+_SETPRIV = shutil.which("setpriv") or ""
+# Runs the job in the background of its own process group and kills that group when the
+# kernel reports the agent's death (SIGUSR2 via pdeathsig); the job's exit status passes through.
+_GUARD_SCRIPT = 'trap "kill -KILL 0" USR2; "$@" & wait $!'
 
 
 class ExecError(Exception):
@@ -130,9 +137,18 @@ class _Run:
 class Executor:
     def __init__(self, work_dir: Path, logs: LogStore, on_event: Callable[[ExecEvent], None], *,
                  max_workers: int = 16, kill_grace: float = 10.0, chunk_bytes: int = 32768,
-                 flush_interval: float = 0.1, clock: Callable[[], float] = time.time) -> None:
+                 flush_interval: float = 0.1, clock: Callable[[], float] = time.time,
+                 die_with_agent: bool = False) -> None:
         if chunk_bytes <= 0:
             raise ValueError("chunk_bytes must be positive")
+        # Jobs run in their own session, so a killed agent would leave them running while the
+        # leader retries them elsewhere. With die_with_agent each job runs under a guard shell
+        # that the kernel signals when the agent dies (setpriv --pdeathsig) and that then kills
+        # the job's whole process group.
+        self._guard = [_SETPRIV, "--pdeathsig", "USR2", "--", "/bin/sh", "-c", _GUARD_SCRIPT, "wloadctl-guard"] \
+            if die_with_agent and _SETPRIV else []
+        if die_with_agent and not _SETPRIV:
+            log.warning("setpriv not found: jobs will outlive a killed agent (install util-linux)")
         self.work_dir = Path(work_dir)
         self._logs = logs
         self._on_event = on_event
@@ -341,7 +357,7 @@ class Executor:
             except OSError as e:
                 raise _SpawnError(f"cannot create working directory {cwd}: {e}", EXIT_CANNOT_RUN) from e
 
-        argv = list(spec.argv) if spec.argv else ["/bin/sh", "-c", spec.shell]
+        argv = self._guard + (list(spec.argv) if spec.argv else ["/bin/sh", "-c", spec.shell])
         identity: dict[str, object] = {}
         if user is not None:
             # extra_groups=[] drops the agent's (root's) supplementary groups

@@ -63,7 +63,8 @@ class Agent:
         self.logs = LogStore(config.work_dir / "logs", retention_seconds=config.log_retention_hours * 3600)
         self.loop = asyncio.get_running_loop()
         self.executor = Executor(config.work_dir, self.logs, self._from_executor_thread,
-                                 max_workers=min(64, max(4, config.capacity)))
+                                 max_workers=min(64, max(4, config.capacity)),
+                                 die_with_agent=config.orphan_policy == "kill")
         self.links = {a: Link(a) for a in config.replicas}
         self.leader: Link | None = None
         self.lease_expiry = 0.0            # monotonic; 0 = no lease yet
