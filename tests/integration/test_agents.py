@@ -335,3 +335,20 @@ def test_leader_cut_off_from_agents_hands_over(cluster_factory: Any, tmp_path: P
         assert sorted(lines) == sorted([f"{r} start" for r in runs] + [f"{r} end" for r in runs])
     finally:
         proxy.close()
+
+
+def test_agent_restarted_mid_run_never_leaves_it_running(cluster_factory: Any) -> None:
+    """An agent stopped and started again (orphan policy kill) while a run executes: the run
+    ends (killed, reported at the next start) instead of staying RUNNING forever."""
+    cluster: LocalCluster = cluster_factory(size=1)
+    cluster.start()
+    agent = cluster.add_agent("a1", lease_seconds=30)
+    with cluster.client() as c:
+        c.apply_jobs([shell_job("long", "sleep 60")])
+        wait_for(lambda: c.status().agents_confirmed == 1, 30, "the agent to confirm")
+        run = c.trigger_run("long")
+        wait_for(lambda: c.get_run(run.run_id).state == RS.RUNNING, 30, "the run to start")
+        agent.stop()
+        agent.start()
+        done = final(c, run.run_id, timeout=60)
+        assert done.state in (RS.KILLED, RS.FAILED) and done.attempt == 1

@@ -363,6 +363,8 @@ class Agent:
         await asyncio.gather(*tasks, return_exceptions=True)
         # A clean stop keeps runs alive only under "keep"; "kill" ends them (reported at the next start).
         await asyncio.to_thread(self.executor.shutdown, self.config.orphan_policy == "kill")
+        await asyncio.sleep(0)  # the executor's last events, posted from its threads
+        self._flush()           # results are kept durably until a leader acknowledges them
         self.durable.close()
         log.info("agent stopped")
 

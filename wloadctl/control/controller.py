@@ -100,6 +100,7 @@ class Controller:
         self._last_probe = 0.0
         self._last_transfer = 0.0
         self.transfers_requested = 0
+        self._to_reconcile: set[str] = set()
 
     # ---- lifecycle
 
@@ -180,6 +181,8 @@ class Controller:
                 conn.report = reply.report
                 conn.free_slots = reply.report.free_slots
                 self.confirmed.add(conn.agent_id)
+                if self.phase == "active":
+                    self._to_reconcile.add(conn.agent_id)  # (re)joined after the takeover
                 self.wake()
         elif kind == "events":
             self._pending_events.setdefault(conn.agent_id, []).extend(msg.events.events)
@@ -251,6 +254,9 @@ class Controller:
             return
         if self.phase == "active":
             self._inquire()  # agents that (re)connect after takeover confirm too
+            if self._to_reconcile:
+                joined, self._to_reconcile = self._to_reconcile, set()
+                await self._reconcile(joined)
             await self._dispatch()  # first: trigger-to-start latency is what users wait for
         await self._record_events()
         await self._detect_lost_agents()
@@ -328,12 +334,15 @@ class Controller:
                 self._registered_hello[conn.agent_id] = fingerprint
                 log.info("agent registered", extra={"agent": conn.agent_id})
 
-    async def _reconcile(self) -> None:
-        """Step 4: what confirmed agents hold, against the state."""
+    async def _reconcile(self, only: set[str] | None = None) -> None:
+        """Step 4: what confirmed agents hold, against the state. Also run for an agent that
+        (re)confirms later: a run the state has on it but it does not hold is re-sent, and the
+        agent answers for it (started again never: it deduplicates; unknown outcome otherwise)."""
         active = {(r.run_id, r.attempt): r for r in self.store.on_agent_runs()}
         for conn in list(self.conns.values()):
             report = conn.report
-            if report is None or conn.agent_id not in self.confirmed:
+            skipped = only is not None and conn.agent_id not in only
+            if report is None or conn.agent_id not in self.confirmed or skipped:
                 continue
             events = list(report.running) + list(report.unacked)
             if events:
