@@ -14,7 +14,7 @@ _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$")
 
 _KEYS = {"agent_id", "capacity", "labels", "replicas", "work_dir", "lease_seconds", "orphan_policy",
-         "log_retention_hours", "tls", "log", "leader_silence_seconds"}
+         "log_retention_hours", "tls", "log", "leader_silence_seconds", "kill_jobs_with_agent"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class AgentConfig:
     orphan_policy: str = "kill"
     log_retention_hours: float = 168.0
     leader_silence_seconds: float = 0.5
+    kill_jobs_with_agent: bool = True     # with orphan_policy kill: jobs die if the agent process dies
     tls_ca: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -83,6 +84,9 @@ def parse_agent_config(doc: dict[str, Any], base: Path = Path(".")) -> AgentConf
     tls = doc.get("tls", {})
     if not isinstance(tls, dict) or (tls and set(tls) != {"ca", "cert", "key"}):
         raise ConfigError("tls: a table with ca, cert and key")
+    kill_with_agent = doc.get("kill_jobs_with_agent", True)
+    if not isinstance(kill_with_agent, bool):
+        raise ConfigError("kill_jobs_with_agent: true or false")
     log = doc.get("log", {})
     if not isinstance(log, dict) or log.get("format", "json") not in ("json", "human"):
         raise ConfigError("log.format: json or human")
@@ -91,6 +95,7 @@ def parse_agent_config(doc: dict[str, Any], base: Path = Path(".")) -> AgentConf
         lease_seconds=_number(doc, "lease_seconds", 3.0, 0.5, 3600),
         orphan_policy=orphan, log_retention_hours=_number(doc, "log_retention_hours", 168, 0.01, 24 * 365),
         leader_silence_seconds=_number(doc, "leader_silence_seconds", 0.5, 0.05, 60),
+        kill_jobs_with_agent=kill_with_agent,
         tls_ca=base / tls["ca"] if tls else None, tls_cert=base / tls["cert"] if tls else None,
         tls_key=base / tls["key"] if tls else None,
         log_format=log.get("format", "json"), log_level=str(log.get("level", "info")).lower())

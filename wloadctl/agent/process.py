@@ -64,7 +64,7 @@ class Agent:
         self.loop = asyncio.get_running_loop()
         self.executor = Executor(config.work_dir, self.logs, self._from_executor_thread,
                                  max_workers=min(64, max(4, config.capacity)),
-                                 die_with_agent=config.orphan_policy == "kill")
+                                 die_with_agent=config.orphan_policy == "kill" and config.kill_jobs_with_agent)
         self.links = {a: Link(a) for a in config.replicas}
         self.leader: Link | None = None
         self.lease_expiry = 0.0            # monotonic; 0 = no lease yet
