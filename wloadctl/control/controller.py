@@ -257,8 +257,10 @@ class Controller:
             if self._to_reconcile:
                 joined, self._to_reconcile = self._to_reconcile, set()
                 await self._reconcile(joined)
-            await self._dispatch()  # first: trigger-to-start latency is what users wait for
-        await self._record_events()
+            # Proposed together, so both land in the same Raft entry.
+            await asyncio.gather(self._dispatch(), self._record_events())
+        else:
+            await self._record_events()
         await self._detect_lost_agents()
         if self.phase == "active":
             self._send_kills_and_resends()
