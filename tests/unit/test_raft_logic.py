@@ -57,3 +57,23 @@ def test_plan_append_skips_entries_already_held() -> None:
     assert plan_append(ours, mixed) == (2, False)
     assert plan_append(ours, []) == (0, False)
     assert plan_append(ours, log(5, 9)) == (0, False)        # before our first entry: left to pysyncobj
+
+
+def test_membership_entries_decode_only_what_pysyncobj_writes() -> None:
+    import pickle
+
+    from pysyncobj.node import TCPNode
+
+    from wloadctl.raft.overrides import membership_change
+
+    entry = pickle.dumps(["add", "127.0.0.4:18681", TCPNode("127.0.0.4:18681")], 2)
+    assert membership_change(entry) == ("add", "127.0.0.4:18681")
+
+    class Evil:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            import os
+
+            return (os.system, ("true",))
+
+    with pytest.raises(pickle.UnpicklingError, match="refused"):
+        membership_change(pickle.dumps(["add", "x:1", Evil()], 2))

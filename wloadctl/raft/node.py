@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pysyncobj.pickle as pyso_pickle
 from pysyncobj import SyncObjConf
 from pysyncobj.config import FAIL_REASON
 
 from wloadctl.raft.journal import LmdbJournal
-from wloadctl.raft.overrides import MEMBERSHIP, DurableSyncObj
+from wloadctl.raft.overrides import MEMBERSHIP, DurableSyncObj, membership_change
 from wloadctl.raft.recovery import RecoveryPlan, plan_recovery
 from wloadctl.raft.snapshots import SnapshotError, SnapshotHeader, extract_db, read_header
 from wloadctl.state.store import Store
@@ -160,7 +159,7 @@ class RaftNode:
         members = set(self.store.raft_members() or self.configured_peers)
         for command, idx, _ in self.journal:
             if idx > applied and command[:1] == bytes([MEMBERSHIP]):
-                op, address = pyso_pickle.loads(command[1:])[:2]
+                op, address = membership_change(command[1:])
                 if op == "add":
                     members.add(address)
                 elif op == "rem":

@@ -36,13 +36,14 @@ pickled), see _SyncObj__doApplyCommand.
 
 from __future__ import annotations
 
+import io
 import logging
+import pickle
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import pysyncobj.pickle as pyso_pickle
 import pysyncobj.syncobj as pyso_syncobj
 from pysyncobj import SyncObj, SyncObjConf
 from pysyncobj.config import SERIALIZER_STATE
@@ -75,6 +76,27 @@ logging.getLogger("pysyncobj.syncobj").addFilter(_FalseTruncationAlarm())
 # createJournal is a module global of pysyncobj.syncobj, called once in
 # SyncObj.__init__; it is swapped only for the duration of one constructor.
 _INIT_LOCK = threading.Lock()
+
+
+class _MembershipUnpickler(pickle.Unpickler):
+    """pysyncobj encodes a membership change as a pickled ['add'|'rem', address, TCPNode].
+    Even from our own (authenticated) log we only rebuild exactly that: lists, strings and
+    pysyncobj's node classes; anything else is refused."""
+
+    _ALLOWED = {("pysyncobj.node", "TCPNode"), ("pysyncobj.node", "Node")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refused to load {module}.{name} from a membership entry")
+
+
+def membership_change(command: bytes) -> tuple[str, str]:
+    """(op, address) of a pysyncobj MEMBERSHIP entry (its payload after the type byte)."""
+    request = _MembershipUnpickler(io.BytesIO(bytes(command))).load()
+    if not isinstance(request, list) or len(request) < 2 or request[0] not in ("add", "rem"):
+        raise ValueError("not a membership change")
+    return str(request[0]), str(request[1])
 
 
 def plan_append(log_entries: Sequence[Entry], entries: Sequence[Entry]) -> tuple[int, bool]:
@@ -209,8 +231,7 @@ class DurableSyncObj(SyncObj):
             return self._wl_apply_entry(bytes(command[1:]), index)
         membership: tuple[str, str] | None = None
         if kind == MEMBERSHIP:
-            request = pyso_pickle.loads(command[1:])  # our own log, via the authenticated channel
-            membership = (str(request[0]), str(request[1]))
+            membership = membership_change(command[1:])
         result = SyncObj._SyncObj__doApplyCommand(self, command)  # type: ignore[attr-defined]
         self._wl_apply_meta(index, membership)
         return result
