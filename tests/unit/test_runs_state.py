@@ -152,3 +152,15 @@ def test_list_runs_newest_first_with_filters(s: S) -> None:
 def test_unknown_job_cannot_run(s: S) -> None:
     r = s.one(commands_pb2.Command(trigger_run=commands_pb2.TriggerRun(job_name="nope")))
     assert r.code == grpc.StatusCode.NOT_FOUND.value[0] and "job_name" in r.message
+
+
+def test_on_agent_counts_follow_dispatch_and_finish(s: S) -> None:
+    a, b = trigger(s), trigger(s)
+    dispatch(s, a, 1, "a1")
+    dispatch(s, b, 1, "a2")
+    assert s.store.on_agent_counts() == {"a1": 1, "a2": 1}
+    events(s, "a1", EV(kind=EV.FINISHED, run_id=a, attempt=1, exit_code=0))
+    assert s.store.on_agent_counts() == {"a2": 1}
+    s.one(commands_pb2.Command(mark_agent_lost=commands_pb2.MarkAgentLost(agent_id="a2", epoch=1)))
+    assert s.store.on_agent_counts() == {}
+    assert [r.run_id for r in s.store.queued_runs(10)] == [b]  # retried: queued again

@@ -114,9 +114,7 @@ class RunServicer(api_pb2_grpc.RunServiceServicer):
                          context: grpc.aio.ServicerContext) -> api_pb2.ListAgentsResponse:
         now = time.monotonic()
         out = api_pb2.ListAgentsResponse()
-        running: dict[str, int] = {}
-        for run in self.api.store.on_agent_runs():
-            running[run.agent_id] = running.get(run.agent_id, 0) + 1
+        running = self.api.store.on_agent_counts()
         for agent in self.api.store.agents():
             conn = self.controller.conns.get(agent.agent_id)
             out.agents.add(agent=agent, connected=conn is not None,

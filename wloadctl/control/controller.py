@@ -101,6 +101,7 @@ class Controller:
         self._last_transfer = 0.0
         self.transfers_requested = 0
         self._to_reconcile: set[str] = set()
+        self._last_sweep = 0.0
 
     # ---- lifecycle
 
@@ -262,7 +263,8 @@ class Controller:
         else:
             await self._record_events()
         await self._detect_lost_agents()
-        if self.phase == "active":
+        if self.phase == "active" and self.clock() - self._last_sweep >= 0.25:
+            self._last_sweep = self.clock()  # kills and re-sends need no tick-level promptness
             self._send_kills_and_resends()
         await self._hand_over_if_cut_off()
 
@@ -420,9 +422,7 @@ class Controller:
                 log.warning("agent lost", extra={"agent": agent_id, "runs": ",".join(result.run_ids)})
 
     def _slots(self) -> list[AgentSlots]:
-        on_agent: dict[str, int] = {}
-        for run in self.store.on_agent_runs():
-            on_agent[run.agent_id] = on_agent.get(run.agent_id, 0) + 1
+        on_agent = self.store.on_agent_counts()
         usable = {a.agent_id: a for a in self.store.agents() if not a.lost_ms}
         slots = []
         now = self.clock()
@@ -436,10 +436,15 @@ class Controller:
         return slots
 
     async def _dispatch(self) -> None:
-        queued = self.store.queued_runs(self.settings.max_dispatch_batch)
+        slots = self._slots()
+        free = sum(a.free for a in slots)
+        if free == 0:
+            return  # nothing to place on: do not even read the queue
+        # Runs whose selector matches no free agent are skipped, so look a little further.
+        queued = self.store.queued_runs(min(self.settings.max_dispatch_batch, max(free * 4, 256)))
         if not queued:
             return
-        decisions = place(queued, self._slots())
+        decisions = place(queued, slots)
         if not decisions:
             return
         result = await self._commit(commands_pb2.Command(

@@ -96,6 +96,14 @@ class RunTables:
             if raw:
                 yield runs_pb2.Run.FromString(raw)
 
+    def on_agent_counts(self, txn: lmdb.Transaction) -> dict[str, int]:
+        """DISPATCHED + RUNNING runs per agent, from the index keys alone (nothing parsed)."""
+        counts: dict[str, int] = {}
+        for key in txn.cursor(db=self.on_agent).iternext(keys=True, values=False):
+            agent = bytes(key[:-9]).decode()
+            counts[agent] = counts.get(agent, 0) + 1
+        return counts
+
     def queued_runs(self, txn: lmdb.Transaction, limit: int) -> list[runs_pb2.Run]:
         out = []
         for key, _ in txn.cursor(db=self.queue):

@@ -220,6 +220,10 @@ class Store:
         with self._swap, self.env.begin() as txn:
             return list(self.runs.on_agent_runs(txn, agent_id))
 
+    def on_agent_counts(self) -> dict[str, int]:
+        with self._swap, self.env.begin() as txn:
+            return self.runs.on_agent_counts(txn)
+
     def queued_runs(self, limit: int) -> list[runs_pb2.Run]:
         with self._swap, self.env.begin() as txn:
             return self.runs.queued_runs(txn, limit)
