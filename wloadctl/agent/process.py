@@ -239,7 +239,11 @@ class Agent:
         try:
             exec_spec = ExecSpec(
                 run_id=a.run_id, attempt=a.attempt, argv=tuple(cmd.argv.args) if cmd.HasField("argv") else (),
-                shell=cmd.shell if cmd.HasField("shell") else "", env=dict(spec.env), params=dict(a.params),
+                shell=cmd.shell if cmd.HasField("shell") else "",
+                # Who runs it, under which epoch: lets a job (and the chaos suite) record facts
+                # independent of the cluster's own bookkeeping.
+                env={**spec.env, "WLOADCTL_AGENT_ID": self.config.agent_id, "WLOADCTL_EPOCH": str(epoch)},
+                params=dict(a.params),
                 working_dir=spec.working_dir, timeout_seconds=spec.timeout_seconds, run_as=spec.run_as,
                 empty=spec.task_type == jobs_pb2.EMPTY)
             self._running.add(key)

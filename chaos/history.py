@@ -1,0 +1,459 @@
+"""Records of a chaos run and their loaders.
+
+A results directory holds (each optional; a missing file reads as empty in ``RunData.load``):
+
+``history.jsonl``
+    The workload's client history, one event a line::
+
+        {"index": 17, "process": 3, "type": "invoke", "f": "apply_job", "key": "k-17",
+         "value": {"name": "j-3-17", "spec_hash": "..."}, "time": 12.5}
+
+    Every line has its own ``index``, strictly increasing through the file (``HistoryWriter``
+    allocates them under one lock). A completion (``ok``, ``fail`` or ``info``) repeats the
+    ``process``, ``f`` and ``key`` of its invoke and carries only what the outcome adds in
+    ``value`` (``{"version": 4}``, ``{"run_id": "r12"}``, ``{"jobs": {...}}``). Completions are
+    paired with invokes by ``process``: a process has at most one operation in flight, and an
+    invoke that is never completed, or whose process invokes again first, reads as ``info``.
+``executions.jsonl``
+    ``{"run": "r12", "attempt": 1, "epoch": 3, "agent": "a1", "event": "start"|"end", "time_ns": ...}``
+``agent_epochs.jsonl``
+    ``{"agent": "a1", "epoch": 3, "time_ns": ...}`` (adopted) or
+    ``{"agent": "a1", "rejected_epoch": 2, "highest": 3, "time_ns": ...}`` (stale message refused).
+``final_runs.jsonl``
+    ``{"run_id": "r12", "job": "...", "state": "SUCCEEDED", "attempt": 2, "transitions": [...]}``;
+    integers may be decimal strings, as protobuf's JSON mapping writes 64-bit fields.
+``digests.json``
+    ``{"r1": [applied_index, "hex"], ...}``, one entry per replica.
+
+Malformed input raises ``HistoryError`` naming the file and line, never a bare KeyError, so a
+broken run is diagnosed from the message alone.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, TextIO
+
+HISTORY_FILE = "history.jsonl"
+EXECUTIONS_FILE = "executions.jsonl"
+EPOCHS_FILE = "agent_epochs.jsonl"
+FINAL_RUNS_FILE = "final_runs.jsonl"
+DIGESTS_FILE = "digests.json"
+
+EventType = Literal["invoke", "ok", "fail", "info"]
+OutcomeType = Literal["ok", "fail", "info"]
+EVENT_TYPES: tuple[str, ...] = ("invoke", "ok", "fail", "info")
+OUTCOME_TYPES: tuple[str, ...] = ("ok", "fail", "info")
+EXECUTION_EVENTS: tuple[str, ...] = ("start", "end")
+
+
+class HistoryError(ValueError):
+    """A record file is malformed; the message starts with ``file:line:`` when the line is known."""
+
+    def __init__(self, message: str, source: str | Path | None = None, line: int | None = None) -> None:
+        self.source = str(source) if source is not None else None
+        self.line = line
+        where = self.source or ""
+        if line is not None:
+            where = f"{where}:{line}" if where else f"line {line}"
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    index: int
+    process: int
+    type: str  # one of EVENT_TYPES
+    f: str
+    key: str
+    value: dict[str, Any]
+    time: float
+    line: int = field(default=0, compare=False)  # line in the source file, for error messages
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One client operation: an invoke and its outcome.
+
+    ``complete_index``/``complete_time`` are None when no completion was recorded (then ``type``
+    is ``info``). ``value`` is what the invoke sent, ``result`` what the completion added.
+    """
+
+    process: int
+    f: str
+    key: str
+    type: str  # one of OUTCOME_TYPES
+    invoke_index: int
+    complete_index: int | None
+    invoke_time: float
+    complete_time: float | None
+    value: dict[str, Any]
+    result: dict[str, Any]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """A field of the operation, preferring what the completion reported over what was sent."""
+        if name in self.result:
+            return self.result[name]
+        return self.value.get(name, default)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRecord:
+    run: str
+    attempt: int
+    epoch: int
+    agent: str
+    event: str  # "start" | "end"
+    time_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class EpochAdopted:
+    agent: str
+    epoch: int
+    time_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class EpochRejected:
+    agent: str
+    rejected_epoch: int
+    highest: int
+    time_ns: int
+
+
+EpochRecord = EpochAdopted | EpochRejected
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    state: str
+    time_ms: int
+    attempt: int = 0
+    agent: str = ""
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FinalRun:
+    run_id: str
+    job: str
+    state: str
+    attempt: int
+    transitions: tuple[Transition, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    applied_index: int
+    digest: str
+
+
+# --- parsing helpers -----------------------------------------------------------------------------
+
+_MISSING: Any = object()
+
+
+class _Fields:
+    """Typed access to one parsed object so every error names the file, the line and the field."""
+
+    def __init__(self, obj: dict[str, Any], source: str, line: int | None, what: str = "") -> None:
+        self.obj = obj
+        self.source = source
+        self.line = line
+        self.what = what  # prefix for nested objects, e.g. "transitions[2]."
+
+    def error(self, message: str) -> HistoryError:
+        return HistoryError(message, self.source, self.line)
+
+    def _get(self, name: str, default: Any) -> Any:
+        if name in self.obj:
+            return self.obj[name]
+        if default is _MISSING:
+            raise self.error(f"missing field {(self.what + name)!r}")
+        return default
+
+    def get_int(self, name: str, default: Any = _MISSING, *, decimal_str: bool = False) -> int:
+        value = self._get(name, default)
+        if decimal_str and isinstance(value, str) and value.lstrip("-").isdigit():
+            return int(value)
+        # bool is an int subclass, and true/false in an integer field is a writer bug
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.error(f"field {(self.what + name)!r} must be an integer, got {value!r}")
+        return value
+
+    def get_number(self, name: str) -> float:
+        value = self._get(name, _MISSING)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise self.error(f"field {(self.what + name)!r} must be a number, got {value!r}")
+        return float(value)
+
+    def get_str(self, name: str, default: Any = _MISSING, *, choices: tuple[str, ...] = ()) -> str:
+        value = self._get(name, default)
+        if not isinstance(value, str):
+            raise self.error(f"field {(self.what + name)!r} must be a string, got {value!r}")
+        if choices and value not in choices:
+            raise self.error(f"field {(self.what + name)!r} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def get_dict(self, name: str, default: Any = _MISSING) -> dict[str, Any]:
+        value = self._get(name, default)
+        if not isinstance(value, dict):
+            raise self.error(f"field {(self.what + name)!r} must be an object, got {value!r}")
+        return value
+
+    def get_list(self, name: str, default: Any = _MISSING) -> list[Any]:
+        value = self._get(name, default)
+        if not isinstance(value, list):
+            raise self.error(f"field {(self.what + name)!r} must be a list, got {value!r}")
+        return value
+
+
+def _iter_jsonl(path: Path | str) -> Iterator[_Fields]:
+    """Each non-blank line of a JSON Lines file as a parsed object."""
+    source = str(path)
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            # decode per line so a bad byte is reported with its line, not as a bare UnicodeDecodeError
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise HistoryError(f"not UTF-8: {exc.reason}", source, lineno) from None
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise HistoryError(f"invalid JSON: {exc.msg} at column {exc.colno}", source, lineno) from None
+            if not isinstance(obj, dict):
+                raise HistoryError(f"expected a JSON object, got {type(obj).__name__}", source, lineno)
+            yield _Fields(obj, source, lineno)
+
+
+# --- loaders -------------------------------------------------------------------------------------
+
+
+def load_history(path: Path | str) -> list[HistoryEvent]:
+    events: list[HistoryEvent] = []
+    for rec in _iter_jsonl(path):
+        event = HistoryEvent(
+            index=rec.get_int("index"),
+            process=rec.get_int("process"),
+            type=rec.get_str("type", choices=EVENT_TYPES),
+            f=rec.get_str("f"),
+            key=rec.get_str("key", ""),  # reads carry no idempotency key
+            value=rec.get_dict("value", {}),
+            time=rec.get_number("time"),
+            line=rec.line or 0,
+        )
+        if not event.f:
+            raise rec.error("field 'f' must not be empty")
+        # pairing relies on file order being event order, which the writer guarantees by index
+        if events and event.index <= events[-1].index:
+            raise rec.error(f"index {event.index} does not follow index {events[-1].index} (line {events[-1].line})")
+        events.append(event)
+    return events
+
+
+def load_executions(path: Path | str) -> list[ExecutionRecord]:
+    return [
+        ExecutionRecord(
+            run=rec.get_str("run"),
+            attempt=rec.get_int("attempt"),
+            epoch=rec.get_int("epoch"),
+            agent=rec.get_str("agent"),
+            event=rec.get_str("event", choices=EXECUTION_EVENTS),
+            time_ns=rec.get_int("time_ns"),
+        )
+        for rec in _iter_jsonl(path)
+    ]
+
+
+def load_agent_epochs(path: Path | str) -> list[EpochRecord]:
+    records: list[EpochRecord] = []
+    for rec in _iter_jsonl(path):
+        adopted, rejected = "epoch" in rec.obj, "rejected_epoch" in rec.obj
+        if adopted == rejected:
+            raise rec.error("expected exactly one of 'epoch' (adopted) or 'rejected_epoch' (refused)")
+        if adopted:
+            records.append(EpochAdopted(rec.get_str("agent"), rec.get_int("epoch"), rec.get_int("time_ns")))
+        else:
+            records.append(EpochRejected(rec.get_str("agent"), rec.get_int("rejected_epoch"), rec.get_int("highest"),
+                                         rec.get_int("time_ns")))
+    return records
+
+
+def load_final_runs(path: Path | str) -> list[FinalRun]:
+    runs: list[FinalRun] = []
+    seen: dict[str, int] = {}
+    for rec in _iter_jsonl(path):
+        transitions: list[Transition] = []
+        for i, raw in enumerate(rec.get_list("transitions", [])):
+            what = f"transitions[{i}]."
+            if not isinstance(raw, dict):
+                raise rec.error(f"{what[:-1]} must be an object, got {raw!r}")
+            t = _Fields(raw, rec.source, rec.line, what)
+            # proto3 JSON omits zero values, so only state and time are required
+            transitions.append(Transition(
+                state=t.get_str("state"),
+                time_ms=t.get_int("time_ms", decimal_str=True),
+                attempt=t.get_int("attempt", 0, decimal_str=True),
+                agent=t.get_str("agent", ""),
+                epoch=t.get_int("epoch", 0, decimal_str=True),
+            ))
+        run = FinalRun(
+            run_id=rec.get_str("run_id"),
+            job=rec.get_str("job", ""),
+            state=rec.get_str("state"),
+            attempt=rec.get_int("attempt", 0, decimal_str=True),
+            transitions=tuple(transitions),
+        )
+        if run.run_id in seen:
+            raise rec.error(f"run {run.run_id} already reported on line {seen[run.run_id]}")
+        seen[run.run_id] = rec.line or 0
+        runs.append(run)
+    return runs
+
+
+def load_digests(path: Path | str) -> dict[str, Digest]:
+    source = str(path)
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise HistoryError(f"invalid JSON: {exc.msg} at column {exc.colno}", source, exc.lineno) from None
+    except UnicodeDecodeError as exc:
+        raise HistoryError(f"not UTF-8: {exc.reason}", source) from None
+    if not isinstance(obj, dict):
+        raise HistoryError(f"expected a JSON object of replica -> [applied_index, digest], got {type(obj).__name__}",
+                           source)
+    digests: dict[str, Digest] = {}
+    for replica, entry in obj.items():
+        if (not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], int)
+                or isinstance(entry[0], bool) or not isinstance(entry[1], str)):
+            raise HistoryError(f"replica {replica!r}: expected [applied_index, \"hex\"], got {entry!r}", source)
+        digests[replica] = Digest(entry[0], entry[1])
+    return digests
+
+
+def pair_operations(history: Iterable[HistoryEvent], source: str = HISTORY_FILE) -> list[Operation]:
+    """Pair each invoke with its completion by process; the result is ordered by invoke index.
+
+    An invoke with no completion, or superseded by another invoke of the same process, becomes an
+    ``info`` operation (outcome unknown). A completion with no open invoke on its process, or one
+    whose ``f``/``key`` differ from that invoke, raises ``HistoryError``.
+    """
+    open_invokes: dict[int, HistoryEvent] = {}
+    ops: list[Operation] = []
+    for ev in history:
+        if ev.type == "invoke":
+            abandoned = open_invokes.pop(ev.process, None)
+            if abandoned is not None:
+                ops.append(_operation(abandoned, None))
+            open_invokes[ev.process] = ev
+            continue
+        inv = open_invokes.pop(ev.process, None)
+        if inv is None:
+            raise HistoryError(f"{ev.type} completion (index {ev.index}) for process {ev.process}, "
+                               "which has no open invoke", source, ev.line or None)
+        if (inv.f, inv.key) != (ev.f, ev.key):
+            raise HistoryError(f"{ev.type} completion (index {ev.index}) is {ev.f} key {ev.key!r} but the open "
+                               f"invoke of process {ev.process} (index {inv.index}) is {inv.f} key {inv.key!r}",
+                               source, ev.line or None)
+        ops.append(_operation(inv, ev))
+    ops.extend(_operation(inv, None) for inv in open_invokes.values())
+    ops.sort(key=lambda op: op.invoke_index)
+    return ops
+
+
+def _operation(inv: HistoryEvent, done: HistoryEvent | None) -> Operation:
+    return Operation(
+        process=inv.process,
+        f=inv.f,
+        key=inv.key,
+        type=done.type if done is not None else "info",
+        invoke_index=inv.index,
+        complete_index=done.index if done is not None else None,
+        invoke_time=inv.time,
+        complete_time=done.time if done is not None else None,
+        value=inv.value,
+        result=done.value if done is not None else {},
+    )
+
+
+# --- writer --------------------------------------------------------------------------------------
+
+
+class HistoryWriter:
+    """Thread-safe appender of ``history.jsonl`` for the workload.
+
+    Each line is written and flushed under one lock, so indexes increase through the file and a
+    crash of the workload loses at most the line being written. Appending to an existing file
+    continues after its last index; invokes left open by an earlier writer read back as ``info``.
+    """
+
+    def __init__(self, path: Path | str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._lock = threading.Lock()
+        existing = load_history(self.path) if self.path.exists() else []
+        self._next = existing[-1].index + 1 if existing else 0
+        self._open: dict[int, tuple[int, str, str]] = {}  # invoke index -> (process, f, key)
+        self._latest: dict[int, int] = {}  # process -> its open invoke index
+        self._file: TextIO = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the writer
+
+    def invoke(self, process: int, f: str, key: str, value: dict[str, Any] | None = None) -> int:
+        """Record an invoke and return its index, to be passed to ``complete``."""
+        with self._lock:
+            index = self._next
+            self._append({"index": index, "process": process, "type": "invoke", "f": f, "key": key,
+                          "value": value or {}, "time": self._clock()})
+            superseded = self._latest.get(process)
+            if superseded is not None:
+                # the reader pairs by process, so the earlier invoke can no longer be completed
+                del self._open[superseded]
+            self._open[index] = (process, f, key)
+            self._latest[process] = index
+            return index
+
+    def complete(self, index: int, type: OutcomeType, value: dict[str, Any] | None = None) -> None:
+        """Record the outcome of the invoke ``index``: ok, fail (not applied) or info (unknown)."""
+        if type not in OUTCOME_TYPES:
+            raise ValueError(f"completion type must be one of {', '.join(OUTCOME_TYPES)}, got {type!r}")
+        with self._lock:
+            if index not in self._open:
+                raise ValueError(f"no open invoke with index {index} (never invoked, already completed, "
+                                 "or superseded by a later invoke of its process)")
+            process, f, key = self._open[index]
+            self._append({"index": self._next, "process": process, "type": type, "f": f, "key": key,
+                          "value": value or {}, "time": self._clock()})
+            del self._open[index]
+            del self._latest[process]
+
+    def _append(self, record: dict[str, Any]) -> None:
+        # serialise before touching the file or the counters so an unencodable value changes nothing
+        line = json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
+        if self._file.closed:
+            raise ValueError(f"{self.path}: history writer is closed")
+        self._file.write(line)
+        self._file.flush()
+        self._next += 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+    def __enter__(self) -> HistoryWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

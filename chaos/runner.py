@@ -1,0 +1,168 @@
+"""Runs one chaos scenario: cluster, workload, seeded faults, healing, recovery, checks.
+
+    python -m chaos run --nemesis kill-leader,crash-agent --time 120 --seed 7 --replicas 3
+
+Everything runs on loopback as real processes; the report (history, logs,
+checker results) goes to a results folder, and a failure prints the seed that
+reproduces its fault schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from chaos.checkers import Finding, RunData, check_all
+from chaos.history import HistoryWriter
+from chaos.nemesis import NEMESES, Context, Nemesis
+from chaos.workload import Workload, run_jobs
+from wloadctl.proto.v1 import runs_pb2
+from wloadctl.testing.cluster import LocalCluster, wait_for
+from wloadctl.testing.proxy import BlackholeProxy
+
+ACTIVE = {runs_pb2.PENDING, runs_pb2.QUEUED, runs_pb2.DISPATCHED, runs_pb2.RUNNING, runs_pb2.RETRY_WAIT}
+
+
+@dataclass
+class Scenario:
+    nemeses: list[str]
+    seconds: float = 120.0
+    seed: int = 0
+    replicas: int = 3
+    agents: int = 2
+    results: Path = Path("chaos/results")
+    recovery_s: float = 90.0
+
+
+def _log_time_ns(ts: str) -> int:
+    return int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1e9)
+
+
+def _agent_epochs(cluster: LocalCluster, out: Path) -> None:
+    """Adoptions and refusals of epochs, from the agents' JSON logs."""
+    with open(out, "w") as f:
+        for a in cluster.agents:
+            for line in a.log_path.read_text(errors="replace").splitlines():
+                if not line.startswith("{"):
+                    continue
+                rec = json.loads(line)
+                if rec.get("msg") == "adopted epoch":
+                    f.write(json.dumps({"agent": a.agent_id, "epoch": rec["epoch"],
+                                        "time_ns": _log_time_ns(rec["ts"])}) + "\n")
+                elif rec.get("msg") == "refused a message with a stale epoch":
+                    f.write(json.dumps({"agent": a.agent_id, "rejected_epoch": rec["epoch"],
+                                        "highest": rec["highest_epoch"], "time_ns": _log_time_ns(rec["ts"])}) + "\n")
+
+
+def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = sc.results / f"{stamp}-{'+'.join(sc.nemeses) or 'none'}-seed{sc.seed}"
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(sc.seed)
+    exec_dir = out / "executions"
+    exec_dir.mkdir()
+    nemeses: list[Nemesis] = [NEMESES[n]() for n in sc.nemeses]
+    events: list[dict[str, object]] = []
+    cluster = LocalCluster(out / "cluster", size=sc.replicas)
+    proxies: dict[str, BlackholeProxy] = {}
+    history = HistoryWriter(out / "history.jsonl")
+    try:
+        cluster.start()
+        for r in cluster.replicas:  # agents reach every replica through a proxy a nemesis can cut
+            host, port = r.agent_address.rsplit(":", 1)
+            proxies[r.node_id] = BlackholeProxy((host, int(port)))
+        for i in range(sc.agents):
+            agent = cluster.add_agent(f"a{i + 1}", capacity=8, lease_seconds=3.0, start=False)
+            text = agent.config_path.read_text()
+            for r in cluster.replicas:
+                text = text.replace(f'"{r.agent_address}"', f'"{proxies[r.node_id].address}"')
+            agent.config_path.write_text(text)
+            agent.start()
+        with cluster.client() as c:
+            c.apply_jobs(run_jobs(exec_dir))
+            wait_for(lambda: c.status().agents_confirmed == sc.agents, 60, "the agents to confirm")
+        ctx = Context(cluster, rng, proxies)
+        workload = Workload([r.api_address for r in cluster.replicas], history, seed=sc.seed)
+        workload.start()
+        end = time.monotonic() + sc.seconds
+        while time.monotonic() < end and nemeses:
+            if not _quiet(end, rng.uniform(3, 8)):
+                break
+            nemesis = rng.choice(nemeses)
+            what = nemesis.inject(ctx)
+            events.append({"t": round(sc.seconds - (end - time.monotonic()), 2), "nemesis": nemesis.name,
+                           "inject": what})
+            _quiet(end, rng.uniform(2, 6))
+            nemesis.heal(ctx)
+            events.append({"t": round(sc.seconds - (end - time.monotonic()), 2), "nemesis": nemesis.name, "heal": True})
+        _quiet(end, end - time.monotonic())
+        workload.stop()
+        for n in nemeses:  # everything heals at the end
+            n.heal(ctx)
+        for p in proxies.values():
+            p.heal()
+        for r in cluster.replicas:
+            if not r.running:
+                cluster.start(r, wait=False)
+        for a in cluster.agents:
+            a.start()
+        _recover(cluster, sc)
+        _collect(cluster, out, history)
+        _agent_epochs(cluster, out / "agent_epochs.jsonl")
+    finally:
+        history.close()
+        cluster.stop()
+        for p in proxies.values():
+            p.close()
+    (out / "nemesis.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    data = RunData.load(out, expect_rejections=any(n in ("pause-leader", "flap-leader") for n in sc.nemeses),
+                        orphan_kill=True)
+    findings = check_all(data)
+    ok = all(f.ok for f in findings)
+    report = {"ok": ok, "seed": sc.seed, "nemeses": sc.nemeses, "seconds": sc.seconds, "replicas": sc.replicas,
+              "findings": [f.__dict__ for f in findings], "faults": events}
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    for r in cluster.replicas:
+        shutil.copy(r.log_path, out / f"{r.node_id}.log")
+    return ok, out, findings
+
+
+def _quiet(end: float, seconds: float) -> bool:
+    time.sleep(max(0.0, min(seconds, end - time.monotonic())))  # the fault schedule's own pacing
+    return time.monotonic() < end
+
+
+def _recover(cluster: LocalCluster, sc: Scenario) -> None:
+    cluster.wait_for_leader(timeout=60)
+    with cluster.client(retry_for=30) as c:
+        wait_for(lambda: c.status().takeover_phase == "active", 60, "the leader to dispatch")
+
+        def settled() -> bool:
+            return not any(r.state in ACTIVE for r in c.iter_runs(page_size=1000))
+
+        wait_for(settled, sc.recovery_s, "every run to reach a final state", interval=0.5)
+    cluster.wait_converged(timeout=60)
+
+
+def _collect(cluster: LocalCluster, out: Path, history: HistoryWriter) -> None:
+    with cluster.client(retry_for=30) as c:
+        index = history.invoke(99, "read_jobs", "final", {})
+        jobs = {j.spec.name: j.version for j in c.iter_jobs(domain="chaos", page_size=1000)}
+        history.complete(index, "ok", {"jobs": jobs})
+        with open(out / "final_runs.jsonl", "w") as f:
+            for r in c.iter_runs(page_size=1000):
+                f.write(json.dumps({
+                    "run_id": r.run_id, "job": r.job_name, "state": runs_pb2.RunState.Name(r.state),
+                    "attempt": r.attempt,
+                    "transitions": [{"state": runs_pb2.RunState.Name(t.state), "time_ms": t.time_ms,
+                                     "attempt": t.attempt, "agent": t.agent_id, "epoch": t.epoch}
+                                    for t in r.transitions]}) + "\n")
+    (out / "digests.json").write_text(json.dumps({k: list(v) for k, v in cluster.digests().items()}))
+    with open(out / "executions.jsonl", "w") as f:
+        for part in sorted((out / "executions").glob("exec-*.jsonl")):
+            f.write(part.read_text())

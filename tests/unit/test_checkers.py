@@ -1,0 +1,451 @@
+"""Chaos history loaders, the history writer, and every built-in checker on passing and violating records."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaos.checkers import (
+    MAX_DETAILS,
+    REGISTRY,
+    AcknowledgedRunsFinal,
+    AcknowledgedWrites,
+    EqualDigests,
+    Finding,
+    NoDoubleExecution,
+    NoOverlap,
+    NoStaleEpochStart,
+    NoStuckRuns,
+    RunData,
+    StaleRejectionsObserved,
+    check_all,
+    register,
+)
+from chaos.history import (
+    Digest,
+    EpochAdopted,
+    EpochRejected,
+    ExecutionRecord,
+    FinalRun,
+    HistoryError,
+    HistoryEvent,
+    HistoryWriter,
+    Operation,
+    Transition,
+    load_agent_epochs,
+    load_digests,
+    load_executions,
+    load_final_runs,
+    load_history,
+    pair_operations,
+)
+
+
+class H:
+    """Builds a client history event by event, as the workload writes it."""
+
+    def __init__(self) -> None:
+        self.events: list[HistoryEvent] = []
+        self.open: dict[int, HistoryEvent] = {}
+
+    def _add(self, process: int, type: str, f: str, key: str, value: dict[str, Any]) -> HistoryEvent:
+        index = len(self.events)
+        ev = HistoryEvent(index, process, type, f, key, value, float(index), line=index + 1)
+        self.events.append(ev)
+        return ev
+
+    def invoke(self, process: int, f: str, **value: Any) -> H:
+        self.open[process] = self._add(process, "invoke", f, f"k{len(self.events)}", value)
+        return self
+
+    def done(self, process: int, type: str, **value: Any) -> H:
+        inv = self.open.pop(process)
+        self._add(process, type, inv.f, inv.key, value)
+        return self
+
+    def apply(self, process: int, name: str, type: str = "ok", version: int | None = None) -> H:
+        self.invoke(process, "apply_job", name=name, spec_hash="h")
+        return self.done(process, type, **({"version": version} if version is not None else {}))
+
+    def delete(self, process: int, name: str, type: str = "ok") -> H:
+        return self.invoke(process, "delete_job", name=name).done(process, type)
+
+    def read(self, process: int, jobs: dict[str, int]) -> H:
+        return self.invoke(process, "read_jobs").done(process, "ok", jobs=jobs)
+
+    def ops(self) -> list[Operation]:
+        return pair_operations(self.events)
+
+
+def start(run: str, attempt: int, t: int, agent: str = "a1", epoch: int = 1) -> ExecutionRecord:
+    return ExecutionRecord(run, attempt, epoch, agent, "start", t)
+
+
+def end(run: str, attempt: int, t: int, agent: str = "a1", epoch: int = 1) -> ExecutionRecord:
+    return ExecutionRecord(run, attempt, epoch, agent, "end", t)
+
+
+def final_run(run_id: str, state: str = "SUCCEEDED", job: str = "j", attempt: int = 1,
+              transitions: tuple[Transition, ...] = ()) -> FinalRun:
+    return FinalRun(run_id, job, state, attempt, transitions)
+
+
+def write_lines(path: Path, *lines: Any) -> Path:
+    path.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines))
+    return path
+
+
+def names_in(finding: Finding, *needles: str) -> bool:
+    return any(all(n in d for n in needles) for d in finding.details)
+
+
+# --- loaders and pairing -------------------------------------------------------------------------
+
+
+def _event(index: int, process: int, type: str, f: str = "apply_job", **value: Any) -> dict[str, Any]:
+    return {"index": index, "process": process, "type": type, "f": f, "key": f"k{process}", "value": value,
+            "time": index * 0.5}
+
+
+def test_load_history_round_trip(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "history.jsonl", _event(0, 1, "invoke", name="j"), "",
+                       _event(1, 1, "ok", version=2))
+    events = load_history(path)
+    assert [(e.index, e.type, e.line) for e in events] == [(0, "invoke", 1), (1, "ok", 3)]
+    (op,) = pair_operations(events)
+    assert (op.type, op.get("name"), op.get("version"), op.complete_index) == ("ok", "j", 2, 1)
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ("{not json", "invalid JSON"),
+    ("[1, 2]", "expected a JSON object"),
+    (json.dumps({k: v for k, v in _event(1, 1, "ok").items() if k != "process"}), "missing field 'process'"),
+    (json.dumps(_event(1, 1, "done")), "field 'type' must be one of"),
+    (json.dumps({**_event(1, 1, "ok"), "index": "1"}), "field 'index' must be an integer"),
+    (json.dumps({**_event(1, 1, "ok"), "process": True}), "field 'process' must be an integer"),
+    (json.dumps({**_event(1, 1, "ok"), "value": []}), "field 'value' must be an object"),
+    (json.dumps(_event(0, 1, "ok")), "index 0 does not follow index 0"),
+])
+def test_malformed_history_line_names_file_and_line(tmp_path: Path, bad: str, message: str) -> None:
+    path = write_lines(tmp_path / "history.jsonl", _event(0, 1, "invoke"), bad)
+    with pytest.raises(HistoryError, match=message) as err:
+        load_history(path)
+    assert str(err.value).startswith(f"{path}:2: ")
+    assert err.value.line == 2
+
+
+def test_invalid_utf8_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "executions.jsonl"
+    path.write_bytes(b'{"run": "r1"}\n\xff\xfe\n')
+    with pytest.raises(HistoryError, match=r"executions\.jsonl:1: missing field 'attempt'"):
+        load_executions(path)
+    path.write_bytes(b"\xff\xfe\n")
+    with pytest.raises(HistoryError, match=r":1: not UTF-8"):
+        load_executions(path)
+
+
+def test_pairing_missing_completion_is_info() -> None:
+    h = H().invoke(1, "apply_job", name="a").invoke(2, "apply_job", name="b").done(2, "ok", version=1)
+    h.invoke(1, "apply_job", name="c")  # process 1 invokes again: the first invoke's outcome is unknown
+    ops = h.ops()
+    assert [(op.get("name"), op.type, op.complete_index) for op in ops] == [
+        ("a", "info", None), ("b", "ok", 2), ("c", "info", None)]
+
+
+def test_pairing_rejects_orphan_and_mismatched_completions() -> None:
+    orphan = [HistoryEvent(0, 1, "ok", "apply_job", "k", {}, 0.0, line=7)]
+    with pytest.raises(HistoryError, match=r"history\.jsonl:7: ok completion .* no open invoke"):
+        pair_operations(orphan)
+    mismatch = [HistoryEvent(0, 1, "invoke", "apply_job", "k", {}, 0.0, line=1),
+                HistoryEvent(1, 1, "ok", "delete_job", "k", {}, 1.0, line=2)]
+    with pytest.raises(HistoryError, match=r":2: .*delete_job"):
+        pair_operations(mismatch, "h.jsonl")
+
+
+def test_other_loaders(tmp_path: Path) -> None:
+    ex = load_executions(write_lines(tmp_path / "e", {"run": "r1", "attempt": 1, "epoch": 3, "agent": "a1",
+                                                       "event": "start", "time_ns": 5}))
+    assert ex == [start("r1", 1, 5, epoch=3)]
+    epochs = load_agent_epochs(write_lines(tmp_path / "p", {"agent": "a1", "epoch": 3, "time_ns": 1},
+                                           {"agent": "a1", "rejected_epoch": 2, "highest": 3, "time_ns": 2}))
+    assert epochs == [EpochAdopted("a1", 3, 1), EpochRejected("a1", 2, 3, 2)]
+    with pytest.raises(HistoryError, match=":1: expected exactly one of"):
+        load_agent_epochs(write_lines(tmp_path / "p2", {"agent": "a1", "epoch": 3, "rejected_epoch": 2,
+                                                        "time_ns": 1}))
+    # protobuf's JSON mapping writes 64-bit integers as strings and omits zero values
+    runs = load_final_runs(write_lines(tmp_path / "f", {
+        "run_id": "r1", "job": "j", "state": "LOST", "attempt": 1,
+        "transitions": [{"state": "PENDING", "time_ms": "10"}, {"state": "LOST", "time_ms": "20", "attempt": 1,
+                                                                 "agent": "a1", "epoch": "3"}]}))
+    assert runs[0].transitions == (Transition("PENDING", 10), Transition("LOST", 20, 1, "a1", 3))
+    with pytest.raises(HistoryError, match=r":2: run r1 already reported on line 1"):
+        load_final_runs(write_lines(tmp_path / "f2", {"run_id": "r1", "state": "QUEUED"},
+                                    {"run_id": "r1", "state": "QUEUED"}))
+    with pytest.raises(HistoryError, match=r":1: field 'transitions\[0\]\.time_ms' must be an integer"):
+        load_final_runs(write_lines(tmp_path / "f3", {"run_id": "r1", "state": "LOST",
+                                                      "transitions": [{"state": "LOST", "time_ms": 1.5}]}))
+    (tmp_path / "d.json").write_text(json.dumps({"r1": [10, "ab"], "r2": [10, "ab"]}))
+    assert load_digests(tmp_path / "d.json") == {"r1": Digest(10, "ab"), "r2": Digest(10, "ab")}
+    (tmp_path / "d2.json").write_text(json.dumps({"r1": [10]}))
+    with pytest.raises(HistoryError, match="replica 'r1'"):
+        load_digests(tmp_path / "d2.json")
+
+
+# --- writer --------------------------------------------------------------------------------------
+
+
+def test_history_writer_round_trip_with_threads(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    threads, per_thread = 8, 50
+    with HistoryWriter(path) as writer:
+
+        def work(process: int) -> None:
+            for i in range(per_thread):
+                index = writer.invoke(process, "apply_job", f"k-{process}-{i}", {"name": f"j-{process}-{i}"})
+                writer.complete(index, ("ok", "fail", "info")[i % 3], {"version": i} if i % 3 == 0 else None)
+
+        workers = [threading.Thread(target=work, args=(p,)) for p in range(threads)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        dangling = writer.invoke(99, "read_jobs", "")  # never completed: reads back as info
+
+    events = load_history(path)
+    assert [e.index for e in events] == list(range(2 * threads * per_thread + 1))
+    ops = pair_operations(events, str(path))
+    assert len(ops) == threads * per_thread + 1
+    for op in ops:
+        if op.process == 99:
+            assert (op.invoke_index, op.type, op.complete_index) == (dangling, "info", None)
+            continue
+        _, p, i = op.key.split("-")
+        assert op.get("name") == f"j-{p}-{i}"
+        assert op.type == ("ok", "fail", "info")[int(i) % 3]
+        assert op.result == ({"version": int(i)} if int(i) % 3 == 0 else {})
+
+
+def test_history_writer_continues_and_refuses_bad_completions(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    with HistoryWriter(path, clock=lambda: 1.0) as writer:
+        first = writer.invoke(1, "delete_job", "k1", {"name": "j"})
+        second = writer.invoke(1, "delete_job", "k2", {"name": "j"})
+        with pytest.raises(ValueError, match="superseded"):
+            writer.complete(first, "ok")
+        with pytest.raises(ValueError, match="completion type"):
+            writer.complete(second, "done")  # type: ignore[arg-type]
+        writer.complete(second, "ok")
+        with pytest.raises(ValueError, match="already completed"):
+            writer.complete(second, "ok")
+    with HistoryWriter(path) as writer:
+        assert writer.invoke(2, "read_jobs", "") == 3
+    assert [op.type for op in pair_operations(load_history(path))] == ["info", "ok", "info"]
+
+
+# --- registry and loading ------------------------------------------------------------------------
+
+
+def test_registry_holds_builtins_and_refuses_duplicates() -> None:
+    assert [c.name for c in REGISTRY][:8] == [
+        "acknowledged_writes", "no_double_execution", "no_stale_epoch_start", "stale_rejections_observed",
+        "no_overlap", "no_stuck_runs", "equal_digests", "acknowledged_runs_final"]
+    with pytest.raises(ValueError, match="already registered"):
+        register(NoStuckRuns())
+
+
+def test_check_all_on_empty_data_passes_and_reports_raising_checker() -> None:
+    assert all(f.ok for f in check_all(RunData()))
+
+    class Broken:
+        name = "broken"
+
+        def check(self, data: RunData) -> Finding:
+            raise RuntimeError("boom")
+
+    (finding,) = check_all(RunData(), [Broken()])
+    assert (finding.checker, finding.ok) == ("broken", False)
+    assert "boom" in finding.summary
+
+
+def test_run_data_load(tmp_path: Path) -> None:
+    h = H().apply(1, "j", version=1).invoke(2, "trigger_run", job="j").done(2, "ok", run_id="r1").read(1, {"j": 1})
+    write_lines(tmp_path / "history.jsonl", *[
+        {"index": e.index, "process": e.process, "type": e.type, "f": e.f, "key": e.key, "value": e.value,
+         "time": e.time} for e in h.events])
+    write_lines(tmp_path / "executions.jsonl", {"run": "r1", "attempt": 1, "epoch": 1, "agent": "a1",
+                                                "event": "start", "time_ns": 5})
+    write_lines(tmp_path / "final_runs.jsonl", {"run_id": "r1", "job": "j", "state": "SUCCEEDED", "attempt": 1})
+    data = RunData.load(tmp_path, expect_rejections=True)
+    assert len(data.operations) == 3 and len(data.executions) == 1 and len(data.final_runs) == 1
+    assert data.missing == ["agent_epochs.jsonl", "digests.json"]
+    verdict = {f.checker: f.ok for f in check_all(data)}
+    assert verdict["stale_rejections_observed"] is False
+    assert all(ok for name, ok in verdict.items() if name != "stale_rejections_observed")
+
+
+def test_details_are_capped() -> None:
+    runs = [final_run(f"r{i}", "RUNNING") for i in range(MAX_DETAILS + 5)]
+    finding = NoStuckRuns().check(RunData(final_runs=runs))
+    assert not finding.ok and len(finding.details) == MAX_DETAILS
+    assert finding.summary == f"{MAX_DETAILS + 5} runs not final (first {MAX_DETAILS} shown)"
+
+
+# --- 1. acknowledged_writes ----------------------------------------------------------------------
+
+
+def test_acknowledged_writes_pass() -> None:
+    h = (H().apply(1, "kept", version=1).apply(1, "kept", version=2)
+         .apply(1, "gone", version=1).delete(1, "gone")
+         .apply(1, "maybe", "info")
+         .apply(1, "refused", "fail")
+         .apply(1, "back", version=1).delete(1, "back").apply(1, "back", "info"))
+    # a delete of "racy" still in flight when the apply is acknowledged may be ordered after it
+    h.apply(2, "racy", version=1).invoke(3, "delete_job", name="racy").apply(2, "racy", version=2).done(3, "info")
+    # an apply acknowledged only after the read started may or may not be visible
+    h.invoke(4, "apply_job", name="late").read(1, {"kept": 2, "back": 3}).done(4, "ok", version=1)
+    finding = AcknowledgedWrites().check(RunData(operations=h.ops()))
+    assert finding.ok, finding
+
+
+@pytest.mark.parametrize(("history", "needles"), [
+    (H().apply(1, "lost", version=1).read(1, {}), ("apply_job lost", "absent")),
+    (H().apply(1, "old", version=3).read(1, {"old": 2}), ("apply_job old", "version 3", "version 2")),
+    (H().apply(1, "zombie", version=1).delete(1, "zombie").read(1, {"zombie": 1}), ("delete_job zombie",)),
+    (H().apply(1, "ghost", "fail").read(1, {"ghost": 1}), ("apply_job ghost", "failed")),
+    # a failed delete cannot explain the absence of an acknowledged apply
+    (H().apply(1, "kept", version=1).delete(1, "kept", "fail").read(1, {}), ("apply_job kept", "absent")),
+    # a delete that completed before the apply was invoked cannot undo it
+    (H().delete(1, "redo").apply(1, "redo", version=2).read(1, {}), ("apply_job redo", "absent")),
+    (H().apply(1, "unread", version=1), ("unread", "no final read")),
+])
+def test_acknowledged_writes_violation(history: H, needles: tuple[str, ...]) -> None:
+    finding = AcknowledgedWrites().check(RunData(operations=history.ops()))
+    assert not finding.ok
+    assert names_in(finding, *needles), finding.details
+
+
+# --- 2. no_double_execution ----------------------------------------------------------------------
+
+
+def test_no_double_execution() -> None:
+    ok = [start("r1", 1, 10), end("r1", 1, 20), start("r1", 2, 30, "a2"), start("r2", 1, 15)]
+    assert NoDoubleExecution().check(RunData(executions=ok)).ok
+    bad = NoDoubleExecution().check(RunData(executions=[*ok, start("r1", 2, 31, "a3", epoch=2)]))
+    assert not bad.ok
+    assert names_in(bad, "r1 attempt 2 started 2 times", "a2", "a3")
+
+
+# --- 3. epochs -----------------------------------------------------------------------------------
+
+
+def test_no_stale_epoch_start() -> None:
+    epochs = [EpochAdopted("a1", 2, 100), EpochAdopted("a1", 3, 200), EpochAdopted("a2", 5, 100)]
+    ok = [start("r1", 1, 150, epoch=2), start("r2", 1, 200, epoch=2),  # adopted at the same instant: not before
+          start("r3", 1, 250, epoch=3), start("r4", 1, 50, "a2", epoch=1), start("r5", 1, 50, "a9", epoch=0)]
+    assert NoStaleEpochStart().check(RunData(executions=ok, epochs=epochs)).ok
+    bad = NoStaleEpochStart().check(RunData(executions=[*ok, start("r6", 1, 201, epoch=2)], epochs=epochs))
+    assert not bad.ok
+    assert names_in(bad, "r6 attempt 1", "a1", "epoch 2", "epoch 3")
+
+
+def test_rejection_record_proves_the_highest_epoch() -> None:
+    epochs = [EpochRejected("a1", 2, 4, 100)]
+    bad = NoStaleEpochStart().check(RunData(executions=[start("r1", 1, 150, epoch=3)], epochs=epochs))
+    assert not bad.ok and names_in(bad, "r1", "epoch 4")
+
+
+def test_stale_rejections_observed() -> None:
+    adopted = [EpochAdopted("a1", 1, 10), EpochAdopted("a1", 2, 20)]
+    quiet = StaleRejectionsObserved().check(RunData(epochs=adopted))
+    assert quiet.ok and quiet.summary == "not expected in this run"
+    seen = StaleRejectionsObserved().check(RunData(epochs=[*adopted, EpochRejected("a1", 1, 2, 30)],
+                                                   expect_rejections=True))
+    assert seen.ok
+    missing = StaleRejectionsObserved().check(RunData(epochs=adopted, expect_rejections=True))
+    assert not missing.ok
+    assert names_in(missing, "a1", "rejected none")
+
+
+# --- 4. no_overlap -------------------------------------------------------------------------------
+
+
+def test_no_overlap_pass() -> None:
+    ex = [start("r1", 1, 100), end("r1", 1, 200), start("r1", 2, 200, "a2"), end("r1", 2, 300, "a2"),
+          start("r2", 1, 100), start("r3", 1, 100)]  # open intervals with no later attempt
+    assert NoOverlap().check(RunData(executions=ex)).ok
+
+
+def test_no_overlap_violation_with_ends() -> None:
+    ex = [start("r1", 1, 100), end("r1", 1, 250), start("r1", 2, 200, "a2"), end("r1", 2, 300, "a2")]
+    finding = NoOverlap().check(RunData(executions=ex))
+    assert not finding.ok
+    assert names_in(finding, "r1", "attempt 1 on a1 [100 .. 250", "attempt 2 on a2 [200")
+
+
+def test_missing_end_is_open_unless_orphans_are_killed() -> None:
+    lost = (Transition("RUNNING", 0, 1, "a1", 1), Transition("LOST", 150, 1, "a1", 1))  # 150 ms
+    runs = [final_run("r1", attempt=2, transitions=lost)]
+    ex = [start("r1", 1, 100 * 10**6), start("r1", 2, 200 * 10**6, "a2"), end("r1", 2, 300 * 10**6, "a2")]
+    open_ended = NoOverlap().check(RunData(executions=ex, final_runs=runs))
+    assert not open_ended.ok and names_in(open_ended, "r1", "attempt 1", "open (no end record)", "attempt 2")
+    assert NoOverlap().check(RunData(executions=ex, final_runs=runs, orphan_kill=True)).ok
+    # the LOST bound of attempt 1 falls after attempt 2 started
+    early = [start("r1", 1, 100 * 10**6), start("r1", 2, 140 * 10**6, "a2")]
+    bounded = NoOverlap().check(RunData(executions=early, final_runs=runs, orphan_kill=True))
+    assert not bounded.ok and names_in(bounded, "r1", f"{150 * 10**6} (LOST bound)", "attempt 2 on a2")
+
+
+# --- 5. no_stuck_runs ----------------------------------------------------------------------------
+
+
+def test_no_stuck_runs() -> None:
+    finals = [final_run(f"r{i}", s) for i, s in enumerate(
+        ["SUCCEEDED", "FAILED", "TIMED_OUT", "KILLED", "SKIPPED", "LOST"])]
+    assert NoStuckRuns().check(RunData(final_runs=finals)).ok
+    bad = NoStuckRuns().check(RunData(final_runs=[*finals, final_run("r9", "RETRY_WAIT"),
+                                                  final_run("r10", "RUN_STATE_UNSPECIFIED")]))
+    assert not bad.ok
+    assert names_in(bad, "r9", "RETRY_WAIT") and names_in(bad, "r10", "unknown state")
+
+
+# --- 6. equal_digests ----------------------------------------------------------------------------
+
+
+def test_equal_digests() -> None:
+    same = {"r1": Digest(10, "ab"), "r2": Digest(10, "ab"), "r3": Digest(10, "ab")}
+    assert EqualDigests().check(RunData(digests=same)).ok
+    behind = EqualDigests().check(RunData(digests={**same, "r3": Digest(9, "cd")}))
+    assert not behind.ok and "9, 10" in behind.summary
+    assert names_in(behind, "r3", "applied index 9") and names_in(behind, "r1", "applied index 10")
+    diverged = EqualDigests().check(RunData(digests={**same, "r2": Digest(10, "ee")}))
+    assert not diverged.ok and names_in(diverged, "r2", "ee")
+
+
+# --- 7. acknowledged_runs_final ------------------------------------------------------------------
+
+
+def _trigger(h: H, process: int, job: str, type: str = "ok", run_id: str | None = None) -> H:
+    h.invoke(process, "trigger_run", job=job)
+    return h.done(process, type, **({"run_id": run_id} if run_id else {}))
+
+
+def test_acknowledged_runs_final_pass() -> None:
+    h = _trigger(_trigger(_trigger(H(), 1, "j", run_id="r1"), 1, "j", "info"), 2, "j", "fail")
+    runs = [final_run("r1", "LOST"), final_run("r2", "RUNNING")]  # r2 was never acknowledged
+    assert AcknowledgedRunsFinal().check(RunData(operations=h.ops(), final_runs=runs)).ok
+
+
+@pytest.mark.parametrize(("runs", "needles"), [
+    ([], ("r1", "missing")),
+    ([final_run("r1", "QUEUED")], ("r1", "QUEUED")),
+    ([final_run("r1", job="other")], ("r1", "other")),
+])
+def test_acknowledged_runs_final_violation(runs: list[FinalRun], needles: tuple[str, ...]) -> None:
+    h = _trigger(H(), 1, "j", run_id="r1")
+    finding = AcknowledgedRunsFinal().check(RunData(operations=h.ops(), final_runs=runs))
+    assert not finding.ok
+    assert names_in(finding, *needles), finding.details
