@@ -400,15 +400,17 @@ end:
              if
 #ifdef FIX_NO_LEASE
              :: lrem[a] == 0 -> skip                 /* no valid lease: refused, not recorded */
-#endif
+             :: lrem[a] > 0 && (accepted[a] & BIT(x, y)) == 0 ->
+#else
              :: (accepted[a] & BIT(x, y)) == 0 ->    /* durable.accept: a new (run, attempt) -> _start */
+#endif
                 accepted[a] = accepted[a] | BIT(x, y);
                 assert(e >= highest[a]);                              /* (a) */
                 assert((executed & BIT(x, y)) == 0);                  /* (b) */
                 assert((running[1 - a] & RUNMASK(x)) == 0);           /* (c) */
                 executed = executed | BIT(x, y);
                 running[a] = running[a] | BIT(x, y)
-             :: else -> skip                         /* seen before: never runs twice */
+             :: (accepted[a] & BIT(x, y)) != 0 -> skip   /* seen before: never runs twice */
              fi
           :: else
           fi
