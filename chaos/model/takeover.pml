@@ -254,12 +254,21 @@ end:
        if :: !conf[i*NA+1] -> send_r2a(i, 1, INQUIRY, repoch[i], 0, 0) :: else fi;
        /* step 3: quorum -> reconcile -> active */
 #ifdef NO_QUORUM
-       if :: phase[i] == INQ -> phase[i] = ACT :: else fi;
+       ok = 1;                     /* activation without the agent quorum */
 #else
        quorum_reached(i, ok);
-       if :: phase[i] == INQ && ok -> phase[i] = ACT :: else fi;
-       ok = 0;
 #endif
+       if
+       :: phase[i] == INQ && ok ->
+          /* (q) step 3: a majority of the registered agents has persisted this epoch (they refuse older ones) */
+          nreg = (1 - alost[0]) + (1 - alost[1]);
+          ncf = (!alost[0] && highest[0] >= repoch[i]) + (!alost[1] && highest[1] >= repoch[i]);
+          assert(nreg == 0 || ncf >= nreg / 2 + 1);
+          nreg = 0; ncf = 0;
+          phase[i] = ACT
+       :: else
+       fi;
+       ok = 0;
        /* _dispatch: commit DispatchRuns(epoch, run, attempt, agent), then send what was recorded */
        r = 0;
        do

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import pickle
 import threading
 from collections.abc import Callable, Sequence
@@ -50,7 +51,7 @@ from pysyncobj.config import SERIALIZER_STATE
 from pysyncobj.transport import TCPTransport
 
 from wloadctl.raft.journal import LmdbJournal
-from wloadctl.raft.snapshots import PENDING, BackgroundSnapshotter, SnapshotHeader
+from wloadctl.raft.snapshots import MAGIC, PENDING, BackgroundSnapshotter, SnapshotHeader
 
 log = logging.getLogger(__name__)
 
@@ -260,9 +261,15 @@ class DurableSyncObj(SyncObj):
 
     def _wl_serialize(self, tmp_file: str, data: tuple[Entry, Entry, Any]) -> None:
         last, prev, cluster = data
-        # pysyncobj renames tmp_file over the dump file right away; the real
-        # snapshot replaces it when the worker has finished.
-        Path(tmp_file).write_bytes(PENDING)
+        # pysyncobj renames tmp_file over the dump file right away; the real snapshot replaces
+        # it when the worker has finished. Until then the previous snapshot must stay servable:
+        # tmp_file becomes a hard link to it, so the rename leaves it in place.
+        tmp = Path(tmp_file)
+        tmp.unlink(missing_ok=True)
+        if _is_snapshot(self._wl_snapshot_path):
+            os.link(self._wl_snapshot_path, tmp)
+        else:
+            tmp.write_bytes(PENDING)
         header = SnapshotHeader(last=_entry(last), prev=_entry(prev),
                                 members=sorted(n.address for n in cluster))
         self._wl_snapshotter.start(header, self._wl_begin_state_copy())
@@ -304,6 +311,14 @@ class DurableSyncObj(SyncObj):
         if reverse and self._wl_keep_suffix:
             return False  # the entry is kept, so its membership change stays
         return bool(SyncObj._SyncObj__doChangeCluster(self, request, reverse))  # type: ignore[attr-defined]
+
+
+def _is_snapshot(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
 
 
 def _entry(e: Any) -> Entry:

@@ -184,6 +184,8 @@ class BackgroundSnapshotter:
                 # entry up to the snapshot must be durable in the state first.
                 self._sync_state()
                 write_snapshot(self.target, header, Path(tmp) / "data.mdb")
+            # pysyncobj's placeholder (a hard link to the previous snapshot) is no longer needed.
+            self.target.with_name(self.target.name + ".tmp").unlink(missing_ok=True)
             self.last_index = header.last[1]
             ok = True
         except Exception:  # reported through status(); the journal is kept
