@@ -20,7 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--replicas", type=int, choices=(3, 5), default=3)
     run.add_argument("--agents", type=int, default=2)
     run.add_argument("--results", type=Path, default=Path("chaos/results"))
+    matrix = sub.add_parser("matrix", help="run the scenario matrix (docs/reliability.md) and summarise it")
+    matrix.add_argument("--time", type=float, default=120.0, help="seconds per scenario (default 120)")
+    matrix.add_argument("--seed", type=int, default=1, help="base seed; scenario i uses seed+i")
+    matrix.add_argument("--results", type=Path, default=Path("chaos/results"))
+    matrix.add_argument("--only", type=int, default=0, help="run only the first N scenarios")
     args = parser.parse_args(argv)
+    if args.command == "matrix":
+        return _matrix(args)
     names = [n for n in args.nemesis.split(",") if n]
     unknown = [n for n in names if n not in NEMESES]
     if unknown:
@@ -41,6 +48,34 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reproduce: python -m chaos run --nemesis {','.join(names)} --time {args.time:.0f} --seed {seed} "
               f"--replicas {args.replicas}")
     return 0 if ok else 1
+
+
+# Each scenario: the nemeses it cycles through and the replica count.
+MATRIX: list[tuple[list[str], int]] = [
+    (["kill-leader"], 3), (["kill-follower"], 3), (["kill-random"], 5), (["pause-leader"], 3),
+    (["flap-leader"], 3), (["crash-agent"], 3), (["leader-agents-cut"], 3), (["transfer-leader"], 3),
+    (["kill-leader", "crash-agent"], 3), (["pause-leader", "leader-agents-cut"], 3),
+    (["kill-random", "flap-leader"], 5), (["crash-agent", "pause-leader"], 3),
+]
+
+
+def _matrix(args: argparse.Namespace) -> int:
+    from chaos.runner import Scenario
+    from chaos.runner import run as run_scenario
+
+    scenarios = MATRIX[: args.only or None]
+    rows = []
+    for i, (names, replicas) in enumerate(scenarios):
+        seed = args.seed + i
+        ok, out, findings = run_scenario(Scenario(nemeses=names, seconds=args.time, seed=seed, replicas=replicas,
+                                                  results=args.results))
+        bad = [f.checker for f in findings if not f.ok]
+        rows.append((ok, names, replicas, seed, bad, out))
+        print(f"{'PASS' if ok else 'FAIL'} {'+'.join(names):<32} replicas={replicas} seed={seed} "
+              f"{'violations: ' + ', '.join(bad) if bad else ''}", flush=True)
+    failed = [r for r in rows if not r[0]]
+    print(f"{len(rows) - len(failed)}/{len(rows)} scenarios passed, {args.time:.0f} s each")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
