@@ -56,6 +56,7 @@ MATRIX: list[tuple[list[str], int]] = [
     (["flap-leader"], 3), (["crash-agent"], 3), (["leader-agents-cut"], 3), (["transfer-leader"], 3),
     (["kill-leader", "crash-agent"], 3), (["pause-leader", "leader-agents-cut"], 3),
     (["kill-random", "flap-leader"], 5), (["crash-agent", "pause-leader"], 3),
+    (["slow-agent-links", "kill-leader"], 3), (["lossy-agent-links", "crash-agent"], 3),
 ]
 
 

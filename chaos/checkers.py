@@ -269,7 +269,9 @@ class NoDoubleExecution:
 class NoStaleEpochStart:
     """No process was started under an epoch older than one its agent had already seen.
 
-    For each ``start`` record of agent A with epoch ``e`` at time ``t``, the highest epoch A is
+    For each ``start`` record of agent A with epoch ``e`` at time ``t`` (the time the agent accepted
+    the assignment when the record carries it: that is when the agent checks the fence; the process
+    itself may exec a few ms later), the highest epoch A is
     known to have held strictly before ``t`` is the maximum of its adopted epochs and of the
     ``highest`` of its rejection records with ``time_ns < t``; the start must have ``e >=`` that.
 
@@ -302,7 +304,8 @@ class NoStaleEpochStart:
             if rec.agent not in timeline:
                 continue
             times, best = timeline[rec.agent]
-            i = bisect.bisect_left(times, rec.time_ns)  # records strictly before the start
+            decided = rec.accepted_ns or rec.time_ns
+            i = bisect.bisect_left(times, decided)  # records strictly before the decision
             if i and rec.epoch < best[i - 1][0]:
                 highest, since = best[i - 1]
                 problems.append(f"{rec.run} attempt {rec.attempt} started on {rec.agent} at {rec.time_ns} with epoch "

@@ -114,6 +114,7 @@ class ExecutionRecord:
     agent: str
     event: str  # "start" | "end"
     time_ns: int
+    accepted_ns: int = 0  # when the agent accepted the assignment (its fencing decision); 0 = unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +274,7 @@ def load_executions(path: Path | str) -> list[ExecutionRecord]:
             agent=rec.get_str("agent"),
             event=rec.get_str("event", choices=EXECUTION_EVENTS),
             time_ns=rec.get_int("time_ns"),
+            accepted_ns=rec.get_int("accepted_ns") if "accepted_ns" in rec.obj else 0,
         )
         for rec in _iter_jsonl(path)
     ]

@@ -12,9 +12,9 @@ import logging
 import random
 import signal
 from dataclasses import dataclass, field
+from typing import Any
 
 from wloadctl.testing.cluster import AgentProc, LocalCluster, Replica
-from wloadctl.testing.proxy import BlackholeProxy
 
 log = logging.getLogger("chaos.nemesis")
 
@@ -23,7 +23,13 @@ log = logging.getLogger("chaos.nemesis")
 class Context:
     cluster: LocalCluster
     rng: random.Random
-    proxies: dict[str, BlackholeProxy] = field(default_factory=dict)  # replica id -> proxy agents use
+    # replica id -> the Toxiproxy proxy (toxiproxy-python Proxy) the agents reach it through
+    proxies: dict[str, Any] = field(default_factory=dict)
+
+
+def _clear_toxics(proxy: Any) -> None:
+    for name in list(proxy.toxics()):
+        proxy.destroy_toxic(name)
 
 
 class Nemesis:
@@ -140,25 +146,63 @@ class CrashAgent(Nemesis):
 
 
 class CutLeaderFromAgents(Nemesis):
-    """Silently drop all traffic between the leader and the agents (not the followers)."""
+    """Silently hold all traffic between the leader and the agents (not the followers):
+    a Toxiproxy `timeout` toxic with timeout 0 on both directions."""
 
     name = "leader-agents-cut"
 
     def __init__(self) -> None:
-        self.proxy: BlackholeProxy | None = None
+        self.proxy: Any = None
 
     def inject(self, ctx: Context) -> str:
         leader = _leader(ctx)
         if leader is None or leader.node_id not in ctx.proxies:
             return "no leader"
         self.proxy = ctx.proxies[leader.node_id]
-        self.proxy.cut()
+        for stream in ("upstream", "downstream"):
+            self.proxy.add_toxic(type="timeout", stream=stream, name=f"cut_{stream}", attributes={"timeout": 0})
         return f"cut {leader.node_id} from the agents"
 
     def heal(self, ctx: Context) -> None:
         if self.proxy is not None:
-            self.proxy.heal()
+            _clear_toxics(self.proxy)
         self.proxy = None
+
+
+class SlowAgentLinks(Nemesis):
+    """Latency with jitter on every agent link (both directions)."""
+
+    name = "slow-agent-links"
+
+    def inject(self, ctx: Context) -> str:
+        latency = ctx.rng.choice([50, 150, 400])
+        for proxy in ctx.proxies.values():
+            for stream in ("upstream", "downstream"):
+                proxy.add_toxic(type="latency", stream=stream, name=f"slow_{stream}",
+                                attributes={"latency": latency, "jitter": latency // 2})
+        return f"agent links slowed by {latency} ms"
+
+    def heal(self, ctx: Context) -> None:
+        for proxy in ctx.proxies.values():
+            _clear_toxics(proxy)
+
+
+class LossyAgentLinks(Nemesis):
+    """Connections reset at random and data sliced into small pieces on the agent links."""
+
+    name = "lossy-agent-links"
+
+    def inject(self, ctx: Context) -> str:
+        for proxy in ctx.proxies.values():
+            proxy.add_toxic(type="slicer", stream="downstream", name="slice",
+                            attributes={"average_size": 64, "size_variation": 32, "delay": 1000})
+            proxy.add_toxic(type="reset_peer", stream="upstream", name="reset", toxicity=0.3,
+                            attributes={"timeout": 1500})
+        return "agent links lossy"
+
+    def heal(self, ctx: Context) -> None:
+        for proxy in ctx.proxies.values():
+            _clear_toxics(proxy)
 
 
 class TransferLeader(Nemesis):
@@ -186,4 +230,6 @@ NEMESES = {
     "crash-agent": CrashAgent,
     "leader-agents-cut": CutLeaderFromAgents,
     "transfer-leader": TransferLeader,
+    "slow-agent-links": SlowAgentLinks,
+    "lossy-agent-links": LossyAgentLinks,
 }

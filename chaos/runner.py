@@ -16,14 +16,18 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from toxiproxy import Toxiproxy
 
 from chaos.checkers import Finding, RunData, check_all
 from chaos.history import HistoryWriter
 from chaos.nemesis import NEMESES, Context, Nemesis
+from chaos.toxiproxy import toxiproxy_url
 from chaos.workload import Workload, run_jobs
 from wloadctl.proto.v1 import runs_pb2
 from wloadctl.testing.cluster import LocalCluster, wait_for
-from wloadctl.testing.proxy import BlackholeProxy
 
 ACTIVE = {runs_pb2.PENDING, runs_pb2.QUEUED, runs_pb2.DISPATCHED, runs_pb2.RUNNING, runs_pb2.RETRY_WAIT}
 
@@ -53,10 +57,11 @@ def _agent_epochs(cluster: LocalCluster, out: Path) -> None:
                 rec = json.loads(line)
                 if rec.get("msg") == "adopted epoch":
                     f.write(json.dumps({"agent": a.agent_id, "epoch": rec["epoch"],
-                                        "time_ns": _log_time_ns(rec["ts"])}) + "\n")
+                                        "time_ns": rec.get("time_ns") or _log_time_ns(rec["ts"])}) + "\n")
                 elif rec.get("msg") == "refused a message with a stale epoch":
                     f.write(json.dumps({"agent": a.agent_id, "rejected_epoch": rec["epoch"],
-                                        "highest": rec["highest_epoch"], "time_ns": _log_time_ns(rec["ts"])}) + "\n")
+                                        "highest": rec["highest_epoch"],
+                                        "time_ns": rec.get("time_ns") or _log_time_ns(rec["ts"])}) + "\n")
 
 
 def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
@@ -69,18 +74,21 @@ def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
     nemeses: list[Nemesis] = [NEMESES[n]() for n in sc.nemeses]
     events: list[dict[str, object]] = []
     cluster = LocalCluster(out / "cluster", size=sc.replicas)
-    proxies: dict[str, BlackholeProxy] = {}
+    proxies: dict[str, Any] = {}
     history = HistoryWriter(out / "history.jsonl")
+    toxi = Toxiproxy()
+    url = urlparse(toxiproxy_url())  # ours, or a real Toxiproxy at $TOXIPROXY_URL
+    toxi.update_api_consumer(url.hostname, url.port)
+    prefix = f"wl-{out.name[-40:]}-"
     try:
         cluster.start()
-        for r in cluster.replicas:  # agents reach every replica through a proxy a nemesis can cut
-            host, port = r.agent_address.rsplit(":", 1)
-            proxies[r.node_id] = BlackholeProxy((host, int(port)))
+        for r in cluster.replicas:  # agents reach every replica through a proxy the nemeses control
+            proxies[r.node_id] = toxi.create(upstream=r.agent_address, name=prefix + r.node_id)
         for i in range(sc.agents):
             agent = cluster.add_agent(f"a{i + 1}", capacity=8, lease_seconds=3.0, start=False)
             text = agent.config_path.read_text()
             for r in cluster.replicas:
-                text = text.replace(f'"{r.agent_address}"', f'"{proxies[r.node_id].address}"')
+                text = text.replace(f'"{r.agent_address}"', f'"{proxies[r.node_id].listen}"')
             agent.config_path.write_text(text)
             agent.start()
         with cluster.client() as c:
@@ -109,7 +117,8 @@ def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
         for n in nemeses:  # everything heals at the end
             n.heal(ctx)
         for p in proxies.values():
-            p.heal()
+            for name in list(p.toxics()):
+                p.destroy_toxic(name)
         for r in cluster.replicas:
             if not r.running:
                 cluster.start(r, wait=False)
@@ -122,7 +131,7 @@ def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
         history.close()
         cluster.stop()
         for p in proxies.values():
-            p.close()
+            p.destroy()
     (out / "nemesis.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     # A leader paused for seconds is always replaced; when it wakes it still speaks for its old
     # epoch (a step-down notice at least), and agents on the new epoch must refuse it.

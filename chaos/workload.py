@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import grpc
-from chaos.history import HistoryWriter
 
+from chaos.history import HistoryWriter
 from wloadctl.client import Client, ClientError
 from wloadctl.proto.v1 import jobs_pb2
 
@@ -22,9 +22,9 @@ from wloadctl.proto.v1 import jobs_pb2
 _DEFINITE_FAILURES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION,
                       grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.PERMISSION_DENIED}
 
-RECORD = ('rec() { printf \'{"run":"%s","attempt":%s,"epoch":%s,"agent":"%s","event":"%s","time_ns":%s}\\n\' '
-          '"$WLOADCTL_RUN_ID" "$WLOADCTL_ATTEMPT" "$WLOADCTL_EPOCH" "$WLOADCTL_AGENT_ID" "$1" "$(date +%s%N)" '
-          '>> "$EXEC_DIR/exec-$WLOADCTL_AGENT_ID.jsonl"; }')
+RECORD = ('rec() { printf \'{"run":"%s","attempt":%s,"epoch":%s,"agent":"%s","event":"%s","time_ns":%s,'
+          '"accepted_ns":%s}\\n\' "$WLOADCTL_RUN_ID" "$WLOADCTL_ATTEMPT" "$WLOADCTL_EPOCH" "$WLOADCTL_AGENT_ID" "$1" '
+          '"$(date +%s%N)" "$WLOADCTL_ACCEPTED_NS" >> "$EXEC_DIR/exec-$WLOADCTL_AGENT_ID.jsonl"; }')
 
 
 def run_jobs(exec_dir: Path) -> list[jobs_pb2.JobSpec]:

@@ -28,6 +28,7 @@
  *     MAXEP, MAXCRASH bounds on elections (default 2) and crashes (default 1)
  *     DUP             replica->agent messages may also be delivered twice
  *     REPLICA_CRASH   a leading replica may crash (its streams break) besides stepping down
+ *     NOLOSS          the network loses no message (a send to a full channel still is lost)
  */
 
 #ifndef NRUN
@@ -58,7 +59,13 @@
 #endif
 #define SIL 1           /* leader_silence_seconds */
 #define MAXATT 2        /* job maxAttempts (lost policy retry) */
+#ifdef LIVE
+#define CAP 2           /* no loss: room for an ack next to an inquiry or an assignment */
+#define HB_GUARD(i, a) empty(r2a[i*NA+a]) ->
+#else
 #define CAP 1           /* replica->agent channel capacity: a send to a full channel is lost */
+#define HB_GUARD(i, a)
+#endif
 
 /* run states (runs_pb2.RunState); LOST is transient inside MarkAgentLost */
 #define QUEUED 0
@@ -221,11 +228,13 @@ end:
               running[c] = 0; lrem[c] = 0; haslease[c] = 0; ldr[c] = NONE; lsil[c] = 0;
               flush(c); flush(NA + c);
               c = 0 }
+#ifndef NOLOSS
      /* the network loses a replica -> agent message */
   :: atomic { nempty(r2a[0]) -> r2a[0]?_, _, _, _ }
   :: atomic { nempty(r2a[1]) -> r2a[1]?_, _, _, _ }
   :: atomic { nempty(r2a[2]) -> r2a[2]?_, _, _, _ }
   :: atomic { nempty(r2a[3]) -> r2a[3]?_, _, _, _ }
+#endif
 #endif
   od
 }
@@ -241,6 +250,9 @@ inline quorum_reached(q_i, q_ok) {   /* Controller._quorum_reached with agent_qu
 
 proctype Ctl(byte i) {
   byte a, r, nreg, ncf;
+#ifdef DISPATCH_BEFORE_COMMIT
+  byte pr = NONE, pa;
+#endif
   bool ok;
 end:
   do
@@ -284,17 +296,16 @@ end:
              :: a != NONE ->
 #ifdef DISPATCH_BEFORE_COMMIT
                 send_r2a(i, a, DISPATCH, repoch[i], r, ratt[r] + 1);
-#endif
+                pr = r; pa = a                /* DispatchRuns is proposed after the send (next step) */
+#else
                 if
                 :: repoch[i] == epoch ->   /* apply: epoch current, run QUEUED, next attempt, agent not lost */
                    if :: ratt[r] > 0 -> assert(((running[0] | running[1]) & RUNMASK(r)) == 0) :: else fi; /* (d) */
                    ratt[r]++; rag[r] = a; rst[r] = DISPATCHED;
-#ifndef DISPATCH_BEFORE_COMMIT
-                   send_r2a(i, a, DISPATCH, repoch[i], r, ratt[r]);
-#endif
-                   skip
+                   send_r2a(i, a, DISPATCH, repoch[i], r, ratt[r])
                 :: else                    /* refused: a deposed leader's decision */
                 fi
+#endif
              :: else
              fi
           :: else
@@ -340,6 +351,16 @@ end:
        fi
 #endif
      }
+#ifdef DISPATCH_BEFORE_COMMIT
+     atomic {                      /* the commit, once the assignment is out: apply re-checks */
+       if
+       :: pr != NONE && repoch[i] == epoch && rst[pr] == QUEUED && !alost[pa] ->
+          ratt[pr]++; rag[pr] = pa; rst[pr] = DISPATCHED
+       :: else
+       fi;
+       pr = NONE; pa = 0
+     }
+#endif
   od
 }
 
@@ -356,8 +377,8 @@ end:
 proctype AgentHb(byte a) {
 end:
   do
-  :: atomic { on_heartbeat(0, a) }
-  :: atomic { on_heartbeat(1, a) }
+  :: atomic { HB_GUARD(0, a) on_heartbeat(0, a) }
+  :: atomic { HB_GUARD(1, a) on_heartbeat(1, a) }
   od
 }
 
@@ -444,6 +465,8 @@ init {
 }
 
 #ifdef LIVE
-/* (e) with a stable leader and every agent reachable, a queued run is eventually dispatched */
-ltl live { [] ((rst[0] == QUEUED) -> <> (rst[0] == DISPATCHED)) }
+/* (e) with a stable leader and every agent reachable, a queued run is eventually dispatched: a run leaves
+   QUEUED only through a committed DispatchRuns (a lost-and-retried attempt may be dispatched and marked LOST
+   inside one controller tick, so the claim may never observe DISPATCHED itself) */
+ltl live { [] ((rst[0] == QUEUED) -> <> (rst[0] != QUEUED)) }
 #endif

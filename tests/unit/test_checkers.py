@@ -352,6 +352,17 @@ def test_no_stale_epoch_start() -> None:
     assert names_in(bad, "r6 attempt 1", "a1", "epoch 2", "epoch 3")
 
 
+def test_stale_epoch_judged_at_acceptance_when_recorded() -> None:
+    epochs = [EpochAdopted("a1", 2, 100)]
+    # Accepted under epoch 1 just before the adoption; the process exec'd just after: legitimate.
+    late_exec = ExecutionRecord("r1", 1, 1, "a1", "start", 120, accepted_ns=90)
+    assert NoStaleEpochStart().check(RunData(executions=[late_exec], epochs=epochs)).ok
+    # Accepted under epoch 1 after the agent had adopted epoch 2: a fencing failure.
+    stale = ExecutionRecord("r2", 1, 1, "a1", "start", 120, accepted_ns=110)
+    bad = NoStaleEpochStart().check(RunData(executions=[stale], epochs=epochs))
+    assert not bad.ok and names_in(bad, "r2 attempt 1", "epoch 2")
+
+
 def test_rejection_record_proves_the_highest_epoch() -> None:
     epochs = [EpochRejected("a1", 2, 4, 100)]
     bad = NoStaleEpochStart().check(RunData(executions=[start("r1", 1, 150, epoch=3)], epochs=epochs))

@@ -145,7 +145,7 @@ class Agent:
         self.rejected_stale += 1
         log.warning("refused a message with a stale epoch", extra={
             "replica": msg.replica_id or link.address, "epoch": msg.epoch, "highest_epoch": self.durable.highest_epoch,
-            "what": what, "rejected_total": self.rejected_stale})
+            "what": what, "rejected_total": self.rejected_stale, "time_ns": time.time_ns()})
         self._send(link, agent_pb2.AgentMessage(rejected=agent_pb2.RejectedMessage(
             epoch=msg.epoch, highest_epoch=self.durable.highest_epoch, what=what)))
 
@@ -211,7 +211,8 @@ class Agent:
                 return
             # Steps 1-2: the old leader is gone for this agent; from now on it is refused.
             self.durable.adopt_epoch(epoch)
-            log.info("adopted epoch", extra={"epoch": epoch, "leader": msg.replica_id})
+            # time_ns: from now on nothing older is accepted (checkers compare it with acceptances)
+            log.info("adopted epoch", extra={"epoch": epoch, "leader": msg.replica_id, "time_ns": time.time_ns()})
         self.leader = link
         link.last_leader_msg = time.monotonic()
         self._send(link, agent_pb2.AgentMessage(inquiry_reply=agent_pb2.InquiryReply(
@@ -242,7 +243,8 @@ class Agent:
                 shell=cmd.shell if cmd.HasField("shell") else "",
                 # Who runs it, under which epoch: lets a job (and the chaos suite) record facts
                 # independent of the cluster's own bookkeeping.
-                env={**spec.env, "WLOADCTL_AGENT_ID": self.config.agent_id, "WLOADCTL_EPOCH": str(epoch)},
+                env={**spec.env, "WLOADCTL_AGENT_ID": self.config.agent_id, "WLOADCTL_EPOCH": str(epoch),
+                     "WLOADCTL_ACCEPTED_NS": str(time.time_ns())},
                 params=dict(a.params),
                 working_dir=spec.working_dir, timeout_seconds=spec.timeout_seconds, run_as=spec.run_as,
                 empty=spec.task_type == jobs_pb2.EMPTY)
