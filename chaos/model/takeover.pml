@@ -12,12 +12,14 @@
  * HeartbeatAck), so time is unbounded and the state space finite.
  *
  * Switches (-D):
- *   Fixes for the issues this model found in the implementation (docs/reliability.md, "Findings"):
- *     FIX_STALE_ACK   a replica acknowledges a heartbeat only while its epoch is still the committed one
- *                     (a leader-lease / read-index check before HeartbeatAck)
- *     FIX_NO_LEASE    an agent starts an assignment only while it holds an unexpired lease, and "no lease
- *                     yet" (lease_expiry == 0) counts as expired for the orphan policy
- *   Mutations (each must give a violation on top of both fixes):
+ *   The two issues this model found in the implementation are fixed in the code, and the fixed
+ *   behaviour is the model's default (docs/reliability.md, "Findings"); their old behaviour is kept
+ *   as mutations that must still be caught:
+ *     STALE_ACK       a replica acknowledges heartbeats on its phase alone (no check that it still
+ *                     leads with a fresh majority): a woken, deposed leader renews leases
+ *     NO_LEASE_CHECK  an agent starts an assignment without an unexpired lease, and "no lease yet"
+ *                     does not count as expired for the orphan policy
+ *   Mutations (each must give a violation):
  *     NO_FENCING              the agent accepts a leader message of any epoch
  *     DISPATCH_BEFORE_COMMIT  the assignment is sent before DispatchRuns commits
  *     EARLY_RETRY             lease_margin 0 and the agent's lease counted from the ack's receive time
@@ -133,7 +135,7 @@ inline flush(f_c) {
 /* Controller.on_message(heartbeat): any phase; acks only when leading the agent's epoch */
 inline on_heartbeat(h_i, h_a) {
   sil[h_i*NA+h_a] = 0;
-#ifdef FIX_STALE_ACK
+#ifndef STALE_ACK
   if :: phase[h_i] != FOL && highest[h_a] == repoch[h_i] && repoch[h_i] == epoch ->
         send_r2a(h_i, h_a, ACK, repoch[h_i], 0, 0)
 #else
@@ -192,7 +194,7 @@ inline tick() {
      lsil[tc] = 1;
      if :: lrem[tc] > 0 -> lrem[tc]-- :: else fi;
      /* Agent._check_lease (at its next heartbeat): orphan policy kill */
-#ifdef FIX_NO_LEASE
+#ifndef NO_LEASE_CHECK
      if :: running[tc] && lrem[tc] == 0 -> running[tc] = 0 :: else fi;
 #else
      if :: running[tc] && haslease[tc] && lrem[tc] == 0 -> running[tc] = 0 :: else fi;
@@ -208,8 +210,8 @@ active proctype Env() {
 end:
   do
   :: atomic { tick() }
-  :: atomic { epoch < MAXEP && phase[0] == FOL -> elect(0) }
 #ifndef LIVE
+  :: atomic { epoch < MAXEP && phase[0] == FOL -> elect(0) }
   :: atomic { epoch < MAXEP && phase[1] == FOL -> elect(1) }
      /* a leader learns it was deposed, or loses Raft leadership; until then it keeps acting (a pause) */
   :: atomic { phase[0] != FOL -> step_down(0) }
@@ -378,7 +380,9 @@ proctype AgentHb(byte a) {
 end:
   do
   :: atomic { HB_GUARD(0, a) on_heartbeat(0, a) }
-  :: atomic { HB_GUARD(1, a) on_heartbeat(1, a) }
+#ifndef LIVE
+  :: atomic { on_heartbeat(1, a) }
+#endif
   od
 }
 
@@ -428,7 +432,7 @@ end:
           :: FROM_LEADER(a, e) ->
              ldr[a] = i; lsil[a] = 0;
              if
-#ifdef FIX_NO_LEASE
+#ifndef NO_LEASE_CHECK
              :: lrem[a] == 0 -> skip                 /* no valid lease: refused, not recorded */
              :: lrem[a] > 0 && (accepted[a] & BIT(x, y)) == 0 ->
 #else
@@ -458,6 +462,9 @@ end:
 init {
   atomic {
     ldr[0] = NONE; ldr[1] = NONE;
+#ifdef LIVE
+    elect(0);                       /* the stable leader (replica 1 never leads) */
+#endif
     run Ctl(0); run Ctl(1);
     run AgentHb(0); run AgentHb(1);
     run AgentRx(0); run AgentRx(1)

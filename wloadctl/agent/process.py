@@ -217,6 +217,7 @@ class Agent:
         link.last_leader_msg = time.monotonic()
         self._send(link, agent_pb2.AgentMessage(inquiry_reply=agent_pb2.InquiryReply(
             epoch=epoch, confirmed=True, report=self._report())))
+        self._send(link, self._heartbeat())  # an ack to it starts the lease without waiting a beat
 
     def _report(self) -> agent_pb2.AgentReport:
         running = [EV(kind=EV.STARTED, run_id=r, attempt=a, pid=pid, time_ms=int(started * 1000))
@@ -231,6 +232,12 @@ class Agent:
 
     def _start(self, a: agent_pb2.Assignment, epoch: int) -> None:
         key = (a.run_id, a.attempt)
+        if time.monotonic() >= self.lease_expiry:
+            # Without a valid lease the leader may already count this agent as lost and retry the
+            # run elsewhere: starting it could overlap that retry (found by the spin model).
+            self._queue_event(EV(kind=EV.REJECTED, run_id=a.run_id, attempt=a.attempt, epoch=epoch,
+                                 error="no valid lease"))
+            return
         if len(self._running) >= self.config.capacity:
             self._queue_event(EV(kind=EV.REJECTED, run_id=a.run_id, attempt=a.attempt, epoch=epoch,
                                  error="no free slot"))
@@ -323,20 +330,30 @@ class Agent:
 
     # ---- timers
 
+    def _heartbeat(self) -> agent_pb2.AgentMessage:
+        now = time.monotonic()
+        self.heartbeat_seq += 1
+        self._heartbeat_sent[self.heartbeat_seq] = now  # the lease counts from the send time
+        for seq in [s for s, t in self._heartbeat_sent.items() if now - t > self.config.lease_seconds]:
+            del self._heartbeat_sent[seq]
+        return agent_pb2.AgentMessage(heartbeat=agent_pb2.AgentHeartbeat(
+            seq=self.heartbeat_seq, highest_epoch=self.durable.highest_epoch, running=len(self._running),
+            free_slots=self._free()))
+
+    async def _lease_watch(self) -> None:
+        # Checked often, not once a heartbeat: the margin the leader waits must cover this delay.
+        while not self.stop.is_set():
+            self._check_lease(time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), 0.1)
+
     async def _heartbeats(self) -> None:
         resend_unacked_at = 0.0
         while not self.stop.is_set():
             now = time.monotonic()
-            self.heartbeat_seq += 1
-            self._heartbeat_sent[self.heartbeat_seq] = now
-            for seq in [s for s, t in self._heartbeat_sent.items() if now - t > self.config.lease_seconds]:
-                del self._heartbeat_sent[seq]
-            hb = agent_pb2.AgentMessage(heartbeat=agent_pb2.AgentHeartbeat(
-                seq=self.heartbeat_seq, highest_epoch=self.durable.highest_epoch, running=len(self._running),
-                free_slots=self._free()))
+            hb = self._heartbeat()
             for link in self.links.values():
                 self._send(link, hb)
-            self._check_lease(now)
             if self.leader is not None and now >= resend_unacked_at:
                 resend_unacked_at = now + 2.0
                 unacked = self.durable.unacked()
@@ -346,7 +363,7 @@ class Agent:
                 await asyncio.wait_for(self.stop.wait(), HEARTBEAT_S)
 
     def _check_lease(self, now: float) -> None:
-        if self.lease_expiry == 0.0 or now < self.lease_expiry or not self._running:
+        if now < self.lease_expiry or not self._running:  # no lease yet counts as expired
             return
         if self.config.orphan_policy == "kill":
             for run_id, attempt, _, _ in self.executor.running():
@@ -360,6 +377,7 @@ class Agent:
     async def run(self) -> None:
         tasks = [asyncio.create_task(self._maintain(link)) for link in self.links.values()]
         tasks.append(asyncio.create_task(self._heartbeats()))
+        tasks.append(asyncio.create_task(self._lease_watch()))
         tasks.append(asyncio.create_task(self._expire_logs()))
         log.info("agent started", extra={"agent": self.config.agent_id, "replicas": ",".join(self.config.replicas),
                                          "epoch": self.durable.highest_epoch, "capacity": self.config.capacity})

@@ -172,8 +172,10 @@ class Controller:
         if kind == "heartbeat":
             hb = msg.heartbeat
             conn.running, conn.free_slots = hb.running, hb.free_slots
-            if self.phase not in ("follower", "begin_epoch") and hb.highest_epoch == self.epoch:
-                # Renews the agent's lease: only the active leader's epoch can.
+            if self.phase not in ("follower", "begin_epoch") and hb.highest_epoch == self.epoch \
+                    and self.node.leads_now():
+                # Renews the agent's lease: only the leader of the current epoch may, and only while
+                # a majority still follows it (a woken, deposed leader must not, before its tick).
                 self._send(conn, self._message(heartbeat_ack=agent_pb2.HeartbeatAck(seq=hb.seq)))
         elif kind == "inquiry_reply":
             reply = msg.inquiry_reply

@@ -208,6 +208,10 @@ class RaftNode:
     def is_leader(self) -> bool:
         return self.sync_obj is not None and self.sync_obj._isLeader()
 
+    def leads_now(self) -> bool:
+        """Leader with a majority heard from within leader_fallback: safe to renew agents' leases."""
+        return self.sync_obj is not None and self.sync_obj.wl_leads_now(self.timers.leader_fallback)
+
     def leader_address(self) -> str | None:
         leader = self.sync_obj._getLeader() if self.sync_obj is not None else None
         return leader.address if leader is not None else None

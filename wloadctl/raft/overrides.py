@@ -48,6 +48,7 @@ from typing import Any
 import pysyncobj.syncobj as pyso_syncobj
 from pysyncobj import SyncObj, SyncObjConf
 from pysyncobj.config import SERIALIZER_STATE
+from pysyncobj.monotonic import monotonic as pyso_monotonic
 from pysyncobj.transport import TCPTransport
 
 from wloadctl.raft.journal import LmdbJournal
@@ -252,6 +253,20 @@ class DurableSyncObj(SyncObj):
         self._SyncObj__raftLastApplied = index
         if self._SyncObj__raftCommitIndex < index:
             self._SyncObj__raftCommitIndex = index
+
+    def wl_leads_now(self, window: float) -> bool:
+        """Leader, and a majority answered within ``window`` (below the election timeout).
+
+        A paused leader that wakes up still believes it leads until its next tick; anything it
+        does in between (renewing agents' leases) would be stale. Fresh majority contact means no
+        other leader can have been elected meanwhile (found by the spin model, chaos/model)."""
+        if not self._isLeader():
+            return False
+        others = self.otherNodes
+        heard = self._SyncObj__lastResponseTime  # type: ignore[attr-defined]
+        now = pyso_monotonic()
+        fresh = sum(1 for n in others if heard.get(n, 0.0) > now - window)
+        return fresh + 1 > (len(others) + 1) / 2
 
     def wl_set_members(self, addresses: Sequence[str]) -> None:
         others = [a for a in addresses if a != self.selfNode.address]
