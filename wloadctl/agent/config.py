@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wloadctl.server.config import ConfigError, check_address
+from wloadctl.server.config import ConfigError, check_address, read_toml
 
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$")
@@ -38,13 +37,7 @@ class AgentConfig:
 
 def load_agent_config(path: str | Path) -> AgentConfig:
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text())
-    except OSError as e:
-        raise ConfigError(f"{path}: {e.strerror}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from e
-    return parse_agent_config(doc, base=path.parent)
+    return parse_agent_config(read_toml(path), base=path.parent)
 
 
 def _number(doc: dict[str, Any], key: str, default: float, low: float, high: float) -> float:

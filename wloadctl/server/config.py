@@ -80,15 +80,19 @@ def _str(doc: dict[str, Any], key: str, required: bool = True, default: str = ""
     return value
 
 
-def load_config(path: str | Path) -> ServerConfig:
-    path = Path(path)
+def read_toml(path: Path) -> dict[str, Any]:
+    """A config file's TOML document, or a ConfigError naming the file."""
     try:
-        doc = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror}") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from e
-    return parse_config(doc, base=path.parent)
+
+
+def load_config(path: str | Path) -> ServerConfig:
+    path = Path(path)
+    return parse_config(read_toml(path), base=path.parent)
 
 
 _TOP = {"node_id", "raft_address", "api_address", "data_dir", "secret_file", "peers", "raft", "log",
