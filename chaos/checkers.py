@@ -14,6 +14,7 @@ run transitions use the replicated state's command-batch time (the leader's cloc
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -505,6 +506,29 @@ class AcknowledgedRunsFinal:
                         "acknowledged runs missing or not final")
 
 
+class MonotonicStateTime:
+    """State time never moves backwards, even when a leader's wall clock jumps back.
+
+    Runs are numbered in commit order, and each run's first transition carries the state time
+    of the entry that created it: over runs in id order those times must never decrease.
+    Proves: the clamp in apply() (and the leader's stamping) held across leader changes and
+    clock jumps. Cannot prove: anything about commands that created no run.
+    """
+
+    name = "monotonic_state_time"
+
+    def check(self, data: RunData) -> Finding:
+        def seq(run: FinalRun) -> int:
+            return int(run.run_id[1:]) if run.run_id[1:].isdigit() else -1
+
+        runs = sorted((r for r in data.final_runs if r.transitions and seq(r) >= 0), key=seq)
+        problems = [f"{b.run_id} was created at {b.transitions[0].time_ms} ms, before {a.run_id} "
+                    f"({a.transitions[0].time_ms} ms)"
+                    for a, b in itertools.pairwise(runs) if b.transitions[0].time_ms < a.transitions[0].time_ms]
+        return _verdict(self.name, problems, f"creation times of {len(runs)} runs never decrease",
+                        "runs created with an earlier state time than the run before them")
+
+
 for _checker in (AcknowledgedWrites(), NoDoubleExecution(), NoStaleEpochStart(), StaleRejectionsObserved(),
-                 NoOverlap(), NoStuckRuns(), EqualDigests(), AcknowledgedRunsFinal()):
+                 NoOverlap(), NoStuckRuns(), EqualDigests(), AcknowledgedRunsFinal(), MonotonicStateTime()):
     register(_checker)

@@ -221,6 +221,32 @@ class TransferLeader(Nemesis):
         pass
 
 
+class ClockJump(Nemesis):
+    """Jump the leader's wall clock (the time it stamps into commands) by an hour, back or forward.
+
+    Uses the test-only offset hook (wloadctl/server/testclock.py): libfaketime hangs Python 3.11
+    threads. State time must never move backwards; leases use monotonic clocks and must not care.
+    """
+
+    name = "clock-jump"
+
+    def __init__(self) -> None:
+        self.victim: Replica | None = None
+
+    def inject(self, ctx: Context) -> str:
+        self.victim = _leader(ctx)
+        if self.victim is None:
+            return "no leader"
+        jump = ctx.rng.choice([-3600, 3600, -86400])
+        self.victim.clock_offset_file.write_text(str(jump))
+        return f"{self.victim.node_id} clock {jump:+d} s"
+
+    def heal(self, ctx: Context) -> None:
+        if self.victim is not None:
+            self.victim.clock_offset_file.write_text("0")
+        self.victim = None
+
+
 NEMESES = {
     "kill-leader": lambda: KillReplica("leader"),
     "kill-follower": lambda: KillReplica("follower"),
@@ -232,4 +258,5 @@ NEMESES = {
     "transfer-leader": TransferLeader,
     "slow-agent-links": SlowAgentLinks,
     "lossy-agent-links": LossyAgentLinks,
+    "clock-jump": ClockJump,
 }

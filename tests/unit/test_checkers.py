@@ -460,3 +460,16 @@ def test_acknowledged_runs_final_violation(runs: list[FinalRun], needles: tuple[
     finding = AcknowledgedRunsFinal().check(RunData(operations=h.ops(), final_runs=runs))
     assert not finding.ok
     assert names_in(finding, *needles), finding.details
+
+
+def test_monotonic_state_time() -> None:
+    from chaos.checkers import MonotonicStateTime
+    from chaos.history import FinalRun, Transition
+
+    def run(run_id: str, t: int) -> FinalRun:
+        return FinalRun(run_id, "j", "SUCCEEDED", 1, (Transition("QUEUED", t),))
+
+    ok = [run("r1", 100), run("r2", 100), run("r10", 300), run("r3", 200)]  # ids sort numerically
+    assert MonotonicStateTime().check(RunData(final_runs=ok)).ok
+    bad = MonotonicStateTime().check(RunData(final_runs=[*ok, run("r11", 250)]))
+    assert not bad.ok and names_in(bad, "r11", "r10")

@@ -28,6 +28,7 @@ from wloadctl.raft.recovery import RecoveryError
 from wloadctl.server.config import ConfigError, ServerConfig, load_config
 from wloadctl.server.logs import setup_logging
 from wloadctl.server.metrics import serve_metrics
+from wloadctl.server.testclock import wall_clock
 from wloadctl.state.store import Store
 
 log = logging.getLogger("wloadctl.server")
@@ -83,7 +84,7 @@ async def _serve(config: ServerConfig, secret: str | None, insecure: bool) -> in
                     config.data_dir, store, secret, config.timers,
                     on_role_change=lambda _role: loop.call_soon_threadsafe(_role_changed, role_changed, api_ref))
     node.start()
-    proposer = Proposer(node)
+    proposer = Proposer(node, clock=wall_clock())
     proposer.start()
     api = ApiContext(config=config, node=node, store=store, proposer=proposer)
     controller = Controller(node, store, proposer, config.node_id, config.control,

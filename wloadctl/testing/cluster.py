@@ -70,6 +70,11 @@ class Replica:
     proc: subprocess.Popen[bytes] | None = None
 
     @property
+    def clock_offset_file(self) -> Path:
+        """Seconds to add to this replica's wall clock (test-only hook, see server/testclock.py)."""
+        return self.data_dir.with_name(self.node_id + ".clock-offset")
+
+    @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -174,7 +179,8 @@ class LocalCluster:
                     [sys.executable, "-m", "wloadctl", "server", "--config", str(rep.config_path),
                      *(["--insecure"] if self.insecure or not self.tls else [])],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                    env={**os.environ, "PYTHONUNBUFFERED": "1",
+                         "WLOADCTL_TEST_CLOCK_OFFSET_FILE": str(rep.clock_offset_file)})
         if wait:
             self.wait_for_leader()
 
