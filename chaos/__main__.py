@@ -57,7 +57,7 @@ MATRIX: list[tuple[list[str], int]] = [
     (["kill-leader", "crash-agent"], 3), (["pause-leader", "leader-agents-cut"], 3),
     (["kill-random", "flap-leader"], 5), (["crash-agent", "pause-leader"], 3),
     (["slow-agent-links", "kill-leader"], 3), (["lossy-agent-links", "crash-agent"], 3),
-    (["clock-jump", "kill-leader"], 3),
+    (["clock-jump", "kill-leader"], 3), (["membership-change", "kill-follower"], 3),
 ]
 
 

@@ -8,8 +8,10 @@ partitions) are not here yet: on loopback they cannot be made silent.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import shutil
 import signal
 from dataclasses import dataclass, field
 from typing import Any
@@ -221,6 +223,49 @@ class TransferLeader(Nemesis):
         pass
 
 
+class MembershipChange(Nemesis):
+    """Add a replica through the API while faults and load go on; remove it again at heal."""
+
+    name = "membership-change"
+
+    def __init__(self) -> None:
+        self.added: Replica | None = None
+
+    def inject(self, ctx: Context) -> str:
+        from wloadctl.testing.cluster import free_ports
+
+        cluster = ctx.cluster
+        api_port, raft_port = free_ports(2)
+        node_id = f"r{len(cluster.replicas) + 1}"
+        new = cluster._make_replica(node_id, api_port, raft_port)
+        with cluster.client(retry_for=10) as c:
+            try:
+                c.add_member(node_id, new.raft_address, new.api_address)
+            except Exception as e:
+                return f"add-member {node_id} refused: {e}"
+        shutil.rmtree(new.data_dir, ignore_errors=True)  # a fresh member (an earlier one may have used the id)
+        cluster.replicas.append(new)
+        cluster.write_configs([new])
+        cluster.start(new, wait=False)
+        self.added = new
+        return f"added {node_id}"
+
+    def heal(self, ctx: Context) -> None:
+        new, self.added = self.added, None
+        if new is None:
+            return
+        with ctx.cluster.client(retry_for=15) as c:
+            for _ in range(3):
+                try:
+                    c.remove_member(new.node_id)
+                    break
+                except Exception:  # it may lead now: move leadership first, then try again
+                    with contextlib.suppress(Exception):
+                        c.transfer_leader()
+        ctx.cluster.kill(new, signal.SIGTERM)  # a removed member keeps running until stopped
+        ctx.cluster.replicas.remove(new)
+
+
 class ClockJump(Nemesis):
     """Jump the leader's wall clock (the time it stamps into commands) by an hour, back or forward.
 
@@ -259,4 +304,5 @@ NEMESES = {
     "slow-agent-links": SlowAgentLinks,
     "lossy-agent-links": LossyAgentLinks,
     "clock-jump": ClockJump,
+    "membership-change": MembershipChange,
 }
