@@ -58,6 +58,7 @@ MATRIX: list[tuple[list[str], int]] = [
     (["kill-random", "flap-leader"], 5), (["crash-agent", "pause-leader"], 3),
     (["slow-agent-links", "kill-leader"], 3), (["lossy-agent-links", "crash-agent"], 3),
     (["clock-jump", "kill-leader"], 3), (["membership-change", "kill-follower"], 3),
+    (["rolling-restart", "crash-agent"], 3),
 ]
 
 

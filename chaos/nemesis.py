@@ -266,6 +266,25 @@ class MembershipChange(Nemesis):
         ctx.cluster.replicas.remove(new)
 
 
+class RollingRestart(Nemesis):
+    """Restart every replica in turn (SIGTERM, start again), as an upgrade would."""
+
+    name = "rolling-restart"
+
+    def inject(self, ctx: Context) -> str:
+        done = []
+        for r in list(ctx.cluster.replicas):
+            if not r.running:
+                continue
+            ctx.cluster.kill(r, signal.SIGTERM)
+            ctx.cluster.start(r, wait=True)  # waits for a leader before the next one goes
+            done.append(r.node_id)
+        return "restarted " + ",".join(done)
+
+    def heal(self, ctx: Context) -> None:
+        pass
+
+
 class ClockJump(Nemesis):
     """Jump the leader's wall clock (the time it stamps into commands) by an hour, back or forward.
 
@@ -305,4 +324,5 @@ NEMESES = {
     "lossy-agent-links": LossyAgentLinks,
     "clock-jump": ClockJump,
     "membership-change": MembershipChange,
+    "rolling-restart": RollingRestart,
 }
