@@ -733,18 +733,25 @@ def _cmd_apply(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def _cmd_get_jobs(args: argparse.Namespace, ctx: Context) -> int:
-    page_size = min(args.limit, LIST_PAGE_SIZE) if args.limit else LIST_PAGE_SIZE
-    jobs = ctx.client().iter_jobs(args.domain, _selector(args.selector), page_size=page_size)
-    versions = list(islice(jobs, args.limit) if args.limit else jobs)
+def _list(ctx: Context, items: Any, limit: int, key: str, table: Callable[[list[Any]], str]) -> int:
+    """A listing: `limit` items at most, as {key: [...]} with -o json|yaml, else a table."""
+    chosen = list(islice(items, limit) if limit else items)
     if ctx.output != "table":
-        _emit_data(ctx, {"jobs": [output.message_to_dict(v) for v in versions]})
-        return EXIT_OK
-    if not versions:
-        print("No jobs found.", file=sys.stderr)
-        return EXIT_OK
-    _emit(_jobs_table(versions))
+        _emit_data(ctx, {key: [output.message_to_dict(m) for m in chosen]})
+    elif not chosen:
+        print(f"No {key} found.", file=sys.stderr)
+    else:
+        _emit(table(chosen))
     return EXIT_OK
+
+
+def _page_size(limit: int) -> int:
+    return min(limit, LIST_PAGE_SIZE) if limit else LIST_PAGE_SIZE
+
+
+def _cmd_get_jobs(args: argparse.Namespace, ctx: Context) -> int:
+    jobs = ctx.client().iter_jobs(args.domain, _selector(args.selector), page_size=_page_size(args.limit))
+    return _list(ctx, jobs, args.limit, "jobs", _jobs_table)
 
 
 def _cmd_get_job(args: argparse.Namespace, ctx: Context) -> int:
@@ -814,17 +821,8 @@ def _cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _cmd_get_runs(args: argparse.Namespace, ctx: Context) -> int:
-    page_size = min(args.limit, LIST_PAGE_SIZE) if args.limit else LIST_PAGE_SIZE
-    runs_iter = ctx.client().iter_runs(args.job, args.state, page_size=page_size)
-    runs = list(islice(runs_iter, args.limit) if args.limit else runs_iter)
-    if ctx.output != "table":
-        _emit_data(ctx, {"runs": [output.message_to_dict(r) for r in runs]})
-        return EXIT_OK
-    if not runs:
-        print("No runs found.", file=sys.stderr)
-        return EXIT_OK
-    _emit(_runs_table(runs))
-    return EXIT_OK
+    runs = ctx.client().iter_runs(args.job, args.state, page_size=_page_size(args.limit))
+    return _list(ctx, runs, args.limit, "runs", _runs_table)
 
 
 def _cmd_get_run(args: argparse.Namespace, ctx: Context) -> int:
