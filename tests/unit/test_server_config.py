@@ -35,6 +35,8 @@ BASE = {"node_id": "r1", "raft_address": "127.0.0.1:18681", "api_address": "127.
     ({"peers": [{"id": "r2", "raft_address": "x"}]}, "peers[0]"),
     ({"peers": [{"id": "r2", "raft_address": "h:1", "api_address": "h:2", "extra": 1}]}, "peers[0].extra"),
     ({"metrics_address": "zz"}, "metrics_address"),
+    ({"raft_bind_address": "0.0.0.0:18681"}, "raft_bind_address"),
+    ({"raft_bind_address": "nohost"}, "raft_bind_address"),
 ])
 def test_mistakes_name_the_setting(change: dict, field: str) -> None:
     doc = {**BASE, **change}
@@ -54,6 +56,12 @@ def test_defaults_and_overrides(tmp_path: Path) -> None:
     secret.write_text("short\n")
     with pytest.raises(ConfigError, match="secret_file"):
         parse_config({**BASE, "secret_file": str(secret)}).read_secret()
+
+
+def test_raft_bind_address_defaults_to_the_raft_address() -> None:
+    assert parse_config(BASE).raft_bind_address == ""
+    cfg = parse_config({**BASE, "raft_bind_address": "10.0.0.5:18691"})
+    assert cfg.raft_bind_address == "10.0.0.5:18691" and cfg.raft_address == "127.0.0.1:18681"
 
 
 def test_agent_example_parses() -> None:

@@ -81,6 +81,7 @@ def render_config(
     agent_address: str = "",
     tls: Mapping[str, str] | None = None,
     control: Mapping[str, str | float | int] | None = None,
+    raft_bind_address: str = "",
 ) -> str:
     """The TOML config of one replica.
 
@@ -99,6 +100,8 @@ def render_config(
         f"api_address = {toml_string(api_address)}",
         f"data_dir = {toml_string(data_dir)}",
     ]
+    if raft_bind_address:
+        lines.append(f"raft_bind_address = {toml_string(raft_bind_address)}")
     if secret_file is not None:
         lines.append(f"secret_file = {toml_string(secret_file)}")
     if metrics_address:

@@ -87,9 +87,10 @@ class RaftTimers:
 class RaftNode:
     def __init__(self, node_id: str, raft_address: str, peers: Sequence[str], data_dir: Path,
                  store: Store, secret: str | None, timers: RaftTimers | None = None,
-                 on_role_change: Callable[[str], None] | None = None) -> None:
+                 on_role_change: Callable[[str], None] | None = None, bind_address: str | None = None) -> None:
         self.node_id = node_id
         self.raft_address = raft_address
+        self.bind_address = bind_address
         self.configured_peers = sorted({*peers, raft_address})
         self.data_dir = Path(data_dir)
         self.store = store
@@ -143,6 +144,7 @@ class RaftNode:
             sync_state=self.store.sync,
             on_start=self._on_first_tick,
             install_snapshot=self._install_snapshot,
+            bind_address=self.bind_address,
         )
 
     def _on_first_tick(self, sync_obj: DurableSyncObj) -> None:

@@ -184,6 +184,7 @@ class DurableSyncObj(SyncObj):
         sync_state: Callable[[], None],
         on_start: Callable[[DurableSyncObj], None],
         install_snapshot: Callable[[DurableSyncObj, Path], None],
+        bind_address: str | None = None,
     ) -> None:
         self._wl_journal = journal
         self._wl_apply_entry = apply_entry
@@ -204,7 +205,9 @@ class DurableSyncObj(SyncObj):
         conf.deserializer = self._wl_deserialize
         conf.serializeChecker = self._wl_check_serialize
         conf.useFork = False
-        conf.bindAddress = self_address  # D6: never 0.0.0.0
+        # D6: never 0.0.0.0. A separate bind address serves NAT and proxies: peers know this
+        # node by `self_address`, which is what it announces and what they dial.
+        conf.bindAddress = bind_address or self_address
         with _INIT_LOCK:
             original = pyso_syncobj.createJournal
             pyso_syncobj.createJournal = lambda _path: journal

@@ -33,6 +33,7 @@ class ServerConfig:
     api_address: str
     data_dir: Path
     peers: tuple[Peer, ...]
+    raft_bind_address: str = ""           # where the Raft port listens when peers reach it through NAT/a proxy
     secret_file: Path | None = None
     metrics_address: str = ""
     agent_address: str = ""               # the AgentLink port agents connect to
@@ -96,7 +97,7 @@ def load_config(path: str | Path) -> ServerConfig:
 
 
 _TOP = {"node_id", "raft_address", "api_address", "data_dir", "secret_file", "peers", "raft", "log",
-        "metrics_address", "agent_address", "tls", "control"}
+        "metrics_address", "agent_address", "tls", "control", "raft_bind_address"}
 
 
 def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
@@ -105,6 +106,12 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
         raise ConfigError(f"{unknown[0]}: unknown setting (known: {', '.join(sorted(_TOP))})")
     node_id = _str(doc, "node_id")
     raft_address = check_address(_str(doc, "raft_address"), "raft_address")
+    raft_bind_address = _str(doc, "raft_bind_address", required=False)
+    if raft_bind_address:
+        check_address(raft_bind_address, "raft_bind_address")
+        if raft_bind_address.rpartition(":")[0].strip("[]") in ("0.0.0.0", "::", ""):
+            # The Raft port accepts pickled frames (authenticated by the secret); keep it on one interface.
+            raise ConfigError("raft_bind_address: must name one interface, not a wildcard address")
     api_address = check_address(_str(doc, "api_address", required=False, default=f"0.0.0.0:{DEFAULT_API_PORT}"),
                                 "api_address")
     data_dir = base / _str(doc, "data_dir")
@@ -170,7 +177,7 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
     tls_paths = {k: base / str(v) for k, v in tls.items()}
     control = _control_settings(doc.get("control", {}))
     return ServerConfig(node_id=node_id, raft_address=raft_address, api_address=api_address, data_dir=data_dir,
-                        peers=tuple(peers), secret_file=secret_file, metrics_address=metrics,
+                        peers=tuple(peers), raft_bind_address=raft_bind_address, secret_file=secret_file, metrics_address=metrics,
                         agent_address=agent_address, tls_ca=tls_paths.get("ca"), tls_cert=tls_paths.get("cert"),
                         tls_key=tls_paths.get("key"), control=control,
                         log_format=log_format, log_level=log_level, timers=timers)

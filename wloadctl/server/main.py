@@ -21,11 +21,13 @@ from wloadctl.api.jobs import JobServicer
 from wloadctl.api.runs import RunServicer
 from wloadctl.control.controller import Controller
 from wloadctl.control.link import AgentLinkServicer
+from wloadctl.fsutil import set_storage_failure_handler
 from wloadctl.proto.v1 import agent_pb2_grpc, api_pb2, api_pb2_grpc, commands_pb2
 from wloadctl.raft.node import RaftNode
 from wloadctl.raft.proposer import Proposer
 from wloadctl.raft.recovery import RecoveryError
 from wloadctl.server.config import ConfigError, ServerConfig, load_config
+from wloadctl.server.failstop import fail_stop
 from wloadctl.server.logs import setup_logging
 from wloadctl.server.metrics import serve_metrics
 from wloadctl.server.testclock import wall_clock
@@ -74,6 +76,8 @@ def run_server(config_path: str, insecure: bool = False, log_format: str | None 
 
 
 async def _serve(config: ServerConfig, secret: str | None, insecure: bool) -> int:
+    # A journal or state write that fails (disk full) stops the process: see wloadctl/fsutil.py.
+    set_storage_failure_handler(fail_stop)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(config.data_dir, 0o700)
     store = Store(config.data_dir / "state")
@@ -82,7 +86,8 @@ async def _serve(config: ServerConfig, secret: str | None, insecure: bool) -> in
     api_ref: list[ApiContext] = []
     node = RaftNode(config.node_id, config.raft_address, [p.raft_address for p in config.peers],
                     config.data_dir, store, secret, config.timers,
-                    on_role_change=lambda _role: loop.call_soon_threadsafe(_role_changed, role_changed, api_ref))
+                    on_role_change=lambda _role: loop.call_soon_threadsafe(_role_changed, role_changed, api_ref),
+                    bind_address=config.raft_bind_address or None)
     node.start()
     proposer = Proposer(node, clock=wall_clock())
     proposer.start()
