@@ -115,7 +115,25 @@ class Controller:
                 await self._task
 
     def wake(self) -> None:
+        """Called on the event loop when the Raft role changes (and to hurry a tick)."""
+        # A tick may be waiting seconds on a proposal that a deposed leader can no longer commit;
+        # the step-down (phase, notice to the agents) must not wait for it.
+        self._step_down_if_deposed()
         self._wake.set()
+
+    def _step_down_if_deposed(self) -> bool:
+        if self.node.is_leader():
+            return False
+        if self.phase != "follower":
+            log.info("no longer leader: stop dispatching", extra={"epoch": self.epoch})
+            if self.epoch:
+                notice = agent_pb2.ReplicaMessage(epoch=self.epoch, replica_id=self.node_id, leader=True,
+                                                  step_down=agent_pb2.StepDown())
+                for conn in self.conns.values():
+                    self._send(conn, notice)
+            self.phase, self.epoch = "follower", 0
+            self.confirmed.clear()
+        return True
 
     async def _loop(self) -> None:
         while True:
@@ -224,16 +242,7 @@ class Controller:
     # ---- the loop
 
     async def tick(self) -> None:
-        if not self.node.is_leader():
-            if self.phase != "follower":
-                log.info("no longer leader: stop dispatching", extra={"epoch": self.epoch})
-                if self.epoch:
-                    notice = agent_pb2.ReplicaMessage(epoch=self.epoch, replica_id=self.node_id, leader=True,
-                                                      step_down=agent_pb2.StepDown())
-                    for conn in self.conns.values():
-                        self._send(conn, notice)
-                self.phase, self.epoch = "follower", 0
-                self.confirmed.clear()
+        if self._step_down_if_deposed():
             return
         if self.phase == "follower":
             await self._begin_epoch()
@@ -383,7 +392,7 @@ class Controller:
                 or now - self._last_transfer < self.settings.transfer_backoff_s:
             return
         known = len(self.store.agents())
-        reachable = sum(1 for c in self.conns.values() if now - c.last_heard < self.settings.agent_silence_s)
+        reachable = self.reachable_agents()
         if known == 0 or reachable >= known // 2 + 1:
             return
         self._last_probe = now
@@ -455,6 +464,8 @@ class Controller:
             if result is not None and result.code == grpc.StatusCode.ABORTED.value[0]:
                 log.error("dispatch refused: epoch %d is stale", self.epoch)
             return
+        if self.phase != "active":
+            return  # deposed while committing: the next leader sends what the state recorded
         # Commit, then act: only what the state recorded goes out.
         by_agent: dict[str, list[runs_pb2.Run]] = {}
         for run_id in result.run_ids:
@@ -499,4 +510,13 @@ class Controller:
     def view(self) -> dict[str, object]:
         q = self.quorum_view()
         return {"phase": self.phase, "epoch": self.epoch, "confirmed": q["confirmed"], "required": q["required"],
-                "registered": q["registered"], "connected": len(self.conns)}
+                "registered": q["registered"], "connected": self.reachable_agents()}
+
+    def reachable_agents(self) -> int:
+        """Agents with a stream to this replica that spoke within agent_silence_s.
+
+        An open stream alone says little: a silently partitioned agent keeps its TCP connection
+        for many seconds. Leader and followers count alike, or a leader missing one agent would
+        hand leadership to a follower that merely has not noticed yet, and on, and on."""
+        now = self.clock()
+        return sum(1 for c in self.conns.values() if now - c.last_heard < self.settings.agent_silence_s)
