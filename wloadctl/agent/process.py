@@ -50,7 +50,7 @@ class Link:
     """The stream to one replica."""
 
     address: str
-    outbox: asyncio.Queue[agent_pb2.AgentMessage] = field(default_factory=asyncio.Queue)
+    outbox: asyncio.Queue[agent_pb2.AgentMessage | None] = field(default_factory=asyncio.Queue)
     connected: bool = False
     replica_id: str = ""
     last_leader_msg: float = 0.0
@@ -107,12 +107,15 @@ class Agent:
             channel = self._channel(link.address)
             try:
                 stub = agent_pb2_grpc.AgentLinkStub(channel)
-                link.outbox = asyncio.Queue()
-                link.outbox.put_nowait(self._hello())
+                outbox: asyncio.Queue[agent_pb2.AgentMessage | None] = asyncio.Queue()
+                link.outbox = outbox
+                outbox.put_nowait(self._hello())
 
                 async def outgoing() -> object:
-                    while True:
-                        yield await link.outbox.get()
+                    # Ends on the None put at stream end: a generator still awaiting the queue when
+                    # the channel closes is finalised mid-await ("aclose(): ... already running").
+                    while (out := await outbox.get()) is not None:
+                        yield out
 
                 call = stub.Connect(outgoing())
                 link.connected = True
@@ -130,6 +133,8 @@ class Agent:
                 link.connected = False
                 if self.leader is link:
                     self.leader = None
+                link.outbox.put_nowait(None)
+                await asyncio.sleep(0)  # let the request iterator see it and finish
                 await channel.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), backoff)
