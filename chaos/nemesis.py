@@ -1,9 +1,9 @@
-"""Faults the chaos runner injects into a real cluster on loopback.
+"""Faults the chaos runner injects into a real cluster.
 
 Each nemesis has `inject()` and `heal()`; the runner calls them on a seeded
-schedule and always heals everything at the end. Faults that need network
-namespaces (symmetric and one-way partitions between replicas, bridge
-partitions) are not here yet: on loopback they cannot be made silent.
+schedule and always heals everything at the end. Partitions need the network
+namespaces of chaos/netns.py (`needs_namespaces`): on loopback they cannot be
+made silent, so the runner skips them there and says so.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaos.netns import Network
 from wloadctl.testing.cluster import AgentProc, LocalCluster, Replica
 
 log = logging.getLogger("chaos.nemesis")
@@ -27,6 +28,10 @@ class Context:
     rng: random.Random
     # replica id -> the Toxiproxy proxy (toxiproxy-python Proxy) the agents reach it through
     proxies: dict[str, Any] = field(default_factory=dict)
+    # replica id -> the proxy in front of its Raft port (only when a nemesis degrades replica links)
+    replica_proxies: dict[str, Any] = field(default_factory=dict)
+    net: Network | None = None      # the namespaces' router, where partitions are made
+    proxy_host: str = "px"          # the namespace host of the agents' proxies
 
 
 def _clear_toxics(proxy: Any) -> None:
@@ -36,6 +41,9 @@ def _clear_toxics(proxy: Any) -> None:
 
 class Nemesis:
     name = "none"
+    needs_namespaces = False       # partitions: skipped (with a message) on loopback
+    needs_replica_proxies = False  # the runner fronts every replica's Raft port with a proxy
+    hold_s = (2.0, 5.0)            # how long the fault lasts before it heals (seeded draw)
 
     def inject(self, ctx: Context) -> str:
         raise NotImplementedError
@@ -155,9 +163,13 @@ class CutLeaderFromAgents(Nemesis):
 
     def __init__(self) -> None:
         self.proxy: Any = None
+        self.rules: list[tuple[str, str]] = []
 
     def inject(self, ctx: Context) -> str:
         leader = _leader(ctx)
+        if ctx.net is not None and leader is not None:  # a silent partition in the router
+            self.rules = ctx.net.cut(ctx.proxy_host, leader.node_id)
+            return f"partitioned {leader.node_id} from the agents"
         if leader is None or leader.node_id not in ctx.proxies:
             return "no leader"
         self.proxy = ctx.proxies[leader.node_id]
@@ -166,6 +178,9 @@ class CutLeaderFromAgents(Nemesis):
         return f"cut {leader.node_id} from the agents"
 
     def heal(self, ctx: Context) -> None:
+        if ctx.net is not None:
+            ctx.net.restore(self.rules)
+        self.rules = []
         if self.proxy is not None:
             _clear_toxics(self.proxy)
         self.proxy = None
@@ -311,6 +326,155 @@ class ClockJump(Nemesis):
         self.victim = None
 
 
+# ---- partitions between replicas, silent drops in the router (network namespaces only)
+
+
+def _replica_hosts(ctx: Context) -> list[str]:
+    return [r.node_id for r in ctx.cluster.replicas]
+
+
+class PartitionNemesis(Nemesis):
+    needs_namespaces = True
+
+    def __init__(self) -> None:
+        self.rules: list[tuple[str, str]] = []
+
+    def groups(self, ctx: Context, net: Network) -> str:
+        """Make the partition (recording its rules in self.rules); describe it."""
+        raise NotImplementedError
+
+    def inject(self, ctx: Context) -> str:
+        if ctx.net is None:
+            raise RuntimeError(f"{self.name} needs network namespaces")
+        return self.groups(ctx, ctx.net)
+
+    def heal(self, ctx: Context) -> None:
+        if ctx.net is not None:
+            ctx.net.restore(self.rules)
+        self.rules = []
+
+
+class IsolateLeader(PartitionNemesis):
+    """The leader cannot reach any other replica, nor they it; clients and agents still reach it."""
+
+    name = "partition-leader"
+
+    def groups(self, ctx: Context, net: Network) -> str:
+        leader = _leader(ctx)
+        if leader is None:
+            return "no leader"
+        others = [n for n in _replica_hosts(ctx) if n != leader.node_id]
+        self.rules += net.partition([leader.node_id], others)
+        return f"isolated {leader.node_id} from {','.join(others)}"
+
+
+class MajorityMinority(PartitionNemesis):
+    """Replicas split in two: a majority and a minority (the leader on either side)."""
+
+    name = "partition-halves"
+
+    def groups(self, ctx: Context, net: Network) -> str:
+        nodes = _replica_hosts(ctx)
+        ctx.rng.shuffle(nodes)
+        minority, majority = nodes[: (len(nodes) - 1) // 2], nodes[(len(nodes) - 1) // 2:]
+        self.rules += net.partition(minority, majority)
+        return f"minority {','.join(sorted(minority))} | majority {','.join(sorted(majority))}"
+
+
+class OneWay(PartitionNemesis):
+    """Packets from the leader to the followers are dropped, or from the followers to the leader."""
+
+    name = "partition-one-way"
+
+    def groups(self, ctx: Context, net: Network) -> str:
+        leader = _leader(ctx)
+        if leader is None:
+            return "no leader"
+        others = [n for n in _replica_hosts(ctx) if n != leader.node_id]
+        outbound = ctx.rng.random() < 0.5
+        for o in others:
+            self.rules += net.drop(leader.node_id, o) if outbound else net.drop(o, leader.node_id)
+        arrow = "->" if outbound else "<-"
+        return f"dropping {leader.node_id} {arrow} {','.join(others)}"
+
+
+class Bridge(PartitionNemesis):
+    """Two halves that cannot see each other and one replica (the bridge) that sees both."""
+
+    name = "partition-bridge"
+
+    def groups(self, ctx: Context, net: Network) -> str:
+        nodes = _replica_hosts(ctx)
+        ctx.rng.shuffle(nodes)
+        bridge, rest = nodes[0], nodes[1:]
+        left, right = rest[: len(rest) // 2], rest[len(rest) // 2:]
+        self.rules += net.partition(left, right)
+        return f"{','.join(sorted(left))} | {','.join(sorted(right))} bridged by {bridge}"
+
+
+class AgentNetworkLoss(PartitionNemesis):
+    """One agent loses its network mid-run (silently): its runs are orphaned, lost and retried."""
+
+    name = "agent-net-loss"
+    hold_s = (5.0, 9.0)  # past lease + margin (4.5 s): the cluster must declare its runs lost and retry them
+
+    def groups(self, ctx: Context, net: Network) -> str:
+        alive = [a for a in ctx.cluster.agents if a.running]
+        if not alive:
+            return "no agent"
+        victim = ctx.rng.choice(alive)
+        for other in [ctx.proxy_host, *_replica_hosts(ctx)]:
+            self.rules += net.cut(victim.agent_id, other)
+        return f"agent {victim.agent_id} off the network"
+
+
+# ---- links between replicas, through the proxies in front of their Raft ports
+
+
+class SlowReplicaLinks(Nemesis):
+    """Latency with jitter on every Raft link, in both directions."""
+
+    name = "slow-replica-links"
+    needs_replica_proxies = True
+
+    def inject(self, ctx: Context) -> str:
+        latency = ctx.rng.choice([20, 60, 150])
+        for proxy in ctx.replica_proxies.values():
+            for stream in ("upstream", "downstream"):
+                proxy.add_toxic(type="latency", stream=stream, name=f"slow_{stream}",
+                                attributes={"latency": latency, "jitter": latency // 2})
+        return f"raft links slowed by {latency} ms"
+
+    def heal(self, ctx: Context) -> None:
+        for proxy in ctx.replica_proxies.values():
+            _clear_toxics(proxy)
+
+
+class LossyReplicaLinks(Nemesis):
+    """Raft connections reset at random, data sliced small and trickled, on some replicas' proxies.
+
+    A Raft connection crosses the proxy of the replica that was dialed (pysyncobj: the greater
+    address dials), so a lossy proxy degrades that replica's links to the replicas above it."""
+
+    name = "lossy-replica-links"
+    needs_replica_proxies = True
+
+    def inject(self, ctx: Context) -> str:
+        ids = sorted(ctx.replica_proxies)
+        victims = ctx.rng.sample(ids, k=max(1, len(ids) // 2))
+        for node_id in victims:
+            proxy = ctx.replica_proxies[node_id]
+            proxy.add_toxic(type="slicer", stream="downstream", name="slice",
+                            attributes={"average_size": 128, "size_variation": 64, "delay": 500})
+            proxy.add_toxic(type="reset_peer", stream="upstream", name="reset", toxicity=0.2,
+                            attributes={"timeout": 2000})
+        return f"raft links of {','.join(victims)} lossy"
+
+    def heal(self, ctx: Context) -> None:
+        for proxy in ctx.replica_proxies.values():
+            _clear_toxics(proxy)
+
+
 NEMESES = {
     "kill-leader": lambda: KillReplica("leader"),
     "kill-follower": lambda: KillReplica("follower"),
@@ -325,4 +489,11 @@ NEMESES = {
     "clock-jump": ClockJump,
     "membership-change": MembershipChange,
     "rolling-restart": RollingRestart,
+    "partition-leader": IsolateLeader,
+    "partition-halves": MajorityMinority,
+    "partition-one-way": OneWay,
+    "partition-bridge": Bridge,
+    "agent-net-loss": AgentNetworkLoss,
+    "slow-replica-links": SlowReplicaLinks,
+    "lossy-replica-links": LossyReplicaLinks,
 }

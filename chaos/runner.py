@@ -2,9 +2,10 @@
 
     python -m chaos run --nemesis kill-leader,crash-agent --time 120 --seed 7 --replicas 3
 
-Everything runs on loopback as real processes; the report (history, logs,
-checker results) goes to a results folder, and a failure prints the seed that
-reproduces its fault schedule.
+Real processes, each replica and agent in its own network namespace behind a router when the
+machine allows it (root, iproute2), else on loopback (chaos/topology.py). The report (history,
+logs, checker results) goes to a results folder, and a failure prints the seed that reproduces
+its fault schedule.
 """
 
 from __future__ import annotations
@@ -16,15 +17,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
-
-from toxiproxy import Toxiproxy
 
 from chaos.checkers import Finding, RunData, check_all
 from chaos.history import HistoryWriter
 from chaos.nemesis import NEMESES, Context, Nemesis
-from chaos.toxiproxy import toxiproxy_url
+from chaos.topology import PROXY_HOST, Topology
 from chaos.workload import Workload, run_jobs
 from wloadctl.proto.v1 import runs_pb2
 from wloadctl.testing.cluster import LocalCluster, wait_for
@@ -41,6 +38,8 @@ class Scenario:
     agents: int = 2
     results: Path = Path("chaos/results")
     recovery_s: float = 90.0
+    network: str = "auto"      # auto | netns | loopback
+    overlap: float = 0.5       # chance that a turn adds a second fault while the first is active
 
 
 def _log_time_ns(ts: str) -> int:
@@ -71,54 +70,66 @@ def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
     rng = random.Random(sc.seed)
     exec_dir = out / "executions"
     exec_dir.mkdir()
-    nemeses: list[Nemesis] = [NEMESES[n]() for n in sc.nemeses]
+    topo = Topology.choose(out, sc.network)
+    names, skipped = _runnable(sc.nemeses, topo)
+    nemeses: list[Nemesis] = [NEMESES[n]() for n in names]
     events: list[dict[str, object]] = []
-    cluster = LocalCluster(out / "cluster", size=sc.replicas)
-    proxies: dict[str, Any] = {}
     history = HistoryWriter(out / "history.jsonl")
-    toxi = Toxiproxy()
-    url = urlparse(toxiproxy_url())  # ours, or a real Toxiproxy at $TOXIPROXY_URL
-    toxi.update_api_consumer(url.hostname, url.port)
-    prefix = f"wl-{out.name[-40:]}-"
+    cluster: LocalCluster | None = None
+    disk_prepared = False
     try:
+        topo.start()
+        cluster = LocalCluster(out / "cluster", size=sc.replicas, place=topo.place, tls_names=topo.tls_names())
+        if any(n.needs_replica_proxies for n in nemeses):
+            topo.front_replicas(cluster)
+        if "disk-full" in names:
+            from chaos import disk
+
+            disk.prepare(cluster.replicas)
+            disk_prepared = True
         cluster.start()
-        for r in cluster.replicas:  # agents reach every replica through a proxy the nemeses control
-            proxies[r.node_id] = toxi.create(upstream=r.agent_address, name=prefix + r.node_id)
+        topo.proxy_agents(cluster)  # agents reach every replica through a proxy the nemeses control
         for i in range(sc.agents):
             agent = cluster.add_agent(f"a{i + 1}", capacity=8, lease_seconds=3.0, start=False)
-            text = agent.config_path.read_text()
-            for r in cluster.replicas:
-                text = text.replace(f'"{r.agent_address}"', f'"{proxies[r.node_id].listen}"')
-            agent.config_path.write_text(text)
+            topo.point_agent(agent.config_path, cluster)
             agent.start()
         with cluster.client() as c:
             c.apply_jobs(run_jobs(exec_dir))
             wait_for(lambda: c.status().agents_confirmed == sc.agents, 60, "the agents to confirm")
-        ctx = Context(cluster, rng, proxies)
+        ctx = Context(cluster, rng, topo.agent_proxies, replica_proxies=topo.replica_proxies, net=topo.net,
+                      proxy_host=PROXY_HOST)
         workload = Workload([r.api_address for r in cluster.replicas], history, seed=sc.seed)
         workload.start()
         end = time.monotonic() + sc.seconds
+
+        def note(nemesis: Nemesis, **what: object) -> None:
+            events.append({"t": round(sc.seconds - (end - time.monotonic()), 2), "nemesis": nemesis.name, **what})
+
         order = nemeses[:]
         rng.shuffle(order)  # every nemesis gets its turn (seeded order), then the cycle repeats
         turn = 0
         while time.monotonic() < end and nemeses:
             if not _quiet(end, rng.uniform(2, 5)):
                 break
-            nemesis = order[turn % len(order)]
+            active = [order[turn % len(order)]]
             turn += 1
-            what = nemesis.inject(ctx)
-            events.append({"t": round(sc.seconds - (end - time.monotonic()), 2), "nemesis": nemesis.name,
-                           "inject": what})
-            _quiet(end, rng.uniform(2, 5))
-            nemesis.heal(ctx)
-            events.append({"t": round(sc.seconds - (end - time.monotonic()), 2), "nemesis": nemesis.name, "heal": True})
+            note(active[0], inject=active[0].inject(ctx))
+            if len(order) > 1 and rng.random() < sc.overlap:  # two faults at once
+                _quiet(end, rng.uniform(0.5, 2))
+                second = order[turn % len(order)]
+                turn += 1
+                if second is not active[0]:
+                    active.append(second)
+                    note(second, inject=second.inject(ctx))
+            _quiet(end, max(rng.uniform(*n.hold_s) for n in active))
+            for nemesis in reversed(active):
+                nemesis.heal(ctx)
+                note(nemesis, heal=True)
         _quiet(end, end - time.monotonic())
         workload.stop()
         for n in nemeses:  # everything heals at the end
             n.heal(ctx)
-        for p in proxies.values():
-            for name in list(p.toxics()):
-                p.destroy_toxic(name)
+        topo.heal()
         for r in cluster.replicas:
             if not r.running:
                 cluster.start(r, wait=False)
@@ -129,9 +140,13 @@ def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
         _agent_epochs(cluster, out / "agent_epochs.jsonl")
     finally:
         history.close()
-        cluster.stop()
-        for p in proxies.values():
-            p.destroy()
+        if cluster is not None:
+            cluster.stop()
+        topo.stop()
+        if disk_prepared and cluster is not None:
+            from chaos import disk
+
+            disk.release(cluster.replicas)
     (out / "nemesis.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     # A leader paused for seconds is always replaced; when it wakes it still speaks for its old
     # epoch (a step-down notice at least), and agents on the new epoch must refuse it.
@@ -140,12 +155,26 @@ def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
     data = RunData.load(out, expect_rejections=paused, orphan_kill=True)
     findings = check_all(data)
     ok = all(f.ok for f in findings)
-    report = {"ok": ok, "seed": sc.seed, "nemeses": sc.nemeses, "seconds": sc.seconds, "replicas": sc.replicas,
-              "findings": [f.__dict__ for f in findings], "faults": events}
+    report = {"ok": ok, "seed": sc.seed, "nemeses": sc.nemeses, "ran": names, "skipped": skipped,
+              "network": topo.mode, "why_loopback": topo.why_loopback, "seconds": sc.seconds,
+              "replicas": sc.replicas, "findings": [f.__dict__ for f in findings], "faults": events}
     (out / "report.json").write_text(json.dumps(report, indent=2))
-    for r in cluster.replicas:
-        shutil.copy(r.log_path, out / f"{r.node_id}.log")
+    for r in cluster.replicas if cluster is not None else []:
+        if r.log_path.exists():
+            shutil.copy(r.log_path, out / f"{r.node_id}.log")
     return ok, out, findings
+
+
+def _runnable(names: list[str], topo: Topology) -> tuple[list[str], dict[str, str]]:
+    """The nemeses this topology can run; the others with the reason they are skipped."""
+    skipped = {}
+    if topo.mode == "loopback":
+        for n in names:
+            if getattr(NEMESES[n], "needs_namespaces", False):
+                skipped[n] = f"needs network namespaces ({topo.why_loopback})"
+    for n, why in skipped.items():
+        print(f"skipping nemesis {n}: {why}", flush=True)
+    return [n for n in names if n not in skipped], skipped
 
 
 def _quiet(end: float, seconds: float) -> bool:

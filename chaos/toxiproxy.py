@@ -57,12 +57,22 @@ def _parse_hostport(value: object, field_name: str, *, listen: bool) -> tuple[st
     host = host.strip("[]")
     if listen:
         host = host or "127.0.0.1"
-        if not _is_loopback(host):
-            # This server exists for tests on one machine; never expose a proxy beyond loopback.
+        if not _may_listen(host):
+            # This server exists for tests on one machine; never expose a proxy beyond loopback
+            # (or the addresses of a test network the operator named with --allow-listen).
             raise ApiError(400, f"listen: {host!r} is not a loopback address")
     elif not host:
         raise ApiError(400, f"{field_name}: missing host in {value!r}")
     return host, int(port_text)
+
+
+# Non-loopback addresses a standalone server may listen on: a chaos host's address inside its own
+# network namespace (see chaos/netns.py), given on the command line.
+_ALLOWED_LISTEN_HOSTS: set[str] = set()
+
+
+def _may_listen(host: str) -> bool:
+    return _is_loopback(host) or host in _ALLOWED_LISTEN_HOSTS
 
 
 def _is_loopback(host: str) -> bool:
@@ -395,7 +405,7 @@ class ToxiproxyServer:
     """Toxiproxy-compatible API and proxies on loopback, in a background thread with its own event loop."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, seed: int | None = None) -> None:
-        if not _is_loopback(host):
+        if not _may_listen(host):
             raise ValueError(f"{host!r} is not a loopback address")
         self.host = host
         self.port = port
@@ -696,3 +706,34 @@ def stop_shared_server() -> None:
         server, _shared = _shared, None
     if server is not None:
         server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m chaos.toxiproxy --host H --port P``: a standalone server, e.g. inside a chaos namespace."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m chaos.toxiproxy", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1", help="API address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8474, help="API port (default 8474, 0 = any)")
+    parser.add_argument("--allow-listen", action="append", default=[], metavar="ADDR",
+                        help="a non-loopback address proxies and the API may listen on (repeatable)")
+    parser.add_argument("--seed", type=int, default=None, help="seed for toxicity and jitter draws")
+    args = parser.parse_args(argv)
+    _ALLOWED_LISTEN_HOSTS.update(args.allow_listen)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        server = ToxiproxyServer(args.host, args.port, seed=args.seed).start()
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", flush=True)
+        return 2
+    print(f"toxiproxy API on {server.url}", flush=True)
+    stop.wait()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -57,6 +57,19 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
         time.sleep(interval)
 
 
+def _netns_prefix(ns: str | None) -> list[str]:
+    # `ip netns exec` execs the program after joining the namespace: the pid stays the program's.
+    return ["ip", "netns", "exec", ns] if ns else []
+
+
+@dataclass
+class Placement:
+    """Where a replica or agent runs: its address and network namespace (chaos hosts)."""
+
+    ip: str = "127.0.0.1"
+    netns: str | None = None
+
+
 @dataclass
 class Replica:
     node_id: str
@@ -67,6 +80,8 @@ class Replica:
     log_path: Path
     metrics_address: str = ""
     agent_address: str = ""
+    raft_bind_address: str = ""   # when peers reach it through a proxy at raft_address
+    netns: str | None = None      # network namespace it runs in (chaos hosts), None = this one
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -87,6 +102,7 @@ class AgentProc:
     log_path: Path
     work_dir: Path
     insecure: bool = False
+    netns: str | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -98,7 +114,7 @@ class AgentProc:
             return
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "wloadctl", "agent", "--config", str(self.config_path),
+                [*_netns_prefix(self.netns), sys.executable, "-m", "wloadctl", "agent", "--config", str(self.config_path),
                  *(["--insecure"] if self.insecure else [])],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -132,6 +148,12 @@ class LocalCluster:
     tls: bool = True
     control: dict[str, str | float | int] = field(default_factory=dict)
     agents: list[AgentProc] = field(default_factory=list)
+    # node or agent id -> where it runs; default: this namespace, on loopback
+    place: Callable[[str], Placement] | None = None
+    tls_names: list[str] = field(default_factory=list)  # more names for replica certificates (a proxy's IP)
+
+    def placement(self, name: str) -> Placement:
+        return self.place(name) if self.place else Placement()
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -144,13 +166,15 @@ class LocalCluster:
         self.write_configs()
 
     def _make_replica(self, node_id: str, api_port: int, raft_port: int) -> Replica:
-        metrics = f"127.0.0.1:{free_ports(1)[0]}" if self.metrics else ""
+        where = self.placement(node_id)
+        ip = where.ip
+        metrics = f"{ip}:{free_ports(1)[0]}" if self.metrics else ""
         if self.tls:
-            issue(self.certs, "replica", node_id, ["127.0.0.1", "localhost"])
-        return Replica(node_id=node_id, api_address=f"127.0.0.1:{api_port}",
-                       raft_address=f"127.0.0.1:{raft_port}", data_dir=self.root / node_id,
+            issue(self.certs, "replica", node_id, sorted({ip, "127.0.0.1", "localhost", *self.tls_names}))
+        return Replica(node_id=node_id, api_address=f"{ip}:{api_port}",
+                       raft_address=f"{ip}:{raft_port}", data_dir=self.root / node_id,
                        config_path=self.root / f"{node_id}.toml", log_path=self.root / f"{node_id}.log",
-                       metrics_address=metrics, agent_address=f"127.0.0.1:{free_ports(1)[0]}")
+                       metrics_address=metrics, agent_address=f"{ip}:{free_ports(1)[0]}", netns=where.netns)
 
     def write_configs(self, members: list[Replica] | None = None) -> None:
         secret_file = self.root / "cluster.secret"
@@ -166,7 +190,8 @@ class LocalCluster:
             [(p.node_id, p.raft_address, p.api_address) for p in peers], raft=self.raft_settings,
             metrics_address=r.metrics_address, agent_address=r.agent_address, control=self.control,
             tls={"ca": str(self.certs / "ca.crt"), "cert": str(self.certs / f"replica-{r.node_id}.crt"),
-                 "key": str(self.certs / f"replica-{r.node_id}.key")} if self.tls else None))
+                 "key": str(self.certs / f"replica-{r.node_id}.key")} if self.tls else None,
+            raft_bind_address=r.raft_bind_address))
 
     # ---- processes
 
@@ -176,7 +201,7 @@ class LocalCluster:
                 continue
             with open(rep.log_path, "ab") as log:
                 rep.proc = subprocess.Popen(
-                    [sys.executable, "-m", "wloadctl", "server", "--config", str(rep.config_path),
+                    [*_netns_prefix(rep.netns), sys.executable, "-m", "wloadctl", "server", "--config", str(rep.config_path),
                      *(["--insecure"] if self.insecure or not self.tls else [])],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     env={**os.environ, "PYTHONUNBUFFERED": "1",
@@ -217,7 +242,7 @@ class LocalCluster:
                   lease_seconds: float = 3.0, orphan_policy: str = "kill", start: bool = True) -> AgentProc:
         a = AgentProc(agent_id=agent_id, root=self.root, config_path=self.root / f"agent-{agent_id}.toml",
                       log_path=self.root / f"agent-{agent_id}.log", work_dir=self.root / f"agent-{agent_id}",
-                      insecure=not self.tls)
+                      insecure=not self.tls, netns=self.placement(agent_id).netns)
         lines = [f'agent_id = "{agent_id}"', f"capacity = {capacity}",
                  "replicas = [" + ", ".join(f'"{r.agent_address}"' for r in self.replicas) + "]",
                  f'work_dir = "{a.work_dir}"', f"lease_seconds = {lease_seconds}", f'orphan_policy = "{orphan_policy}"']
