@@ -9,17 +9,26 @@ node (so a follower's acknowledgement, a vote and a vote request all reflect
 durable state) and at the end of every Raft tick (so the leader's own copy is
 durable before the next tick counts it toward a commit). One sync covers all
 the entries staged since the previous one.
+
+A write that fails (disk full, I/O error) is reported once through
+``wloadctl.fsutil`` (the server stops the process) and leaves the journal
+refusing every later write and sync: the staged entries are in pysyncobj's
+memory but not on disk, so nothing may be acknowledged or counted after it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lmdb
 from pysyncobj.journal import Journal
+
+from wloadctl.fsutil import StorageFailure, StorageWriteError, describe_failure, report_storage_failure
 
 _U64 = struct.Struct(">Q")
 _ENTRY_HEAD = struct.Struct(">Q")  # term, followed by the command bytes
@@ -50,6 +59,7 @@ class LmdbJournal(Journal):
         self._txn: lmdb.Transaction | None = None
         self._txn_thread = 0
         self._needs_sync = False
+        self.failure: StorageFailure | None = None
         self.syncs = 0
         self.synced_entries = 0
         self._staged_entries = 0
@@ -65,12 +75,32 @@ class LmdbJournal(Journal):
     # ---- staging and syncing ----
 
     def _w(self) -> lmdb.Transaction:
+        if self.failure is not None:
+            raise StorageWriteError(self.failure)
         if self._txn is None:
-            self._txn = self.env.begin(write=True)
+            self._txn = self._stage(lambda: self.env.begin(write=True))
             self._txn_thread = threading.get_ident()
         elif self._txn_thread != threading.get_ident():
             raise RuntimeError("journal written from two threads")
         return self._txn
+
+    def _stage(self, write: Callable[[], Any]) -> Any:
+        """Run one LMDB call; a failure (a put may spill pages to disk) poisons the journal."""
+        try:
+            return write()
+        except lmdb.Error as e:
+            raise self._fail(e) from e
+
+    def _fail(self, exc: BaseException) -> StorageWriteError:
+        # A failed commit or put loses everything the transaction staged, while pysyncobj still
+        # holds those entries in memory and would acknowledge and count them: every later
+        # write and sync must fail as well, even once the disk has room again.
+        if self._txn is not None:
+            with contextlib.suppress(lmdb.Error):
+                self._txn.abort()
+            self._txn = None
+        self.failure = describe_failure(self.path, "the Raft journal", exc)
+        return report_storage_failure(self.failure)
 
     @property
     def dirty(self) -> bool:
@@ -83,11 +113,14 @@ class LmdbJournal(Journal):
         from the leader after a restart): it rides along with the next one.
         """
         with self._lock:
+            if self.failure is not None:
+                raise StorageWriteError(self.failure)
             if self._txn is None or not (self._needs_sync or force):
                 return
-            self._needs_sync = False
-            self._txn.commit()
+            txn = self._txn
+            self._stage(txn.commit)
             self._txn = None
+            self._needs_sync = False
             self.syncs += 1
             self.synced_entries += self._staged_entries
             self._staged_entries = 0
@@ -100,14 +133,16 @@ class LmdbJournal(Journal):
         with self._lock:
             self._entries.append((command, idx, term))
             self._needs_sync = True
-            self._w().put(_U64.pack(idx), _ENTRY_HEAD.pack(term) + command, db=self._log)
+            txn = self._w()
+            self._stage(lambda: txn.put(_U64.pack(idx), _ENTRY_HEAD.pack(term) + command, db=self._log))
             self._staged_entries += 1
 
     def clear(self) -> None:
         with self._lock:
             self._entries = []
             self._needs_sync = True
-            self._w().drop(self._log, delete=False)
+            txn = self._w()
+            self._stage(lambda: txn.drop(self._log, delete=False))
 
     def deleteEntriesFrom(self, entryFrom: int) -> None:
         with self._lock:
@@ -116,7 +151,7 @@ class LmdbJournal(Journal):
             self._needs_sync = True
             txn = self._w()
             for _, idx, _ in doomed:
-                txn.delete(_U64.pack(idx), db=self._log)
+                self._stage(lambda idx=idx: txn.delete(_U64.pack(idx), db=self._log))
 
     def deleteEntriesTo(self, entryTo: int) -> None:
         with self._lock:
@@ -125,7 +160,7 @@ class LmdbJournal(Journal):
             self._needs_sync = True
             txn = self._w()
             for _, idx, _ in doomed:
-                txn.delete(_U64.pack(idx), db=self._log)
+                self._stage(lambda idx=idx: txn.delete(_U64.pack(idx), db=self._log))
 
     def __getitem__(self, item: int | slice) -> Any:
         return self._entries[item]
@@ -135,12 +170,14 @@ class LmdbJournal(Journal):
 
     def _destroy(self) -> None:
         with self._lock:
-            self.sync(force=True)
+            if self.failure is None:
+                self.sync(force=True)
             self.env.close()
 
     def _set_meta(self, key: bytes, value: bytes) -> None:
         self._meta_cache[key] = value
-        self._w().put(key, value, db=self._meta)
+        txn = self._w()
+        self._stage(lambda: txn.put(key, value, db=self._meta))
 
     def setRaftCommitIndex(self, raftCommitIndex: int) -> None:
         # Staged only: a lost commit index is re-learned from the leader, and

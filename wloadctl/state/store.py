@@ -10,6 +10,7 @@ after a restart idempotent.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -23,7 +24,7 @@ import grpc
 import lmdb
 from google.protobuf.message import DecodeError
 
-from wloadctl.fsutil import fsync_dir
+from wloadctl.fsutil import fsync_dir, is_storage_error, storage_write_failed
 from wloadctl.model.jobs import normalize, validate_specs
 from wloadctl.proto.v1 import commands_pb2, jobs_pb2, runs_pb2
 from wloadctl.state.runs import RUN_DBS, RunTables, run_seq
@@ -103,8 +104,31 @@ class Store:
         with self._swap:
             self.env.sync(True)
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[lmdb.Transaction]:
+        """One write transaction. If the disk or the environment fails (disk full), the failure is
+        reported, and the server stops: pysyncobj would retry the entry forever on its Raft thread,
+        dropping the proposer's callbacks and wedging the replica while it still answers reads."""
+        with self._swap:
+            try:
+                with self.env.begin(write=True) as txn:
+                    yield txn
+            except Exception as e:
+                if is_storage_error(e):
+                    raise storage_write_failed(self.path, "the state", e) from e
+                raise
+
     def replace_with(self, data_file: Path) -> None:
         """Install a snapshot: ``data_file`` is an LMDB ``data.mdb`` copy."""
+        try:
+            self._replace_with(data_file)
+        except Exception as e:
+            # Halfway through, the environment may be closed or missing its lock file.
+            if is_storage_error(e):
+                raise storage_write_failed(self.path, "the state (installing a snapshot)", e) from e
+            raise
+
+    def _replace_with(self, data_file: Path) -> None:
         with self._swap:
             self.env.close()
             staged = self.path.with_name(self.path.name + ".installing")
@@ -261,7 +285,7 @@ class Store:
         already applied (replay after restart). Deterministic: the same entry
         at the same index gives the same writes and results everywhere.
         """
-        with self._swap, self.env.begin(write=True) as txn:
+        with self._writing() as txn:
             if raft_index <= self._get_u64(txn, _APPLIED_INDEX):
                 return None
             meta = self._dbs[b"meta"]
@@ -419,7 +443,7 @@ class Store:
     def apply_meta(self, raft_index: int, membership: tuple[str, str] | None) -> None:
         """Record a Raft entry that carries no command of ours (a leader's
         no-op or a membership change) so the applied index stays exact."""
-        with self._swap, self.env.begin(write=True) as txn:
+        with self._writing() as txn:
             if raft_index <= self._get_u64(txn, _APPLIED_INDEX):
                 return
             if membership is not None:
