@@ -475,6 +475,12 @@ class LossyReplicaLinks(Nemesis):
             _clear_toxics(proxy)
 
 
+def _disk_full() -> Nemesis:
+    from chaos.disk import DiskFull  # chaos.disk builds on this module
+
+    return DiskFull()
+
+
 NEMESES = {
     "kill-leader": lambda: KillReplica("leader"),
     "kill-follower": lambda: KillReplica("follower"),
@@ -496,4 +502,5 @@ NEMESES = {
     "agent-net-loss": AgentNetworkLoss,
     "slow-replica-links": SlowReplicaLinks,
     "lossy-replica-links": LossyReplicaLinks,
+    "disk-full": _disk_full,
 }

@@ -143,10 +143,8 @@ class Topology:
         for r in cluster.replicas:
             host, _, _port = r.raft_address.rpartition(":")
             r.raft_bind_address = f"{host}:{free_ports(1)[0]}"
-            if self.net is not None:
-                url = self._serve_toxiproxy(self.net.hosts[r.node_id])
-            else:
-                url = self.agent_proxy_url
+            # namespaces: a server inside the replica's own, so partitions in the router still apply
+            url = self._serve_toxiproxy(self.net.hosts[r.node_id]) if self.net is not None else self.agent_proxy_url
             self.replica_proxies[r.node_id] = _create(url, f"{self._prefix}raft-{r.node_id}", r.raft_address,
                                                       r.raft_bind_address)
         cluster.write_configs()

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from chaos import netns
 from chaos.runner import Scenario, run
 
 pytestmark = pytest.mark.integration
 
+NAMESPACES, WHY_NOT = netns.available()
 
-@pytest.mark.parametrize(("nemeses", "seed"), [
-    (["kill-leader", "crash-agent"], 11),
-    (["pause-leader", "leader-agents-cut"], 12),
+
+@pytest.mark.parametrize(("nemeses", "seed", "replicas"), [
+    (["kill-leader", "crash-agent"], 11, 3),
+    (["pause-leader", "leader-agents-cut"], 12, 3),
+    (["partition-leader", "lossy-replica-links"], 13, 3),
+    (["partition-bridge", "agent-net-loss"], 14, 5),
 ])
-def test_chaos_subset(tmp_path: Path, nemeses: list[str], seed: int) -> None:
-    ok, out, findings = run(Scenario(nemeses=nemeses, seconds=20, seed=seed, results=tmp_path))
+def test_chaos_subset(tmp_path: Path, nemeses: list[str], seed: int, replicas: int) -> None:
+    if not NAMESPACES and all(n.startswith(("partition", "agent-net")) for n in nemeses):
+        pytest.skip(f"every nemesis of this scenario needs network namespaces: {WHY_NOT}")
+    ok, out, findings = run(Scenario(nemeses=nemeses, seconds=20, seed=seed, replicas=replicas, results=tmp_path))
     failed = [f"{f.checker}: {f.summary} {f.details[:3]}" for f in findings if not f.ok]
     assert ok, f"chaos {nemeses} seed {seed} failed (report {out}): {failed}"
-    assert (out / "report.json").exists()
-    faults = (out / "nemesis.jsonl").read_text()
-    assert "inject" in faults, "no fault was injected"
+    report = json.loads((out / "report.json").read_text())
+    injected = {json.loads(line)["nemesis"] for line in (out / "nemesis.jsonl").read_text().splitlines()
+                if "inject" in json.loads(line)}
+    if NAMESPACES:
+        assert report["network"] == "netns" and not report["skipped"]
+        assert injected == set(nemeses), f"not every nemesis got a turn: {injected}"
+    else:  # loopback: partitions are skipped, with the reason in the report
+        assert set(report["skipped"]) == {n for n in nemeses if n.startswith(("partition", "agent-net"))}, WHY_NOT
+        assert injected, "no fault was injected"

@@ -111,7 +111,7 @@ class Agent:
                 link.outbox = outbox
                 outbox.put_nowait(self._hello())
 
-                async def outgoing() -> object:
+                async def outgoing(outbox: asyncio.Queue[agent_pb2.AgentMessage | None] = outbox) -> object:
                     # Ends on the None put at stream end: a generator still awaiting the queue when
                     # the channel closes is finalised mid-await ("aclose(): ... already running").
                     while (out := await outbox.get()) is not None:

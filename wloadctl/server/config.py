@@ -177,7 +177,8 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
     tls_paths = {k: base / str(v) for k, v in tls.items()}
     control = _control_settings(doc.get("control", {}))
     return ServerConfig(node_id=node_id, raft_address=raft_address, api_address=api_address, data_dir=data_dir,
-                        peers=tuple(peers), raft_bind_address=raft_bind_address, secret_file=secret_file, metrics_address=metrics,
+                        peers=tuple(peers), raft_bind_address=raft_bind_address, secret_file=secret_file,
+                        metrics_address=metrics,
                         agent_address=agent_address, tls_ca=tls_paths.get("ca"), tls_cert=tls_paths.get("cert"),
                         tls_key=tls_paths.get("key"), control=control,
                         log_format=log_format, log_level=log_level, timers=timers)

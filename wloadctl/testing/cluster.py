@@ -114,7 +114,8 @@ class AgentProc:
             return
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [*_netns_prefix(self.netns), sys.executable, "-m", "wloadctl", "agent", "--config", str(self.config_path),
+                [*_netns_prefix(self.netns), sys.executable, "-m", "wloadctl", "agent",
+                 "--config", str(self.config_path),
                  *(["--insecure"] if self.insecure else [])],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -201,7 +202,8 @@ class LocalCluster:
                 continue
             with open(rep.log_path, "ab") as log:
                 rep.proc = subprocess.Popen(
-                    [*_netns_prefix(rep.netns), sys.executable, "-m", "wloadctl", "server", "--config", str(rep.config_path),
+                    [*_netns_prefix(rep.netns), sys.executable, "-m", "wloadctl", "server",
+                     "--config", str(rep.config_path),
                      *(["--insecure"] if self.insecure or not self.tls else [])],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     env={**os.environ, "PYTHONUNBUFFERED": "1",
