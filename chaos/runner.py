@@ -172,6 +172,11 @@ def _runnable(names: list[str], topo: Topology) -> tuple[list[str], dict[str, st
         for n in names:
             if getattr(NEMESES[n], "needs_namespaces", False):
                 skipped[n] = f"needs network namespaces ({topo.why_loopback})"
+    if "disk-full" in names:
+        from chaos import disk
+
+        if why := disk.tmpfs_unavailable_reason():
+            skipped["disk-full"] = f"needs a tmpfs per replica ({why})"
     for n, why in skipped.items():
         print(f"skipping nemesis {n}: {why}", flush=True)
     return [n for n in names if n not in skipped], skipped
