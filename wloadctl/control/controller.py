@@ -94,6 +94,7 @@ class Controller:
         self._request_ids = itertools.count(1)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.rejections_seen = 0
         self.dispatched_total = 0
         self.probe_followers = probe_followers
@@ -109,10 +110,17 @@ class Controller:
         self._task = asyncio.create_task(self._loop(), name="controller")
 
     async def stop(self) -> None:
+        # Python 3.11's asyncio.wait_for can swallow a cancellation that arrives as its inner
+        # await completes (the loop's tick wait, a proposal's timeout), and the loop would go on
+        # forever: a replica hung in shutdown under the chaos matrix. The flag ends the loop at
+        # its next turn whatever happened to the cancellation.
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            done, _ = await asyncio.wait({self._task}, timeout=10)
+            if not done:
+                log.warning("controller did not stop within 10 s; leaving it")
 
     def wake(self) -> None:
         """Called on the event loop when the Raft role changes (and to hurry a tick)."""
@@ -136,10 +144,12 @@ class Controller:
         return True
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.tick_s)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 await self.tick()
             except asyncio.CancelledError:

@@ -8,6 +8,7 @@ import os
 import secrets
 import signal
 import sys
+from collections.abc import Awaitable
 
 import grpc
 import uvloop
@@ -137,15 +138,24 @@ async def _serve(config: ServerConfig, secret: str | None, insecure: bool) -> in
     for name in ("", *service_names[:3]):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     watcher.cancel()
-    await controller.stop()
-    await agent_server.stop(grace=1)
-    await server.stop(grace=2)
-    await proposer.stop()
-    await api.close()
+    # Each step is bounded: a stop must reach node.stop (the journal's last sync) and exit even
+    # when a peer is silently partitioned away or a task ignores its cancellation.
+    await _bounded("controller", controller.stop(), 15)
+    await _bounded("agent link", agent_server.stop(grace=1), 5)
+    await _bounded("API", server.stop(grace=2), 5)
+    await _bounded("proposer", proposer.stop(), 5)
+    await _bounded("API clients", api.close(), 5)
     await asyncio.to_thread(node.stop)
     store.close()
     log.info("stopped")
     return 0
+
+
+async def _bounded(what: str, step: Awaitable[object], seconds: float) -> None:
+    try:
+        await asyncio.wait_for(step, seconds)
+    except TimeoutError:
+        log.warning("shutdown: %s did not stop within %.0f s; going on", what, seconds)
 
 
 async def _probe_followers(api: ApiContext) -> dict[str, int]:
