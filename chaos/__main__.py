@@ -93,8 +93,15 @@ def _matrix(args: argparse.Namespace) -> int:
             continue
         seed = args.seed + i
         started = time.monotonic()
-        ok, out, findings = run_scenario(Scenario(nemeses=names, seconds=args.time, seed=seed, replicas=replicas,
-                                                  results=args.results, network=args.network))
+        try:
+            ok, out, findings = run_scenario(Scenario(nemeses=names, seconds=args.time, seed=seed,
+                                                      replicas=replicas, results=args.results, network=args.network))
+        except Exception as e:  # the rest of the matrix still runs; this scenario counts as failed
+            print(f"FAIL {i + 1:>2} {'+'.join(names)}: the runner failed: {type(e).__name__}: {e}", flush=True)
+            rows.append({"scenario": i + 1, "nemeses": names, "replicas": replicas, "seed": seed, "ok": False,
+                         "violations": [f"runner error: {type(e).__name__}: {e}"], "network": "", "skipped": {},
+                         "faults": 0, "wall_s": round(time.monotonic() - started, 1), "report": ""})
+            continue
         report = json.loads((out / "report.json").read_text())
         bad = [f.checker for f in findings if not f.ok]
         rows.append({"scenario": i + 1, "nemeses": names, "replicas": replicas, "seed": seed, "ok": ok,

@@ -74,6 +74,8 @@ def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
     names, skipped = _runnable(sc.nemeses, topo)
     nemeses: list[Nemesis] = [NEMESES[n]() for n in names]
     events: list[dict[str, object]] = []
+    errors: list[str] = []
+    workload: Workload | None = None
     history = HistoryWriter(out / "history.jsonl")
     cluster: LocalCluster | None = None
     disk_prepared = False
@@ -105,6 +107,19 @@ def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
         def note(nemesis: Nemesis, **what: object) -> None:
             events.append({"t": round(sc.seconds - (end - time.monotonic()), 2), "nemesis": nemesis.name, **what})
 
+        def act(nemesis: Nemesis, step: str) -> None:
+            # A fault that cannot be made or undone (a replica that will not stop on SIGTERM, say)
+            # is a finding about the system, not a reason to abandon the run and its history.
+            try:
+                if step == "inject":
+                    note(nemesis, inject=nemesis.inject(ctx))
+                else:
+                    nemesis.heal(ctx)
+                    note(nemesis, heal=True)
+            except Exception as e:
+                errors.append(f"{nemesis.name} {step}: {type(e).__name__}: {e}")
+                note(nemesis, error=errors[-1])
+
         order = nemeses[:]
         rng.shuffle(order)  # every nemesis gets its turn (seeded order), then the cycle repeats
         turn = 0
@@ -113,22 +128,21 @@ def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
                 break
             active = [order[turn % len(order)]]
             turn += 1
-            note(active[0], inject=active[0].inject(ctx))
+            act(active[0], "inject")
             if len(order) > 1 and rng.random() < sc.overlap:  # two faults at once
                 _quiet(end, rng.uniform(0.5, 2))
                 second = order[turn % len(order)]
                 turn += 1
                 if second is not active[0]:
                     active.append(second)
-                    note(second, inject=second.inject(ctx))
+                    act(second, "inject")
             _quiet(end, max(rng.uniform(*n.hold_s) for n in active))
             for nemesis in reversed(active):
-                nemesis.heal(ctx)
-                note(nemesis, heal=True)
+                act(nemesis, "heal")
         _quiet(end, end - time.monotonic())
         workload.stop()
         for n in nemeses:  # everything heals at the end
-            n.heal(ctx)
+            act(n, "heal")
         topo.heal()
         for r in cluster.replicas:
             if not r.running:
@@ -139,6 +153,8 @@ def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
         _collect(cluster, out, history)
         _agent_epochs(cluster, out / "agent_epochs.jsonl")
     finally:
+        if workload is not None:
+            workload.stop()
         history.close()
         if cluster is not None:
             cluster.stop()
@@ -154,6 +170,8 @@ def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
                  for e in events)
     data = RunData.load(out, expect_rejections=paused, orphan_kill=True)
     findings = check_all(data)
+    findings.append(Finding("nemesis_errors", not errors, f"{len(errors)} faults could not be made or healed"
+                            if errors else "every fault was made and healed", errors[:20]))
     ok = all(f.ok for f in findings)
     report = {"ok": ok, "seed": sc.seed, "nemeses": sc.nemeses, "ran": names, "skipped": skipped,
               "network": topo.mode, "why_loopback": topo.why_loopback, "seconds": sc.seconds,
