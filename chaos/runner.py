@@ -23,6 +23,7 @@ from chaos.history import HistoryWriter
 from chaos.nemesis import NEMESES, Context, Nemesis
 from chaos.topology import PROXY_HOST, Topology
 from chaos.workload import Workload, run_jobs
+from wloadctl.client import Client
 from wloadctl.proto.v1 import runs_pb2
 from wloadctl.testing.cluster import LocalCluster, wait_for
 
@@ -207,14 +208,22 @@ def _quiet(end: float, seconds: float) -> bool:
 
 def _recover(cluster: LocalCluster, sc: Scenario) -> None:
     cluster.wait_for_leader(timeout=60)
-    with cluster.client(retry_for=30) as c:
-        wait_for(lambda: c.status().takeover_phase == "active", 60, "the leader to dispatch")
 
-        def settled() -> bool:
-            return not any(r.state in ACTIVE for r in c.iter_runs(page_size=1000))
+    def settled() -> bool:
+        # The leader's view, and only once every replica has applied the same state: a replica
+        # that was cut off may not know the last runs yet and would call everything final.
+        leader = cluster.leader()
+        if leader is None:
+            return False
+        with Client([leader.api_address], retry_for=0, timeout=5) as c:
+            if c.status(server=leader.api_address).takeover_phase != "active":
+                return False
+            if any(r.state in ACTIVE for r in c.iter_runs(page_size=1000)):
+                return False
+        digests = cluster.digests()
+        return len(digests) == sum(r.running for r in cluster.replicas) and len(set(digests.values())) == 1
 
-        wait_for(settled, sc.recovery_s, "every run to reach a final state", interval=0.5)
-    cluster.wait_converged(timeout=60)
+    wait_for(settled, sc.recovery_s, "every run final on the leader and every replica converged", interval=0.5)
 
 
 def _collect(cluster: LocalCluster, out: Path, history: HistoryWriter) -> None:
