@@ -20,7 +20,9 @@ import argparse
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -47,6 +49,46 @@ def _phase(cluster: LocalCluster, r: Replica) -> str:
         return ""
 
 
+def _trial(cluster: LocalCluster, net: netns.Network, leader: Replica, others: list[Replica],
+           trial: int) -> dict[str, float]:
+    """Isolate `leader`; one poller per figure, so a slow probe of one does not delay the others."""
+    done: dict[str, float] = {}
+    with Client([r.api_address for r in others], timeout=0.5, retry_for=0) as c:
+        c.apply_jobs([spec(f"pre-{trial}")])  # channels warm
+        seq = iter(range(1_000_000))
+
+        def write() -> bool:
+            n = next(seq)
+            try:
+                c.apply_jobs([spec(f"post-{trial}-{n}")], idempotency_key=f"t{trial}-{n}")
+                return True
+            except ClientError:
+                return False
+
+        probes: dict[str, Callable[[], bool]] = {
+            "stepped": lambda: _role(cluster, leader) != "leader",
+            "written": write,
+            "dispatching": lambda: any(_phase(cluster, r) == "active" for r in others),
+        }
+        rules = net.partition([leader.node_id], [r.node_id for r in others])
+        t0 = time.perf_counter()
+
+        def watch(name: str) -> None:
+            while time.perf_counter() - t0 < 30:
+                if probes[name]():
+                    done[name] = time.perf_counter() - t0
+                    return
+                time.sleep(0.005)
+
+        watchers = [threading.Thread(target=watch, args=(name,)) for name in probes]
+        for w in watchers:
+            w.start()
+        for w in watchers:
+            w.join()
+        net.restore(rules)
+    return done
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=20)
@@ -69,27 +111,7 @@ def main() -> None:
                 cluster.wait_settled(timeout=60)
                 leader = cluster.wait_for_leader()
                 others = [r for r in cluster.replicas if r is not leader]
-                with Client([r.api_address for r in others], timeout=0.5, retry_for=0) as c:
-                    c.apply_jobs([spec(f"pre-{trial}")])  # channels warm
-                    rules = topo.net.partition([leader.node_id], [r.node_id for r in others])
-                    t0 = time.perf_counter()
-                    done: dict[str, float] = {}
-                    seq = 0
-                    while len(done) < 3 and time.perf_counter() - t0 < 30:
-                        now = time.perf_counter() - t0
-                        if "stepped" not in done and _role(cluster, leader) != "leader":
-                            done["stepped"] = now
-                        if "written" not in done:
-                            seq += 1
-                            try:
-                                c.apply_jobs([spec(f"post-{trial}-{seq}")], idempotency_key=f"t{trial}-{seq}")
-                                done["written"] = time.perf_counter() - t0
-                            except ClientError:
-                                pass
-                        if "dispatching" not in done and any(_phase(cluster, r) == "active" for r in others):
-                            done["dispatching"] = time.perf_counter() - t0
-                        time.sleep(0.005)
-                    topo.net.restore(rules)
+                done = _trial(cluster, topo.net, leader, others, trial)
                 if len(done) < 3:
                     print(f"trial {trial + 1}: incomplete after 30 s: {done}", flush=True)
                     continue
