@@ -39,6 +39,19 @@ def _clear_toxics(proxy: Any) -> None:
         proxy.destroy_toxic(name)
 
 
+def _slow(proxies: Any, latency: int) -> None:
+    """Latency with jitter on both directions of every proxy."""
+    for proxy in proxies:
+        for stream in ("upstream", "downstream"):
+            proxy.add_toxic(type="latency", stream=stream, name=f"slow_{stream}",
+                            attributes={"latency": latency, "jitter": latency // 2})
+
+
+def _clear_all(proxies: Any) -> None:
+    for proxy in proxies:
+        _clear_toxics(proxy)
+
+
 class Nemesis:
     name = "none"
     needs_namespaces = False       # partitions: skipped (with a message) on loopback
@@ -193,15 +206,11 @@ class SlowAgentLinks(Nemesis):
 
     def inject(self, ctx: Context) -> str:
         latency = ctx.rng.choice([50, 150, 400])
-        for proxy in ctx.proxies.values():
-            for stream in ("upstream", "downstream"):
-                proxy.add_toxic(type="latency", stream=stream, name=f"slow_{stream}",
-                                attributes={"latency": latency, "jitter": latency // 2})
+        _slow(ctx.proxies.values(), latency)
         return f"agent links slowed by {latency} ms"
 
     def heal(self, ctx: Context) -> None:
-        for proxy in ctx.proxies.values():
-            _clear_toxics(proxy)
+        _clear_all(ctx.proxies.values())
 
 
 class LossyAgentLinks(Nemesis):
@@ -218,8 +227,7 @@ class LossyAgentLinks(Nemesis):
         return "agent links lossy"
 
     def heal(self, ctx: Context) -> None:
-        for proxy in ctx.proxies.values():
-            _clear_toxics(proxy)
+        _clear_all(ctx.proxies.values())
 
 
 class TransferLeader(Nemesis):
@@ -439,15 +447,11 @@ class SlowReplicaLinks(Nemesis):
 
     def inject(self, ctx: Context) -> str:
         latency = ctx.rng.choice([20, 60, 150])
-        for proxy in ctx.replica_proxies.values():
-            for stream in ("upstream", "downstream"):
-                proxy.add_toxic(type="latency", stream=stream, name=f"slow_{stream}",
-                                attributes={"latency": latency, "jitter": latency // 2})
+        _slow(ctx.replica_proxies.values(), latency)
         return f"raft links slowed by {latency} ms"
 
     def heal(self, ctx: Context) -> None:
-        for proxy in ctx.replica_proxies.values():
-            _clear_toxics(proxy)
+        _clear_all(ctx.replica_proxies.values())
 
 
 class LossyReplicaLinks(Nemesis):
@@ -471,8 +475,7 @@ class LossyReplicaLinks(Nemesis):
         return f"raft links of {','.join(victims)} lossy"
 
     def heal(self, ctx: Context) -> None:
-        for proxy in ctx.replica_proxies.values():
-            _clear_toxics(proxy)
+        _clear_all(ctx.replica_proxies.values())
 
 
 def _disk_full() -> Nemesis:

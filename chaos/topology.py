@@ -210,8 +210,3 @@ class Topology:
                 raise RuntimeError(f"the Toxiproxy server in {host.ns} did not start (see toxiproxy-{host.name}.log)")
             time.sleep(0.05)
 
-
-def needs(nemesis_names: list[str], what: str) -> bool:
-    from chaos.nemesis import NEMESES
-
-    return any(getattr(NEMESES[n], what, False) for n in nemesis_names)
