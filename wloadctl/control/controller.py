@@ -30,6 +30,7 @@ from wloadctl.proto.v1 import agent_pb2, commands_pb2, runs_pb2
 from wloadctl.raft.node import RaftNode
 from wloadctl.raft.proposer import Proposer
 from wloadctl.scheduler.placement import AgentSlots, agent_quorum, lost_agents, place
+from wloadctl.state.encoding import encode
 from wloadctl.state.runs import ON_AGENT_STATES
 from wloadctl.state.store import Store
 
@@ -343,7 +344,7 @@ class Controller:
             record = runs_pb2.Agent(agent_id=h.agent_id, labels=h.labels, capacity=h.capacity, hostname=h.hostname,
                                     platform=h.platform, cpus=h.cpus, version=h.version, lease_ms=h.lease_ms,
                                     orphan_policy=h.orphan_policy)
-            fingerprint = record.SerializeToString()
+            fingerprint = encode(record)
             if known is not None and not known.lost_ms and self._registered_hello.get(conn.agent_id) == fingerprint:
                 continue
             if known is not None and not known.lost_ms:
@@ -351,7 +352,7 @@ class Controller:
                 cmp.CopyFrom(known)
                 cmp.ClearField("registered_ms")
                 cmp.ClearField("lost_count")
-                if cmp.SerializeToString() == fingerprint:
+                if encode(cmp) == fingerprint:
                     self._registered_hello[conn.agent_id] = fingerprint
                     continue
             result = await self._commit(commands_pb2.Command(register_agent=commands_pb2.RegisterAgent(agent=record)))

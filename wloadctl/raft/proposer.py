@@ -19,6 +19,7 @@ from typing import Any
 
 from wloadctl.proto.v1 import commands_pb2
 from wloadctl.raft.node import FAIL_REASON_NAMES, RaftNode
+from wloadctl.state.encoding import encode
 
 
 class NotLeaderError(Exception):
@@ -133,7 +134,7 @@ class Proposer:
             self._loop.call_soon_threadsafe(self._done, futures, result, error)
 
         try:
-            self.node.propose(batch.SerializeToString(), done)
+            self.node.propose(encode(batch), done)
         except Exception as e:  # the node is stopping
             self._done(futures, None, -1, str(e))
 

@@ -14,6 +14,7 @@ import grpc
 import lmdb
 
 from wloadctl.proto.v1 import agent_pb2, commands_pb2, jobs_pb2, runs_pb2
+from wloadctl.state.encoding import encode
 
 RS = runs_pb2.RunState
 FINAL_STATES = frozenset({RS.SUCCEEDED, RS.FAILED, RS.TIMED_OUT, RS.KILLED, RS.SKIPPED})
@@ -26,7 +27,8 @@ MAX_PARAMS = 64
 RUN_DBS = (b"runs", b"runs_by_job", b"runs_active", b"runs_queue", b"agents", b"runs_on_agent")
 
 _U64 = struct.Struct(">Q")
-_EPOCH = b"epoch_info"
+EPOCH_KEY = b"epoch_info"
+_EPOCH = EPOCH_KEY
 _RUN_SEQ = b"run_seq"
 
 
@@ -147,7 +149,7 @@ class RunTables:
     def _put_run(self, txn: lmdb.Transaction, run: runs_pb2.Run, now_ms: int) -> None:
         key = _U64.pack(run_seq(run.run_id) or 0)
         run.updated_ms = now_ms
-        txn.put(key, run.SerializeToString(), db=self.runs)
+        txn.put(key, encode(run), db=self.runs)
         if run.state in FINAL_STATES:
             txn.delete(key, db=self.active)
         else:
@@ -178,7 +180,7 @@ class RunTables:
             return _err(grpc.StatusCode.FAILED_PRECONDITION,
                         f"expected_epoch: {cmd.expected_epoch} is not {current.epoch + 1} (another leader began it)")
         info = runs_pb2.EpochInfo(epoch=cmd.expected_epoch, leader_id=cmd.leader_id, began_ms=now_ms)
-        txn.put(_EPOCH, info.SerializeToString(), db=self.meta)
+        txn.put(_EPOCH, encode(info), db=self.meta)
         return _ok(epoch=info.epoch)
 
     def force_activate(self, txn: lmdb.Transaction, cmd: commands_pb2.ForceActivate) -> commands_pb2.CommandResult:
@@ -188,7 +190,7 @@ class RunTables:
         if not cmd.reason.strip():
             return _err(grpc.StatusCode.INVALID_ARGUMENT, "reason: required")
         info.forced, info.forced_by, info.forced_reason = True, cmd.operator[:128], cmd.reason[:1000]
-        txn.put(_EPOCH, info.SerializeToString(), db=self.meta)
+        txn.put(_EPOCH, encode(info), db=self.meta)
         return _ok(epoch=info.epoch)
 
     def register_agent(self, txn: lmdb.Transaction, agent: runs_pb2.Agent, now_ms: int) -> commands_pb2.CommandResult:
@@ -200,7 +202,7 @@ class RunTables:
         record.registered_ms = old.registered_ms if old else now_ms
         record.lost_count = old.lost_count if old else 0
         record.lost_ms = 0
-        txn.put(agent.agent_id.encode(), record.SerializeToString(), db=self.agents)
+        txn.put(agent.agent_id.encode(), encode(record), db=self.agents)
         return _ok()
 
     def mark_agent_lost(self, txn: lmdb.Transaction, cmd: commands_pb2.MarkAgentLost,
@@ -213,7 +215,7 @@ class RunTables:
         if not agent.lost_ms:
             agent.lost_ms = now_ms
             agent.lost_count += 1
-            txn.put(agent.agent_id.encode(), agent.SerializeToString(), db=self.agents)
+            txn.put(agent.agent_id.encode(), encode(agent), db=self.agents)
         affected = []
         for run in list(self.on_agent_runs(txn, cmd.agent_id)):
             self._move(run, RS.LOST, now_ms, cmd.cause or f"agent {cmd.agent_id} lost")

@@ -27,7 +27,8 @@ from google.protobuf.message import DecodeError
 from wloadctl.fsutil import fsync_dir, is_storage_error, storage_write_failed
 from wloadctl.model.jobs import normalize, validate_specs
 from wloadctl.proto.v1 import commands_pb2, jobs_pb2, runs_pb2
-from wloadctl.state.runs import RUN_DBS, RunTables, run_seq
+from wloadctl.state.encoding import encode
+from wloadctl.state.runs import EPOCH_KEY, RUN_DBS, RunTables, run_seq
 
 # Large and identical on every replica: a MapFullError must never make one
 # replica fail a command another one applied. The file is sparse.
@@ -39,6 +40,14 @@ _DB_NAMES = (
 
 _APPLIED_INDEX = b"applied_index"
 _STATE_TIME = b"state_time_ms"
+# Version of the stored bytes. 2: every protobuf value is canonical (wloadctl.state.encoding);
+# data dirs written before (format 1, no key) are re-encoded once when the store opens.
+_FORMAT = b"format"
+FORMAT_VERSION = 2
+# Databases whose values are protobuf messages (the others hold index keys or integers).
+_PROTO_DBS = {b"jobs": jobs_pb2.JobVersion, b"job_versions": jobs_pb2.JobVersion, b"idem": commands_pb2.CommandResult,
+              b"members": commands_pb2.Member, b"runs": runs_pb2.Run, b"agents": runs_pb2.Agent}
+_CANONICALIZE_BATCH = 10_000
 
 # Idempotency records are kept this long (in leader-stamped time) so that a
 # client retrying within a day never applies a write twice.
@@ -94,6 +103,45 @@ class Store:
         )
         self._dbs = {name: self.env.open_db(name) for name in _DB_NAMES}
         self.runs = RunTables(self._dbs)
+        self._canonicalize()
+
+    def format_version(self) -> int:
+        with self.env.begin() as txn:
+            raw = txn.get(_FORMAT, db=self._dbs[b"meta"])
+        return _U64.unpack(raw)[0] if raw else 1
+
+    def _canonicalize(self) -> None:
+        """Re-encode every stored message canonically, once per data dir (or installed snapshot).
+
+        Every replica of this version rewrites the same values the same way, so replicas whose
+        older bytes differed only in map order end up byte-identical. Bounded transactions keep
+        memory flat on big states; an interrupted run is simply repeated (re-encoding is
+        idempotent) because the format is recorded last."""
+        if self.format_version() >= FORMAT_VERSION:
+            return
+        meta = self._dbs[b"meta"]
+        for name, message_type in _PROTO_DBS.items():
+            start = b""
+            while True:
+                with self._writing() as txn:
+                    cur = txn.cursor(db=self._dbs[name])
+                    done = not cur.set_range(start) if start else not cur.first()
+                    count = 0
+                    while not done and count < _CANONICALIZE_BATCH:
+                        key, value = cur.key(), cur.value()
+                        canonical = encode(message_type.FromString(value))
+                        if canonical != value:
+                            cur.put(key, canonical)
+                        count += 1
+                        done = not cur.next()
+                    start = bytes(cur.key()) if not done else b""
+                if done:
+                    break
+        with self._writing() as txn:
+            raw = txn.get(EPOCH_KEY, db=meta)
+            if raw:
+                txn.put(EPOCH_KEY, encode(runs_pb2.EpochInfo.FromString(raw)), db=meta)
+            txn.put(_FORMAT, _U64.pack(FORMAT_VERSION), db=meta)
 
     def close(self) -> None:
         with self._swap:
@@ -350,7 +398,7 @@ class Store:
             result = _err(grpc.StatusCode.UNIMPLEMENTED, "command: unknown command type")
         result.raft_index = raft_index
         if key:
-            txn.put(key, result.SerializeToString(), db=self._dbs[b"idem"])
+            txn.put(key, encode(result), db=self._dbs[b"idem"])
             txn.put(_U64.pack(max(0, now_ms)) + key, b"", db=self._dbs[b"idem_by_time"])
         return result
 
@@ -390,7 +438,7 @@ class Store:
                     txn.delete(current.spec.domain.encode() + b"\0" + name_b, db=self._dbs[b"domains"])
             version = self._next_version(txn, name_b)
             jv = jobs_pb2.JobVersion(spec=spec, version=version, created_ms=now_ms, raft_index=raft_index)
-            data = jv.SerializeToString()
+            data = encode(jv)
             txn.put(name_b, data, db=self._dbs[b"jobs"])
             txn.put(_version_key(spec.name, version), data, db=self._dbs[b"job_versions"])
             txn.put(spec.domain.encode() + b"\0" + name_b, b"", db=self._dbs[b"domains"])
@@ -413,7 +461,7 @@ class Store:
         version = self._next_version(txn, name_b)
         tomb = jobs_pb2.JobVersion(spec=current.spec, version=version, created_ms=now_ms,
                                    raft_index=raft_index, deleted=True)
-        txn.put(_version_key(name, version), tomb.SerializeToString(), db=self._dbs[b"job_versions"])
+        txn.put(_version_key(name, version), encode(tomb), db=self._dbs[b"job_versions"])
         txn.delete(name_b, db=self._dbs[b"jobs"])
         txn.delete(current.spec.domain.encode() + b"\0" + name_b, db=self._dbs[b"domains"])
         result = _ok()
@@ -428,7 +476,7 @@ class Store:
             if other.id != member.id and other.raft_address == member.raft_address:
                 return _err(grpc.StatusCode.ALREADY_EXISTS,
                             f"member.raft_address: {member.raft_address} already belongs to {other.id}")
-        txn.put(member.id.encode(), member.SerializeToString(), db=self._dbs[b"members"])
+        txn.put(member.id.encode(), encode(member), db=self._dbs[b"members"])
         return _ok()
 
     def _bootstrap(self, txn: lmdb.Transaction,
@@ -436,7 +484,7 @@ class Store:
         if txn.stat(self._dbs[b"raft_members"])["entries"]:
             return _ok(message="already bootstrapped")
         for m in members:
-            txn.put(m.id.encode(), m.SerializeToString(), db=self._dbs[b"members"])
+            txn.put(m.id.encode(), encode(m), db=self._dbs[b"members"])
             txn.put(m.raft_address.encode(), b"", db=self._dbs[b"raft_members"])
         return _ok()
 
@@ -454,7 +502,7 @@ class Store:
                     if not any(commands_pb2.Member.FromString(v).raft_address == address
                                for _, v in txn.cursor(db=members_db)):
                         placeholder = commands_pb2.Member(id=address, raft_address=address)
-                        txn.put(address.encode(), placeholder.SerializeToString(), db=members_db)
+                        txn.put(address.encode(), encode(placeholder), db=members_db)
                 elif op == "rem":
                     txn.delete(address.encode(), db=raft_db)
                     for k, v in list(txn.cursor(db=members_db)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from wloadctl.proto.v1 import commands_pb2, jobs_pb2
+from wloadctl.state.encoding import encode
 
 
 def job(name: str, domain: str = "default", argv: Sequence[str] = ("/bin/true",), **labels: str) -> jobs_pb2.JobSpec:
@@ -21,4 +22,4 @@ def delete_cmd(name: str, key: str = "") -> commands_pb2.Command:
 
 
 def batch(*commands: commands_pb2.Command, time_ms: int = 1_000, leader: str = "r1") -> bytes:
-    return commands_pb2.CommandBatch(time_ms=time_ms, leader_id=leader, commands=list(commands)).SerializeToString()
+    return encode(commands_pb2.CommandBatch(time_ms=time_ms, leader_id=leader, commands=list(commands)))
