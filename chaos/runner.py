@@ -5,18 +5,29 @@
 Real processes, each replica and agent in its own network namespace behind a router when the
 machine allows it (root, iproute2), else on loopback (chaos/topology.py). The report (history,
 logs, checker results) goes to a results folder, and a failure prints the seed that reproduces
-its fault schedule.
+its fault schedule. A run that cannot reach its checks (a replica that does not start, a wait
+that times out) raises :class:`RunAborted`, whose text names each exited process with its own
+error and log; the runner's own stack goes to ``runner-error.txt`` in the results folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import random
+import re
 import shutil
+import signal
+import subprocess
+import sys
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from chaos.checkers import Finding, RunData, check_all
 from chaos.history import HistoryWriter
@@ -28,6 +39,24 @@ from wloadctl.proto.v1 import runs_pb2
 from wloadctl.testing.cluster import LocalCluster, wait_for
 
 ACTIVE = {runs_pb2.PENDING, runs_pb2.QUEUED, runs_pb2.DISPATCHED, runs_pb2.RUNNING, runs_pb2.RETRY_WAIT}
+RUNNER_ERROR_FILE = "runner-error.txt"
+
+
+class RunAborted(Exception):
+    """The run ended before its checks could judge it.
+
+    ``why``: what failed, then each replica or agent that had exited, with its exit status, log
+    and the error lines of that log. ``out``: the results folder (None if it could not be made).
+    """
+
+    def __init__(self, why: str, out: Path | None) -> None:
+        super().__init__(why)
+        self.why = why
+        self.out = out
+
+
+class ProcessExited(RuntimeError):
+    """A process the runner was waiting on has exited; waiting longer cannot help."""
 
 
 @dataclass
@@ -65,8 +94,30 @@ def _agent_epochs(cluster: LocalCluster, out: Path) -> None:
 
 
 def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
+    """Run one scenario and check it: (all checks passed, results folder, findings).
+
+    Raises RunAborted, and nothing else, when the run cannot reach its checks.
+    """
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = sc.results / f"{stamp}-{'+'.join(sc.nemeses) or 'none'}-seed{sc.seed}"
+    # Replica configs hold the paths of their files and the server resolves relative ones against
+    # the config's own folder: every path the run hands out must be absolute.
+    out = sc.results.resolve() / f"{stamp}-{'+'.join(sc.nemeses) or 'none'}-seed{sc.seed}"
+    try:
+        return _run(sc, out)
+    except RunAborted:
+        raise
+    except Exception as e:  # outside the processes' lifetime: preparing the run, or judging it
+        _save_stack(out)
+        raise RunAborted(f"{type(e).__name__}: {e}", out if out.is_dir() else None) from e
+
+
+def _save_stack(out: Path) -> None:
+    """The runner's own stack, for whoever debugs the runner; the user sees the diagnosis."""
+    with contextlib.suppress(OSError):
+        (out / RUNNER_ERROR_FILE).write_text(traceback.format_exc())
+
+
+def _run(sc: Scenario, out: Path) -> tuple[bool, Path, list[Finding]]:
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(sc.seed)
     exec_dir = out / "executions"
@@ -80,6 +131,8 @@ def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
     history = HistoryWriter(out / "history.jsonl")
     cluster: LocalCluster | None = None
     disk_prepared = False
+    failure = ""
+    cleanup_errors: list[str] = []
     try:
         topo.start()
         cluster = LocalCluster(out / "cluster", size=sc.replicas, place=topo.place, tls_names=topo.tls_names())
@@ -90,7 +143,8 @@ def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
 
             disk.prepare(cluster.replicas)
             disk_prepared = True
-        cluster.start()
+        cluster.start(wait=False)
+        _await(cluster, cluster.leader, 30, "a leader after starting the replicas")
         topo.proxy_agents(cluster)  # agents reach every replica through a proxy the nemeses control
         for i in range(sc.agents):
             agent = cluster.add_agent(f"a{i + 1}", capacity=8, lease_seconds=3.0, start=False)
@@ -98,7 +152,8 @@ def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
             agent.start()
         with cluster.client() as c:
             c.apply_jobs(run_jobs(exec_dir))
-            wait_for(lambda: c.status().agents_confirmed == sc.agents, 60, "the agents to confirm")
+            _await(cluster, lambda: c.status().agents_confirmed == sc.agents, 60,
+                   f"the {sc.agents} agents to confirm")
         ctx = Context(cluster, rng, topo.agent_proxies, replica_proxies=topo.replica_proxies, net=topo.net,
                       proxy_host=PROXY_HOST)
         workload = Workload([r.api_address for r in cluster.replicas], history, seed=sc.seed)
@@ -150,21 +205,43 @@ def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
                 cluster.start(r, wait=False)
         for a in cluster.agents:
             a.start()
-        _recover(cluster, sc)
-        _collect(cluster, out, history)
+        digests = _recover(cluster, sc)
+        _collect(cluster, out, history, digests)
         _agent_epochs(cluster, out / "agent_epochs.jsonl")
+    except Exception as e:
+        # Before the cleanup below stops them: which processes had exited on their own, and why.
+        failure = _diagnose(e, cluster)
+        _save_stack(out)
     finally:
+        steps: list[tuple[str, Callable[[], object]]] = []
         if workload is not None:
-            workload.stop()
-        history.close()
+            steps.append(("stop the workload", workload.stop))
+        steps.append(("close the history", history.close))
         if cluster is not None:
-            cluster.stop()
-        topo.stop()
+            steps.append(("stop the cluster", cluster.stop))
+        steps.append(("remove the network", topo.stop))
         if disk_prepared and cluster is not None:
             from chaos import disk
 
-            disk.release(cluster.replicas)
+            steps.append(("unmount the replicas' tmpfs", functools.partial(disk.release, cluster.replicas)))
+        for step, fn in steps:
+            # A failed cleanup must not hide the run's outcome: said, recorded, and the rest still done.
+            try:
+                fn()
+            except Exception as e:
+                cleanup_errors.append(f"cannot {step}: {type(e).__name__}: {e}")
+                print(f"warning: {cleanup_errors[-1]}", file=sys.stderr, flush=True)
     (out / "nemesis.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    for r in cluster.replicas if cluster is not None else []:
+        if r.log_path.exists():
+            shutil.copy(r.log_path, out / f"{r.node_id}.log")
+    base = {"seed": sc.seed, "nemeses": sc.nemeses, "ran": names, "skipped": skipped, "network": topo.mode,
+            "why_loopback": topo.why_loopback, "seconds": sc.seconds, "replicas": sc.replicas,
+            "cleanup_errors": cleanup_errors}
+    if failure:
+        (out / "report.json").write_text(json.dumps({"ok": False, **base, "error": failure, "findings": [],
+                                                     "faults": events}, indent=2))
+        raise RunAborted(failure, out)
     # A leader paused for seconds is always replaced; when it wakes it still speaks for its old
     # epoch (a step-down notice at least), and agents on the new epoch must refuse it.
     paused = any(e.get("nemesis") == "pause-leader" and str(e.get("inject", "")).startswith("paused")
@@ -174,14 +251,87 @@ def run(sc: Scenario) -> tuple[bool, Path, list[Finding]]:
     findings.append(Finding("nemesis_errors", not errors, f"{len(errors)} faults could not be made or healed"
                             if errors else "every fault was made and healed", errors[:20]))
     ok = all(f.ok for f in findings)
-    report = {"ok": ok, "seed": sc.seed, "nemeses": sc.nemeses, "ran": names, "skipped": skipped,
-              "network": topo.mode, "why_loopback": topo.why_loopback, "seconds": sc.seconds,
-              "replicas": sc.replicas, "findings": [f.__dict__ for f in findings], "faults": events}
+    report = {"ok": ok, **base, "findings": [f.__dict__ for f in findings], "faults": events}
     (out / "report.json").write_text(json.dumps(report, indent=2))
-    for r in cluster.replicas if cluster is not None else []:
-        if r.log_path.exists():
-            shutil.copy(r.log_path, out / f"{r.node_id}.log")
     return ok, out, findings
+
+
+def _await(cluster: LocalCluster, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """wait_for, but give up at once when a replica or agent has exited: nothing restarts it here."""
+    def check() -> Any:
+        gone = [name for name, proc, _log in _processes(cluster) if proc is not None and proc.poll() is not None]
+        if gone:
+            raise ProcessExited(f"{', '.join(gone)} exited while the runner waited for {what}")
+        return predicate()
+
+    return wait_for(check, timeout, what)
+
+
+def _processes(cluster: LocalCluster) -> list[tuple[str, subprocess.Popen[bytes] | None, Path]]:
+    """(name, process, log) of every replica and agent."""
+    return ([(f"replica {r.node_id}", r.proc, r.log_path) for r in cluster.replicas]
+            + [(f"agent {a.agent_id}", a.proc, a.log_path) for a in cluster.agents])
+
+
+def _diagnose(e: Exception, cluster: LocalCluster | None) -> str:
+    """What ended the run, and the own error of every replica or agent that had exited."""
+    lines = [str(e) if isinstance(e, TimeoutError | ProcessExited) else f"{type(e).__name__}: {e}"]
+    started = [(name, proc, log) for name, proc, log in (_processes(cluster) if cluster else []) if proc is not None]
+    exited = [(name, proc, log) for name, proc, log in started if proc.poll() is not None]
+    for name, proc, log in exited:
+        lines.append(f"{name} exited with {_exit_status(proc.returncode)}; its log: {log}")
+        lines += [f"    {line}" for line in _error_lines(log)]
+    if started and not exited:
+        lines.append("no replica or agent had exited")
+    return "\n".join(lines)
+
+
+def _exit_status(code: int) -> str:
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        return f"signal {-code} ({signal.Signals(-code).name})"
+    except ValueError:
+        return f"signal {-code}"
+
+
+# The last line of a Python traceback ("lmdb.MemoryError: ..."), which a process that died of an
+# unexpected exception leaves as its own last word.
+_EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)(:|$)")
+
+
+def _error_lines(log: Path, keep: int = 3, tail_bytes: int = 64 << 10) -> list[str]:
+    """The last error lines of a replica's or agent's log: `error: ...` (before logging is set up),
+    JSON records at level error or critical, and exception lines. Never a whole traceback."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - tail_bytes))
+            text = f.read().decode(errors="replace")
+    except OSError as e:
+        return [f"(cannot read it: {e.strerror})"]
+    found, last = [], ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        shown, is_error = line, line.startswith("error:") or bool(_EXCEPTION_LINE.match(line))
+        if line.startswith("{"):
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                rec = None
+            if isinstance(rec, dict):
+                level = str(rec.get("level", "")).upper()
+                exc = str(rec.get("exc", "")).strip().splitlines()
+                shown = f"{level}: {rec.get('msg', '')}" + (f" ({exc[-1].strip()})" if exc else "")
+                is_error = level in ("ERROR", "CRITICAL")
+        shown = shown[:500]
+        last = shown
+        if is_error:
+            found.append(shown)
+    if found:
+        return found[-keep:]
+    return [f"(no error line; its last line: {last})" if last else "(empty)"]
 
 
 def _runnable(names: list[str], topo: Topology) -> tuple[list[str], dict[str, str]]:
@@ -206,27 +356,36 @@ def _quiet(end: float, seconds: float) -> bool:
     return time.monotonic() < end
 
 
-def _recover(cluster: LocalCluster, sc: Scenario) -> None:
-    cluster.wait_for_leader(timeout=60)
+def _recover(cluster: LocalCluster, sc: Scenario) -> dict[str, tuple[int, str]]:
+    """Wait until every run is final and every running replica has applied the same log; the
+    digests then, for the equal_digests checker."""
+    wait_for(cluster.leader, 60, "a leader after everything healed")
 
-    def settled() -> bool:
-        # The leader's view, and only once every replica has applied the same state: a replica
+    def settled() -> dict[str, tuple[int, str]] | None:
+        # The leader's view, and only once every replica has applied the same entries: a replica
         # that was cut off may not know the last runs yet and would call everything final.
         leader = cluster.leader()
         if leader is None:
-            return False
+            return None
         with Client([leader.api_address], retry_for=0, timeout=5) as c:
             if c.status(server=leader.api_address).takeover_phase != "active":
-                return False
+                return None
             if any(r.state in ACTIVE for r in c.iter_runs(page_size=1000)):
-                return False
+                return None
         digests = cluster.digests()
-        return len(digests) == sum(r.running for r in cluster.replicas) and len(set(digests.values())) == 1
+        # Equal applied indexes, not equal digests: a digest is read with its index in one
+        # transaction, so different digests at one index never converge, and waiting for them
+        # would turn a divergence into a timeout instead of an equal_digests finding.
+        same_index = len({index for index, _ in digests.values()}) == 1
+        return digests if same_index and len(digests) == sum(r.running for r in cluster.replicas) else None
 
-    wait_for(settled, sc.recovery_s, "every run final on the leader and every replica converged", interval=0.5)
+    digests: dict[str, tuple[int, str]] = wait_for(
+        settled, sc.recovery_s, "every run final on the leader and every replica at the same applied index",
+        interval=0.5)
+    return digests
 
 
-def _collect(cluster: LocalCluster, out: Path, history: HistoryWriter) -> None:
+def _collect(cluster: LocalCluster, out: Path, history: HistoryWriter, digests: dict[str, tuple[int, str]]) -> None:
     with cluster.client(retry_for=30) as c:
         index = history.invoke(99, "read_jobs", "final", {})
         jobs = {j.spec.name: j.version for j in c.iter_jobs(domain="chaos", page_size=1000)}
@@ -239,7 +398,7 @@ def _collect(cluster: LocalCluster, out: Path, history: HistoryWriter) -> None:
                     "transitions": [{"state": runs_pb2.RunState.Name(t.state), "time_ms": t.time_ms,
                                      "attempt": t.attempt, "agent": t.agent_id, "epoch": t.epoch}
                                     for t in r.transitions]}) + "\n")
-    (out / "digests.json").write_text(json.dumps({k: list(v) for k, v in cluster.digests().items()}))
+    (out / "digests.json").write_text(json.dumps({k: list(v) for k, v in digests.items()}))
     with open(out / "executions.jsonl", "w") as f:
         for part in sorted((out / "executions").glob("exec-*.jsonl")):
             f.write(part.read_text())

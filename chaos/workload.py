@@ -3,6 +3,11 @@
 Every client operation is recorded invoke -> ok | fail | info. Each run's own
 process appends its start and end (run, attempt, epoch, agent, time) to a file
 on its agent, so checkers do not rely only on the cluster's own records.
+
+Job definitions carry several labels and env values, and manual runs several
+params: protobuf maps with one entry serialize the same in every process, so a
+replica that stored map entries in its own hash order only shows up in the
+equal_digests checker when maps have several entries.
 """
 
 from __future__ import annotations
@@ -27,10 +32,33 @@ RECORD = ('rec() { printf \'{"run":"%s","attempt":%s,"epoch":%s,"agent":"%s","ev
           '"$(date +%s%N)" "$WLOADCTL_ACCEPTED_NS" >> "$EXEC_DIR/exec-$WLOADCTL_AGENT_ID.jsonl"; }')
 
 
+LABEL_KEYS = ("team", "tier", "zone", "owner", "app", "cost-center", "example.com/release")
+ENV_KEYS = ("LOG_LEVEL", "REGION", "BATCH_SIZE", "TARGET_DB", "RETRY_MODE", "WORK_QUEUE", "FEATURE_FLAGS")
+PARAM_KEYS = ("date", "region", "batch", "mode", "customer", "priority")
+
+
+def _entries(rng: random.Random, keys: tuple[str, ...], low: int, high: int) -> dict[str, str]:
+    """Between `low` and `high` entries with keys drawn from `keys` and values from `rng`."""
+    return {k: f"v{rng.randrange(1000)}" for k in rng.sample(keys, rng.randint(low, high))}
+
+
+def job_spec(name: str, n: int, rng: random.Random) -> jobs_pb2.JobSpec:
+    """One job definition write of the workload: 3-5 labels and 3-5 env values."""
+    return jobs_pb2.JobSpec(name=name, domain="chaos", labels={"n": str(n), **_entries(rng, LABEL_KEYS, 2, 4)},
+                            env=_entries(rng, ENV_KEYS, 3, 5),
+                            command=jobs_pb2.JobCommand(shell=f"echo {rng.random()}"))
+
+
+def run_params(rng: random.Random) -> dict[str, str]:
+    """The params of one manual run: 2-4 of them."""
+    return _entries(rng, PARAM_KEYS, 2, 4)
+
+
 def run_jobs(exec_dir: Path) -> list[jobs_pb2.JobSpec]:
     """Jobs whose processes record their own start and end."""
     def job(name: str, seconds: str) -> jobs_pb2.JobSpec:
-        return jobs_pb2.JobSpec(name=name, domain="chaos", env={"EXEC_DIR": str(exec_dir)},
+        return jobs_pb2.JobSpec(name=name, domain="chaos", labels={"suite": "chaos", "job": name, "owner": "runner"},
+                                env={"EXEC_DIR": str(exec_dir), "CHAOS_JOB": name, "CHAOS_SUITE": "chaos"},
                                 command=jobs_pb2.JobCommand(shell=f"{RECORD}; rec start; sleep {seconds}; rec end"))
 
     return [job("chaos-short", "0.$((RANDOM % 5 + 1))"), job("chaos-long", "$((RANDOM % 3 + 2))")]
@@ -80,8 +108,7 @@ class Workload:
             while self._pace(rate, started, n):
                 n += 1
                 name = f"j-{process}-{n}"
-                spec = jobs_pb2.JobSpec(name=name, domain="chaos", labels={"n": str(n)},
-                                        command=jobs_pb2.JobCommand(shell=f"echo {rng.random()}"))
+                spec = job_spec(name, n, rng)
                 key = f"w-{process}-{n}"
 
                 def apply(spec: jobs_pb2.JobSpec = spec, key: str = key) -> dict[str, object]:
@@ -95,9 +122,10 @@ class Workload:
             while self._pace(rate, started, n):
                 n += 1
                 job = rng.choice(["chaos-short", "chaos-short", "chaos-long"])
+                params = run_params(rng)
                 key = f"r-{process}-{n}"
 
-                def trigger(job: str = job, key: str = key) -> dict[str, object]:
-                    return {"run_id": c.trigger_run(job, idempotency_key=key).run_id}
+                def trigger(job: str = job, key: str = key, params: dict[str, str] = params) -> dict[str, object]:
+                    return {"run_id": c.trigger_run(job, params=params, idempotency_key=key).run_id}
 
-                self._call(process, "trigger_run", key, {"job": job}, trigger)
+                self._call(process, "trigger_run", key, {"job": job, "params": params}, trigger)

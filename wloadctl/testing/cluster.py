@@ -157,6 +157,9 @@ class LocalCluster:
         return self.place(name) if self.place else Placement()
 
     def __post_init__(self) -> None:
+        # Configs name the cluster's files, and the server and agent resolve a relative path against
+        # the config's own folder (a relative root would be doubled): configs hold absolute paths only.
+        self.root = Path(self.root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.certs = self.root / "certs"
         if self.tls:
