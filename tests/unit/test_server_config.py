@@ -37,6 +37,8 @@ BASE = {"node_id": "r1", "raft_address": "127.0.0.1:18681", "api_address": "127.
     ({"metrics_address": "zz"}, "metrics_address"),
     ({"raft_bind_address": "0.0.0.0:18681"}, "raft_bind_address"),
     ({"raft_bind_address": "nohost"}, "raft_bind_address"),
+    ({"tls": {"ca": "ca.crt", "cert": 5, "key": "r1.key"}}, "tls.cert"),
+    ({"tls": {"ca": "ca.crt", "cert": "r1.crt"}}, "tls"),
 ])
 def test_mistakes_name_the_setting(change: dict, field: str) -> None:
     doc = {**BASE, **change}
@@ -54,7 +56,8 @@ def test_defaults_and_overrides(tmp_path: Path) -> None:
     assert not cfg.multi_replica and cfg.read_secret() is None
     secret = tmp_path / "s"
     secret.write_text("short\n")
-    with pytest.raises(ConfigError, match="secret_file"):
+    secret.chmod(0o600)  # a mode others can read is refused before the length is checked
+    with pytest.raises(ConfigError, match=r"secret_file: .* holds fewer than 16 characters"):
         parse_config({**BASE, "secret_file": str(secret)}).read_secret()
 
 

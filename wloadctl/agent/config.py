@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wloadctl.server.config import ConfigError, check_address, read_toml
+from wloadctl.server.config import ConfigError, check_address, read_toml, tls_paths
 
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$")
@@ -74,21 +74,21 @@ def parse_agent_config(doc: dict[str, Any], base: Path = Path(".")) -> AgentConf
     orphan = doc.get("orphan_policy", "kill")
     if orphan not in ("kill", "keep"):
         raise ConfigError('orphan_policy: "kill" or "keep"')
-    tls = doc.get("tls", {})
-    if not isinstance(tls, dict) or (tls and set(tls) != {"ca", "cert", "key"}):
-        raise ConfigError("tls: a table with ca, cert and key")
+    tls = tls_paths(doc, base)
     kill_with_agent = doc.get("kill_jobs_with_agent", True)
     if not isinstance(kill_with_agent, bool):
         raise ConfigError("kill_jobs_with_agent: true or false")
     log = doc.get("log", {})
     if not isinstance(log, dict) or log.get("format", "json") not in ("json", "human"):
         raise ConfigError("log.format: json or human")
+    log_level = str(log.get("level", "info")).lower()
+    if log_level not in ("debug", "info", "warning", "error"):
+        raise ConfigError("log.level: debug, info, warning or error")
     return AgentConfig(
         agent_id=agent_id, replicas=tuple(replicas), work_dir=base / work_dir, capacity=capacity, labels=dict(labels),
         lease_seconds=_number(doc, "lease_seconds", 3.0, 0.5, 3600),
         orphan_policy=orphan, log_retention_hours=_number(doc, "log_retention_hours", 168, 0.01, 24 * 365),
         leader_silence_seconds=_number(doc, "leader_silence_seconds", 0.5, 0.05, 60),
         kill_jobs_with_agent=kill_with_agent,
-        tls_ca=base / tls["ca"] if tls else None, tls_cert=base / tls["cert"] if tls else None,
-        tls_key=base / tls["key"] if tls else None,
-        log_format=log.get("format", "json"), log_level=str(log.get("level", "info")).lower())
+        tls_ca=tls.get("ca"), tls_cert=tls.get("cert"), tls_key=tls.get("key"),
+        log_format=log.get("format", "json"), log_level=log_level)

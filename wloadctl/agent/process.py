@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 import grpc
+import lmdb
 import uvloop
 
 import wloadctl
@@ -36,7 +37,7 @@ from wloadctl.agent.durable import AgentDurableState
 from wloadctl.agent.executor import ExecError, ExecEvent, ExecSpec, Executor
 from wloadctl.agent.logstore import LogStore
 from wloadctl.proto.v1 import agent_pb2, agent_pb2_grpc, jobs_pb2
-from wloadctl.server.config import ConfigError
+from wloadctl.server.config import ConfigError, describe_error, ensure_dir
 from wloadctl.server.logs import setup_logging
 
 log = logging.getLogger("wloadctl.agent")
@@ -57,8 +58,10 @@ class Link:
 
 
 class Agent:
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: AgentConfig, credentials: grpc.ChannelCredentials | None) -> None:
+        """`credentials`: TLS to the replicas, see :func:`tls_credentials` (None: plain gRPC)."""
         self.config = config
+        self.credentials = credentials
         self.durable = AgentDurableState(config.work_dir / "state")
         self.logs = LogStore(config.work_dir / "logs", retention_seconds=config.log_retention_hours * 3600)
         self.loop = asyncio.get_running_loop()
@@ -77,6 +80,9 @@ class Agent:
         self._finished: set[tuple[str, int]] = set()
         self._finished_order: collections.deque[tuple[str, int]] = collections.deque()
         self._orphaned: set[tuple[str, int]] = set()
+        # Bytes of output each running attempt has produced so far: its events carry where they start,
+        # so the state can tell output that never reached it from output that follows on.
+        self._output_offsets: dict[tuple[str, int], int] = {}
         self.rejected_stale = 0
         self.stop = asyncio.Event()
 
@@ -85,12 +91,8 @@ class Agent:
     def _channel(self, address: str) -> grpc.aio.Channel:
         options = [("grpc.max_receive_message_length", _MAX_MESSAGE), ("grpc.max_send_message_length", _MAX_MESSAGE),
                    ("grpc.keepalive_time_ms", 10_000), ("grpc.keepalive_timeout_ms", 5_000)]
-        c = self.config
-        if c.tls_cert is not None and c.tls_key is not None and c.tls_ca is not None:
-            from wloadctl.security.certs import CertPaths, channel_credentials
-
-            return grpc.aio.secure_channel(address, channel_credentials(CertPaths(c.tls_cert, c.tls_key, c.tls_ca)),
-                                           options=options)
+        if self.credentials is not None:
+            return grpc.aio.secure_channel(address, self.credentials, options=options)
         return grpc.aio.insecure_channel(address, options=options)
 
     def _hello(self) -> agent_pb2.AgentMessage:
@@ -296,8 +298,11 @@ class Agent:
             ev = EV(kind=EV.STARTED, run_id=e.run_id, attempt=e.attempt, epoch=epoch, pid=e.pid,
                     time_ms=int(e.time * 1000))
         elif e.kind == "output":
-            ev = EV(kind=EV.OUTPUT, run_id=e.run_id, attempt=e.attempt, epoch=epoch, data=e.data)
+            offset = self._output_offsets.get(key, 0)
+            self._output_offsets[key] = offset + len(e.data)
+            ev = EV(kind=EV.OUTPUT, run_id=e.run_id, attempt=e.attempt, epoch=epoch, data=e.data, offset=offset)
         else:
+            self._output_offsets.pop(key, None)
             self._running.discard(key)
             self._remember_finished(key)
             orphaned = key in self._orphaned
@@ -405,22 +410,40 @@ class Agent:
                 await asyncio.wait_for(self.stop.wait(), 600)
 
 
+def tls_credentials(config: AgentConfig, insecure: bool) -> grpc.ChannelCredentials | None:
+    """The [tls] files, read and checked once (None: plain gRPC, with --insecure).
+
+    Checked at start: a bad file found only when dialling would be retried for ever."""
+    if config.tls_cert is None or config.tls_key is None or config.tls_ca is None:
+        if insecure:
+            return None
+        raise ConfigError("tls: an agent needs ca, cert and key (wloadctl certs issue --kind agent), or --insecure")
+    from wloadctl.security.certs import CertError, CertPaths, channel_credentials
+
+    try:
+        return channel_credentials(CertPaths(config.tls_cert, config.tls_key, config.tls_ca), table="tls")
+    except CertError as e:
+        raise ConfigError(str(e)) from None
+
+
 def run_agent(config_path: str, insecure: bool = False, log_format: str | None = None,
               log_level: str | None = None) -> int:
+    # Configuration errors are found before the first log line: each is one `error:` line.
     try:
         config = load_agent_config(config_path)
+        credentials = tls_credentials(config, insecure)
+        ensure_dir(config.work_dir, "work_dir")
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     setup_logging(log_format or config.log_format, log_level or config.log_level, config.agent_id)
-    if config.tls_cert is None and not insecure:
-        print("error: tls: an agent needs ca, cert and key (wloadctl certs issue --kind agent), or --insecure",
-              file=sys.stderr)
-        return 2
-    config.work_dir.mkdir(parents=True, exist_ok=True)
 
     async def main() -> int:
-        agent = Agent(config)
+        try:
+            agent = Agent(config, credentials)
+        except (lmdb.Error, OSError) as e:  # a damaged work dir: a runtime error (exit 1), as for a replica
+            print(f"error: work_dir: cannot open the agent's state: {describe_error(e)}", file=sys.stderr)
+            return 1
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, agent.stop.set)

@@ -39,6 +39,10 @@ FAIL_REASON_NAMES = {
 }
 
 
+class RaftBindError(RuntimeError):
+    """The Raft port could not be bound when the node started."""
+
+
 @dataclass(frozen=True)
 class RaftTimers:
     """Raft timing, documented in docs/architecture.md ("Raft settings").
@@ -146,6 +150,11 @@ class RaftNode:
             install_snapshot=self._install_snapshot,
             bind_address=self.bind_address,
         )
+        # The constructor returns after the first bind attempt. pysyncobj would retry a failed one
+        # every second for ever, with no word about it, while the replica looks alive.
+        if not self.sync_obj._SyncObj__transport.ready:  # type: ignore[attr-defined]
+            self.stop()
+            raise RaftBindError(f"cannot listen on {self.bind_address or self.raft_address}")
 
     def _on_first_tick(self, sync_obj: DurableSyncObj) -> None:
         sync_obj.wl_set_last_applied(self.plan.last_applied)

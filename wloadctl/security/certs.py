@@ -15,10 +15,10 @@ import ipaddress
 import os
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from cryptography import x509
@@ -49,6 +49,7 @@ CA_CERT = "ca.crt"
 CA_KEY = "ca.key"
 KINDS = ("replica", "agent", "client")
 URI_SCHEME = "wloadctl"
+_T = TypeVar("_T")
 
 # Certificates start this long before they are issued, so that a peer whose clock is a little
 # behind the issuing machine's does not reject a brand-new certificate as "not yet valid".
@@ -72,7 +73,15 @@ _EKU_NAMES = {
 
 
 class CertError(Exception):
-    """A certificate operation failed; the message is one line meant for an operator."""
+    """A certificate operation failed; the message is one line meant for an operator.
+
+    `detail` is the message without the kind of file, for callers that name the file by its
+    setting instead (see `load`).
+    """
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail or message
 
 
 @dataclass(frozen=True)
@@ -195,43 +204,61 @@ def issue(directory: Path, kind: str, name: str, hosts: Sequence[str] = (), days
 # ---- using ---------------------------------------------------------------------------------
 
 
-def load(paths: CertPaths) -> tuple[bytes, bytes, bytes]:
-    """(cert_pem, key_pem, ca_pem), each checked to be PEM of the right type."""
-    cert_pem = _read(paths.cert, "certificate")
-    key_pem = _read(paths.key, "private key")
-    ca_pem = _read(paths.ca, "CA certificate")
-    cert = _parse_cert(cert_pem, paths.cert)
-    _parse_cert(ca_pem, paths.ca)
+def load(paths: CertPaths, table: str | None = None) -> tuple[bytes, bytes, bytes]:
+    """(cert_pem, key_pem, ca_pem), each checked to be PEM of the right type.
+
+    With `table` (the config table the paths come from, such as ``"tls"``) an error names the
+    setting of the file at fault instead of its kind: ``tls.cert: /etc/x/r1.crt not found``.
+    """
+    def step(setting: str, action: Callable[[], _T]) -> _T:
+        try:
+            return action()
+        except CertError as error:
+            if table is None:
+                raise
+            raise CertError(f"{table}.{setting}: {error.detail}") from None
+
+    cert_pem = step("cert", lambda: _read(paths.cert, "certificate"))
+    key_pem = step("key", lambda: _read(paths.key, "private key"))
+    ca_pem = step("ca", lambda: _read(paths.ca, "CA certificate"))
+    cert = step("cert", lambda: _parse_cert(cert_pem, paths.cert))
+    step("ca", lambda: _parse_cert(ca_pem, paths.ca))
+    step("key", lambda: _check_key(key_pem, paths, cert))
+    return cert_pem, key_pem, ca_pem
+
+
+def _check_key(key_pem: bytes, paths: CertPaths, cert: x509.Certificate) -> None:
     try:
         key = serialization.load_pem_private_key(key_pem, password=None)
     except (ValueError, TypeError) as error:
         raise CertError(f"{paths.key}: not an unencrypted PEM private key ({_first_line(error)})") from None
     if key.public_key().public_bytes(*_SPKI) != cert.public_key().public_bytes(*_SPKI):
         raise CertError(f"{paths.key} is not the private key of {paths.cert}")
-    return cert_pem, key_pem, ca_pem
 
 
-def server_credentials(paths: CertPaths, require_client_auth: bool = True) -> grpc.ServerCredentials:
+def server_credentials(paths: CertPaths, require_client_auth: bool = True,
+                       table: str | None = None) -> grpc.ServerCredentials:
     """TLS credentials for a gRPC server (replica API / peer port).
 
     With `require_client_auth` (the default) every client must present a certificate signed by
     the cluster CA. Without it, gRPC does not ask for a client certificate at all, so
     :func:`peer_identity` is always None and the clients must be authenticated otherwise.
+    `table`: as for :func:`load`.
     """
-    cert_pem, key_pem, ca_pem = load(paths)
+    cert_pem, key_pem, ca_pem = load(paths, table)
     return grpc.ssl_server_credentials(
         [(key_pem, cert_pem)], root_certificates=ca_pem, require_client_auth=require_client_auth
     )
 
 
-def channel_credentials(paths: CertPaths) -> grpc.ChannelCredentials:
+def channel_credentials(paths: CertPaths, table: str | None = None) -> grpc.ChannelCredentials:
     """TLS credentials for a gRPC channel: trust only the cluster CA, present our certificate.
 
     gRPC checks the server's certificate against the address dialled; to dial an address that
     is not among its SANs, add ``("grpc.ssl_target_name_override", "<a SAN>")`` to the
-    channel options.
+    channel options. `table`: as for :func:`load`.
     """
-    cert_pem, key_pem, ca_pem = load(paths)
+    cert_pem, key_pem, ca_pem = load(paths, table)
     return grpc.ssl_channel_credentials(root_certificates=ca_pem, private_key=key_pem, certificate_chain=cert_pem)
 
 
@@ -428,11 +455,12 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
-        raise CertError(f"{what} {path} not found") from None
+        raise CertError(f"{what} {path} not found", f"{path} not found") from None
     except IsADirectoryError:
-        raise CertError(f"{what} {path} is a directory") from None
+        raise CertError(f"{what} {path} is a directory", f"{path} is a directory") from None
     except OSError as error:
-        raise CertError(f"cannot read {what} {path}: {error.strerror or error}") from None
+        reason = error.strerror or str(error)
+        raise CertError(f"cannot read {what} {path}: {reason}", f"cannot read {path}: {reason}") from None
 
 
 def _makedirs(directory: Path) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import tempfile
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -49,15 +52,42 @@ class ServerConfig:
     def multi_replica(self) -> bool:
         return len({p.raft_address for p in self.peers} | {self.raft_address}) > 1
 
+    @property
+    def raft_bind_setting(self) -> str:
+        return "raft_bind_address" if self.raft_bind_address else "raft_address"
+
+    def listen_addresses(self) -> list[tuple[str, str]]:
+        """(setting, HOST:PORT) of every port this replica listens on."""
+        found = [("api_address", self.api_address),
+                 (self.raft_bind_setting, self.raft_bind_address or self.raft_address),
+                 ("agent_address", self.agent_address)]
+        if self.metrics_address:
+            found.append(("metrics_address", self.metrics_address))
+        return found
+
     def read_secret(self) -> str | None:
         if self.secret_file is None:
             return None
+        path = self.secret_file
         try:
-            secret = self.secret_file.read_text().strip()
+            mode = os.stat(path).st_mode
         except OSError as e:
-            raise ConfigError(f"secret_file: cannot read {self.secret_file}: {e.strerror}") from e
+            raise ConfigError(f"secret_file: cannot read {path}: {e.strerror}") from None
+        if stat.S_ISDIR(mode):
+            raise ConfigError(f"secret_file: {path} is a directory")
+        # Whoever can read the secret can forge Raft messages, which pysyncobj unpickles.
+        shared = "readable" if mode & 0o044 else "writable" if mode & 0o022 else ""
+        if shared:
+            raise ConfigError(f"secret_file: {path} is {shared} by other users (mode {stat.S_IMODE(mode):04o}); "
+                              f"run chmod 600 {path}")
+        try:
+            secret = path.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise ConfigError(f"secret_file: cannot read {path}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"secret_file: {path} is not text (create it as docs/operations.md shows)") from None
         if len(secret) < 16:
-            raise ConfigError(f"secret_file: {self.secret_file} holds fewer than 16 characters")
+            raise ConfigError(f"secret_file: {path} holds fewer than 16 characters")
         return secret
 
 
@@ -84,11 +114,55 @@ def _str(doc: dict[str, Any], key: str, required: bool = True, default: str = ""
 def read_toml(path: Path) -> dict[str, Any]:
     """A config file's TOML document, or a ConfigError naming the file."""
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: not UTF-8 text (invalid byte at offset {e.start})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from e
+
+
+def tls_paths(doc: dict[str, Any], base: Path) -> dict[str, Path]:
+    """The [tls] table's ca, cert and key paths (all three, or none)."""
+    tls = doc.get("tls", {})
+    if not isinstance(tls, dict) or set(tls) - {"ca", "cert", "key"}:
+        raise ConfigError("tls: must be a table with ca, cert and key")
+    if tls and set(tls) != {"ca", "cert", "key"}:
+        raise ConfigError("tls: ca, cert and key are all required")
+    for key in ("ca", "cert", "key"):
+        if key in tls and (not isinstance(tls[key], str) or not tls[key]):
+            raise ConfigError(f"tls.{key}: must be a path")
+    return {k: base / v for k, v in tls.items()}
+
+
+def ensure_dir(path: Path, setting: str, mode: int | None = None) -> None:
+    """Create directory `path` if needed (then chmod it to `mode`) and check that files can be
+    created in it, so that a bad path is a configuration error and not a failure mid-start."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"{setting}: {path} is not a directory") from None
+    except OSError as e:
+        raise ConfigError(f"{setting}: cannot create {path}: {e.strerror}") from None
+    if mode is not None:
+        try:
+            os.chmod(path, mode)
+        except OSError as e:
+            raise ConfigError(f"{setting}: cannot set mode {mode:04o} on {path}: {e.strerror}") from None
+    try:
+        # Also refuses a read-only file system, which os.access does not report for root.
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise ConfigError(f"{setting}: cannot write in {path}: {e.strerror}") from None
+
+
+def describe_error(error: Exception) -> str:
+    """One line for an operator: "PATH: reason" for an OSError, not "[Errno 17] File exists: 'PATH'"."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    return str(error)
 
 
 def load_config(path: str | Path) -> ServerConfig:
@@ -169,18 +243,13 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
         check_address(metrics, "metrics_address")
     agent_address = doc.get("agent_address") or f"{api_address.rpartition(':')[0]}:{DEFAULT_AGENT_PORT}"
     check_address(agent_address, "agent_address")
-    tls = doc.get("tls", {})
-    if not isinstance(tls, dict) or set(tls) - {"ca", "cert", "key"}:
-        raise ConfigError("tls: must be a table with ca, cert and key")
-    if tls and set(tls) != {"ca", "cert", "key"}:
-        raise ConfigError("tls: ca, cert and key are all required")
-    tls_paths = {k: base / str(v) for k, v in tls.items()}
+    tls = tls_paths(doc, base)
     control = _control_settings(doc.get("control", {}))
     return ServerConfig(node_id=node_id, raft_address=raft_address, api_address=api_address, data_dir=data_dir,
                         peers=tuple(peers), raft_bind_address=raft_bind_address, secret_file=secret_file,
                         metrics_address=metrics,
-                        agent_address=agent_address, tls_ca=tls_paths.get("ca"), tls_cert=tls_paths.get("cert"),
-                        tls_key=tls_paths.get("key"), control=control,
+                        agent_address=agent_address, tls_ca=tls.get("ca"), tls_cert=tls.get("cert"),
+                        tls_key=tls.get("key"), control=control,
                         log_format=log_format, log_level=log_level, timers=timers)
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import secrets
 import signal
 import sys
 from collections.abc import Awaitable
 
 import grpc
+import lmdb
 import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -24,11 +24,13 @@ from wloadctl.control.controller import Controller
 from wloadctl.control.link import AgentLinkServicer
 from wloadctl.fsutil import set_storage_failure_handler
 from wloadctl.proto.v1 import agent_pb2_grpc, api_pb2, api_pb2_grpc, commands_pb2
-from wloadctl.raft.node import RaftNode
+from wloadctl.raft.node import RaftBindError, RaftNode
 from wloadctl.raft.proposer import Proposer
 from wloadctl.raft.recovery import RecoveryError
-from wloadctl.server.config import ConfigError, ServerConfig, load_config
+from wloadctl.security.certs import CertError, CertPaths, peer_identity, server_credentials
+from wloadctl.server.config import ConfigError, ServerConfig, describe_error, ensure_dir, load_config
 from wloadctl.server.failstop import fail_stop
+from wloadctl.server.listen import bind_error, check_listen_addresses
 from wloadctl.server.logs import setup_logging
 from wloadctl.server.metrics import serve_metrics
 from wloadctl.server.testclock import wall_clock
@@ -40,22 +42,22 @@ _MAX_MESSAGE = 64 << 20
 
 def run_server(config_path: str, insecure: bool = False, log_format: str | None = None,
                log_level: str | None = None) -> int:
+    # Every check that can fail on a bad configuration runs before the first log line, so
+    # that such a failure is one `error:` line on stderr (docs/operations.md).
     try:
         config = load_config(config_path)
-        setup_logging(log_format or config.log_format, log_level or config.log_level, config.node_id)
         secret = config.read_secret()
+        agent_credentials = _agent_credentials(config, insecure)
+        if secret is None and config.multi_replica and not insecure:
+            raise ConfigError("secret_file: a multi-replica cluster needs a cluster secret to encrypt and "
+                              "authenticate Raft traffic (or --insecure, for a trusted network only)")
+        check_listen_addresses(config.listen_addresses())
+        ensure_dir(config.data_dir, "data_dir", mode=0o700)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if config.tls_cert is None and not insecure:
-        print("error: tls: the agent port needs ca, cert and key (create them with wloadctl certs init/issue), "
-              "or --insecure, for a trusted network only", file=sys.stderr)
-        return 2
+    setup_logging(log_format or config.log_format, log_level or config.log_level, config.node_id)
     if secret is None:
-        if config.multi_replica and not insecure:
-            print("error: secret_file: a multi-replica cluster needs a cluster secret to encrypt and "
-                  "authenticate Raft traffic (or --insecure, for a trusted network only)", file=sys.stderr)
-            return 2
         if config.multi_replica:
             log.warning("running WITHOUT a cluster secret: Raft traffic is neither encrypted nor authenticated")
         else:
@@ -63,7 +65,7 @@ def run_server(config_path: str, insecure: bool = False, log_format: str | None 
             # unauthenticated (pickled) messages on that port.
             secret = secrets.token_hex(32)
     try:
-        return uvloop.run(_serve(config, secret, insecure))
+        return uvloop.run(_serve(config, secret, agent_credentials))
     except RecoveryError as e:
         log.error("cannot start: %s", e)
         print(f"error: {e}", file=sys.stderr)
@@ -72,39 +74,91 @@ def run_server(config_path: str, insecure: bool = False, log_format: str | None 
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {describe_error(e)}", file=sys.stderr)
         return 1
 
 
-async def _serve(config: ServerConfig, secret: str | None, insecure: bool) -> int:
+def _agent_credentials(config: ServerConfig, insecure: bool) -> grpc.ServerCredentials | None:
+    """The agent port's TLS credentials, read and checked now (None: plain, with --insecure)."""
+    if config.tls_cert is None or config.tls_key is None or config.tls_ca is None:
+        if insecure:
+            return None
+        raise ConfigError("tls: the agent port needs ca, cert and key (create them with wloadctl certs init/issue), "
+                          "or --insecure, for a trusted network only")
+    try:
+        return server_credentials(CertPaths(cert=config.tls_cert, key=config.tls_key, ca=config.tls_ca), table="tls")
+    except CertError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _grpc_server(*options: tuple[str, int]) -> grpc.aio.Server:
+    # so_reuseport 0: gRPC sets SO_REUSEPORT by default, and then a second replica configured
+    # with the same port binds it too and silently takes half of the connections.
+    return grpc.aio.server(options=[("grpc.max_receive_message_length", _MAX_MESSAGE),
+                                    ("grpc.max_send_message_length", _MAX_MESSAGE),
+                                    ("grpc.so_reuseport", 0), *options])
+
+
+def _listen(server: grpc.aio.Server, setting: str, address: str,
+            credentials: grpc.ServerCredentials | None = None) -> None:
+    try:
+        bound = (server.add_secure_port(address, credentials) if credentials is not None
+                 else server.add_insecure_port(address))
+    except RuntimeError:  # "Failed to bind"; older grpcio versions return 0 instead
+        bound = 0
+    if not bound:
+        raise bind_error(setting, address)
+
+
+async def _serve(config: ServerConfig, secret: str | None, agent_credentials: grpc.ServerCredentials | None) -> int:
     # A journal or state write that fails (disk full) stops the process: see wloadctl/fsutil.py.
     set_storage_failure_handler(fail_stop)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(config.data_dir, 0o700)
-    store = Store(config.data_dir / "state")
+    # Both gRPC ports are bound (not yet served) before Raft starts or the data dir is opened.
+    server = _grpc_server()
+    _listen(server, "api_address", config.api_address)
+    agent_server = _grpc_server(("grpc.keepalive_time_ms", 10_000),
+                                ("grpc.http2.min_ping_interval_without_data_ms", 1_000),
+                                ("grpc.keepalive_permit_without_calls", 1))
+    _listen(agent_server, "agent_address", config.agent_address, agent_credentials)
+    if agent_credentials is None:
+        log.warning("agent link WITHOUT TLS: any process that reaches the agent port can pose as an agent")
+    try:
+        store = Store(config.data_dir / "state")
+    except (lmdb.Error, OSError) as e:
+        raise RecoveryError(f"data_dir: cannot open the state: {describe_error(e)}") from None
     loop = asyncio.get_running_loop()
     role_changed = asyncio.Event()
     api_ref: list[ApiContext] = []
-    node = RaftNode(config.node_id, config.raft_address, [p.raft_address for p in config.peers],
-                    config.data_dir, store, secret, config.timers,
-                    on_role_change=lambda _role: loop.call_soon_threadsafe(_role_changed, role_changed, api_ref),
-                    bind_address=config.raft_bind_address or None)
-    node.start()
-    proposer = Proposer(node, clock=wall_clock())
+    try:
+        node = RaftNode(config.node_id, config.raft_address, [p.raft_address for p in config.peers],
+                        config.data_dir, store, secret, config.timers,
+                        on_role_change=lambda _role: loop.call_soon_threadsafe(_role_changed, role_changed, api_ref),
+                        bind_address=config.raft_bind_address or None)
+    except (lmdb.Error, OSError) as e:
+        store.close()
+        raise RecoveryError(f"data_dir: cannot open the Raft journal: {describe_error(e)}") from None
+    try:
+        node.start()
+        proposer = Proposer(node, clock=wall_clock())
+        if config.metrics_address:
+            try:
+                serve_metrics(config.metrics_address, node, proposer)
+            except OSError:
+                raise bind_error("metrics_address", config.metrics_address) from None
+    except RaftBindError:
+        store.close()
+        raise bind_error(config.raft_bind_setting, config.raft_bind_address or config.raft_address) from None
+    except BaseException:
+        node.stop()
+        store.close()
+        raise
     proposer.start()
     api = ApiContext(config=config, node=node, store=store, proposer=proposer)
     controller = Controller(node, store, proposer, config.node_id, config.control,
                             probe_followers=lambda: _probe_followers(api))
     api.controller = controller
     api_ref.append(api)
-    if config.metrics_address:
-        serve_metrics(config.metrics_address, node, proposer)
 
-    server = grpc.aio.server(options=[
-        ("grpc.max_receive_message_length", _MAX_MESSAGE),
-        ("grpc.max_send_message_length", _MAX_MESSAGE),
-        ("grpc.so_reuseport", 0),
-    ])
     add_service(server, JobServicer(api), api_pb2_grpc.add_JobServiceServicer_to_server)
     add_service(server, ClusterServicer(api), api_pb2_grpc.add_ClusterServiceServicer_to_server)
     add_service(server, RunServicer(api, controller), api_pb2_grpc.add_RunServiceServicer_to_server)
@@ -118,10 +172,11 @@ async def _serve(config: ServerConfig, secret: str | None, insecure: bool) -> in
         reflection.SERVICE_NAME,
     ]
     reflection.enable_server_reflection(service_names, server)
-    if not server.add_insecure_port(config.api_address):
-        raise OSError(f"api_address: cannot listen on {config.api_address}")
     await server.start()
-    agent_server = await _start_agent_link(config, controller, insecure)
+    identity = peer_identity if agent_credentials is not None else None
+    agent_pb2_grpc.add_AgentLinkServicer_to_server(AgentLinkServicer(controller, identity), agent_server)
+    await agent_server.start()
+    log.info("agent link listening", extra={"agent_address": config.agent_address, "tls": identity is not None})
     controller.start()
     for name in ("", *service_names[:3]):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -179,33 +234,6 @@ def _role_changed(event: asyncio.Event, api_ref: list[ApiContext]) -> None:
     event.set()
     if api_ref and api_ref[0].controller is not None:
         api_ref[0].controller.wake()
-
-
-async def _start_agent_link(config: ServerConfig, controller: Controller, insecure: bool) -> grpc.aio.Server:
-    """The port agents connect to: mutual TLS with the cluster CA, or plain only with --insecure."""
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", _MAX_MESSAGE),
-                                      ("grpc.max_send_message_length", _MAX_MESSAGE),
-                                      ("grpc.keepalive_time_ms", 10_000),
-                                      ("grpc.http2.min_ping_interval_without_data_ms", 1_000),
-                                      ("grpc.keepalive_permit_without_calls", 1)])
-    identity = None
-    if config.tls_cert is not None and config.tls_key is not None and config.tls_ca is not None:
-        from wloadctl.security.certs import CertPaths, peer_identity, server_credentials
-
-        creds = server_credentials(CertPaths(cert=config.tls_cert, key=config.tls_key, ca=config.tls_ca))
-        bound = server.add_secure_port(config.agent_address, creds)
-        identity = peer_identity
-    elif insecure:
-        log.warning("agent link WITHOUT TLS: any process that reaches the agent port can pose as an agent")
-        bound = server.add_insecure_port(config.agent_address)
-    else:
-        raise ConfigError("tls: the agent port needs ca, cert and key (wloadctl certs), or --insecure")
-    if not bound:
-        raise OSError(f"agent_address: cannot listen on {config.agent_address}")
-    agent_pb2_grpc.add_AgentLinkServicer_to_server(AgentLinkServicer(controller, identity), server)
-    await server.start()
-    log.info("agent link listening", extra={"agent_address": config.agent_address, "tls": identity is not None})
-    return server
 
 
 async def _leader_duties(api: ApiContext, role_changed: asyncio.Event) -> None:
