@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from wloadctl.api.headers import LEADER_HEADER, REPLICA_HEADER, SEES_HEADER
 from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, jobs_pb2, runs_pb2
 
 DEFAULT_SERVERS = ("127.0.0.1:18581", "127.0.0.1:18582", "127.0.0.1:18583")
@@ -34,6 +35,7 @@ _RS = runs_pb2.RunState
 # States a run never leaves. LOST is final only when no retry follows (see wait_run).
 FINAL_RUN_STATES = frozenset({_RS.SUCCEEDED, _RS.FAILED, _RS.TIMED_OUT, _RS.KILLED, _RS.SKIPPED})
 _DEFAULT_MAX_ATTEMPTS = 3  # JobSpec.max_attempts 0
+_NOT_YET_VISIBLE_S = 5.0  # wait_run: how long a run may be unknown to the replica asked
 
 T = TypeVar("T")
 
@@ -49,6 +51,77 @@ class ClientError(Exception):
 
     def __str__(self) -> str:
         return f"{self.code.name}: {self.message}"
+
+
+class ClusterUnavailableError(ClientError):
+    """Every server failed in a retryable way until ``retry_for`` ran out.
+
+    ``message`` is complete (it says what each server answered, or that it could not be reached),
+    so callers print it as it is; ``answers`` holds each server's last error."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, answers: Mapping[str, _Answer], server: str = "") -> None:
+        super().__init__(code, message, server)
+        self.answers = dict(answers)
+
+
+class _Answer:
+    """The last error one server gave: from a replica (its id known), or from the transport."""
+
+    def __init__(self, address: str, error: grpc.RpcError, timeout: float) -> None:
+        self.address = address
+        self.code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
+        self.details = (error.details() if hasattr(error, "details") else str(error)) or self.code.name
+        metadata = _trailing(error)
+        self.replica_id = metadata.get(REPLICA_HEADER, "")
+        self.sees = _fraction(metadata.get(SEES_HEADER, ""))
+        self.timeout = timeout
+
+    def no_leader(self) -> bool:
+        return self.sees is not None
+
+    def no_quorum(self) -> bool:
+        return self.sees is not None and self.sees[0] <= self.sees[1] // 2
+
+    def answered(self) -> str:
+        """What a replica that answered said, prefixed by who it is."""
+        who = f"{self.replica_id} ({self.address})"
+        if self.sees is not None:
+            seen, members = self.sees
+            return f"{who} answered but no leader is elected (it sees {seen} of {members} members)"
+        return f"{who} answered: {self.details}"
+
+    def unreachable(self) -> str:
+        """Why a server that gave no answer of its own could not be used."""
+        if self.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return f"no answer within {self.timeout:g} s (see --timeout)"
+        if "connection refused" in self.details.lower():
+            return "connection refused"
+        return self.details
+
+
+def _fraction(text: str) -> tuple[int, int] | None:
+    seen, sep, members = text.partition("/")
+    return (int(seen), int(members)) if sep and seen.isdigit() and members.isdigit() else None
+
+
+def _give_up_message(answers: Sequence[_Answer]) -> str:
+    """One line naming every server: those that answered (and what), then those that could not be reached."""
+    replicas = [a for a in answers if a.replica_id]
+    unreachable: dict[str, list[str]] = {}
+    for a in answers:
+        if not a.replica_id:
+            unreachable.setdefault(a.unreachable(), []).append(a.address)
+    parts = [a.answered() for a in replicas]
+    parts += [f"{', '.join(addresses)}: {why}" for why, addresses in unreachable.items()]
+    if any(a.no_quorum() for a in replicas):
+        prefix = "no quorum"
+    elif any(a.no_leader() for a in replicas):
+        prefix = "no leader elected"
+    elif replicas:
+        prefix = "no replica could complete the request"
+    else:
+        prefix = "cannot reach the cluster"
+    return f"{prefix}: {'; '.join(parts)}"
 
 
 def servers_from_env(explicit: Sequence[str] | None = None) -> list[str]:
@@ -113,7 +186,9 @@ class Client:
         retried, and writes always carry the same idempotency key.
         """
         deadline = time.monotonic() + self.retry_for
-        last: ClientError | None = None
+        # Per server, the last error it gave: when retrying ends, the message says what each said.
+        answers: dict[str, _Answer] = {}
+        last: _Answer | None = None
         delay = 0.05
         while True:
             for address in self._order():
@@ -123,11 +198,9 @@ class Client:
                         self._preferred = address
                     return result
                 except grpc.RpcError as e:
-                    code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
-                    details = e.details() if hasattr(e, "details") else str(e)
-                    last = ClientError(code, details or code.name, address)
-                    if code not in _RETRYABLE:
-                        raise last from None
+                    last = answers[address] = _Answer(address, e, self.timeout)
+                    if last.code not in _RETRYABLE:
+                        raise ClientError(last.code, last.details, address) from None
                     if address == self._preferred:
                         self._preferred = None
                     leader = _leader_hint(e)
@@ -135,8 +208,8 @@ class Client:
                         self._preferred = leader
             if time.monotonic() >= deadline:
                 assert last is not None
-                raise ClientError(last.code, f"{last.message} (tried {', '.join(self.servers)})",
-                                  last.server)
+                ordered = [answers[a] for a in dict.fromkeys([*self.servers, *answers]) if a in answers]
+                raise ClusterUnavailableError(last.code, _give_up_message(ordered), answers, last.address)
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
 
@@ -281,9 +354,20 @@ class Client:
         waited on like any other active run.
         """
         deadline = time.monotonic() + timeout
+        # Reads are answered by whichever replica is asked, and one that has not applied the entry
+        # creating the run yet says NOT_FOUND (until consistent reads exist): right after a trigger
+        # that is "not yet", for a few seconds.
+        unseen_until = time.monotonic() + _NOT_YET_VISIBLE_S
         lost_attempt: int | None = None  # the attempt seen LOST on the previous poll
         while True:
-            run = self.get_run(run_id)
+            try:
+                run = self.get_run(run_id)
+            except ClientError as error:
+                if error.code != grpc.StatusCode.NOT_FOUND or time.monotonic() >= min(unseen_until, deadline):
+                    raise
+                time.sleep(min(poll, 0.1))
+                continue
+            unseen_until = 0.0
             if run.state in FINAL_RUN_STATES:
                 return run
             if run.state == _RS.LOST and not _retry_follows(run):
@@ -305,13 +389,14 @@ def _retry_follows(run: runs_pb2.Run) -> bool:
     return run.spec.lost_policy == jobs_pb2.RETRY and run.attempt < limit and not run.kill_requested
 
 
-def _leader_hint(error: grpc.RpcError) -> str | None:
-    """Servers attach ``x-wloadctl-leader`` (the leader's API address) to redirects."""
+def _trailing(error: grpc.RpcError) -> dict[str, str]:
     try:
         md: Any = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
     except Exception:
-        return None
-    for key, value in md or ():
-        if key == "x-wloadctl-leader" and value:
-            return str(value)
-    return None
+        return {}
+    return {str(key): str(value) for key, value in md or () if value}
+
+
+def _leader_hint(error: grpc.RpcError) -> str | None:
+    """Servers attach ``x-wloadctl-leader`` (the leader's API address) to redirects."""
+    return _trailing(error).get(LEADER_HEADER) or None

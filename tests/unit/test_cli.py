@@ -410,6 +410,33 @@ def test_usage_errors_exit_two(argv: list[str], capsys: pytest.CaptureFixture[st
     assert "error:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("argv", "name", "meant", "prog"), [
+    # Global options are the root's: its usage, wherever they stand.
+    (["get", "--serv", "x", "jobs"], "--serv", "--server", "wloadctl"),
+    (["--serv", "x", "get", "jobs"], "--serv", "--server", "wloadctl"),
+    (["get", "jobs", "--serv", "x"], "--serv", "--server", "wloadctl"),
+    (["get", "jobs", "--serv=x"], "--serv", "--server", "wloadctl"),
+    (["--time", "3", "cluster", "status"], "--time", "--timeout", "wloadctl"),
+    (["get", "runs", "--retry", "1"], "--retry", "--retry-for", "wloadctl"),
+    (["get", "--out", "json", "agents"], "--out", "--output", "wloadctl"),
+    (["get", "jobs", "--dom", "ops"], "--dom", "--domain", "wloadctl get jobs"),
+    (["get", "job", "x", "--vers", "2"], "--vers", "--version", "wloadctl get job"),
+    (["logs", "r1", "--foll"], "--foll", "--follow", "wloadctl logs"),
+    (["run", "job", "--wa"], "--wa", "--wait or --wait-timeout", "wloadctl run"),
+    (["delete", "job", "x", "--idem", "k"], "--idem", "--idempotency-key", "wloadctl delete job"),
+    (["cluster", "add-member", "r4", "h:1", "--api", "h:2"], "--api", "--api-address", "wloadctl cluster add-member"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_abbreviated_options_are_named_as_such(argv: list[str], name: str, meant: str, prog: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: {prog} ")
+    assert err.splitlines()[-1] == (f"{prog}: error: unrecognized option {name} (options can't be abbreviated; "
+                                    f"did you mean {meant}?)")
+
+
 def test_every_verb_parses() -> None:
     parser = build_parser()
     cases: dict[str, list[str]] = {
@@ -919,6 +946,10 @@ def test_describe_run(capsys: pytest.CaptureFixture[str], with_jobs: Fake) -> No
     assert tail[-1] == "  \ufffd\ufffd bad utf-8 ?[31mred"  # replacement characters, no raw ESC
     code, out, _ = run(capsys, with_jobs, "describe", "run", "r3", "-o", "yaml")
     assert yaml.safe_load(out)["run_id"] == "r3"
+    stored.output_gap_bytes = 1234
+    code, out, _ = run(capsys, with_jobs, "describe", "run", "r2")
+    assert "Output (last 20 lines; 5000 bytes in all, 1234 of them never reached the cluster state, " \
+           "`wloadctl logs` prints everything):\n" in out
 
 
 def run_binary(capsysbinary: pytest.CaptureFixture[bytes], fake: Fake, *argv: str) -> tuple[int, bytes, bytes]:
@@ -1254,3 +1285,36 @@ def test_up_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert up_module.up(2, 20000, str(tmp_path), False, "human") == 2
     assert up_module.up(3, 65500, str(tmp_path), False, "human") == 2
     assert capsys.readouterr().err.count("error:") == 2
+
+
+def test_up_restarts_a_dead_process_with_backoff_but_not_a_misconfigured_one() -> None:
+    now = 1000.0
+    assert up_module.restart_delay(-9, [now], now) == (1.0, "")
+    assert up_module.restart_delay(1, [now - 10, now], now) == (2.0, "")
+    assert up_module.restart_delay(3, [now - 30, now - 20, now - 10, now], now) == (8.0, "")
+    delay, why = up_module.restart_delay(2, [now], now)
+    assert delay is None and "configuration error" in why
+    delay, why = up_module.restart_delay(1, [now - i for i in range(6)], now)
+    assert delay is None and "6 times within 60s" in why
+    # Deaths long ago do not count against it.
+    assert up_module.restart_delay(1, [now - 500 - i for i in range(6)] + [now], now) == (1.0, "")
+
+
+def test_cluster_not_ready_names_what_is_missing() -> None:
+    from wloadctl.cli.main import cluster_not_ready
+
+    def status(**kw: Any) -> api_pb2.ClusterStatus:
+        base: dict[str, Any] = dict(self_id="r1", leader_id="r1", role="leader", takeover_phase="active")
+        base.update(kw)
+        return api_pb2.ClusterStatus(**base)
+
+    healthy = status(members=[api_pb2.MemberStatus(id="r1", connected=True),
+                              api_pb2.MemberStatus(id="r2", connected=True)])
+    assert cluster_not_ready(healthy) == []
+    assert cluster_not_ready(status(leader_id="")) == ["no leader elected"]
+    assert cluster_not_ready(status(role="follower", self_id="r2")) == [
+        "the leader r1 did not answer (this is r2's view)"]
+    lagging = status(takeover_phase="inquiry", members=[api_pb2.MemberStatus(id="r2", connected=True, lag=7),
+                                                        api_pb2.MemberStatus(id="r4", connected=False)])
+    assert cluster_not_ready(lagging) == ["the leader is not dispatching yet (takeover phase inquiry)",
+                                          "r2 is 7 entries behind", "r4 is not connected"]

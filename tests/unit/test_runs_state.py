@@ -8,6 +8,7 @@ import grpc
 import pytest
 
 from wloadctl.proto.v1 import agent_pb2, commands_pb2, jobs_pb2, runs_pb2
+from wloadctl.state.runs import OUTPUT_TAIL_BYTES
 from wloadctl.state.store import Store
 from wloadctl.testing.builders import apply_cmd, job
 
@@ -164,3 +165,61 @@ def test_on_agent_counts_follow_dispatch_and_finish(s: S) -> None:
     s.one(commands_pb2.Command(mark_agent_lost=commands_pb2.MarkAgentLost(agent_id="a2", epoch=1)))
     assert s.store.on_agent_counts() == {}
     assert [r.run_id for r in s.store.queued_runs(10)] == [b]  # retried: queued again
+
+
+def gap_marker(missing: int) -> bytes:
+    text = f"\n[wloadctl: {missing} bytes of output missing here; `wloadctl logs` reads the full log from the agent]\n"
+    return text.encode()
+
+
+def out(rid: str, offset: int, data: bytes, attempt: int = 1) -> agent_pb2.RunEvent:
+    return EV(kind=EV.OUTPUT, run_id=rid, attempt=attempt, offset=offset, data=data)
+
+
+def test_output_lost_in_a_takeover_is_marked_not_spliced(s: S) -> None:
+    rid = trigger(s)
+    dispatch(s, rid, 1, "a1")
+    events(s, "a1", EV(kind=EV.STARTED, run_id=rid, attempt=1, pid=7), out(rid, 0, b"aaaa"), out(rid, 4, b"bbbb"))
+    # Bytes 8..19 went to a leader that was deposed before committing them; the next chunk starts at 20.
+    events(s, "a1", out(rid, 20, b"cccc"))
+    run = s.store.get_run(rid)
+    assert run is not None
+    assert run.output_tail == b"aaaabbbb" + gap_marker(12) + b"cccc"
+    assert (run.output_bytes, run.output_gap_bytes, run.output_attempt, run.output_offset) == (24, 12, 1, 24)
+    # A chunk proposed again (an unknown commit outcome) adds nothing; one that overlaps adds its new part.
+    again = s.one(commands_pb2.Command(record_run_events=commands_pb2.RecordRunEvents(
+        agent_id="a1", events=[out(rid, 4, b"bbbb"), out(rid, 20, b"cccc")])))
+    assert again.code == 0 and list(again.run_ids) == []
+    assert s.store.get_run(rid) == run
+    events(s, "a1", out(rid, 22, b"ccdd"), EV(kind=EV.FINISHED, run_id=rid, attempt=1, exit_code=0))
+    done = s.store.get_run(rid)
+    assert done is not None and done.state == RS.SUCCEEDED
+    assert done.output_tail == b"aaaabbbb" + gap_marker(12) + b"ccccdd"
+    assert (done.output_bytes, done.output_gap_bytes, done.output_offset) == (26, 12, 26)
+
+
+def test_output_offsets_are_per_attempt_and_older_agents_append(s: S) -> None:
+    rid = trigger(s)
+    dispatch(s, rid, 1, "a1")
+    # An agent without offsets: every chunk follows on, as before.
+    events(s, "a1", EV(kind=EV.OUTPUT, run_id=rid, attempt=1, data=b"one "),
+           EV(kind=EV.OUTPUT, run_id=rid, attempt=1, data=b"two "))
+    s.one(commands_pb2.Command(mark_agent_lost=commands_pb2.MarkAgentLost(agent_id="a1", epoch=1)))
+    dispatch(s, rid, 2, "a2")
+    # Attempt 2's output starts again at offset 0; its first chunk never arrived.
+    events(s, "a2", out(rid, 5, b"later", attempt=2), out(rid, 0, b"early", attempt=2))
+    run = s.store.get_run(rid)
+    assert run is not None
+    assert run.output_tail == b"one two " + gap_marker(5) + b"later"
+    assert (run.output_bytes, run.output_gap_bytes, run.output_attempt, run.output_offset) == (18, 5, 2, 10)
+
+
+def test_output_tail_stays_capped_with_markers(s: S) -> None:
+    rid = trigger(s)
+    dispatch(s, rid, 1, "a1")
+    chunk = b"x" * 40_000
+    events(s, "a1", out(rid, 0, chunk), out(rid, 40_000, chunk), out(rid, 100_000, b"end"))
+    run = s.store.get_run(rid)
+    assert run is not None and len(run.output_tail) == OUTPUT_TAIL_BYTES
+    assert run.output_tail.endswith(gap_marker(20_000) + b"end")
+    assert (run.output_bytes, run.output_gap_bytes) == (100_003, 20_000)

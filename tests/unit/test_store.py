@@ -96,6 +96,24 @@ def test_versions_and_unchanged(tmp_path: Path) -> None:
     assert r5 and r5[0].jobs[0].version == 4  # versions continue after a delete
 
 
+def test_deleting_a_deleted_job_answers_unchanged_with_the_tombstone(tmp_path: Path) -> None:
+    a, b = Store(tmp_path / "a"), Store(tmp_path / "b")
+    entries = [batch(apply_cmd(job("a"))), batch(apply_cmd(job("a", argv=["/bin/false"]))),
+               batch(delete_cmd("a")), batch(delete_cmd("a")), batch(delete_cmd("a")), batch(delete_cmd("never"))]
+    results = apply_all(a, entries)
+    assert results == apply_all(b, entries) and a.digest() == b.digest()  # the same answer on every replica
+    first, second, third, never = (r[0] for r in results[2:] if r)
+    assert (first.code, first.jobs[0].version, first.jobs[0].changed) == (OK, 3, True)
+    for again in (second, third):
+        assert (again.code, again.message) == (OK, "")
+        assert (again.jobs[0].name, again.jobs[0].version, again.jobs[0].changed) == ("a", 3, False)
+    assert never.code == grpc.StatusCode.NOT_FOUND.value[0] and not never.jobs
+    # No new version was written by the repeated deletes: a new apply continues after the tombstone.
+    assert a.get_job("a", 4) is None
+    r = a.apply(batch(apply_cmd(job("a"))), 7)
+    assert r and (r[0].jobs[0].version, r[0].jobs[0].changed) == (4, True)
+
+
 def test_multi_job_apply_is_all_or_nothing(tmp_path: Path) -> None:
     s = Store(tmp_path / "s")
     bad = job("b")

@@ -79,8 +79,10 @@ class ClusterServicer(api_pb2_grpc.ClusterServiceServicer):
 
         return await self.api.on_leader(_SERVICE + "Noop", request, api_pb2.NoopResponse, context, here)
 
-    async def _raft_call(self, start: Any, context: grpc.aio.ServicerContext, what: str) -> None:
-        """Run a pysyncobj membership/transfer call and wait for its callback."""
+    async def _raft_call(self, start: Any, context: grpc.aio.ServicerContext, what: str,
+                         denied: str = " (one membership change at a time; the previous one may still be in progress)",
+                         ) -> None:
+        """Run a pysyncobj membership/transfer call and wait for its callback; ``denied`` explains a refusal."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[int] = loop.create_future()
 
@@ -96,8 +98,7 @@ class ClusterServicer(api_pb2_grpc.ClusterServiceServicer):
             reason = FAIL_REASON_NAMES.get(error, str(error))
             code = grpc.StatusCode.FAILED_PRECONDITION if error == FAIL_REASON.REQUEST_DENIED \
                 else grpc.StatusCode.UNAVAILABLE
-            hint = " (one membership change at a time; the previous one may still be in progress)" \
-                if error == FAIL_REASON.REQUEST_DENIED else ""
+            hint = denied if error == FAIL_REASON.REQUEST_DENIED else ""
             await context.abort(code, f"{what}: {reason}{hint}")
 
     def _members(self) -> api_pb2.MembershipResponse:
@@ -162,13 +163,26 @@ class ClusterServicer(api_pb2_grpc.ClusterServiceServicer):
         async def here() -> api_pb2.TransferLeaderResponse:
             api = self.api
             target = None
+            peers = api.node.status()["members"]
             if request.target_id:
                 target = api.raft_address_of(request.target_id)
                 if not target or target not in api.node.members():
                     await context.abort(grpc.StatusCode.NOT_FOUND, f"target_id: no member {request.target_id!r}")
                 if target == api.node.raft_address:
                     return api_pb2.TransferLeaderResponse(leader_id=api.config.node_id)
-            await self._raft_call(lambda cb: api.node.transfer_leadership(target, cb), context, "target_id")
+                # pysyncobj refuses a disconnected target with the same "request denied" as anything else.
+                if not peers.get(target, {}).get("connected"):
+                    await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                        f"target_id: {request.target_id} is not connected to the leader (down or "
+                                        "unreachable); leadership can only move to a running replica")
+                denied = f" ({request.target_id} has not caught up with the leader's log yet; retry in a moment)"
+            else:
+                if not any(peer.get("connected") for peer in peers.values()):
+                    await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                        "target_id: no other replica is connected to the leader; leadership can "
+                                        "only move to a running replica")
+                denied = " (no connected follower has caught up with the leader's log yet; retry in a moment)"
+            await self._raft_call(lambda cb: api.node.transfer_leadership(target, cb), context, "target_id", denied)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 leader = api.node.leader_address()

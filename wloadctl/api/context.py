@@ -10,6 +10,7 @@ from typing import Any, NoReturn, TypeVar
 import grpc
 from google.protobuf.message import Message
 
+from wloadctl.api.headers import FORWARDED_HEADER, LEADER_HEADER, REPLICA_HEADER, SEES_HEADER
 from wloadctl.control.controller import Controller
 from wloadctl.proto.v1 import commands_pb2
 from wloadctl.raft.node import RaftNode
@@ -17,8 +18,6 @@ from wloadctl.raft.proposer import BackpressureError, NotLeaderError, ProposalFa
 from wloadctl.server.config import ServerConfig
 from wloadctl.state.store import Store
 
-FORWARDED_HEADER = "x-wloadctl-forwarded"
-LEADER_HEADER = "x-wloadctl-leader"
 _MAX_MESSAGE = 64 << 20
 
 R = TypeVar("R", bound=Message)
@@ -64,8 +63,20 @@ class ApiContext:
         return ""
 
     def leader_api_address(self) -> str:
+        """The API address of the leader, if this replica is connected to it ("" otherwise).
+
+        A follower cut off from every peer never starts an election (pysyncobj waits to be
+        connected to someone), so it keeps naming a leader that may be long dead: forwarding to it
+        would only fail, and "no leader" is the useful answer."""
         leader = self.node.leader_address()
-        return self.api_address_of(leader) if leader else ""
+        if not leader or self._unreachable(leader):
+            return ""
+        return self.api_address_of(leader)
+
+    def _unreachable(self, raft_address: str) -> bool:
+        if raft_address == self.node.raft_address:
+            return False
+        return not self.node.status()["members"].get(raft_address, {}).get("connected")
 
     # ---- writes
 
@@ -87,23 +98,36 @@ class ApiContext:
             await context.abort(status_code(result.code), result.message)
         return result
 
+    def members_seen(self) -> tuple[int, int]:
+        """(members this replica is connected to, itself included; members in all)."""
+        others = self.node.status()["members"]
+        return 1 + sum(1 for peer in others.values() if peer.get("connected")), len(self.node.members())
+
     async def abort_not_leader(self, context: grpc.aio.ServicerContext) -> NoReturn:
         leader = self.leader_api_address()
+        metadata: list[tuple[str, str]] = [(REPLICA_HEADER, self.config.node_id)]
         if leader:
-            context.set_trailing_metadata(((LEADER_HEADER, leader),))
-        await context.abort(grpc.StatusCode.UNAVAILABLE,
-                            f"not the leader; the leader is {leader}" if leader else "no leader elected yet")
+            metadata.append((LEADER_HEADER, leader))
+            message = f"not the leader; the leader is {leader}"
+        else:
+            seen, members = self.members_seen()
+            metadata.append((SEES_HEADER, f"{seen}/{members}"))
+            message = no_leader_message(seen, members, known=bool(self.node.leader_address()))
+        context.set_trailing_metadata(tuple(metadata))
+        await context.abort(grpc.StatusCode.UNAVAILABLE, message)
         raise AssertionError("unreachable")
 
-    async def on_leader(self, method: str, request: R, response_type: type[Message],
-                        context: grpc.aio.ServicerContext, handler: Callable[[], Awaitable[Any]]) -> Any:
-        """Run ``handler`` here if this replica leads, else forward the call to the leader."""
-        if self.node.is_leader():
-            return await handler()
-        forwarded = any(k == FORWARDED_HEADER for k, _ in context.invocation_metadata() or ())
+    @staticmethod
+    def forwarded(context: grpc.aio.ServicerContext) -> bool:
+        return any(k == FORWARDED_HEADER for k, _ in context.invocation_metadata() or ())
+
+    async def forward(self, method: str, request: R, response_type: type[Message],
+                      context: grpc.aio.ServicerContext, share: float = 1.0) -> Any:
+        """Send the call to the leader and return its answer; grpc.aio.AioRpcError when there is none.
+
+        ``share``: the part of the caller's remaining time the leader gets (a read that falls back to
+        this replica's own answer keeps the rest for that)."""
         leader = self.leader_api_address()
-        if forwarded or not leader:
-            await self.abort_not_leader(context)
         channel = self._channels.get(leader)
         if channel is None:
             channel = grpc.aio.insecure_channel(leader, options=[
@@ -114,14 +138,41 @@ class ApiContext:
         call = channel.unary_unary(method, request_serializer=type(request).SerializeToString,
                                    response_deserializer=response_type.FromString)
         remaining = context.time_remaining()
+        return await call(request, timeout=(remaining if remaining else self.request_timeout) * share,
+                          metadata=((FORWARDED_HEADER, self.config.node_id),))
+
+    async def on_leader(self, method: str, request: R, response_type: type[Message],
+                        context: grpc.aio.ServicerContext, handler: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``handler`` here if this replica leads, else forward the call to the leader."""
+        if self.node.is_leader():
+            return await handler()
+        leader = self.leader_api_address()
+        if self.forwarded(context) or not leader:
+            await self.abort_not_leader(context)
         try:
-            return await call(request, timeout=remaining if remaining else self.request_timeout,
-                              metadata=((FORWARDED_HEADER, self.config.node_id),))
+            return await self.forward(method, request, response_type, context)
         except grpc.aio.AioRpcError as e:
-            await context.abort(e.code(), e.details() or e.code().name)
+            details = e.details() or e.code().name
+            metadata = tuple(e.trailing_metadata() or ())
+            if not any(k == REPLICA_HEADER for k, _ in metadata):
+                # The leader itself did not answer: say so, or the client would take this replica,
+                # which did answer, for the one it could not reach.
+                metadata = ((REPLICA_HEADER, self.config.node_id),)
+                details = f"the leader ({leader}) did not answer this replica: {details}"
+            context.set_trailing_metadata(metadata)
+            await context.abort(e.code(), details)
 
     async def close(self) -> None:
         await asyncio.gather(*(ch.close() for ch in self._channels.values()), return_exceptions=True)
+
+
+def no_leader_message(seen: int, members: int, known: bool = False) -> str:
+    """Why a replica has no leader to offer: too few members, or an election under way. ``known``:
+    it still knows of a leader, but is not connected to it."""
+    what = "no leader reachable" if known else "no leader elected"
+    if seen <= members // 2:
+        return f"{what} (no quorum: this replica sees {seen} of {members} members)"
+    return f"{what} yet (an election is under way: this replica sees {seen} of {members} members)"
 
 
 def status_code(value: int) -> grpc.StatusCode:

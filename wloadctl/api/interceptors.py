@@ -12,6 +12,9 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from wloadctl.api.context import ApiContext
+from wloadctl.api.headers import REPLICA_HEADER
+
 
 class _Capture:
     """Stands in for a server to collect what a generated add_*_to_server registers."""
@@ -28,15 +31,20 @@ class _Capture:
         self.handlers = handlers
 
 
-def _decode_errors_as_invalid_argument(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+def _wrap(handler: grpc.RpcMethodHandler, replica_id: str) -> grpc.RpcMethodHandler:
     """gRPC answers a request it cannot parse with UNKNOWN; a client deserves
-    INVALID_ARGUMENT. Parsing moves into the handler so it can say so."""
+    INVALID_ARGUMENT. Parsing moves into the handler so it can say so.
+
+    Every answer also names the replica that gave it (trailing metadata; handlers that set their
+    own include it): an error without it is one no replica gave, a transport failure."""
     if handler.unary_unary is None or handler.request_deserializer is None:
         return handler
     parse = handler.request_deserializer
     behaviour = handler.unary_unary
 
     async def unary_unary(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        if replica_id:
+            context.set_trailing_metadata(((REPLICA_HEADER, replica_id),))
         try:
             request = parse(raw)
         except DecodeError as e:
@@ -50,6 +58,8 @@ def add_service(server: grpc.aio.Server, servicer: Any, add_to_server: Callable[
     """Register ``servicer`` via its generated ``add_*_to_server`` with our wrappers; returns the service name."""
     capture = _Capture()
     add_to_server(servicer, capture)
-    handlers = {name: _decode_errors_as_invalid_argument(h) for name, h in capture.handlers.items()}
+    api = getattr(servicer, "api", None)
+    replica_id = api.config.node_id if isinstance(api, ApiContext) else ""
+    handlers = {name: _wrap(h, replica_id) for name, h in capture.handlers.items()}
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(capture.service, handlers),))
     return capture.service

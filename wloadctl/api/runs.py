@@ -11,7 +11,7 @@ from wloadctl.api.context import ApiContext
 from wloadctl.api.jobs import check_key, check_name
 from wloadctl.control.controller import Controller
 from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, runs_pb2
-from wloadctl.state.runs import FINAL_STATES, MAX_PARAMS, run_seq
+from wloadctl.state.runs import FINAL_STATES, MAX_PARAMS, OUTPUT_TAIL_BYTES, run_seq
 
 _SERVICE = "/wloadctl.v1.RunService/"
 MAX_LOG_CHUNK = 4 << 20
@@ -20,6 +20,29 @@ MAX_LOG_CHUNK = 4 << 20
 async def check_run_id(run_id: str, context: grpc.aio.ServicerContext) -> None:
     if run_seq(run_id) is None:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"run_id: {run_id[:40]!r} is not a run id (like r42)")
+
+
+def attempts_of(run: runs_pb2.Run) -> str:
+    if run.attempt == 0:
+        return f"run {run.run_id} has no attempt yet (it was never dispatched)"
+    return f"run {run.run_id} has {run.attempt} attempt{'s' if run.attempt > 1 else ''}"
+
+
+def missing_from_state(run: runs_pb2.Run, attempt: int) -> str:
+    """What the cluster state lacks of an attempt's output, in words; "" when it holds all of it so far."""
+    if attempt != run.attempt:
+        return f"the cluster state keeps no output of attempt {attempt}, only of the current attempt ({run.attempt})"
+    kept, total, gap = len(run.output_tail), run.output_bytes, run.output_gap_bytes
+    # Gap markers take room in the tail too, so with a gap a full tail has surely lost its start.
+    cut = total - gap > kept or (gap > 0 and kept >= OUTPUT_TAIL_BYTES)
+    if cut and gap:
+        return (f"only the last {kept} of {total} bytes of output are kept in the cluster state, and {gap} bytes "
+                "never reached it")
+    if cut:
+        return f"only the last {kept} of {total} bytes of output are kept in the cluster state"
+    if gap:
+        return f"{gap} of {total} bytes of output never reached the cluster state (marked where they are missing)"
+    return ""
 
 
 class RunServicer(api_pb2_grpc.RunServiceServicer):
@@ -88,6 +111,8 @@ class RunServicer(api_pb2_grpc.RunServiceServicer):
                          context: grpc.aio.ServicerContext) -> api_pb2.GetRunLogsResponse:
         await check_run_id(request.run_id, context)
         run = await self._run_or_404(request.run_id, context)
+        if request.attempt > run.attempt:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"attempt: {attempts_of(run)}")
         attempt = request.attempt or run.attempt
         limit = min(request.limit or (1 << 20), MAX_LOG_CHUNK)
         if attempt == 0:  # never dispatched: nothing was written anywhere
@@ -97,11 +122,13 @@ class RunServicer(api_pb2_grpc.RunServiceServicer):
             if agent_id else None
         if chunk is not None and chunk.found:
             return api_pb2.GetRunLogsResponse(data=chunk.data, next_offset=chunk.next_offset, complete=chunk.complete,
-                                              source="agent", state=run.state)
+                                              source="agent", state=run.state, agent_id=agent_id)
         # The agent is unreachable from this replica: the capped tail kept in the state.
         tail = run.output_tail[request.offset:] if attempt == run.attempt else b""
+        missing = missing_from_state(run, attempt)
         return api_pb2.GetRunLogsResponse(data=tail, next_offset=request.offset + len(tail),
-                                          complete=run.state in FINAL_STATES, source="state", state=run.state)
+                                          complete=run.state in FINAL_STATES and not missing, source="state",
+                                          state=run.state, agent_id=agent_id, missing=missing)
 
     @staticmethod
     def _agent_of_attempt(run: runs_pb2.Run, attempt: int) -> str:
@@ -112,13 +139,21 @@ class RunServicer(api_pb2_grpc.RunServiceServicer):
 
     async def ListAgents(self, request: api_pb2.ListAgentsRequest,
                          context: grpc.aio.ServicerContext) -> api_pb2.ListAgentsResponse:
+        api = self.api
+        # Which agents confirmed the epoch is known on the leader only: ask it, as writes are forwarded.
+        if not api.node.is_leader() and not api.forwarded(context) and api.leader_api_address():
+            try:
+                return await api.forward(_SERVICE + "ListAgents", request, api_pb2.ListAgentsResponse, context,
+                                         share=0.5)
+            except grpc.aio.AioRpcError:
+                pass  # no leader reachable: this replica's own view, labelled with who answered
         now = time.monotonic()
-        out = api_pb2.ListAgentsResponse()
-        running = self.api.store.on_agent_counts()
-        for agent in self.api.store.agents():
+        out = api_pb2.ListAgentsResponse(answered_by=api.config.node_id, role=api.node.status()["role"])
+        running = api.store.on_agent_counts()
+        confirmed = self.controller.confirmed_agents()
+        for agent in api.store.agents():
             conn = self.controller.conns.get(agent.agent_id)
-            out.agents.add(agent=agent, connected=conn is not None,
-                           confirmed=conn is not None and conn.confirmed_epoch == self.controller.epoch > 0,
+            out.agents.add(agent=agent, connected=conn is not None, confirmed=agent.agent_id in confirmed,
                            running=running.get(agent.agent_id, 0),
                            free_slots=max(0, agent.capacity - running.get(agent.agent_id, 0)),
                            last_heard_s=round(now - conn.last_heard, 3) if conn is not None else -1)

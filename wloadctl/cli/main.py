@@ -18,14 +18,14 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 
 import wloadctl
 from wloadctl.cli import output
 from wloadctl.cli.certs import add_certs_parser
-from wloadctl.client import FINAL_RUN_STATES, Client, ClientError, servers_from_env
+from wloadctl.client import FINAL_RUN_STATES, Client, ClientError, ClusterUnavailableError, servers_from_env
 from wloadctl.proto.v1 import api_pb2, jobs_pb2, runs_pb2
 
 __all__ = ["build_parser", "main"]
@@ -159,6 +159,54 @@ def _address(text: str) -> str:
 # ---- parser --------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that names an abbreviated long option as such.
+
+    With allow_abbrev=False argparse takes `--serv` for an unknown option and, before a
+    subcommand, its value for the subcommand (`invalid choice: 'x'`). Each level's parser looks
+    at every argument when it classifies them, so a name that is a prefix of one of its options
+    (and exact at no level) is only noted; whichever parser then fails reports the abbreviation
+    noted first, with the usage of the root for a global option (as for any other unrecognized
+    argument), of the deepest parser that noted it for a subcommand's own option."""
+
+    all_options: frozenset[str] = frozenset()  # every option string of the command tree
+    global_options: frozenset[str] = frozenset()  # those every level has
+    abbreviations: list[tuple[_Parser, str, list[str]]]  # shared by the tree (build_parser)
+    is_root = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self.is_root:  # notes of an earlier parse with the same parser must not linger
+            self.abbreviations.clear()
+        return super().parse_known_args(args, namespace)
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        name = arg_string.partition("=")[0]
+        if name.startswith("--") and len(name) > 2 and name not in self.all_options:
+            meant = sorted(o for o in self._option_string_actions if o.startswith(name))
+            if meant:
+                self.abbreviations.append((self, name, meant))
+        return super()._parse_optional(arg_string)
+
+    def error(self, message: str) -> NoReturn:
+        if self.abbreviations:
+            notes = [note for note in self.abbreviations if note[1] == self.abbreviations[0][1]]
+            parser, name, meant = notes[0] if self.global_options.intersection(notes[0][2]) else notes[-1]
+            self.abbreviations.clear()
+            argparse.ArgumentParser.error(parser, f"unrecognized option {name} (options can't be abbreviated; "
+                                                  f"did you mean {' or '.join(meant)}?)")
+        super().error(message)
+
+
+def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and every sub-parser below it."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += _parsers(sub)
+    return found
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=32)
@@ -238,7 +286,7 @@ See docs/cli.md for the JSON output of every command.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(
+    root = _Parser(
         prog="wloadctl",
         description="Control a WLOADCTL cluster: apply and inspect job definitions, run jobs, manage replicas.",
         epilog=_ROOT_EPILOG,
@@ -374,9 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
     get_run.add_argument("run_id", metavar="ID", help="run id (e.g. r12)")
     _command(
         get_subs, "agents", 2, "list the agents and their slots",
-        description="List every registered agent as the answering replica sees it: labels, capacity,\n"
-                    "running attempts and free slots, whether it is connected to that replica and has\n"
-                    "confirmed the current epoch (known on the leader only), and when it was lost.",
+        description="List every registered agent as the leader sees it: labels, capacity, running\n"
+                    "attempts and free slots, whether it is connected to the answering replica and has\n"
+                    "confirmed the leader's epoch, and when it was lost. A follower asks the leader;\n"
+                    "when no leader can be reached it answers with its own view and a note says so.",
         handler=_cmd_get_agents,
     )
 
@@ -440,8 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
         verbs, "logs", 1, "print the output of a run",
         description="Print the output (stdout and stderr interleaved) of a run's attempt as raw bytes.\n"
                     "The full log is read from the agent that ran the attempt. When that agent is\n"
-                    "unreachable, only the capped tail kept in the cluster state is available; a note on\n"
-                    "stderr says so. With -o json|yaml the output is one document (data base64-encoded).",
+                    "unreachable, only the capped tail kept in the cluster state is available: if it holds\n"
+                    "the whole output a note on stderr says so (exit 0), else what is missing is an error\n"
+                    "(exit 1). With -o json|yaml the output is one document (data base64-encoded).",
         epilog="examples:\n  wloadctl logs r12\n"
                "  wloadctl logs r12 -f              # until the attempt ends (Ctrl-C stops)\n"
                "  wloadctl logs r12 --attempt 1     # an earlier attempt",
@@ -467,13 +517,18 @@ def build_parser() -> argparse.ArgumentParser:
     # -- cluster
     cluster = _command(verbs, "cluster", 1, "inspect and change the replica set")
     cluster_subs = _subparsers(cluster, "action", "actions")
-    _command(
+    status = _command(
         cluster_subs, "status", 2, "show the leader, indexes and every member",
         description="Show the cluster as the leader sees it: term, commit and applied index, the\n"
                     "epoch and its takeover phase, agent quorum, and each member's role, connectivity\n"
                     "and replication lag.",
+        epilog="examples:\n  wloadctl cluster status\n"
+               "  wloadctl cluster status --wait 120   # after a restart or a membership change",
         handler=_cmd_cluster_status,
     )
+    status.add_argument("--wait", type=_positive_float, default=None, metavar="SECONDS",
+                        help="first wait (at most SECONDS) until a leader dispatches and every member is "
+                             "connected and caught up; exit 1 if it does not happen in time")
     add_member = _command(
         cluster_subs, "add-member", 2, "add a replica to the cluster",
         description="Add a member. Start the new replica first, with a config listing the current\n"
@@ -519,6 +574,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "or when a server does not answer.",
         handler=_cmd_digest,
     )
+    parsers = _parsers(root)
+    options = frozenset(o for p in parsers for o in p._option_string_actions)
+    common = frozenset.intersection(*(frozenset(p._option_string_actions) for p in parsers))
+    noted: list[tuple[_Parser, str, list[str]]] = []
+    for p in parsers:
+        if isinstance(p, _Parser):
+            p.all_options, p.global_options, p.abbreviations = options, common, noted
+    root.is_root = True
     return root
 
 
@@ -671,7 +734,8 @@ def _describe_run(run: runs_pb2.Run) -> str:
     text.append("")
     if run.output_tail:
         lines = output.tail_lines(run.output_tail, DESCRIBE_OUTPUT_LINES)
-        text.append(f"Output (last {len(lines)} lines; {run.output_bytes} bytes in all, "
+        gap = f", {run.output_gap_bytes} of them never reached the cluster state" if run.output_gap_bytes else ""
+        text.append(f"Output (last {len(lines)} lines; {run.output_bytes} bytes in all{gap}, "
                     "`wloadctl logs` prints everything):")
         text += ["  " + line for line in lines]
     else:
@@ -863,7 +927,7 @@ def _cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
     noted = False
     while True:
         page = client.get_run_logs(args.run_id, args.attempt, offset)
-        if page.source == "state" and not noted:
+        if page.source == "state" and not noted and not page.missing:  # else the error at the end says more
             noted = True
             print(f"note: the agent of run {args.run_id} is unreachable: only the capped tail of its output "
                   "kept in the cluster state is available", file=sys.stderr)
@@ -885,8 +949,14 @@ def _cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
         time.sleep(LOGS_POLL_SECONDS)
     if not raw:
         document = api_pb2.GetRunLogsResponse(data=b"".join(collected), next_offset=offset, complete=page.complete,
-                                              source=page.source, state=page.state)
+                                              source=page.source, state=page.state, agent_id=page.agent_id,
+                                              missing=page.missing)
         _emit_data(ctx, output.message_to_dict(document))
+    if page.source == "state" and page.missing:
+        agent = f" ({page.agent_id})" if page.agent_id else ""
+        _error(f"the agent of run {args.run_id}{agent} is unreachable and the output printed is incomplete: "
+               f"{page.missing}")
+        return EXIT_FAILURE
     return EXIT_OK
 
 
@@ -900,6 +970,10 @@ def _cmd_get_agents(args: argparse.Namespace, ctx: Context) -> int:
     if ctx.output != "table":
         _emit_data(ctx, output.message_to_dict(response))
         return EXIT_OK
+    if response.role and response.role != "leader":
+        # A follower answers itself only when it could not ask the leader; its CONFIRMED column is all "no".
+        print(f"note: answered by {response.answered_by or '?'} ({response.role}): no leader could be reached; "
+              "CONFIRMED is known on the leader only", file=sys.stderr)
     if not response.agents:
         print("No agents found.", file=sys.stderr)
         return EXIT_OK
@@ -913,8 +987,58 @@ def _cmd_force_dispatch(args: argparse.Namespace, ctx: Context) -> int:
     return _answer(ctx, response, f"dispatching forced for epoch {response.epoch}")
 
 
+def cluster_not_ready(status: api_pb2.ClusterStatus) -> list[str]:
+    """Why the cluster is not healthy yet, as the leader reports it ([] = healthy): a leader that
+    dispatches, and every member connected to it with nothing left to replicate."""
+    if not status.leader_id:
+        return ["no leader elected"]
+    if status.role != "leader":
+        return [f"the leader {status.leader_id} did not answer (this is {status.self_id}'s view)"]
+    reasons = []
+    if status.takeover_phase != "active":
+        reasons.append(f"the leader is not dispatching yet (takeover phase {status.takeover_phase or 'unknown'})")
+    for m in status.members:
+        if not m.connected:
+            reasons.append(f"{m.id} is not connected")
+        elif m.lag:
+            reasons.append(f"{m.id} is {m.lag} entries behind")
+    return reasons
+
+
+def _wait_ready(ctx: Context, seconds: float) -> tuple[api_pb2.ClusterStatus | None, list[str]]:
+    deadline = time.monotonic() + seconds
+    client = Client(ctx.servers or None, timeout=min(ctx.timeout, 2.0), retry_for=0)
+    status: api_pb2.ClusterStatus | None = None
+    reasons = ["no replica answered"]
+    try:
+        while True:
+            try:
+                status = client.status()
+                reasons = cluster_not_ready(status)
+            except (ClientError, grpc.RpcError) as error:
+                reasons = [str(getattr(error, "message", None) or error)]
+            if not reasons or time.monotonic() >= deadline:
+                return status, reasons
+            time.sleep(WAIT_POLL_SECONDS)
+    finally:
+        client.close()
+
+
 def _cmd_cluster_status(args: argparse.Namespace, ctx: Context) -> int:
-    status = ctx.client().status()
+    reasons: list[str] = []
+    if args.wait is not None:
+        waited, reasons = _wait_ready(ctx, args.wait)
+        status = waited if waited is not None else ctx.client().status()
+    else:
+        status = ctx.client().status()
+    code = _print_status(ctx, status)
+    if reasons:
+        _error(f"the cluster is not ready after {args.wait:g}s: {'; '.join(reasons)}")
+        return EXIT_FAILURE
+    return code
+
+
+def _print_status(ctx: Context, status: api_pb2.ClusterStatus) -> int:
     if ctx.output != "table":
         _emit_data(ctx, output.message_to_dict(status))
         return EXIT_OK
@@ -1085,6 +1209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError):
             pass
         return EXIT_BROKEN_PIPE
+    except ClusterUnavailableError as error:
+        _error(error.message)  # complete already: what each server answered, or that it was unreachable
+        return EXIT_FAILURE
     except ClientError as error:
         _error(_status_message(error.code, error.message))
         return EXIT_FAILURE

@@ -325,9 +325,17 @@ class Controller:
                 self._send(conn, self._message(inquiry=agent_pb2.Inquiry(epoch=self.epoch)))
 
     def quorum_view(self) -> dict[str, int]:
-        registered = {a.agent_id for a in self.store.agents() if not a.lost_ms}
-        return {"registered": len(registered), "confirmed": len(self.confirmed & registered),
+        registered = self._registered()
+        return {"registered": len(registered), "confirmed": len(self.confirmed_agents(registered)),
                 "required": agent_quorum(len(registered), self.settings.agent_quorum)}
+
+    def _registered(self) -> set[str]:
+        return {a.agent_id for a in self.store.agents() if not a.lost_ms}
+
+    def confirmed_agents(self, registered: set[str] | None = None) -> set[str]:
+        """Agents that count towards the agent quorum: confirmed this leader's epoch, registered, not lost.
+        `get agents` shows this set and `cluster status` counts it, so the two never disagree."""
+        return self.confirmed & (self._registered() if registered is None else registered)
 
     def _quorum_reached(self) -> bool:
         view = self.quorum_view()

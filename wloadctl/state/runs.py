@@ -293,9 +293,8 @@ class RunTables:
                 # The epoch the agent acted under (a re-sent attempt starts under the new leader's).
                 self._move(run, RS.RUNNING, now_ms, f"started on {cmd.agent_id} (pid {ev.pid})", ev.epoch)
             elif ev.kind == agent_pb2.RunEvent.OUTPUT and run.state in (RS.DISPATCHED, RS.RUNNING, RS.LOST):
-                tail = run.output_tail + ev.data
-                run.output_tail = tail[-OUTPUT_TAIL_BYTES:]
-                run.output_bytes += len(ev.data)
+                if not _record_output(run, ev):
+                    continue
             elif ev.kind == agent_pb2.RunEvent.FINISHED and run.state in (RS.DISPATCHED, RS.RUNNING, RS.LOST):
                 run.finished_ms = ev.time_ms or now_ms
                 run.exit_code = ev.exit_code
@@ -335,6 +334,37 @@ class RunTables:
                                 epoch=run.epoch, cause=cmd.cause or "kill requested")
         self._put_run(txn, run, now_ms)
         return _ok(run_ids=[run.run_id])
+
+
+def gap_marker(missing: int) -> bytes:
+    return (f"\n[wloadctl: {missing} bytes of output missing here; "
+            "`wloadctl logs` reads the full log from the agent]\n").encode()
+
+
+def _record_output(run: runs_pb2.Run, ev: agent_pb2.RunEvent) -> bool:
+    """Add an OUTPUT event to the run's tail; False when it holds nothing the state lacks.
+
+    Output sent to a leader that was deposed before committing it is never sent again, so an
+    event can start past what the state has of the attempt: the missing bytes are counted and
+    marked in the tail rather than silently spliced over. An event the state already covers (a
+    batch proposed again after an unknown outcome) adds nothing. Older agents send no offset:
+    their events are taken to follow on."""
+    known = run.output_offset if run.output_attempt == ev.attempt else 0
+    start = ev.offset if ev.HasField("offset") else known
+    end = start + len(ev.data)
+    if end <= known:
+        return False
+    fresh = ev.data[max(0, known - start):]
+    if start > known:
+        missing = start - known
+        run.output_gap_bytes += missing
+        fresh = gap_marker(missing) + fresh
+    # The truthful size: everything up to where this event ends, received or not.
+    run.output_bytes += end - known
+    run.output_tail = (run.output_tail + fresh)[-OUTPUT_TAIL_BYTES:]
+    run.output_attempt = ev.attempt
+    run.output_offset = end
+    return True
 
 
 def _iter_back(cur: lmdb.Cursor, start: bytes, prefix: bytes, to_seq: object) -> Iterator[int]:

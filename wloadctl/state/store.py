@@ -456,7 +456,14 @@ class Store:
         name_b = name.encode()
         current_raw = txn.get(name_b, db=self._dbs[b"jobs"]) if name_b else None
         if current_raw is None:
-            return _err(grpc.StatusCode.NOT_FOUND, f"name: job {name!r} not found")
+            tomb = self._tombstone(txn, name)
+            if tomb is None:
+                return _err(grpc.StatusCode.NOT_FOUND, f"name: job {name!r} not found")
+            # Deleting what is deleted is not an error: a script that deletes twice (or after another
+            # operator did) converges, and the answer names the tombstone that made it so.
+            result = _ok()
+            result.jobs.add(name=name, version=tomb.version, changed=False)
+            return result
         current = jobs_pb2.JobVersion.FromString(current_raw)
         version = self._next_version(txn, name_b)
         tomb = jobs_pb2.JobVersion(spec=current.spec, version=version, created_ms=now_ms,
@@ -467,6 +474,15 @@ class Store:
         result = _ok()
         result.jobs.add(name=name, version=version, changed=True)
         return result
+
+    def _tombstone(self, txn: lmdb.Transaction, name: str) -> jobs_pb2.JobVersion | None:
+        """The latest version of a job that has no live version, when that version is a tombstone."""
+        raw_seq = txn.get(name.encode(), db=self._dbs[b"job_seq"]) if name else None
+        if raw_seq is None:
+            return None
+        raw = txn.get(_version_key(name, _U64.unpack(raw_seq)[0]), db=self._dbs[b"job_versions"])
+        latest = jobs_pb2.JobVersion.FromString(raw) if raw else None
+        return latest if latest is not None and latest.deleted else None
 
     def _set_member(self, txn: lmdb.Transaction, member: commands_pb2.Member) -> commands_pb2.CommandResult:
         if not member.id or not member.raft_address:

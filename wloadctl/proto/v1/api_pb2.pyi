@@ -268,18 +268,22 @@ class GetRunLogsRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., attempt: _Optional[int] = ..., offset: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class GetRunLogsResponse(_message.Message):
-    __slots__ = ("data", "next_offset", "complete", "source", "state")
+    __slots__ = ("data", "next_offset", "complete", "source", "state", "agent_id", "missing")
     DATA_FIELD_NUMBER: _ClassVar[int]
     NEXT_OFFSET_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     next_offset: int
     complete: bool
     source: str
     state: _runs_pb2.RunState
-    def __init__(self, data: _Optional[bytes] = ..., next_offset: _Optional[int] = ..., complete: _Optional[bool] = ..., source: _Optional[str] = ..., state: _Optional[_Union[_runs_pb2.RunState, str]] = ...) -> None: ...
+    agent_id: str
+    missing: str
+    def __init__(self, data: _Optional[bytes] = ..., next_offset: _Optional[int] = ..., complete: _Optional[bool] = ..., source: _Optional[str] = ..., state: _Optional[_Union[_runs_pb2.RunState, str]] = ..., agent_id: _Optional[str] = ..., missing: _Optional[str] = ...) -> None: ...
 
 class ListAgentsRequest(_message.Message):
     __slots__ = ()
@@ -302,10 +306,14 @@ class AgentStatus(_message.Message):
     def __init__(self, agent: _Optional[_Union[_runs_pb2.Agent, _Mapping]] = ..., connected: _Optional[bool] = ..., confirmed: _Optional[bool] = ..., running: _Optional[int] = ..., free_slots: _Optional[int] = ..., last_heard_s: _Optional[float] = ...) -> None: ...
 
 class ListAgentsResponse(_message.Message):
-    __slots__ = ("agents",)
+    __slots__ = ("agents", "answered_by", "role")
     AGENTS_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_BY_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
     agents: _containers.RepeatedCompositeFieldContainer[AgentStatus]
-    def __init__(self, agents: _Optional[_Iterable[_Union[AgentStatus, _Mapping]]] = ...) -> None: ...
+    answered_by: str
+    role: str
+    def __init__(self, agents: _Optional[_Iterable[_Union[AgentStatus, _Mapping]]] = ..., answered_by: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
 
 class ForceDispatchRequest(_message.Message):
     __slots__ = ("reason", "operator")
