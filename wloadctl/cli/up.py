@@ -2,13 +2,13 @@
 
 Each replica is its own `python -m wloadctl server` process, exactly as in production, so
 what works here works with real deployments; `up` only writes their configs, starts them,
-waits for a leader and stops them again.
+waits for a leader, restarts a process that dies (as systemd's Restart=on-failure does for a
+deployed replica) and stops them again.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO
@@ -38,8 +38,13 @@ LEADER_DEADLINE_SECONDS = 60.0
 STOP_GRACE_SECONDS = 10.0
 POLL_SECONDS = 0.2
 SECRET_NAME = "cluster.secret"
-
-_PR_SET_PDEATHSIG = 1
+# Restarting a process that died: after 1 s, doubling up to 8 s; one that died this often
+# within the window is left down (something is wrong that a restart will not fix).
+RESTART_DELAYS = (1.0, 2.0, 4.0, 8.0)
+RESTART_LIMIT = 5
+RESTART_WINDOW_SECONDS = 60.0
+EXIT_CONFIG_ERROR = 2
+PARENT_ENV = "WLOADCTL_DIE_WITH_PARENT"  # see wloadctl/__main__.py
 
 
 @dataclass
@@ -55,6 +60,8 @@ class Replica:
     reported_exit: bool = False
     kind: str = "replica"
     agent_address: str = ""
+    exits: list[float] = field(default_factory=list)   # monotonic times it died at
+    restart_at: float | None = None
 
 
 class _Stop(Exception):
@@ -105,19 +112,22 @@ def _check_ports(replicas: list[Replica]) -> str | None:
     return None
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM it if `up` itself is killed (Linux only)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+def restart_delay(exit_code: int, exits: list[float], now: float) -> tuple[float | None, str]:
+    """When to restart a process that exited with ``exit_code`` (``exits``: the times it died,
+    this one included): (seconds, "") or (None, why it stays down)."""
+    if exit_code == EXIT_CONFIG_ERROR:
+        return None, "a configuration error; fix it and run `wloadctl up` again"
+    recent = [t for t in exits if now - t <= RESTART_WINDOW_SECONDS]
+    if len(recent) > RESTART_LIMIT:
+        return None, f"it exited {len(recent)} times within {RESTART_WINDOW_SECONDS:.0f}s"
+    return RESTART_DELAYS[min(len(recent), len(RESTART_DELAYS)) - 1], ""
 
 
 def _child_env() -> dict[str, str]:
     # The replicas must run the same wloadctl as this process, also when it runs from a
     # source tree that is not installed.
     env = dict(os.environ)
+    env[PARENT_ENV] = str(os.getpid())  # they stop if `up` itself is killed (Linux)
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(wloadctl.__file__)))
     existing = env.get("PYTHONPATH", "")
     env["PYTHONPATH"] = package_parent + (os.pathsep + existing if existing else "")
@@ -131,6 +141,8 @@ def _start(replica: Replica, log_format: str, insecure: bool) -> None:
     if insecure:
         # The replica refuses to run a multi-replica cluster without a secret unless told to.
         command.append("--insecure")
+    if replica.log_handle is not None:  # a restart: the previous process is gone
+        replica.log_handle.close()
     replica.log_handle = open(replica.log_path, "ab")  # noqa: SIM115 - closed in _stop_all
     replica.process = subprocess.Popen(
         command,
@@ -141,10 +153,9 @@ def _start(replica: Replica, log_format: str, insecure: bool) -> None:
         # Own session: a Ctrl-C in the terminal reaches only `up`, which then stops the
         # replicas in order instead of them all dying mid-write at once.
         start_new_session=True,
-        # preexec_fn is unsafe once threads exist; every replica is started before the
-        # first gRPC channel (and its threads) is created.
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
+    replica.reported_exit = False
+    replica.restart_at = None
 
 
 def _say(message: str) -> None:
@@ -155,15 +166,35 @@ def _warn(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _report_exits(replicas: list[Replica]) -> None:
+def _report_exits(replicas: list[Replica], restart: bool = False) -> None:
+    """Say which processes exited; with ``restart``, schedule them to start again."""
+    now = time.monotonic()
     for replica in replicas:
         if replica.process is None or replica.reported_exit:
             continue
         code = replica.process.poll()
-        if code is not None:
-            replica.reported_exit = True
-            how = f"signal {-code}" if code < 0 else f"code {code}"
-            _warn(f"{replica.kind} {replica.peer.id} exited ({how}); see {replica.log_path}")
+        if code is None:
+            continue
+        replica.reported_exit = True
+        how = f"signal {-code}" if code < 0 else f"code {code}"
+        message = f"{replica.kind} {replica.peer.id} exited ({how}); see {replica.log_path}"
+        if restart:
+            replica.exits.append(now)
+            delay, why_not = restart_delay(code, replica.exits, now)
+            if delay is None:
+                message += f"; not restarting it: {why_not}"
+            else:
+                replica.restart_at = now + delay
+                message += f"; restarting it in {delay:.0f}s"
+        _warn(message)
+
+
+def _restart_due(replicas: list[Replica], log_format: str, insecure: bool) -> None:
+    now = time.monotonic()
+    for replica in replicas:
+        if replica.restart_at is not None and now >= replica.restart_at:
+            _start(replica, log_format, insecure)
+            _warn(f"{replica.kind} {replica.peer.id} restarted (pid {replica.process.pid if replica.process else '?'})")
 
 
 def _alive(replicas: list[Replica]) -> list[Replica]:
@@ -377,8 +408,9 @@ def up(replicas: int, base_port: int, data_dir: str, insecure: bool, log_format:
                 _start(agent, log_format, insecure)
             _print_banner(members, leader, root, insecure, agent_procs)
             while True:
-                _report_exits(members + agent_procs)
-                if not _alive(members):
+                _report_exits(members + agent_procs, restart=True)
+                _restart_due(members + agent_procs, log_format, insecure)
+                if not _alive(members) and all(r.restart_at is None for r in members):
                     _warn("error: every replica has exited; see the logs above")
                     with _shielded():
                         _stop_all(agent_procs)
