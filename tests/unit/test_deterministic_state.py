@@ -1,8 +1,9 @@
 """Replicas hold byte-identical state: the same log gives the same digest in every process.
 
-Replicas are separate processes, each with its own hash seed, and protobuf's default
-serialization writes map entries in hash-table order. These tests apply the same command logs
-in worker processes started with different PYTHONHASHSEED values and compare digests.
+Replicas are separate processes, and protobuf's default serialization writes map entries in
+hash-table order, which upb seeds randomly in every process (PYTHONHASHSEED does not fix it).
+These tests apply the same command logs in several worker processes and compare digests; the
+workers also get different PYTHONHASHSEED values, so Python's own hashing differs too.
 """
 
 from __future__ import annotations

@@ -83,11 +83,13 @@ def _normalize(desc: descriptor.Descriptor, data: dict[str, Any]) -> dict[str, A
             continue
         value = data[field.name]
         if _is_map(field):
+            # Sorted: protobuf iterates a map in its hash table's order, seeded randomly in every
+            # process, and the same job must print the same document every time.
             value_field = field.message_type.fields_by_name["value"]
             if value_field.type == descriptor.FieldDescriptor.TYPE_MESSAGE:
-                value = {k: _normalize(value_field.message_type, v) for k, v in value.items()}
+                value = {k: _normalize(value_field.message_type, v) for k, v in sorted(value.items())}
             else:
-                value = {k: _convert_scalar(value_field, v) for k, v in value.items()}
+                value = {k: _convert_scalar(value_field, v) for k, v in sorted(value.items())}
         elif field.type == descriptor.FieldDescriptor.TYPE_MESSAGE:
             # Well-known types (Timestamp, Struct...) have special JSON forms; none are used here.
             if not field.message_type.full_name.startswith("google.protobuf."):

@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 
-from wloadctl.cli.configs import render_config
+from wloadctl.cli.configs import render_config, toml_string
 from wloadctl.client import Client, ClientError
 from wloadctl.proto.v1 import api_pb2
 from wloadctl.security.certs import init_ca, issue
@@ -248,15 +248,18 @@ class LocalCluster:
         a = AgentProc(agent_id=agent_id, root=self.root, config_path=self.root / f"agent-{agent_id}.toml",
                       log_path=self.root / f"agent-{agent_id}.log", work_dir=self.root / f"agent-{agent_id}",
                       insecure=not self.tls, netns=self.placement(agent_id).netns)
-        lines = [f'agent_id = "{agent_id}"', f"capacity = {capacity}",
-                 "replicas = [" + ", ".join(f'"{r.agent_address}"' for r in self.replicas) + "]",
-                 f'work_dir = "{a.work_dir}"', f"lease_seconds = {lease_seconds}", f'orphan_policy = "{orphan_policy}"']
+        q = toml_string  # paths and labels may hold quotes or backslashes
+        lines = [f"agent_id = {q(agent_id)}", f"capacity = {capacity}",
+                 "replicas = [" + ", ".join(q(r.agent_address) for r in self.replicas) + "]",
+                 f"work_dir = {q(str(a.work_dir))}", f"lease_seconds = {lease_seconds}",
+                 f"orphan_policy = {q(orphan_policy)}"]
         if labels:
-            lines.append("labels = { " + ", ".join(f'{k} = "{v}"' for k, v in labels.items()) + " }")
+            lines.append("labels = { " + ", ".join(f"{q(k)} = {q(v)}" for k, v in labels.items()) + " }")
         if self.tls:
             issue(self.certs, "agent", agent_id)
             cert, key = self.certs / f"agent-{agent_id}.crt", self.certs / f"agent-{agent_id}.key"
-            lines += ["", "[tls]", f'ca = "{self.certs / "ca.crt"}"', f'cert = "{cert}"', f'key = "{key}"']
+            lines += ["", "[tls]", f"ca = {q(str(self.certs / 'ca.crt'))}", f"cert = {q(str(cert))}",
+                      f"key = {q(str(key))}"]
         lines += ["", "[log]", 'format = "json"', ""]
         a.config_path.write_text("\n".join(lines))
         self.agents.append(a)
