@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import contextlib
 
 from bench.common import run_load, summary
-from wloadctl.raft.node import RaftTimers
+from wloadctl.config import RaftTimers
+from wloadctl.raft.node import sync_obj_conf
 from wloadctl.testing.cluster import LocalCluster, free_ports
 
 
@@ -63,7 +64,7 @@ def _raw_node(address: str, peers: list[str], seconds: float, drive: bool, out: 
     from pysyncobj import SyncObj, replicated
 
     timers = RaftTimers()
-    conf = timers.to_conf(password=None)
+    conf = sync_obj_conf(timers, password=None)
     conf.dynamicMembershipChange = False
 
     class Counter(SyncObj):

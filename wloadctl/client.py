@@ -23,13 +23,13 @@ from typing import Any, TypeVar
 import grpc
 
 from wloadctl.api.headers import LEADER_HEADER, REPLICA_HEADER, SEES_HEADER
+from wloadctl.config.server import DEFAULT_MAX_MESSAGE_BYTES
 from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, jobs_pb2, runs_pb2
 
 DEFAULT_SERVERS = ("127.0.0.1:18581", "127.0.0.1:18582", "127.0.0.1:18583")
 ENV_SERVER = "WLOADCTL_SERVER"
 # Statuses after which a request with the same idempotency key may be resent.
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
-_MAX_MESSAGE = 64 << 20
 
 _RS = runs_pb2.RunState
 # States a run never leaves. LOST is final only when no retry follows (see wait_run).
@@ -140,8 +140,9 @@ def new_idempotency_key() -> str:
 
 class Client:
     def __init__(self, servers: Sequence[str] | None = None, timeout: float = 10.0,
-                 retry_for: float = 15.0) -> None:
+                 retry_for: float = 15.0, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         self.servers = servers_from_env(servers)
+        self.max_message_bytes = max_message_bytes
         if not self.servers:
             raise ValueError("no server address given")
         self.timeout = timeout
@@ -166,8 +167,8 @@ class Client:
         ch = self._channels.get(address)
         if ch is None:
             ch = grpc.insecure_channel(address, options=[
-                ("grpc.max_receive_message_length", _MAX_MESSAGE),
-                ("grpc.max_send_message_length", _MAX_MESSAGE),
+                ("grpc.max_receive_message_length", self.max_message_bytes),
+                ("grpc.max_send_message_length", self.max_message_bytes),
             ])
             self._channels[address] = ch
         return ch

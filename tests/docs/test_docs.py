@@ -25,9 +25,8 @@ import pytest
 from prysk.test import test as prysk_test
 
 from tests.docs.transcripts import LOADED, Block, blocks, transcript
-from wloadctl.agent.config import parse_agent_config
-from wloadctl.model.jobs import parse_documents
-from wloadctl.server.config import ConfigError, parse_config
+from wloadctl.config import ConfigError, parse_agent_config, parse_config
+from wloadctl.model.documents import parse_documents
 from wloadctl.testing.cluster import wait_for
 
 REPO = Path(__file__).resolve().parents[2]

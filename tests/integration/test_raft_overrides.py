@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from wloadctl.raft.node import RaftNode, RaftTimers
+from wloadctl.config import RaftTimers
+from wloadctl.raft.node import RaftNode
 from wloadctl.state.store import Store
 from wloadctl.testing.builders import apply_cmd, batch, job
 from wloadctl.testing.cluster import free_ports, wait_for

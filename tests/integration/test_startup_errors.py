@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from wloadctl.cli.configs import ensure_secret, render_config
+from wloadctl.config import ensure_secret, render_config
 from wloadctl.raft.node import RaftBindError, RaftNode
 from wloadctl.security.certs import init_ca, issue
 from wloadctl.state.store import Store

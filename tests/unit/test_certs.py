@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import ipaddress
 import json
 import stat
 from collections.abc import Callable, Iterator
@@ -23,9 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from wloadctl.cli import certs as certs_cli
-from wloadctl.cli import main as cli_main
+from wloadctl.cli import parser as cli_parser
 from wloadctl.security import certs
 from wloadctl.security.certs import CertError, CertPaths
+from wloadctl.testing.certs import sign_cert
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -116,36 +116,8 @@ def _refused(target: str, credentials: grpc.ChannelCredentials, options: tuple =
 
 
 def _expired_cert(ca_dir: Path, out_dir: Path, kind: str, name: str) -> CertPaths:
-    """A certificate signed by the real CA whose validity ended yesterday, built with cryptography."""
-    ca_cert = _cert(ca_dir / certs.CA_CERT)
-    ca_key = serialization.load_pem_private_key((ca_dir / certs.CA_KEY).read_bytes(), password=None)
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=30))
-        .not_valid_after(now - datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                       critical=False)
-        .add_extension(x509.SubjectAlternativeName([
-            x509.UniformResourceIdentifier(f"wloadctl://{kind}/{name}"),
-            x509.DNSName("localhost"),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-        ]), critical=False)
-        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
-    )
-    out_dir.mkdir(exist_ok=True)
-    paths = CertPaths(cert=out_dir / f"{kind}-{name}.crt", key=out_dir / f"{kind}-{name}.key",
-                      ca=ca_dir / certs.CA_CERT)
-    paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths.key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption()))
-    return paths
+    """A certificate signed by the real CA whose validity ended yesterday."""
+    return sign_cert(ca_dir, out_dir, kind, name, valid_days=(-30, -1))
 
 
 # ---- init ----------------------------------------------------------------------------------
@@ -212,7 +184,7 @@ def test_issue_replica_has_identity_hosts_and_both_usages(ca_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("kind", "usages"),
     [
-        ("agent", {ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH}),
+        ("agent", {ExtendedKeyUsageOID.CLIENT_AUTH}),  # agents only dial: their certificates cannot serve
         ("client", {ExtendedKeyUsageOID.CLIENT_AUTH}),
     ],
 )
@@ -357,13 +329,25 @@ def test_client_only_cert_cannot_serve(ca_dir: Path, serve: Callable[..., int]) 
     assert _refused(f"127.0.0.1:{port}", certs.channel_credentials(agent), options) == grpc.StatusCode.UNAVAILABLE
 
 
-def test_server_name_is_checked_and_can_be_overridden(ca_dir: Path, serve: Callable[..., int]) -> None:
-    # An agent cert has no 127.0.0.1 SAN: dialling 127.0.0.1 fails the hostname check...
-    port = serve(certs.issue(ca_dir, "agent", "a9", hosts=["agent9.internal"]))
+def test_agent_cert_cannot_serve(ca_dir: Path, serve: Callable[..., int]) -> None:
+    # Agent certificates have no serverAuth: even with the dialled name among their SANs, an agent
+    # (or a replica) refuses one as a server, so only replica certificates can pose as a replica.
+    port = serve(certs.issue(ca_dir, "agent", "a8", hosts=["127.0.0.1"]))
+    agent = certs.issue(ca_dir, "agent", "a1")
+    assert _refused(f"127.0.0.1:{port}", certs.channel_credentials(agent)) == grpc.StatusCode.UNAVAILABLE
+    assert _call(f"127.0.0.1:{serve(certs.issue(ca_dir, 'replica', 'r1'))}",
+                 certs.channel_credentials(agent)) == ["agent", "a1"]
+
+
+def test_server_name_is_checked_and_can_be_overridden(ca_dir: Path, tmp_path: Path,
+                                                      serve: Callable[..., int]) -> None:
+    # A server certificate without a 127.0.0.1 SAN (replica certificates from `certs issue` always
+    # have one): dialling 127.0.0.1 fails the hostname check...
+    port = serve(sign_cert(ca_dir, tmp_path / "named", "replica", "r9", hosts=["sched9.internal"]))
     replica = certs.issue(ca_dir, "replica", "r1")
     assert _refused(f"127.0.0.1:{port}", certs.channel_credentials(replica)) == grpc.StatusCode.UNAVAILABLE
     # ...unless the channel names one of its SANs.
-    options = (("grpc.ssl_target_name_override", "agent9.internal"),)
+    options = (("grpc.ssl_target_name_override", "sched9.internal"),)
     assert _call(f"127.0.0.1:{port}", certs.channel_credentials(replica), options) == ["replica", "r1"]
 
 
@@ -406,17 +390,17 @@ def test_peer_identity_on_an_aio_server(ca_dir: Path) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    """`wloadctl` with the certs verbs, built the way main.build_parser() builds its verbs."""
+    """`wloadctl` with the certs verbs, built the way parser.build_parser() builds its verbs."""
     root = argparse.ArgumentParser(prog="wloadctl", allow_abbrev=False)
-    cli_main._add_globals(root, 0)
-    verbs = cli_main._subparsers(root, "verb", "commands")
+    cli_parser.add_globals(root, 0)
+    verbs = cli_parser.subparsers(root, "verb", "commands")
     certs_cli.add_certs_parser(verbs)
     return root
 
 
 def _run(*argv: str) -> int:
     args = _parser().parse_args(list(argv))
-    return args.handler(args, cli_main._merge_globals(args))
+    return args.handler(args, cli_parser.merge_globals(args))
 
 
 def test_cli_init_issue_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

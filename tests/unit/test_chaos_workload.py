@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from chaos.workload import job_spec, run_jobs, run_params
-from wloadctl.model.jobs import validate_specs
+from wloadctl.model.rules import validate_specs
 from wloadctl.proto.v1 import api_pb2
 
 # Prints, as hex, the non-deterministic serialization of what the workload sends for one seed.

@@ -25,11 +25,13 @@ import grpc
 import pytest
 import yaml
 
-from wloadctl.cli import configs, output
+from wloadctl.cli import output
 from wloadctl.cli import up as up_module
-from wloadctl.cli.main import _merge_globals, build_parser, main
+from wloadctl.cli.main import main
+from wloadctl.cli.parser import build_parser, merge_globals
 from wloadctl.client import Client
-from wloadctl.model.jobs import parse_documents
+from wloadctl.config import render as configs
+from wloadctl.model.documents import parse_documents
 from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, jobs_pb2, runs_pb2
 
 RS = runs_pb2.RunState
@@ -510,7 +512,7 @@ def test_unknown_run_state_lists_valid_names(capsys: pytest.CaptureFixture[str])
 
 def test_global_options_anywhere() -> None:
     parser = build_parser()
-    ctx = _merge_globals(parser.parse_args(["get", "jobs"]))
+    ctx = merge_globals(parser.parse_args(["get", "jobs"]))
     assert (ctx.servers, ctx.output, ctx.timeout, ctx.retry_for) == ([], "table", 10.0, 15.0)
     for argv in (
         ["--server", "a:1", "-o", "json", "--timeout", "3", "--retry-for", "2", "get", "jobs"],
@@ -518,10 +520,10 @@ def test_global_options_anywhere() -> None:
         ["get", "jobs", "--server", "a:1", "--output", "json", "--timeout", "3", "--retry-for", "2"],
         ["get", "jobs", "--server=a:1", "-ojson", "--timeout=3", "--retry-for=2"],
     ):
-        ctx = _merge_globals(parser.parse_args(argv))
+        ctx = merge_globals(parser.parse_args(argv))
         assert (ctx.servers, ctx.output, ctx.timeout, ctx.retry_for) == (["a:1"], "json", 3.0, 2.0), argv
     # --server accumulates across levels; for single-valued options the innermost wins.
-    ctx = _merge_globals(parser.parse_args(
+    ctx = merge_globals(parser.parse_args(
         ["--server", "a:1", "-o", "yaml", "cluster", "--server", "b:2", "status", "--server", "c:3", "-o", "json"]))
     assert ctx.servers == ["a:1", "b:2", "c:3"] and ctx.output == "json"
 
@@ -657,7 +659,7 @@ def test_get_jobs_follows_pages(capsys: pytest.CaptureFixture[str], fake: Fake, 
         for i in range(7))
     (tmp_path / "many.yaml").write_text(docs)
     run(capsys, fake, "apply", "-f", str(tmp_path / "many.yaml"))
-    monkeypatch.setattr("wloadctl.cli.main.LIST_PAGE_SIZE", 3)
+    monkeypatch.setattr("wloadctl.cli.context.LIST_PAGE_SIZE", 3)
     code, out, _ = run(capsys, fake, "get", "jobs", "-o", "json")
     assert len(json.loads(out)["jobs"]) == 7
     code, out, _ = run(capsys, fake, "get", "jobs", "--limit", "5", "-o", "json")
@@ -796,8 +798,8 @@ def test_cluster_status_degraded(capsys: pytest.CaptureFixture[str], fake: Fake)
 def with_jobs(fake: Fake, job_file: str, monkeypatch: pytest.MonkeyPatch) -> Fake:
     assert main_quiet(fake, "apply", "-f", job_file)[0] == 0
     fake.state.requests.clear()
-    monkeypatch.setattr("wloadctl.cli.main.WAIT_POLL_SECONDS", 0.01)
-    monkeypatch.setattr("wloadctl.cli.main.LOGS_POLL_SECONDS", 0.01)
+    monkeypatch.setattr("wloadctl.cli.commands.runs.WAIT_POLL_SECONDS", 0.01)
+    monkeypatch.setattr("wloadctl.cli.commands.runs.LOGS_POLL_SECONDS", 0.01)
     return fake
 
 
@@ -888,7 +890,7 @@ def test_get_runs(capsys: pytest.CaptureFixture[str], with_jobs: Fake, monkeypat
     request = with_jobs.state.requests[-1]
     assert (request.job_name, request.state) == ("report", RS.SUCCEEDED)
 
-    monkeypatch.setattr("wloadctl.cli.main.LIST_PAGE_SIZE", 2)
+    monkeypatch.setattr("wloadctl.cli.context.LIST_PAGE_SIZE", 2)
     code, out, _ = run(capsys, with_jobs, "get", "runs", "-o", "yaml")
     assert [r["run_id"] for r in yaml.safe_load(out)["runs"]] == ["r3", "r2", "r1"]  # followed the pages
     code, out, _ = run(capsys, with_jobs, "get", "runs", "--limit", "1", "-o", "json")
@@ -1020,7 +1022,7 @@ def test_logs_interrupted_exits_130(capsys: pytest.CaptureFixture[str], with_job
     def interrupt(seconds: float) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("wloadctl.cli.main.time.sleep", interrupt)
+    monkeypatch.setattr("wloadctl.cli.commands.runs.time.sleep", interrupt)
     code, _, err = run(capsys, with_jobs, "logs", "r3", "-f")
     assert code == 130 and err == "error: interrupted\n"
 
@@ -1294,6 +1296,8 @@ def test_up_restarts_a_dead_process_with_backoff_but_not_a_misconfigured_one() -
     assert up_module.restart_delay(3, [now - 30, now - 20, now - 10, now], now) == (8.0, "")
     delay, why = up_module.restart_delay(2, [now], now)
     assert delay is None and "configuration error" in why
+    delay, why = up_module.restart_delay(5, [now], now)
+    assert delay is None and "newer version" in why
     delay, why = up_module.restart_delay(1, [now - i for i in range(6)], now)
     assert delay is None and "6 times within 60s" in why
     # Deaths long ago do not count against it.
@@ -1301,7 +1305,7 @@ def test_up_restarts_a_dead_process_with_backoff_but_not_a_misconfigured_one() -
 
 
 def test_cluster_not_ready_names_what_is_missing() -> None:
-    from wloadctl.cli.main import cluster_not_ready
+    from wloadctl.cli.commands.cluster import cluster_not_ready
 
     def status(**kw: Any) -> api_pb2.ClusterStatus:
         base: dict[str, Any] = dict(self_id="r1", leader_id="r1", role="leader", takeover_phase="active")

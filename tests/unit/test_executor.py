@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import random
 import signal
 import sys
@@ -355,6 +356,16 @@ def test_run_as_refused_without_root(h: Harness, monkeypatch: pytest.MonkeyPatch
     with pytest.raises(ExecError):
         h.ex.start(ExecSpec("as", 1, argv=("id",), run_as="nobody"))
     assert h.ex.running() == []
+
+
+def test_run_as_the_agents_own_user_needs_no_root(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    # runAs naming the agent's own user changes nothing, so an agent that is not root runs it (as
+    # itself, with no setuid/setgroups, which would fail without root) instead of refusing it.
+    monkeypatch.setattr(h.ex, "_is_root", False)
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    fin = h.run(ExecSpec("as-me", 1, shell='echo "$USER"', run_as=me))
+    assert fin.exit_code == 0 and not fin.error, h.log("as-me")
+    assert h.rec.output("as-me", stream="stdout") == f"{me}\n".encode()
 
 
 def test_malformed_specs_refused(h: Harness) -> None:

@@ -1,4 +1,4 @@
-"""Unit tests for wloadctl.model.jobs: YAML parsing, validation, loading and round trips."""
+"""Unit tests for wloadctl.model.rules and .documents: YAML parsing, validation, loading and round trips."""
 
 from __future__ import annotations
 
@@ -12,15 +12,13 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wloadctl.model.jobs import (
+from wloadctl.model.documents import load_paths, parse_documents, spec_to_dict
+from wloadctl.model.rules import (
     MAX_AGENT_SELECTOR,
     MAX_TIMEOUT_SECONDS,
     SpecError,
     SpecErrors,
-    load_paths,
     normalize,
-    parse_documents,
-    spec_to_dict,
     validate_spec,
     validate_specs,
 )

@@ -223,3 +223,22 @@ def test_output_tail_stays_capped_with_markers(s: S) -> None:
     assert run is not None and len(run.output_tail) == OUTPUT_TAIL_BYTES
     assert run.output_tail.endswith(gap_marker(20_000) + b"end")
     assert (run.output_bytes, run.output_gap_bytes) == (100_003, 20_000)
+
+
+def test_a_policy_rejection_fails_the_run_and_an_ordinary_one_queues_it_again(s: S) -> None:
+    why = "runAs root is not allowed on this agent (allowed_run_as: batch)"
+    rid = trigger(s)
+    dispatch(s, rid, 1, "a1")
+    events(s, "a1", EV(kind=EV.REJECTED, run_id=rid, attempt=1, epoch=1, error=why, policy=True))
+    run = s.store.get_run(rid)
+    assert run is not None and run.state == RS.FAILED and run.attempt == 1  # no second attempt anywhere
+    assert run.error == f"rejected by a1: {why}" and run.finished_ms > 0
+    assert [(t.state, t.cause) for t in run.transitions][-1] == (RS.FAILED, f"rejected by a1: {why}")
+    assert rid not in {r.run_id for r in s.store.queued_runs(10)}
+    # Without the flag (no lease, no free slot) the run is queued for another try, as before.
+    other = trigger(s)
+    dispatch(s, other, 1, "a2")
+    events(s, "a2", EV(kind=EV.REJECTED, run_id=other, attempt=1, epoch=1, error="no free slot"))
+    again = s.store.get_run(other)
+    assert again is not None and again.state == RS.QUEUED and not again.error
+    assert again.transitions[-1].cause == "rejected by a2: no free slot"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from wloadctl.server.config import ConfigError, load_config, parse_config
+from wloadctl.config import ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,10 +55,14 @@ def test_defaults_and_overrides(tmp_path: Path) -> None:
     assert cfg.data_dir == tmp_path / "d"
     assert not cfg.multi_replica and cfg.read_secret() is None
     secret = tmp_path / "s"
-    secret.write_text("short\n")
+    secret.write_text("x" * 31 + "\n")
     secret.chmod(0o600)  # a mode others can read is refused before the length is checked
-    with pytest.raises(ConfigError, match=r"secret_file: .* holds fewer than 16 characters"):
+    with pytest.raises(ConfigError) as err:
         parse_config({**BASE, "secret_file": str(secret)}).read_secret()
+    assert str(err.value) == (f"secret_file: {secret} holds fewer than 32 characters (create it with: (umask 077 "
+                              f"&& python3 -c 'import secrets; print(secrets.token_hex(32))' > {secret}))")
+    secret.write_text("x" * 32 + "\n")
+    assert parse_config({**BASE, "secret_file": str(secret)}).read_secret() == "x" * 32
 
 
 def test_raft_bind_address_defaults_to_the_raft_address() -> None:
@@ -68,7 +72,7 @@ def test_raft_bind_address_defaults_to_the_raft_address() -> None:
 
 
 def test_agent_example_parses() -> None:
-    from wloadctl.agent.config import load_agent_config
+    from wloadctl.config import load_agent_config
 
     cfg = load_agent_config(ROOT / "agent" / "agent.example.toml")
     assert cfg.orphan_policy == "kill" and cfg.tls_cert is not None and len(cfg.replicas) == 3

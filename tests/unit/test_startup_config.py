@@ -11,11 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from wloadctl.agent.config import parse_agent_config
-from wloadctl.cli.configs import ensure_secret
+from wloadctl.config import (
+    ConfigError,
+    ensure_dir,
+    ensure_secret,
+    load_config,
+    parse_agent_config,
+    parse_config,
+    read_toml,
+)
 from wloadctl.security import certs
 from wloadctl.security.certs import CertError, CertPaths
-from wloadctl.server.config import ConfigError, ensure_dir, load_config, parse_config, read_toml
 from wloadctl.server.listen import check_listen_addresses
 from wloadctl.testing.cluster import LocalCluster, free_ports
 

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import random
+import threading
 from pathlib import Path
 
 import grpc
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wloadctl.proto.v1 import commands_pb2
-from wloadctl.state.store import IDEMPOTENCY_RETENTION_MS, Store
-from wloadctl.testing.builders import apply_cmd, batch, delete_cmd, job
+from wloadctl.proto.v1 import commands_pb2, runs_pb2
+from wloadctl.state.store import (
+    IDEMPOTENCY_RETENTION_MS,
+    INCOMPATIBLE_ENTRY_EXIT_CODE,
+    MAX_PAGE_BYTES,
+    MAX_SCAN_PER_PAGE,
+    IncompatibleEntryError,
+    Store,
+    set_incompatible_entry_handler,
+)
+from wloadctl.testing.builders import apply_cmd, batch, delete_cmd, job, raising_command, unknown_command
 
 OK = grpc.StatusCode.OK.value[0]
 
@@ -147,16 +157,88 @@ def test_time_never_moves_backwards(tmp_path: Path) -> None:
     assert s.get_job("b").created_ms == 5_000  # type: ignore[union-attr]
 
 
-def test_corrupt_and_unknown_commands_fail_the_same_everywhere(tmp_path: Path) -> None:
+def test_unknown_and_undecodable_entries_stop_the_replica_without_applying(tmp_path: Path) -> None:
+    s = Store(tmp_path / "s")
+    s.apply(batch(apply_cmd(job("a"))), 1)
+    before = s.digest()
+    stopped: list[IncompatibleEntryError] = []
+    set_incompatible_entry_handler(stopped.append)
+    try:
+        # Known commands before the unknown one in the same entry are not applied either.
+        for entry in (batch(apply_cmd(job("b")), unknown_command("k1")), b"\xff\xff\xff garbage"):
+            with pytest.raises(IncompatibleEntryError) as e:
+                s.apply(entry, 2)
+            assert e.value.exit_code == INCOMPATIBLE_ENTRY_EXIT_CODE == 5
+            assert "cannot apply Raft entry 2" in str(e.value) and "exit code 5" in str(e.value)
+    finally:
+        set_incompatible_entry_handler(None)
+    assert stopped[0].reason == ("command 1 has a type (field 999) this version does not know and "
+                                              "is not marked ignorable")
+    assert "does not decode" in stopped[1].reason
+    assert s.applied_index() == 1 and s.digest() == before and s.get_job("b") is None
+    # Marked ignorable, it is skipped by every replica of this version: nothing recorded, the rest applies.
     a, b = Store(tmp_path / "a"), Store(tmp_path / "b")
-    unknown = commands_pb2.CommandBatch(time_ms=1, commands=[commands_pb2.Command()]).SerializeToString()
-    for s in (a, b):
-        assert s.apply(b"\xff\xff\xff garbage", 1) == []
-        res = s.apply(unknown, 2)
-        assert res and res[0].code == grpc.StatusCode.UNIMPLEMENTED.value[0]
-        assert s.apply(batch(delete_cmd("missing")), 3)[0].code == grpc.StatusCode.NOT_FOUND.value[0]  # type: ignore[index]
+    entry = batch(apply_cmd(job("b")), unknown_command("k2", ignorable=True), delete_cmd("missing"))
+    for store in (a, b):
+        res = store.apply(entry, 1)
+        assert res and [r.code for r in res] == [OK, grpc.StatusCode.UNIMPLEMENTED.value[0],
+                                                 grpc.StatusCode.NOT_FOUND.value[0]]
+        assert "skipped" in res[1].message and store.idempotent_result("k2") is None
+        assert store.applied_index() == 1 and store.get_job("b") is not None
     assert a.digest() == b.digest()
-    assert a.applied_index() == 3
+    # A command with no type at all is malformed, not newer: refused, and the entry applies.
+    res = a.apply(batch(commands_pb2.Command()), 2)
+    assert res and res[0].code == grpc.StatusCode.INVALID_ARGUMENT.value[0] and a.applied_index() == 2
+
+
+def test_a_command_that_raises_is_rolled_back_alone_and_answered_internal(tmp_path: Path) -> None:
+    entries = [batch(apply_cmd(job("a"))),
+               batch(apply_cmd(job("b"), key="before"), raising_command(key="bad"),
+                     apply_cmd(job("c"), key="after"))]
+    results = []
+    stores = [Store(tmp_path / "x"), Store(tmp_path / "y")]
+    for s in stores:
+        results.append(apply_all(s, entries))
+        assert s.applied_index() == 2
+        assert s.get_job("b") is not None and s.get_job("c") is not None
+        recorded = s.idempotent_result("bad")
+        assert recorded is not None and recorded.code == grpc.StatusCode.INTERNAL.value[0]
+    assert results[0] == results[1]
+    second = results[0][1]
+    assert second is not None and [r.code for r in second] == [OK, grpc.StatusCode.INTERNAL.value[0], OK]
+    assert second[1].message.startswith("apply failed: BadValsizeError: mdb_get: MDB_BAD_VALSIZE")
+    assert second[1].raft_index == 2
+    assert stores[0].digest() == stores[1].digest()
+
+
+def test_membership_entry_that_cannot_be_stored_still_moves_the_applied_index(tmp_path: Path) -> None:
+    s = Store(tmp_path / "s")
+    s.apply_meta(1, ("add", "h" * 600 + ":1"))  # raised BadValsizeError on every replica, for ever
+    assert s.applied_index() == 1 and s.raft_members() == []
+
+
+def test_set_member_is_checked_at_apply_and_never_moves_a_member(tmp_path: Path) -> None:
+    s = Store(tmp_path / "s")
+
+    def set_member(index: int, **fields: str) -> commands_pb2.CommandResult:
+        res = s.apply(batch(commands_pb2.Command(set_member=commands_pb2.SetMember(
+            member=commands_pb2.Member(**fields)))), index)
+        assert res
+        return res[0]
+
+    long = set_member(1, id="r9", raft_address="h" * 600 + ":1", api_address="h:2")
+    assert long.code == grpc.StatusCode.INVALID_ARGUMENT.value[0] and "member.raft_address" in long.message
+    upper = set_member(2, id="r9", raft_address="Host:1", api_address="h:2")
+    assert upper.code == grpc.StatusCode.INVALID_ARGUMENT.value[0] and "normal form" in upper.message
+    assert set_member(3, id="bad id", raft_address="h:1").code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert set_member(4, id="r9", raft_address="h:1", api_address="h:2").code == OK
+    assert set_member(5, id="r9", raft_address="h:1", api_address="h:2").code == OK  # the same again: a retry
+    moved = set_member(6, id="r9", raft_address="h:1", api_address="evil:2")
+    assert moved.code == grpc.StatusCode.ALREADY_EXISTS.value[0]
+    assert "remove it and add it again" in moved.message
+    taken = set_member(7, id="r8", raft_address="h:1", api_address="h:3")
+    assert taken.code == grpc.StatusCode.ALREADY_EXISTS.value[0]
+    assert [(m.id, m.api_address) for m in s.members()] == [("r9", "h:2")]
 
 
 def test_list_filters_and_pages(tmp_path: Path) -> None:
@@ -211,3 +293,104 @@ def test_membership_meta_entries(tmp_path: Path) -> None:
     assert s.raft_members() == ["h:2"]
     assert [m.raft_address for m in s.members()] == ["h:2"]
     assert s.applied_index() == 4
+
+
+def test_listings_look_at_a_bounded_number_of_records(tmp_path: Path) -> None:
+    s = Store(tmp_path / "s")
+    s.apply(batch(apply_cmd(*[job(f"j{i:04d}", team="x") for i in range(999)], job("z-last", team="y"))), 1)
+    # A selector that matches one job of 1,000: pages of at most 300 looked-at jobs, the empty ones
+    # with a token that says "keep going", and the match where it is.
+    pages, token = [], ""
+    while True:
+        page = s.list_jobs(selector={"team": "y"}, page_size=10, page_token=token, max_scan=300)
+        pages.append([j.spec.name for j in page.jobs])
+        token = page.next_token
+        if not token:
+            break
+    assert pages == [[], [], [], ["z-last"]]
+    # The default bound applies to the API's calls.
+    assert MAX_SCAN_PER_PAGE == 10_000
+    # Runs filtered by a state that none has.
+    s.apply(batch(*[commands_pb2.Command(trigger_run=commands_pb2.TriggerRun(job_name="j0000"))] * 250), 2)
+    seen, token, calls = [], "", 0
+    while True:
+        runs, token = s.list_runs(state=runs_pb2.RUNNING, page_size=10, page_token=token, max_scan=100)
+        seen += runs
+        calls += 1
+        if not token:
+            break
+    assert seen == [] and calls == 3
+    queued, token = s.list_runs(state=runs_pb2.QUEUED, page_size=10, max_scan=100)
+    assert [r.run_id for r in queued] == [f"r{i}" for i in range(250, 240, -1)] and token == "r241"
+
+
+def test_a_page_stays_below_the_message_size(tmp_path: Path) -> None:
+    s = Store(tmp_path / "s")
+    big = "x" * (900 << 10)
+    s.apply(batch(apply_cmd(*[job(f"j{i}", argv=["/bin/echo", big]) for i in range(8)])), 1)
+    sizes = []
+    token = ""
+    while True:
+        page = s.list_jobs(page_size=1000, page_token=token)
+        sizes.append(sum(j.ByteSize() for j in page.jobs))
+        token = page.next_token
+        if not token:
+            break
+    assert len(sizes) == 3 and max(sizes) <= MAX_PAGE_BYTES
+
+
+def test_a_digest_in_progress_does_not_hold_up_apply(tmp_path: Path) -> None:
+    s = Store(tmp_path / "s")
+    s.apply(batch(apply_cmd(*[job(f"j{i}") for i in range(200)])), 1)
+    digesting, release = threading.Event(), threading.Event()
+
+    def pause() -> None:
+        digesting.set()
+        release.wait(30)
+
+    digest: list[tuple[int, str]] = []
+    reader = threading.Thread(target=lambda: digest.append(s.digest(pause=pause)))
+    reader.start()
+    try:
+        assert digesting.wait(10)
+        # The digest holds its read transaction and waits for us: apply and reads must go on.
+        applier = threading.Thread(target=s.apply, args=(batch(apply_cmd(job("during"))), 2))
+        applier.start()
+        applier.join(10)
+        assert not applier.is_alive(), "apply waited for a digest in progress"
+        assert s.get_job("during") is not None and s.applied_index() == 2
+        assert reader.is_alive()  # the digest was still in progress all along
+    finally:
+        release.set()
+        reader.join(10)
+    assert digest[0][0] == 1  # a point-in-time view: the entry applied meanwhile is not in it
+
+
+def test_installing_a_snapshot_waits_for_reads_in_progress(tmp_path: Path) -> None:
+    s = Store(tmp_path / "s")
+    s.apply(batch(apply_cmd(job("a"))), 1)
+    other = Store(tmp_path / "o")
+    other.apply(batch(apply_cmd(job("b"))), 1)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    txn = other.read_txn()
+    other.copy_to(copy, txn)
+    txn.abort()
+    digesting, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def pause() -> None:
+        digesting.set()
+        release.wait(30)
+
+    reader = threading.Thread(target=lambda: (s.digest(pause=pause), order.append("digest")))
+    reader.start()
+    assert digesting.wait(10)
+    installer = threading.Thread(target=lambda: (s.replace_with(copy / "data.mdb"), order.append("install")))
+    installer.start()
+    installer.join(0.2)  # not a synchronisation: it must still be waiting whatever the delay
+    assert installer.is_alive()
+    release.set()
+    reader.join(10)
+    installer.join(10)
+    assert order == ["digest", "install"] and s.get_job("b") is not None

@@ -90,6 +90,27 @@ class ExecEvent:
     error: str = ""
 
 
+def own_user() -> str:
+    """The name of the user this process runs as (its uid as text when it has no passwd entry)."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # containers: a uid without an entry, which no runAs can name
+        return str(os.geteuid())
+
+
+def _as_user(user: pwd.struct_passwd) -> tuple[list[str], dict[str, object]]:
+    """How to start a process as ``user`` (from root, without root's supplementary groups): an argv
+    prefix, or Popen arguments.
+
+    setpriv when there is one: Popen then keeps using vfork. Popen(user=...) has to fork(), and a
+    fork of the agent (gRPC threads running) runs gRPC's fork handlers in the child, which abort it
+    now and then before the job starts (SIGABRT, "Check failed: next_worker->state == KICKED":
+    8 of 60 runAs runs on a root agent)."""
+    if _SETPRIV:
+        return [_SETPRIV, f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", "--"], {}
+    return [], {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+
 def param_env_name(key: str) -> str:
     return "WLOADCTL_PARAM_" + _PARAM_CHARS.sub("_", key.upper())
 
@@ -161,6 +182,7 @@ class Executor:
             if name in os.environ:
                 self._base_env[name] = os.environ[name]
         self._is_root = os.geteuid() == 0
+        self._user = own_user()
         self._has_pidfd = hasattr(os, "pidfd_open")
 
         self._lock = threading.Lock()
@@ -195,7 +217,7 @@ class Executor:
             raise ExecError(str(e)) from e
         if not spec.empty and bool(spec.argv) == bool(spec.shell):
             raise ExecError(f"run {spec.run_id}-{spec.attempt}: exactly one of argv and shell must be given")
-        if spec.run_as and not spec.empty and not self._is_root:
+        if spec.run_as and not spec.empty and not self._is_root and spec.run_as != self._user:
             raise ExecError(f"run {spec.run_id}-{spec.attempt}: run_as={spec.run_as!r} needs an agent running as root")
         if spec.timeout_seconds < 0:
             raise ExecError(f"run {spec.run_id}-{spec.attempt}: negative timeout")
@@ -339,6 +361,8 @@ class Executor:
             except KeyError:
                 raise _SpawnError(f"no such user: {spec.run_as}", EXIT_CANNOT_RUN) from None
             env.update(HOME=user.pw_dir, USER=user.pw_name, LOGNAME=user.pw_name)
+        # Not root: runAs names the agent's own user (start() refuses any other), nothing to switch.
+        switch_to = user if self._is_root else None
         env.update(spec.env)  # the job's own settings win over the defaults, identity included
         env.update({param_env_name(k): v for k, v in spec.params.items()})
 
@@ -346,22 +370,19 @@ class Executor:
             cwd = Path(spec.working_dir)
             if not cwd.is_dir():
                 raise _SpawnError(f"working directory {spec.working_dir} does not exist", EXIT_CANNOT_RUN)
-            if user is not None:
-                self._check_user_can_enter(cwd, user)
+            if switch_to is not None:
+                self._check_user_can_enter(cwd, switch_to)
         else:
             cwd = self.work_dir / "runs" / f"{spec.run_id}-{spec.attempt}"
             try:
                 cwd.mkdir(parents=True, exist_ok=True)
-                if user is not None:
-                    os.chown(cwd, user.pw_uid, user.pw_gid)  # the job's own scratch dir must be writable by it
+                if switch_to is not None:  # the job's own scratch dir must be writable by it
+                    os.chown(cwd, switch_to.pw_uid, switch_to.pw_gid)
             except OSError as e:
                 raise _SpawnError(f"cannot create working directory {cwd}: {e}", EXIT_CANNOT_RUN) from e
 
-        argv = self._guard + (list(spec.argv) if spec.argv else ["/bin/sh", "-c", spec.shell])
-        identity: dict[str, object] = {}
-        if user is not None:
-            # extra_groups=[] drops the agent's (root's) supplementary groups
-            identity = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+        prefix, identity = _as_user(switch_to) if switch_to is not None else ([], {})
+        argv = self._guard + prefix + (list(spec.argv) if spec.argv else ["/bin/sh", "-c", spec.shell])
         try:
             return subprocess.Popen(  # type: ignore[call-overload]
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
@@ -379,10 +400,11 @@ class Executor:
     def _check_user_can_enter(cwd: Path, user: pwd.struct_passwd) -> None:
         """Popen does chdir(cwd) before it drops privileges, so as root it would start the job in a directory
         its user cannot enter. Let the kernel judge (ACLs included) with a throwaway `cd` as that user."""
-        check = subprocess.run(
-            ["/bin/sh", "-c", 'cd -- "$1"', "wloadctl-cwd-check", os.fspath(cwd)], stdin=subprocess.DEVNULL,
+        prefix, identity = _as_user(user)
+        check = subprocess.run(  # type: ignore[call-overload]
+            [*prefix, "/bin/sh", "-c", 'cd -- "$1"', "wloadctl-cwd-check", os.fspath(cwd)], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True, env={"PATH": _DEFAULT_PATH},
-            cwd="/", user=user.pw_uid, group=user.pw_gid, extra_groups=[], timeout=30, check=False)
+            cwd="/", timeout=30, check=False, **identity)
         if check.returncode != 0:
             raise _SpawnError(f"working directory {cwd}: user {user.pw_name} cannot enter it", EXIT_CANNOT_RUN)
 

@@ -3,7 +3,10 @@
 Fencing: every message from a replica carries its epoch. The agent persists
 the highest epoch it accepted and refuses anything older (logged, counted,
 and reported back so the stale sender knows). A higher epoch is adopted only
-through the takeover inquiry, once the old leader has gone silent.
+through the takeover inquiry, once the old leader has gone silent and a
+majority of the configured replicas have reported that their replicated state
+holds it (so no single replica can push the fence past every real leader).
+Work is taken only from the link the epoch was confirmed on.
 
 Lease: a heartbeat renews the lease only when the current leader
 acknowledges it; the lease then runs from when that heartbeat was *sent*.
@@ -32,18 +35,19 @@ import lmdb
 import uvloop
 
 import wloadctl
-from wloadctl.agent.config import AgentConfig, load_agent_config
 from wloadctl.agent.durable import AgentDurableState
-from wloadctl.agent.executor import ExecError, ExecEvent, ExecSpec, Executor
+from wloadctl.agent.executor import ExecError, ExecEvent, ExecSpec, Executor, own_user
 from wloadctl.agent.logstore import LogStore
-from wloadctl.proto.v1 import agent_pb2, agent_pb2_grpc, jobs_pb2
-from wloadctl.server.config import ConfigError, describe_error, ensure_dir
-from wloadctl.server.logs import setup_logging
+from wloadctl.config import AgentConfig, ConfigError, describe_error, ensure_dir, load_agent_config
+from wloadctl.config.server import DEFAULT_MAX_MESSAGE_BYTES
+from wloadctl.logs import setup_logging
+from wloadctl.model.policy import refusal
+from wloadctl.proto.v1 import agent_pb2, agent_pb2_grpc, jobs_pb2, runs_pb2
 
 log = logging.getLogger("wloadctl.agent")
 EV = agent_pb2.RunEvent
 HEARTBEAT_S = 0.5
-_MAX_MESSAGE = 64 << 20
+_MAX_MESSAGE = DEFAULT_MAX_MESSAGE_BYTES  # as the replicas' max_message_bytes
 
 
 @dataclass
@@ -55,6 +59,17 @@ class Link:
     connected: bool = False
     replica_id: str = ""
     last_leader_msg: float = 0.0
+    # The highest epoch this replica reported its replicated state holds (ReplicaMessage.state_epoch),
+    # while connected: new epochs are adopted only when a majority of the links back them.
+    state_epoch: int = 0
+    unreachable: bool = False  # the current outage was logged (once per outage, not per retry)
+
+
+def agent_policy(config: AgentConfig) -> runs_pb2.AgentPolicy:
+    """What this agent runs, as checked before every spawn and advertised in its hello."""
+    return runs_pb2.AgentPolicy(
+        user=own_user(), allowed_run_as=config.allowed_run_as, restrict_commands=config.allowed_commands is not None,
+        allowed_commands=config.allowed_commands or (), allow_scripts=config.allow_scripts)
 
 
 class Agent:
@@ -70,6 +85,10 @@ class Agent:
                                  die_with_agent=config.orphan_policy == "kill" and config.kill_jobs_with_agent)
         self.links = {a: Link(a) for a in config.replicas}
         self.leader: Link | None = None
+        self.policy = agent_policy(config)
+        # Inquiries for an epoch not yet backed by a majority of the replicas, by link address:
+        # confirmed as soon as enough replicas report it, without waiting for the leader to ask again.
+        self._deferred: dict[str, agent_pb2.ReplicaMessage] = {}
         self.lease_expiry = 0.0            # monotonic; 0 = no lease yet
         self.heartbeat_seq = 0
         self._heartbeat_sent: dict[int, float] = {}
@@ -101,7 +120,7 @@ class Agent:
             agent_id=c.agent_id, labels=c.labels, capacity=c.capacity, hostname=socket.gethostname(),
             platform=platform.platform(terse=True), cpus=os.cpu_count() or 1, version=wloadctl.__version__,
             highest_epoch=self.durable.highest_epoch, lease_ms=int(c.lease_seconds * 1000),
-            orphan_policy=c.orphan_policy))
+            orphan_policy=c.orphan_policy, policy=self.policy))
 
     async def _maintain(self, link: Link) -> None:
         backoff = 0.1
@@ -123,16 +142,24 @@ class Agent:
                 link.connected = True
                 async for msg in call:
                     backoff = 0.1
+                    link.unreachable = False
                     self._on_replica_message(link, msg)
             except grpc.aio.AioRpcError as e:
                 if e.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED):
                     log.error("replica refused this agent", extra={"replica": link.address, "why": e.details()})
+                elif not link.unreachable:
+                    # Once per outage: says why (refused, timed out, a TLS handshake that failed because
+                    # the server's certificate is not a replica's), without a line every retry.
+                    link.unreachable = True
+                    log.warning("cannot reach replica", extra={"replica": link.address, "why": e.details()})
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("stream to %s failed", link.address)
             finally:
                 link.connected = False
+                link.state_epoch = 0  # counts only while connected: a reconnect reports afresh
+                self._deferred.pop(link.address, None)
                 if self.leader is link:
                     self.leader = None
                 link.outbox.put_nowait(None)
@@ -157,16 +184,41 @@ class Agent:
             epoch=msg.epoch, highest_epoch=self.durable.highest_epoch, what=what)))
 
     def _from_leader(self, link: Link, msg: agent_pb2.ReplicaMessage, what: str) -> bool:
-        """True when ``msg`` comes from the leader of the epoch this agent accepted."""
+        """True when ``msg`` comes from the leader of the epoch this agent accepted: on the very link
+        the agent confirmed that epoch on. Another replica claiming the same epoch is not its leader
+        (one epoch has one leader), whatever it says."""
         if msg.leader and msg.epoch == self.durable.highest_epoch and msg.epoch > 0:
-            link.last_leader_msg = time.monotonic()
-            self.leader = link
-            return True
+            if link is self.leader:
+                link.last_leader_msg = time.monotonic()
+                return True
+            if self.leader is not None:
+                self._refuse_unconfirmed(link, msg, what)
+            # else: no confirmed leader (between a reconnect and its inquiry): it must inquire first
+            return False
         if msg.epoch < self.durable.highest_epoch and (msg.leader or msg.epoch > 0):
             self._reject(link, msg, what)
         return False
 
+    def _refuse_unconfirmed(self, link: Link, msg: agent_pb2.ReplicaMessage, what: str) -> None:
+        assert self.leader is not None
+        self.rejected_stale += 1
+        log.warning("refused a message from a replica that is not the leader this agent confirmed", extra={
+            "replica": msg.replica_id or link.address, "address": link.address, "epoch": msg.epoch,
+            "leader": self.leader.replica_id or self.leader.address, "what": what,
+            "rejected_total": self.rejected_stale})
+        self._send(link, agent_pb2.AgentMessage(rejected=agent_pb2.RejectedMessage(
+            epoch=msg.epoch, highest_epoch=self.durable.highest_epoch,
+            what=f"{what}: not the replica this agent confirmed epoch {msg.epoch} with")))
+
     def _on_replica_message(self, link: Link, msg: agent_pb2.ReplicaMessage) -> None:
+        backing_grew = msg.state_epoch > link.state_epoch
+        if backing_grew:
+            link.state_epoch = msg.state_epoch
+        self._on_body(link, msg)
+        if backing_grew and self._deferred:
+            self._retry_deferred()
+
+    def _on_body(self, link: Link, msg: agent_pb2.ReplicaMessage) -> None:
         kind = msg.WhichOneof("body")
         if kind == "welcome":
             link.replica_id = msg.replica_id
@@ -201,25 +253,60 @@ class Agent:
                 self.leader = None  # the old leader is gone: the next inquiry can be confirmed at once
                 link.last_leader_msg = 0.0
 
-    def _on_inquiry(self, link: Link, msg: agent_pb2.ReplicaMessage) -> None:
+    def _retry_deferred(self) -> None:
+        for address, msg in list(self._deferred.items()):
+            link = self.links[address]
+            if link.connected and msg.inquiry.epoch >= self.durable.highest_epoch:
+                self._on_inquiry(link, msg, retry=True)
+            else:
+                self._deferred.pop(address, None)
+
+    def _on_inquiry(self, link: Link, msg: agent_pb2.ReplicaMessage, retry: bool = False) -> None:
         epoch = msg.inquiry.epoch
         highest = self.durable.highest_epoch
         if epoch < highest:
             self._reject(link, msg, "inquiry")
             return
-        if epoch > highest:
-            old = self.leader
-            silent_for = time.monotonic() - (old.last_leader_msg if old else 0.0)
-            if old is not None and old is not link and old.connected and \
-                    silent_for < self.config.leader_silence_seconds:
+        old = self.leader
+        if old is not None and old is not link:
+            silent_for = time.monotonic() - old.last_leader_msg
+            if epoch == highest:
+                # One epoch has one leader, and this agent confirmed it on `old` (a reconnect or a
+                # restart clears that first): another replica claiming it is not that leader.
+                reason = f"epoch {epoch} was confirmed with {old.replica_id or old.address}"
+            elif old.connected and silent_for < self.config.leader_silence_seconds:
+                reason = f"still hearing leader {old.replica_id or old.address} (epoch {highest})"
+            else:
+                reason = ""
+            if reason:
+                self._deferred.pop(link.address, None)  # a real leader asks again while it waits
                 self._send(link, agent_pb2.AgentMessage(inquiry_reply=agent_pb2.InquiryReply(
-                    epoch=epoch, confirmed=False,
-                    reason=f"still hearing leader {old.replica_id or old.address} (epoch {highest})")))
+                    epoch=epoch, confirmed=False, reason=reason)))
+                return
+        if epoch > highest:
+            # Only an epoch the replicated state has: a majority of the replicas must report it (the
+            # leader's BeginEpoch is committed by a majority, so an honest leader soon has them). One
+            # replica alone, faulty or not one at all, cannot raise the fence past every real leader.
+            backing = sum(1 for other in self.links.values() if other.state_epoch >= epoch)
+            needed = len(self.links) // 2 + 1
+            if backing < needed:
+                earlier = self._deferred.get(link.address)
+                self._deferred[link.address] = msg
+                if earlier is None or earlier.inquiry.epoch != epoch:
+                    log.info("inquiry deferred: its epoch is not held by a majority of the replicas", extra={
+                        "epoch": epoch, "replica": msg.replica_id or link.address, "backing": backing,
+                        "needed": needed, "highest_epoch": highest})
+                if not retry:
+                    self._send(link, agent_pb2.AgentMessage(inquiry_reply=agent_pb2.InquiryReply(
+                        epoch=epoch, confirmed=False,
+                        reason=f"epoch {epoch}: {backing} of the {len(self.links)} replicas this agent knows "
+                               f"report it in their state; {needed} must")))
                 return
             # Steps 1-2: the old leader is gone for this agent; from now on it is refused.
             self.durable.adopt_epoch(epoch)
             # time_ns: from now on nothing older is accepted (checkers compare it with acceptances)
             log.info("adopted epoch", extra={"epoch": epoch, "leader": msg.replica_id, "time_ns": time.time_ns()})
+        self._deferred.pop(link.address, None)
         self.leader = link
         link.last_leader_msg = time.monotonic()
         self._send(link, agent_pb2.AgentMessage(inquiry_reply=agent_pb2.InquiryReply(
@@ -239,6 +326,15 @@ class Agent:
 
     def _start(self, a: agent_pb2.Assignment, epoch: int) -> None:
         key = (a.run_id, a.attempt)
+        why = refusal(self.policy, a.spec)
+        if why:
+            # Whatever placement thought (an older leader, a policy changed since registration):
+            # the agent decides. Final, so the state fails the run instead of queueing it again.
+            log.warning("refused an assignment: its job is not allowed here",
+                        extra={"run": a.run_id, "attempt": a.attempt, "why": why})
+            self._queue_event(EV(kind=EV.REJECTED, run_id=a.run_id, attempt=a.attempt, epoch=epoch, error=why,
+                                 policy=True))
+            return
         if time.monotonic() >= self.lease_expiry:
             # Without a valid lease the leader may already count this agent as lost and retry the
             # run elsewhere: starting it could overlap that retry (found by the spin model).

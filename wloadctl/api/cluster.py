@@ -11,9 +11,9 @@ from pysyncobj.config import FAIL_REASON
 
 from wloadctl.api.context import ApiContext
 from wloadctl.api.jobs import check_key
+from wloadctl.model.members import MemberError, check_member_id, normalized_member
 from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2
 from wloadctl.raft.node import FAIL_REASON_NAMES
-from wloadctl.server.config import ConfigError, check_address
 
 _SERVICE = "/wloadctl.v1.ClusterService/"
 
@@ -109,23 +109,22 @@ class ClusterServicer(api_pb2_grpc.ClusterServiceServicer):
 
     async def AddMember(self, request: api_pb2.AddMemberRequest,
                         context: grpc.aio.ServicerContext) -> api_pb2.MembershipResponse:
-        m = request.member
-        if not m.id or len(m.id) > 64:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "member.id: required, at most 64 characters")
         try:
-            check_address(m.raft_address, "member.raft_address")
-            if m.api_address:
-                check_address(m.api_address, "member.api_address")
-        except ConfigError as e:
+            # The normal form is what pysyncobj, the log and every replica's member tables hold.
+            m = normalized_member(request.member)
+        except MemberError as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         await check_key(request.idempotency_key, context)
 
         async def here() -> api_pb2.MembershipResponse:
             api = self.api
-            existing = api.raft_address_of(m.id)
-            if existing and existing != m.raft_address and existing in api.node.members():
+            current = self._recorded_member(m.id)
+            if current is not None and (current.raft_address, current.api_address) != (m.raft_address, m.api_address):
+                # Followers forward writes to the recorded API address: add-member never moves a member.
                 await context.abort(grpc.StatusCode.ALREADY_EXISTS,
-                                    f"member.id: {m.id} is already a member at {existing}")
+                                    f"member.id: {m.id} is already a member at {current.raft_address} (API "
+                                    f"{current.api_address or 'unknown'}); to change its addresses, remove it "
+                                    f"(wloadctl cluster remove-member {m.id}) and add it again")
             # Record who the member is first, so status and forwarding know its API address.
             await api.commit(commands_pb2.Command(idempotency_key=request.idempotency_key,
                                                   set_member=commands_pb2.SetMember(member=m)), context)
@@ -136,15 +135,36 @@ class ClusterServicer(api_pb2_grpc.ClusterServiceServicer):
 
         return await self.api.on_leader(_SERVICE + "AddMember", request, api_pb2.MembershipResponse, context, here)
 
+    def _recorded_member(self, member_id: str) -> commands_pb2.Member | None:
+        """The member as the state records it (or as the config names it, before the bootstrap;
+        after it, a removed member's config entry no longer counts)."""
+        for r in self.api.store.members():
+            if r.id == member_id:
+                return r
+        if self.api.store.raft_members():
+            return None
+        for p in self.api.config.peers:
+            if p.id == member_id:
+                return commands_pb2.Member(id=p.id, raft_address=p.raft_address, api_address=p.api_address)
+        return None
+
     async def RemoveMember(self, request: api_pb2.RemoveMemberRequest,
                            context: grpc.aio.ServicerContext) -> api_pb2.MembershipResponse:
-        if not request.id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "id: required")
+        try:
+            check_member_id(request.id, "id")
+        except MemberError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
 
         async def here() -> api_pb2.MembershipResponse:
             api = self.api
             address = api.raft_address_of(request.id)
             if not address or address not in api.node.members():
+                if any(r.id == request.id for r in api.store.members()):
+                    # Recorded but not a Raft member (an add-member cut short): forget the record,
+                    # so that the member can be added again, at other addresses too.
+                    await api.commit(commands_pb2.Command(remove_member=commands_pb2.RemoveMember(id=request.id)),
+                                     context)
+                    return self._members()
                 if address:  # removed already (a retried request)
                     return self._members()
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"id: no member {request.id!r}")

@@ -11,14 +11,12 @@ import grpc
 from google.protobuf.message import Message
 
 from wloadctl.api.headers import FORWARDED_HEADER, LEADER_HEADER, REPLICA_HEADER, SEES_HEADER
+from wloadctl.config import ServerConfig
 from wloadctl.control.controller import Controller
 from wloadctl.proto.v1 import commands_pb2
 from wloadctl.raft.node import RaftNode
 from wloadctl.raft.proposer import BackpressureError, NotLeaderError, ProposalFailedError, Proposer
-from wloadctl.server.config import ServerConfig
 from wloadctl.state.store import Store
-
-_MAX_MESSAGE = 64 << 20
 
 R = TypeVar("R", bound=Message)
 
@@ -131,8 +129,8 @@ class ApiContext:
         channel = self._channels.get(leader)
         if channel is None:
             channel = grpc.aio.insecure_channel(leader, options=[
-                ("grpc.max_receive_message_length", _MAX_MESSAGE),
-                ("grpc.max_send_message_length", _MAX_MESSAGE),
+                ("grpc.max_receive_message_length", self.config.max_message_bytes),
+                ("grpc.max_send_message_length", self.config.max_message_bytes),
             ])
             self._channels[leader] = channel
         call = channel.unary_unary(method, request_serializer=type(request).SerializeToString,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 
 from wloadctl.api.context import ApiContext
-from wloadctl.model.jobs import validate_specs
+from wloadctl.model.rules import validate_specs
 from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, jobs_pb2
 from wloadctl.state.store import MAX_IDEMPOTENCY_KEY
 
@@ -78,7 +80,13 @@ class JobServicer(api_pb2_grpc.JobServiceServicer):
         size = request.page_size or DEFAULT_PAGE_SIZE
         if size > MAX_PAGE_SIZE:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"page_size: at most {MAX_PAGE_SIZE}")
-        if len(request.page_token) > 256 or "\0" in request.page_token:
+        # Bytes, not characters: with the domain they form an LMDB key (at most 511 bytes).
+        if len(request.page_token.encode()) > 256 or "\0" in request.page_token:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_token: not a token this server issued")
-        page = self.api.store.list_jobs(request.domain, dict(request.label_selector), size, request.page_token)
+        if len(request.domain.encode()) > 128 or "\0" in request.domain:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "domain: not a domain (at most 128 bytes)")
+        # Off the event loop, and bounded (store.MAX_SCAN_PER_PAGE): a selector that matches few jobs
+        # gives a short or empty page with a next_page_token ("keep going"), never a scan of every job.
+        page = await asyncio.to_thread(self.api.store.list_jobs, request.domain, dict(request.label_selector),
+                                       size, request.page_token)
         return api_pb2.ListJobsResponse(jobs=page.jobs, next_page_token=page.next_token)

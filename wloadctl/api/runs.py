@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import time
 
@@ -90,7 +91,10 @@ class RunServicer(api_pb2_grpc.RunServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_token: not a token this server issued")
         if request.state not in runs_pb2.RunState.values():
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"state: unknown value {request.state}")
-        runs, token = self.api.store.list_runs(request.job_name, request.state, size, request.page_token)
+        # Off the event loop, and bounded like ListJobs: a state filter that matches few runs gives a
+        # short or empty page with a next_page_token ("keep going").
+        runs, token = await asyncio.to_thread(self.api.store.list_runs, request.job_name, request.state, size,
+                                              request.page_token)
         return api_pb2.ListRunsResponse(runs=runs, next_page_token=token)
 
     async def KillRun(self, request: api_pb2.KillRunRequest,

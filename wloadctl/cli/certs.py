@@ -1,11 +1,4 @@
-"""`wloadctl certs`: create the cluster CA and issue mTLS certificates (see docs/security.md).
-
-To hook these verbs in, wloadctl/cli/main.py needs (this module imports main only lazily, so
-the import can go at the top of main.py without a cycle):
-
-    from wloadctl.cli.certs import add_certs_parser   # with the other imports
-    add_certs_parser(verbs)                           # in build_parser(), before `return root`
-"""
+"""`wloadctl certs`: create the cluster CA and issue mTLS certificates (see docs/security.md)."""
 
 from __future__ import annotations
 
@@ -13,12 +6,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from wloadctl.cli import output
+from wloadctl.cli.context import EXIT_FAILURE, EXIT_OK, Context, emit, emit_data, error
+from wloadctl.cli.parser import command, subparsers
 from wloadctl.security import certs
-
-if TYPE_CHECKING:
-    from wloadctl.cli.main import Context
 
 __all__ = ["DEFAULT_DIR", "add_certs_parser", "cmd_init", "cmd_issue", "cmd_show"]
 
@@ -39,13 +32,6 @@ Replica certificates always include localhost and 127.0.0.1. Issuing again for t
 KIND and NAME replaces the files: that is how a certificate is renewed."""
 
 
-def _cli() -> Any:
-    # Imported lazily: main.py imports this module while it is itself being imported.
-    from wloadctl.cli import main
-
-    return main
-
-
 def _days(text: str) -> int:
     try:
         value = int(text)
@@ -56,14 +42,13 @@ def _days(text: str) -> int:
     return value
 
 
-def add_certs_parser(subparsers: Any) -> None:
-    """Add `certs init|issue|show` to the top-level verbs of `wloadctl`."""
-    cli = _cli()
-    group = cli._command(subparsers, "certs", 1, "create the cluster CA and issue TLS certificates",
-                         description=_CERTS_DESCRIPTION)
-    actions = cli._subparsers(group, "action", "actions")
+def add_certs_parser(verbs: Any) -> None:
+    """Add `certs init|issue|show` to the top-level verbs of `wloadctl` (a sub-parsers action)."""
+    group = command(verbs, "certs", 1, "create the cluster CA and issue TLS certificates",
+                    description=_CERTS_DESCRIPTION)
+    actions = subparsers(group, "action", "actions")
 
-    init = cli._command(
+    init = command(
         actions, "init", 2, "create the cluster CA (ca.crt, ca.key)",
         description="Create the cluster CA: an ECDSA P-256 key (ca.key, mode 0600) and a self-signed\n"
                     "CA certificate (ca.crt). Every replica, agent and client gets ca.crt; ca.key is\n"
@@ -78,7 +63,7 @@ def add_certs_parser(subparsers: Any) -> None:
     init.add_argument("--force", action="store_true",
                       help="replace an existing CA (every certificate it issued stops being trusted)")
 
-    issue = cli._command(
+    issue = command(
         actions, "issue", 2, "issue a certificate for a replica, agent or client",
         description="Issue a certificate signed by the CA in --dir, written as DIR/KIND-NAME.crt and\n"
                     "DIR/KIND-NAME.key (mode 0600).",
@@ -95,7 +80,7 @@ def add_certs_parser(subparsers: Any) -> None:
                        help=f"the CA directory, where the files go too (default {DEFAULT_DIR})")
     issue.add_argument("--days", type=_days, default=825, metavar="N", help="validity in days (default 825)")
 
-    show = cli._command(
+    show = command(
         actions, "show", 2, "show a certificate's subject, identity, validity and fingerprint",
         description="Show who a certificate identifies, its SANs, validity period and SHA-256\n"
                     "fingerprint (-o json|yaml for scripts).",
@@ -108,67 +93,64 @@ def add_certs_parser(subparsers: Any) -> None:
 
 
 def cmd_init(args: argparse.Namespace, ctx: Context) -> int:
-    cli = _cli()
     try:
         paths = certs.init_ca(Path(args.dir), days=args.days, force=args.force)
         info = certs.describe(paths.cert)
-    except certs.CertError as error:
-        cli._error(str(error))
-        return cli.EXIT_FAILURE
+    except certs.CertError as failure:
+        error(str(failure))
+        return EXIT_FAILURE
     if ctx.output != "table":
-        cli._emit_data(ctx, {
+        emit_data(ctx, {
             "ca": str(paths.cert), "key": str(paths.key), "subject": info["subject"],
             "not_after": info["not_after"], "fingerprint_sha256": info["fingerprint_sha256"],
         })
-        return cli.EXIT_OK
-    cli._emit(
+        return EXIT_OK
+    emit(
         f"CA certificate: {paths.cert}\n"
         f"CA key:         {paths.key} (keep it secret; needed only to issue certificates)\n"
         f"expires:        {info['not_after']}\n"
         f"fingerprint:    SHA256 {info['fingerprint_sha256']}\n"
     )
-    return cli.EXIT_OK
+    return EXIT_OK
 
 
 def cmd_issue(args: argparse.Namespace, ctx: Context) -> int:
-    cli = _cli()
     hosts = [part.strip() for value in args.hosts for part in value.split(",") if part.strip()]
     try:
         paths = certs.issue(Path(args.dir), args.kind, args.name, hosts, days=args.days)
         info = certs.describe(paths.cert)
         ca_expiry = certs.describe(paths.ca)["not_after"]
-    except certs.CertError as error:
-        cli._error(str(error))
-        return cli.EXIT_FAILURE
+    except certs.CertError as failure:
+        error(str(failure))
+        return EXIT_FAILURE
     if info["not_after"] == ca_expiry:
         print(f"note: validity shortened to the CA's expiry ({ca_expiry}); rotate the CA before then",
               file=sys.stderr)
     if ctx.output != "table":
-        cli._emit_data(ctx, {
+        emit_data(ctx, {
             "cert": str(paths.cert), "key": str(paths.key), "ca": str(paths.ca),
             "kind": info["kind"], "name": info["name"],
             "dns_names": info["dns_names"], "ip_addresses": info["ip_addresses"],
             "not_after": info["not_after"], "fingerprint_sha256": info["fingerprint_sha256"],
         })
-        return cli.EXIT_OK
-    cli._emit(
+        return EXIT_OK
+    emit(
         f"wrote {paths.cert}\n"
         f"wrote {paths.key}\n"
         f"identity wloadctl://{info['kind']}/{info['name']}, expires {info['not_after']}, CA {paths.ca}\n"
     )
-    return cli.EXIT_OK
+    return EXIT_OK
 
 
 def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
-    cli = _cli()
     try:
         info = certs.describe(Path(args.file))
-    except certs.CertError as error:
-        cli._error(str(error))
-        return cli.EXIT_FAILURE
+    except certs.CertError as failure:
+        error(str(failure))
+        return EXIT_FAILURE
     if ctx.output != "table":
-        cli._emit_data(ctx, info)
-        return cli.EXIT_OK
+        emit_data(ctx, info)
+        return EXIT_OK
     if info["kind"]:
         identity = f"{info['kind']}/{info['name']} (wloadctl://{info['kind']}/{info['name']})"
     else:
@@ -188,7 +170,5 @@ def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
         ("Serial", info["serial"]),
         ("Fingerprint", f"SHA256 {info['fingerprint_sha256']}"),
     ]
-    from wloadctl.cli import output
-
-    cli._emit("".join(f"{key + ':':<14}{output.sanitize_cell(value)}\n" for key, value in rows))
-    return cli.EXIT_OK
+    emit("".join(f"{key + ':':<14}{output.sanitize_cell(value)}\n" for key, value in rows))
+    return EXIT_OK

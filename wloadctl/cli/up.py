@@ -24,8 +24,8 @@ from typing import IO
 import grpc
 
 import wloadctl
-from wloadctl.cli.configs import Peer, ensure_secret, render_config, toml_string
 from wloadctl.client import Client, ClientError
+from wloadctl.config.render import Peer, ensure_secret, render_config, toml_string
 
 __all__ = ["DEFAULT_BASE_PORT", "DEFAULT_DATA_DIR", "RAFT_PORT_OFFSET", "plan", "up"]
 
@@ -44,6 +44,7 @@ RESTART_DELAYS = (1.0, 2.0, 4.0, 8.0)
 RESTART_LIMIT = 5
 RESTART_WINDOW_SECONDS = 60.0
 EXIT_CONFIG_ERROR = 2
+EXIT_INCOMPATIBLE_ENTRY = 5  # wloadctl server: a log entry of a newer version
 PARENT_ENV = "WLOADCTL_DIE_WITH_PARENT"  # see wloadctl/__main__.py
 
 
@@ -117,6 +118,8 @@ def restart_delay(exit_code: int, exits: list[float], now: float) -> tuple[float
     this one included): (seconds, "") or (None, why it stays down)."""
     if exit_code == EXIT_CONFIG_ERROR:
         return None, "a configuration error; fix it and run `wloadctl up` again"
+    if exit_code == EXIT_INCOMPATIBLE_ENTRY:
+        return None, "its log holds an entry this version cannot apply; run the newer version"
     recent = [t for t in exits if now - t <= RESTART_WINDOW_SECONDS]
     if len(recent) > RESTART_LIMIT:
         return None, f"it exited {len(recent)} times within {RESTART_WINDOW_SECONDS:.0f}s"

@@ -21,11 +21,13 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import grpc
+from google.protobuf.message import Message
 
+from wloadctl.config.settings import ControlSettings
 from wloadctl.proto.v1 import agent_pb2, commands_pb2, runs_pb2
 from wloadctl.raft.node import RaftNode
 from wloadctl.raft.proposer import Proposer
@@ -37,21 +39,11 @@ from wloadctl.state.store import Store
 log = logging.getLogger(__name__)
 RS = runs_pb2.RunState
 EV = agent_pb2.RunEvent
-
-
-@dataclass(frozen=True)
-class ControlSettings:
-    agent_quorum: str = "majority"      # "majority", "all" or a number of agents
-    lease_margin_s: float = 1.5         # added to an agent's lease before its runs are declared LOST
-    degraded_after_s: float = 5.0
-    inquiry_interval_s: float = 0.3
-    tick_s: float = 0.05
-    resend_after_s: float = 3.0         # re-send an assignment not confirmed as started
-    max_dispatch_batch: int = 2000
-    log_request_timeout_s: float = 5.0
-    agent_silence_s: float = 2.0        # an agent not heard for this long does not count as reachable
-    probe_interval_s: float = 2.0       # how often a leader short of agents asks the followers
-    transfer_backoff_s: float = 10.0
+# One RecordRunEvents command holds at most this many bytes of events (and events_per_command events).
+EVENT_CHUNK_BYTES = 1 << 20
+# One DispatchBatch message to an agent holds at most this many bytes of assignments (one larger
+# assignment goes alone): below the smallest max_message_bytes (4 MiB).
+ASSIGNMENT_BATCH_BYTES = 2 << 20
 
 
 @dataclass
@@ -68,6 +60,9 @@ class AgentConn:
     free_slots: int = 0
     closed: bool = False
     sent_kill: dict[tuple[str, int], float] = field(default_factory=dict)
+    # Ends the call with a status (set by the AgentLink servicer): a writer blocked on a peer that
+    # reads nothing would never look at ``closed``.
+    stop_stream: Callable[[], object] | None = None
 
 
 class Controller:
@@ -104,6 +99,11 @@ class Controller:
         self.transfers_requested = 0
         self._to_reconcile: set[str] = set()
         self._last_sweep = 0.0
+        self.outbox_overflows = 0     # agent streams closed because their outbox was full
+        self.event_overflows = 0      # agent streams closed because too many of their events waited
+        # The epoch this replica's state holds, as last told to the agents (every message carries it):
+        # agents adopt a new epoch only once a majority of the replicas report it.
+        self._state_epoch = 0
 
     # ---- lifecycle
 
@@ -142,6 +142,8 @@ class Controller:
                     self._send(conn, notice)
             self.phase, self.epoch = "follower", 0
             self.confirmed.clear()
+            # A follower commits nothing: the agents send their results again to the next leader.
+            self._pending_events.clear()
         return True
 
     async def _loop(self) -> None:
@@ -168,16 +170,46 @@ class Controller:
 
     def _send(self, conn: AgentConn, msg: agent_pb2.ReplicaMessage) -> None:
         if not conn.closed:
-            conn.outbox.put_nowait(msg)
+            msg.state_epoch = self._state_epoch
+            try:
+                conn.outbox.put_nowait(msg)
+            except asyncio.QueueFull:
+                self.outbox_overflows += 1
+                self._drop_stream(conn, f"its outbox is full ({conn.outbox.maxsize} messages not yet written)")
+
+    def _drop_stream(self, conn: AgentConn, why: str) -> None:
+        """Close an agent's stream that fell too far behind: the agent reconnects, confirms the
+        epoch again and is reconciled from its report (runs it holds, results not acknowledged),
+        which replaces whatever was waiting for it here."""
+        log.warning("closing the stream of agent %s: %s; it reconnects and is reconciled", conn.agent_id, why,
+                    extra={"agent": conn.agent_id})
+        _close(conn)
+        self._pending_events.pop(conn.agent_id, None)
+        if conn.stop_stream is not None:
+            conn.stop_stream()
+        # Not now: callers may be iterating over self.conns.
+        asyncio.get_running_loop().call_soon(self.detach, conn)
+
+    def _announce_state_epoch(self) -> None:
+        """Followers too: tell every agent when this replica's state epoch grows (a leader's
+        BeginEpoch, applied here), so an agent can count a majority behind the new epoch."""
+        epoch = self.store.epoch_info().epoch
+        if epoch <= self._state_epoch:
+            return
+        self._state_epoch = epoch
+        notice = self._message(epoch_notice=agent_pb2.EpochNotice())
+        for conn in self.conns.values():
+            self._send(conn, notice)
 
     # ---- stream events (called by the AgentLink servicer)
 
     def attach(self, hello: agent_pb2.AgentHello) -> AgentConn:
+        self._announce_state_epoch()  # the welcome carries the current one
         old = self.conns.get(hello.agent_id)
         if old is not None:
-            old.closed = True
-            old.outbox.put_nowait(agent_pb2.ReplicaMessage())  # wakes its writer, which then ends
-        conn = AgentConn(agent_id=hello.agent_id, hello=hello, outbox=asyncio.Queue(), last_heard=self.clock(),
+            _close(old)
+        conn = AgentConn(agent_id=hello.agent_id, hello=hello,
+                         outbox=asyncio.Queue(maxsize=self.settings.outbox_max_messages), last_heard=self.clock(),
                          free_slots=hello.capacity)
         self.conns[hello.agent_id] = conn
         self.disconnected_at.pop(hello.agent_id, None)
@@ -217,7 +249,14 @@ class Controller:
                     self._to_reconcile.add(conn.agent_id)  # (re)joined after the takeover
                 self.wake()
         elif kind == "events":
-            self._pending_events.setdefault(conn.agent_id, []).extend(msg.events.events)
+            if self.phase == "follower":
+                return  # only a leader commits them; the agent sends them again to the one it follows
+            pending = self._pending_events.setdefault(conn.agent_id, [])
+            pending.extend(msg.events.events)
+            if len(pending) > self.settings.pending_events_max:
+                self.event_overflows += 1
+                self._drop_stream(conn, f"{len(pending)} of its events wait to be committed "
+                                        f"(at most {self.settings.pending_events_max})")
             self.wake()
         elif kind == "log_chunk":
             fut = self._log_requests.pop(msg.log_chunk.request_id, None)
@@ -238,11 +277,17 @@ class Controller:
         fut: asyncio.Future[agent_pb2.LogChunk] = asyncio.get_running_loop().create_future()
         self._log_requests[request_id] = fut
         # Log reads are not fenced: they change nothing, and any replica may serve them.
-        conn.outbox.put_nowait(agent_pb2.ReplicaMessage(
-            epoch=self.epoch if self.phase != "follower" else 0, replica_id=self.node_id,
-            leader=self.phase != "follower",
-            log_request=agent_pb2.LogRequest(request_id=request_id, run_id=run_id, attempt=attempt, offset=offset,
-                                             limit=limit)))
+        try:
+            conn.outbox.put_nowait(agent_pb2.ReplicaMessage(
+                epoch=self.epoch if self.phase != "follower" else 0, replica_id=self.node_id,
+                leader=self.phase != "follower",
+                log_request=agent_pb2.LogRequest(request_id=request_id, run_id=run_id, attempt=attempt,
+                                                 offset=offset, limit=limit)))
+        except asyncio.QueueFull:
+            self._log_requests.pop(request_id, None)
+            self.outbox_overflows += 1
+            self._drop_stream(conn, f"its outbox is full ({conn.outbox.maxsize} messages not yet written)")
+            return None
         try:
             return await asyncio.wait_for(fut, self.settings.log_request_timeout_s)
         except TimeoutError:
@@ -253,6 +298,7 @@ class Controller:
     # ---- the loop
 
     async def tick(self) -> None:
+        self._announce_state_epoch()
         if self._step_down_if_deposed():
             return
         if self.phase == "follower":
@@ -312,6 +358,7 @@ class Controller:
         self.phase = "inquiry"
         for conn in self.conns.values():
             conn.confirmed_epoch = 0
+        self._announce_state_epoch()  # before the inquiry, which agents check against it
         log.info("began epoch", extra={"epoch": self.epoch})
         self._inquire()
 
@@ -352,6 +399,8 @@ class Controller:
             record = runs_pb2.Agent(agent_id=h.agent_id, labels=h.labels, capacity=h.capacity, hostname=h.hostname,
                                     platform=h.platform, cpus=h.cpus, version=h.version, lease_ms=h.lease_ms,
                                     orphan_policy=h.orphan_policy)
+            if h.HasField("policy"):  # placement reads it from the record
+                record.policy.CopyFrom(h.policy)
             fingerprint = encode(record)
             if known is not None and not known.lost_ms and self._registered_hello.get(conn.agent_id) == fingerprint:
                 continue
@@ -391,17 +440,25 @@ class Controller:
     async def _record_events(self) -> None:
         pending, self._pending_events = self._pending_events, {}
         for agent_id, events in pending.items():
-            if not events:
-                continue
-            result = await self._commit(commands_pb2.Command(
-                record_run_events=commands_pb2.RecordRunEvents(agent_id=agent_id, events=events)))
-            if result is None or result.code != 0:
-                self._pending_events.setdefault(agent_id, [])[:0] = events  # try again next tick
-                continue
-            acked = max((e.seq for e in events if e.kind in (EV.FINISHED, EV.REJECTED)), default=0)
-            conn = self.conns.get(agent_id)
-            if acked and conn is not None:
-                self._send(conn, self._message(event_ack=agent_pb2.EventAck(seq=acked)))
+            # In order, in commands of bounded size (one command holding everything an agent sent
+            # during a long commit outage could exceed an entry).
+            for start, end in message_chunks(events, self.settings.events_per_command, EVENT_CHUNK_BYTES):
+                chunk = events[start:end]
+                result = await self._commit(commands_pb2.Command(
+                    record_run_events=commands_pb2.RecordRunEvents(agent_id=agent_id, events=chunk)))
+                if result is None:
+                    if self.phase != "follower":  # not committed: this chunk and the rest, next tick
+                        self._pending_events.setdefault(agent_id, [])[:0] = events[start:]
+                    break
+                if result.code != 0:
+                    # Committed and refused: the same events would be refused again. Results the agent
+                    # keeps unacknowledged come back with its next resend or report.
+                    log.error("agent events refused at apply: %s", result.message, extra={"agent": agent_id})
+                    continue
+                acked = max((e.seq for e in chunk if e.kind in (EV.FINISHED, EV.REJECTED)), default=0)
+                conn = self.conns.get(agent_id)
+                if acked and conn is not None:
+                    self._send(conn, self._message(event_ack=agent_pb2.EventAck(seq=acked)))
 
     async def _hand_over_if_cut_off(self) -> None:
         """A leader that cannot reach the agents while a follower can hands leadership to
@@ -462,7 +519,8 @@ class Controller:
             if agent is None or conn.confirmed_epoch != self.epoch or silent:
                 continue  # a silent agent may be cut off: do not send it work blindly
             used = on_agent.get(agent_id, 0)
-            slots.append(AgentSlots(agent_id, dict(agent.labels), max(0, agent.capacity - used), used))
+            slots.append(AgentSlots(agent_id, dict(agent.labels), max(0, agent.capacity - used), used,
+                                    agent.policy if agent.HasField("policy") else None))
         return slots
 
     async def _dispatch(self) -> None:
@@ -501,16 +559,21 @@ class Controller:
         now = self.clock()
         for run in runs:
             self._dispatched_at[(run.run_id, run.attempt)] = now
-        self._send(conn, self._message(dispatch=agent_pb2.DispatchBatch(assignments=[
-            agent_pb2.Assignment(run_id=r.run_id, attempt=r.attempt, spec=r.spec, params=r.params) for r in runs])))
+        assignments = [agent_pb2.Assignment(run_id=r.run_id, attempt=r.attempt, spec=r.spec, params=r.params)
+                       for r in runs]
+        # Several messages when the specs are large: one message must stay below max_message_bytes.
+        for start, end in message_chunks(assignments, len(assignments), ASSIGNMENT_BATCH_BYTES):
+            self._send(conn, self._message(dispatch=agent_pb2.DispatchBatch(assignments=assignments[start:end])))
 
     def _send_kills_and_resends(self) -> None:
         now = self.clock()
         resend: dict[str, list[runs_pb2.Run]] = {}
         live = set()
+        live_on: dict[str, set[tuple[str, int]]] = {}
         for run in self.store.on_agent_runs():
             key = (run.run_id, run.attempt)
             live.add(key)
+            live_on.setdefault(run.agent_id, set()).add(key)
             conn = self.conns.get(run.agent_id)
             if conn is None:
                 continue
@@ -523,6 +586,11 @@ class Controller:
             self._send_assignments(self.conns[agent_id], runs)  # the agent deduplicates by (run, attempt)
         for key in set(self._dispatched_at) - live:
             del self._dispatched_at[key]
+        for agent_id, conn in self.conns.items():
+            # Kills of runs no longer on the agent (ended, lost, moved) are never sent again.
+            held = live_on.get(agent_id, set())
+            for key in [k for k in conn.sent_kill if k not in held]:
+                del conn.sent_kill[key]
 
     # ---- views
 
@@ -539,3 +607,24 @@ class Controller:
         hand leadership to a follower that merely has not noticed yet, and on, and on."""
         now = self.clock()
         return sum(1 for c in self.conns.values() if now - c.last_heard < self.settings.agent_silence_s)
+
+
+def _close(conn: AgentConn) -> None:
+    """Mark a stream closed and wake its writer if it waits for a message (it then ends)."""
+    conn.closed = True
+    with contextlib.suppress(asyncio.QueueFull):  # a full outbox: the writer is not waiting
+        conn.outbox.put_nowait(agent_pb2.ReplicaMessage())
+
+
+def message_chunks(items: Sequence[Message], max_items: int, max_bytes: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of consecutive slices of ``items``, each with at most ``max_items`` items and
+    ``max_bytes`` serialized bytes (a larger item goes alone)."""
+    start = size = 0
+    for i, item in enumerate(items):
+        n = item.ByteSize()
+        if i > start and (i - start >= max_items or size + n > max_bytes):
+            yield start, i
+            start, size = i, 0
+        size += n
+    if start < len(items):
+        yield start, len(items)

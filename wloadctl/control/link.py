@@ -44,6 +44,17 @@ class AgentLinkServicer(agent_pb2_grpc.AgentLinkServicer):
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED,
                                     f"hello.agent_id: the client certificate is not agent {hello.agent_id}")
         conn = self.controller.attach(hello)
+        aborting: list[asyncio.Task[None]] = []
+
+        async def abort() -> None:
+            # From another task: this writer may be blocked on a peer that reads nothing. The agent
+            # reads what was already sent, then this status, and reconnects. (Cancelling the
+            # handler's task instead leaves the call open, without a status, for ever.)
+            with contextlib.suppress(grpc.aio.AbortError, grpc.aio.UsageError):
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                    "the replica's messages to this agent fell too far behind; reconnect")
+
+        conn.stop_stream = lambda: aborting.append(asyncio.get_running_loop().create_task(abort()))
         log.info("agent connected", extra={"agent": hello.agent_id, "peer": context.peer()})
 
         async def read() -> None:
@@ -54,7 +65,8 @@ class AgentLinkServicer(agent_pb2_grpc.AgentLinkServicer):
                     self.controller.on_message(conn, msg)
             finally:
                 conn.closed = True
-                conn.outbox.put_nowait(agent_pb2.ReplicaMessage())
+                with contextlib.suppress(asyncio.QueueFull):  # full: the writer is not waiting
+                    conn.outbox.put_nowait(agent_pb2.ReplicaMessage())
 
         reader = asyncio.create_task(read())
         try:

@@ -11,13 +11,13 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pysyncobj import SyncObjConf
 from pysyncobj.config import FAIL_REASON
 
+from wloadctl.config.settings import RaftTimers
 from wloadctl.raft.journal import LmdbJournal
 from wloadctl.raft.overrides import MEMBERSHIP, DurableSyncObj, membership_change
 from wloadctl.raft.recovery import RecoveryPlan, plan_recovery
@@ -43,49 +43,30 @@ class RaftBindError(RuntimeError):
     """The Raft port could not be bound when the node started."""
 
 
-@dataclass(frozen=True)
-class RaftTimers:
-    """Raft timing, documented in docs/architecture.md ("Raft settings").
-
-    leader_fallback < election_min: a leader cut off from its majority steps
-    down before the rest of the cluster can elect a new one, so two replicas
-    never both believe they lead for long (pysyncobj's default is 30 s).
-    """
-
-    tick: float = 0.005
-    append_entries_period: float = 0.05
-    election_min: float = 0.4
-    election_max: float = 0.8
-    leader_fallback: float = 0.35
-    connection_timeout: float = 2.0
-    connection_retry: float = 0.25
-    compaction_min_entries: int = 20000
-    compaction_min_time: float = 600.0
-    snapshot_chunk_bytes: int = 1 << 20
-    append_batch_bytes: int = 1 << 20
-
-    def to_conf(self, password: str | None) -> SyncObjConf:
-        return SyncObjConf(
-            password=password,
-            autoTick=True,
-            autoTickPeriod=self.tick,
-            # We batch commands ourselves (many per entry); each entry is sent
-            # at once instead of waiting for the next append period.
-            appendEntriesUseBatch=False,
-            appendEntriesPeriod=self.append_entries_period,
-            raftMinTimeout=self.election_min,
-            raftMaxTimeout=self.election_max,
-            leaderFallbackTimeout=self.leader_fallback,
-            connectionTimeout=self.connection_timeout,
-            connectionRetryTime=self.connection_retry,
-            logCompactionMinEntries=self.compaction_min_entries,
-            logCompactionMinTime=self.compaction_min_time,
-            logCompactionBatchSize=self.snapshot_chunk_bytes,
-            appendEntriesBatchSizeBytes=self.append_batch_bytes,
-            commandsWaitLeader=False,
-            dynamicMembershipChange=True,
-            tcp_keepalive=(2, 1, 3),
-        )
+def sync_obj_conf(timers: RaftTimers, password: str | None) -> SyncObjConf:
+    """pysyncobj's configuration for `timers` (RaftTimers is read from the replica config,
+    which must not need pysyncobj)."""
+    return SyncObjConf(
+        password=password,
+        autoTick=True,
+        autoTickPeriod=timers.tick,
+        # We batch commands ourselves (many per entry); each entry is sent
+        # at once instead of waiting for the next append period.
+        appendEntriesUseBatch=False,
+        appendEntriesPeriod=timers.append_entries_period,
+        raftMinTimeout=timers.election_min,
+        raftMaxTimeout=timers.election_max,
+        leaderFallbackTimeout=timers.leader_fallback,
+        connectionTimeout=timers.connection_timeout,
+        connectionRetryTime=timers.connection_retry,
+        logCompactionMinEntries=timers.compaction_min_entries,
+        logCompactionMinTime=timers.compaction_min_time,
+        logCompactionBatchSize=timers.snapshot_chunk_bytes,
+        appendEntriesBatchSizeBytes=timers.append_batch_bytes,
+        commandsWaitLeader=False,
+        dynamicMembershipChange=True,
+        tcp_keepalive=(2, 1, 3),
+    )
 
 
 class RaftNode:
@@ -133,7 +114,7 @@ class RaftNode:
         return plan
 
     def start(self) -> None:
-        conf = self.timers.to_conf(self._secret)
+        conf = sync_obj_conf(self.timers, self._secret)
         conf.onStateChanged = self._state_changed
         self.sync_obj = DurableSyncObj(
             self.raft_address,
@@ -152,7 +133,7 @@ class RaftNode:
         )
         # The constructor returns after the first bind attempt. pysyncobj would retry a failed one
         # every second for ever, with no word about it, while the replica looks alive.
-        if not self.sync_obj._SyncObj__transport.ready:  # type: ignore[attr-defined]
+        if not self.sync_obj.wl_transport_ready():
             self.stop()
             raise RaftBindError(f"cannot listen on {self.bind_address or self.raft_address}")
 
@@ -194,7 +175,7 @@ class RaftNode:
         sync_obj.wl_set_last_applied(header.last[1])
         sync_obj.wl_set_members(header.members)
         # Installing took a while: do not start an election for that.
-        sync_obj._SyncObj__raftElectionDeadline = time.monotonic() + self.timers.election_max  # type: ignore[attr-defined]
+        sync_obj.wl_delay_election(self.timers.election_max)
         log.info("installed snapshot", extra={"index": header.last[1]})
 
     def _state_changed(self, old: int, new: int) -> None:

@@ -30,37 +30,186 @@ D6  Without a password one TCP message runs code (pickle); admin commands
                                 -> secret required (server config), Raft port
                                    bound to the configured address only, utility
                                    commands refused (GuardedTransport).
+D7  The Raft port buffers a frame of whatever length its 4-byte header claims
+    (up to 2 GiB) before it can authenticate it; membership entries are
+    unpickled with plain pickle.loads.
+                                -> _CappedConnection (frame size capped before
+                                   authentication, the connection dropped),
+                                   _SyncObj__parseChangeClusterRequest (the
+                                   restricted unpickler).
 Also: our commands are carried as raw protobuf bytes (REGULAR entries are not
 pickled), see _SyncObj__doApplyCommand.
+
+The installed pysyncobj and every private name used here are checked when this
+module is imported (check_pysyncobj): an upgrade fails loudly, naming what moved.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import logging
 import os
 import pickle
+import struct
+import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pysyncobj.config
+import pysyncobj.monotonic
+import pysyncobj.node
 import pysyncobj.syncobj as pyso_syncobj
+import pysyncobj.tcp_connection
+import pysyncobj.transport
+import pysyncobj.version
 from pysyncobj import SyncObj, SyncObjConf
 from pysyncobj.config import SERIALIZER_STATE
 from pysyncobj.monotonic import monotonic as pyso_monotonic
+from pysyncobj.tcp_connection import CONNECTION_STATE, TcpConnection
 from pysyncobj.transport import TCPTransport
 
+from wloadctl.config.server import MAX_MESSAGE_BYTES_LIMIT
 from wloadctl.raft.journal import LmdbJournal
 from wloadctl.raft.snapshots import MAGIC, PENDING, BackgroundSnapshotter, SnapshotHeader
 
 log = logging.getLogger(__name__)
+
+# ---- the pysyncobj this module was written for
+
+PYSYNCOBJ_VERSION = "0.3.17"
+# Every private name (and the few public ones we replace) used below or by raft/node.py, by module:
+# "Class.name" is a class attribute (a method we override or call), "Class().name" an attribute its
+# constructor sets (read or written on instances), a bare name a module global.
+PYSYNCOBJ_NAMES: dict[str, tuple[str, ...]] = {
+    "pysyncobj.syncobj": (
+        "createJournal", "SyncObj", "SyncObj._SyncObj__doApplyCommand", "SyncObj._SyncObj__loadDumpFile",
+        "SyncObj._SyncObj__deleteEntriesFrom", "SyncObj._SyncObj__doChangeCluster",
+        "SyncObj._SyncObj__parseChangeClusterRequest", "SyncObj._SyncObj__updateClusterConfiguration",
+        "SyncObj._applyCommand", "SyncObj._isLeader", "SyncObj._getLeader", "SyncObj.raftLastApplied",
+        "SyncObj()._SyncObj__raftLastApplied", "SyncObj()._SyncObj__raftCommitIndex",
+        "SyncObj()._SyncObj__lastResponseTime", "SyncObj()._SyncObj__raftElectionDeadline",
+        "SyncObj()._SyncObj__transport",
+    ),
+    "pysyncobj.transport": (
+        "TCPTransport", "TCPTransport.setOnUtilityMessageCallback", "TCPTransport._onUtilityMessage",
+        "TCPTransport._onIncomingMessageReceived", "TCPTransport._onMessageReceived",
+        "TCPTransport._onNewIncomingConnection", "TCPTransport.addNode", "TCPTransport.ready",
+        "TCPTransport()._syncObj", "TCPTransport()._connections", "TCPTransport()._unknownConnections",
+    ),
+    "pysyncobj.tcp_connection": (
+        "CONNECTION_STATE", "TcpConnection", "TcpConnection._TcpConnection__processRead", "TcpConnection.disconnect",
+        "TcpConnection()._TcpConnection__readBuffer", "TcpConnection().sendRandKey", "TcpConnection().encryptor",
+    ),
+    "pysyncobj.config": ("SERIALIZER_STATE",),
+    "pysyncobj.monotonic": ("monotonic",),
+    "pysyncobj.node": ("Node", "TCPNode"),
+}
+
+
+def _has(module: Any, name: str) -> bool:
+    owner, dot, attribute = name.rpartition(".")
+    if not dot:
+        return hasattr(module, name)
+    if owner.endswith("()"):
+        # Set in a constructor: its compiled code names the attribute (name-mangled, as stored).
+        cls = getattr(module, owner[:-2], None)
+        inits = [vars(c)["__init__"] for c in getattr(cls, "__mro__", ()) if "__init__" in vars(c)]
+        return any(attribute in getattr(getattr(f, "__code__", None), "co_names", ()) for f in inits)
+    return hasattr(getattr(module, owner, None), attribute)
+
+
+def check_pysyncobj(version: str, modules: Mapping[str, Any]) -> None:
+    """ImportError unless ``version`` is the pysyncobj these overrides were written for and every
+    name in PYSYNCOBJ_NAMES still exists in ``modules`` (name -> module)."""
+    if version != PYSYNCOBJ_VERSION:
+        raise ImportError(f"wloadctl needs pysyncobj {PYSYNCOBJ_VERSION} exactly (wloadctl/raft/overrides.py "
+                          f"replaces private parts of it), but {version} is installed")
+    for module_name, names in PYSYNCOBJ_NAMES.items():
+        module = modules.get(module_name)
+        for name in names:
+            if module is None or not _has(module, name):
+                raise ImportError(f"pysyncobj {version} has no {module_name}.{name}, which "
+                                  "wloadctl/raft/overrides.py overrides or reads")
+
+
+def _installed_pysyncobj() -> str:
+    try:
+        return importlib.metadata.version("pysyncobj")
+    except importlib.metadata.PackageNotFoundError:  # not installed as a distribution (vendored)
+        return str(pysyncobj.version.VERSION)
+
+
+check_pysyncobj(_installed_pysyncobj(), sys.modules)
 
 REGULAR = 0
 NO_OP = 1
 MEMBERSHIP = 2
 
 Entry = tuple[bytes, int, int]
+
+# ---- D7: Raft frame sizes
+# The proposer closes an entry once its commands reach ENTRY_BATCH_BYTES; the command that crossed
+# it is at most one gRPC request (max_message_bytes, never above MAX_MESSAGE_BYTES_LIMIT).
+ENTRY_BATCH_BYTES = 4 << 20
+MAX_ENTRY_BYTES = ENTRY_BATCH_BYTES + MAX_MESSAGE_BYTES_LIMIT
+# The first frame on an encrypted connection is the peer's 32-byte random key (about 150 bytes
+# on the wire): nothing larger is buffered from a peer that has not authenticated once.
+HANDSHAKE_FRAME_BYTES = 64 << 10
+_FRAME_OVERHEAD = 64 << 10  # pickled message dict, zlib header, Fernet token fields
+_FRAME_HEADER = struct.Struct("i")  # pysyncobj's length prefix: native, signed
+
+
+def max_raft_frame_bytes(append_batch_bytes: int, snapshot_chunk_bytes: int) -> int:
+    """Twice the largest frame a peer legitimately sends. pysyncobj adds entries to an
+    append_entries message until ``append_batch_bytes`` is reached, so one may end with a whole
+    entry; a snapshot chunk is ``snapshot_chunk_bytes``. zlib may grow incompressible data by
+    0.1%, and Fernet base64-encodes what it encrypts (4/3)."""
+    message = max(append_batch_bytes + MAX_ENTRY_BYTES, snapshot_chunk_bytes) + _FRAME_OVERHEAD
+    return 2 * ((message * 1001 // 1000) * 4 // 3 + _FRAME_OVERHEAD)
+
+
+# With the default [raft] sizes (1 MiB append batches and snapshot chunks): about 184 MiB.
+MAX_RAFT_FRAME_BYTES = max_raft_frame_bytes(1 << 20, 1 << 20)
+
+
+def frame_problem(buffer: bytes, limit: int) -> str | None:
+    """Why the frame at the start of ``buffer`` must not be read on, or None."""
+    if len(buffer) < _FRAME_HEADER.size:
+        return None
+    (length,) = _FRAME_HEADER.unpack_from(buffer)
+    if 0 <= length <= limit:
+        return None
+    return f"a frame header claims {length} bytes (the limit is {limit}) before the frame could be authenticated"
+
+
+class _CappedConnection(TcpConnection):
+    """pysyncobj's TCP connection with a frame size limit checked before authentication (D7).
+
+    pysyncobj reads everything a socket holds into one buffer and only looks at a frame once
+    it is complete: a header claiming 2 GiB made a replica buffer whatever the sender streamed.
+    Here the header of the frame being read is checked as soon as it arrives (the connection
+    is dropped when it is too large), and reading pauses once a whole frame is buffered, so
+    pysyncobj authenticates and consumes it first. GuardedTransport gives every connection
+    this class (incoming and outgoing)."""
+
+    _wl_limit = MAX_RAFT_FRAME_BYTES
+
+    def _TcpConnection__processRead(self) -> bool:
+        more = bool(TcpConnection._TcpConnection__processRead(self))  # type: ignore[attr-defined]
+        if self.state == CONNECTION_STATE.DISCONNECTED:
+            return False
+        buffer: bytes = self._TcpConnection__readBuffer  # type: ignore[attr-defined]
+        # Until a peer has sent one authenticated frame (its random key), only a small frame is legitimate.
+        limit = HANDSHAKE_FRAME_BYTES if self.encryptor is not None and not self.sendRandKey else self._wl_limit
+        problem = frame_problem(buffer, limit)
+        if problem is not None:
+            log.warning("dropped a Raft connection: %s", problem)
+            self.disconnect()
+            return False
+        return more and len(buffer) < limit + _FRAME_HEADER.size
 
 # D4: pysyncobj logs "truncating already-applied log entries" before it calls
 # __deleteEntriesFrom, which we turn into a no-op when nothing conflicts; the
@@ -123,6 +272,21 @@ class GuardedTransport(TCPTransport):
     """pysyncobj's TCP transport with our guards (D1, D4, D6)."""
 
     _syncObj: DurableSyncObj
+
+    def _wl_cap(self, conn: Any) -> None:
+        if type(conn) is TcpConnection:
+            conn.__class__ = _CappedConnection  # pysyncobj creates them (TcpServer, addNode)
+            conn._wl_limit = self._syncObj._wl_max_frame
+
+    def _onNewIncomingConnection(self, conn: Any) -> None:
+        self._wl_cap(conn)  # D7: before anything is read from it
+        super()._onNewIncomingConnection(conn)
+
+    def addNode(self, node: Any) -> None:
+        super().addNode(node)
+        conn = self._connections.get(node)
+        if conn is not None:
+            self._wl_cap(conn)
 
     def setOnUtilityMessageCallback(self, message: str, callback: Any) -> None:
         # D6: syncobj_admin's add/remove/transfer/status are not accepted;
@@ -195,6 +359,8 @@ class DurableSyncObj(SyncObj):
         self._wl_keep_suffix = False
         self._wl_snapshot_path = snapshot_path
         self._wl_snapshotter = BackgroundSnapshotter(snapshot_path, copy_state, sync_state)
+        # D7, read by GuardedTransport while the constructor below creates its connections.
+        self._wl_max_frame = max_raft_frame_bytes(conf.appendEntriesBatchSizeBytes, conf.logCompactionBatchSize)
         if not snapshot_path.exists():
             # pysyncobj runs its load hook only when the dump file exists; the
             # hook is where recovery happens (D2), so it must always run.
@@ -241,6 +407,14 @@ class DurableSyncObj(SyncObj):
         self._wl_apply_meta(index, membership)
         return result
 
+    def _SyncObj__parseChangeClusterRequest(self, command: bytes) -> Any:
+        # D7: pysyncobj unpickles membership entries with plain pickle.loads, when they arrive
+        # and again when they are applied; even from an authenticated peer, only a membership
+        # request is rebuilt (see _MembershipUnpickler).
+        if command[:1] != bytes([MEMBERSHIP]):
+            return None
+        return _MembershipUnpickler(io.BytesIO(bytes(command[1:]))).load()
+
     # ---- D2: recovery on start and snapshot install
 
     def _SyncObj__loadDumpFile(self, clearJournal: bool) -> None:
@@ -251,6 +425,14 @@ class DurableSyncObj(SyncObj):
                 self._wl_on_start(self)
         except Exception:
             log.exception("snapshot load failed; the journal is kept as it is")
+
+    def wl_transport_ready(self) -> bool:
+        """The Raft port is bound (pysyncobj retries a failed bind every second without a word)."""
+        return bool(self._SyncObj__transport.ready)  # type: ignore[attr-defined]
+
+    def wl_delay_election(self, seconds: float) -> None:
+        """Start no election for ``seconds`` (after a long snapshot install on the Raft thread)."""
+        self._SyncObj__raftElectionDeadline = pyso_monotonic() + seconds
 
     def wl_set_last_applied(self, index: int) -> None:
         self._SyncObj__raftLastApplied = index

@@ -19,6 +19,7 @@ from typing import Any
 
 from wloadctl.proto.v1 import commands_pb2
 from wloadctl.raft.node import FAIL_REASON_NAMES, RaftNode
+from wloadctl.raft.overrides import ENTRY_BATCH_BYTES
 from wloadctl.state.encoding import encode
 
 
@@ -35,7 +36,7 @@ class BackpressureError(Exception):
 
 
 class Proposer:
-    def __init__(self, node: RaftNode, *, max_batch: int = 4000, max_batch_bytes: int = 4 << 20,
+    def __init__(self, node: RaftNode, *, max_batch: int = 4000, max_batch_bytes: int = ENTRY_BATCH_BYTES,
                  max_inflight_entries: int = 4, max_queued: int = 50_000,
                  clock: Callable[[], float] = time.time) -> None:
         self.node = node

@@ -62,8 +62,10 @@ _URI_RE = re.compile(rf"{URI_SCHEME}://([a-z]+)/([A-Za-z0-9._-]{{1,64}})")
 
 _EKU = {
     "replica": [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
-    # Agents dial the replicas; serverAuth lets a future agent-side endpoint use the same cert.
-    "agent": [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH],
+    # Agents only dial. Without serverAuth an agent certificate cannot serve: the replica certificates
+    # are the only cluster-CA certificates an agent accepts on its replica links (gRPC Python cannot
+    # show a client the server's certificate, so the EKU check during the handshake is the kind check).
+    "agent": [ExtendedKeyUsageOID.CLIENT_AUTH],
     "client": [ExtendedKeyUsageOID.CLIENT_AUTH],
 }
 _EKU_NAMES = {

@@ -1,4 +1,5 @@
-"""Fail-stop of a replica whose journal or state could not be written (disk full, I/O error)."""
+"""Fail-stop of a replica whose journal or state could not be written (disk full, I/O error), or
+whose log holds an entry its version cannot apply."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from typing import NoReturn
 
 from wloadctl.fsutil import StorageFailure
+from wloadctl.state.store import IncompatibleEntryError
 
 log = logging.getLogger("wloadctl.server")
 
@@ -20,11 +22,20 @@ def fail_stop(failure: StorageFailure) -> NoReturn:
     shutdown would sync the journal again and let pysyncobj send more messages. Nothing staged
     since the last successful commit is on disk, so an abrupt end loses nothing acknowledged.
     """
-    log.critical(failure.message(), extra={"path": str(failure.path), "exit_code": failure.exit_code,
-                                           "free_bytes": failure.free_bytes})
+    _stop(failure.message(), failure.exit_code, {"path": str(failure.path), "free_bytes": failure.free_bytes})
+
+
+def fail_stop_incompatible(error: IncompatibleEntryError) -> NoReturn:
+    """An entry this version cannot apply: stop before anything of it is written, and before
+    pysyncobj can retry it (it would, on every tick, with the replica still voting and answering)."""
+    _stop(str(error), error.exit_code, {"raft_index": error.raft_index})
+
+
+def _stop(message: str, exit_code: int, extra: dict[str, object]) -> NoReturn:
+    log.critical(message, extra={**extra, "exit_code": exit_code})
     for handler in logging.getLogger().handlers:
         with contextlib.suppress(Exception):
             handler.flush()
     with contextlib.suppress(Exception):
         sys.stderr.flush()
-    os._exit(failure.exit_code)
+    os._exit(exit_code)

@@ -12,7 +12,7 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
-from wloadctl.server.config import ConfigError
+from wloadctl.config import ConfigError
 
 __all__ = ["bind_error", "check_listen_addresses"]
 

@@ -20,24 +20,23 @@ from wloadctl.api.context import ApiContext
 from wloadctl.api.interceptors import add_service
 from wloadctl.api.jobs import JobServicer
 from wloadctl.api.runs import RunServicer
+from wloadctl.config import ConfigError, ServerConfig, describe_error, ensure_dir, load_config
 from wloadctl.control.controller import Controller
 from wloadctl.control.link import AgentLinkServicer
 from wloadctl.fsutil import set_storage_failure_handler
+from wloadctl.logs import setup_logging
 from wloadctl.proto.v1 import agent_pb2_grpc, api_pb2, api_pb2_grpc, commands_pb2
 from wloadctl.raft.node import RaftBindError, RaftNode
 from wloadctl.raft.proposer import Proposer
 from wloadctl.raft.recovery import RecoveryError
 from wloadctl.security.certs import CertError, CertPaths, peer_identity, server_credentials
-from wloadctl.server.config import ConfigError, ServerConfig, describe_error, ensure_dir, load_config
-from wloadctl.server.failstop import fail_stop
+from wloadctl.server.failstop import fail_stop, fail_stop_incompatible
 from wloadctl.server.listen import bind_error, check_listen_addresses
-from wloadctl.server.logs import setup_logging
-from wloadctl.server.metrics import serve_metrics
+from wloadctl.server.metrics import ReplicaCollector, serve_metrics
 from wloadctl.server.testclock import wall_clock
-from wloadctl.state.store import Store
+from wloadctl.state.store import Store, set_incompatible_entry_handler
 
 log = logging.getLogger("wloadctl.server")
-_MAX_MESSAGE = 64 << 20
 
 
 def run_server(config_path: str, insecure: bool = False, log_format: str | None = None,
@@ -91,11 +90,11 @@ def _agent_credentials(config: ServerConfig, insecure: bool) -> grpc.ServerCrede
         raise ConfigError(str(e)) from None
 
 
-def _grpc_server(*options: tuple[str, int]) -> grpc.aio.Server:
+def _grpc_server(max_message_bytes: int, *options: tuple[str, int]) -> grpc.aio.Server:
     # so_reuseport 0: gRPC sets SO_REUSEPORT by default, and then a second replica configured
     # with the same port binds it too and silently takes half of the connections.
-    return grpc.aio.server(options=[("grpc.max_receive_message_length", _MAX_MESSAGE),
-                                    ("grpc.max_send_message_length", _MAX_MESSAGE),
+    return grpc.aio.server(options=[("grpc.max_receive_message_length", max_message_bytes),
+                                    ("grpc.max_send_message_length", max_message_bytes),
                                     ("grpc.so_reuseport", 0), *options])
 
 
@@ -113,10 +112,12 @@ def _listen(server: grpc.aio.Server, setting: str, address: str,
 async def _serve(config: ServerConfig, secret: str | None, agent_credentials: grpc.ServerCredentials | None) -> int:
     # A journal or state write that fails (disk full) stops the process: see wloadctl/fsutil.py.
     set_storage_failure_handler(fail_stop)
+    # So does an entry this version cannot apply (an unknown command type): see state/store.py.
+    set_incompatible_entry_handler(fail_stop_incompatible)
     # Both gRPC ports are bound (not yet served) before Raft starts or the data dir is opened.
-    server = _grpc_server()
+    server = _grpc_server(config.max_message_bytes)
     _listen(server, "api_address", config.api_address)
-    agent_server = _grpc_server(("grpc.keepalive_time_ms", 10_000),
+    agent_server = _grpc_server(config.max_message_bytes, ("grpc.keepalive_time_ms", 10_000),
                                 ("grpc.http2.min_ping_interval_without_data_ms", 1_000),
                                 ("grpc.keepalive_permit_without_calls", 1))
     _listen(agent_server, "agent_address", config.agent_address, agent_credentials)
@@ -137,12 +138,13 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     except (lmdb.Error, OSError) as e:
         store.close()
         raise RecoveryError(f"data_dir: cannot open the Raft journal: {describe_error(e)}") from None
+    collector: ReplicaCollector | None = None
     try:
         node.start()
         proposer = Proposer(node, clock=wall_clock())
         if config.metrics_address:
             try:
-                serve_metrics(config.metrics_address, node, proposer)
+                collector = serve_metrics(config.metrics_address, node, proposer)
             except OSError:
                 raise bind_error("metrics_address", config.metrics_address) from None
     except RaftBindError:
@@ -157,6 +159,8 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     controller = Controller(node, store, proposer, config.node_id, config.control,
                             probe_followers=lambda: _probe_followers(api))
     api.controller = controller
+    if collector is not None:
+        collector.controller = controller
     api_ref.append(api)
 
     add_service(server, JobServicer(api), api_pb2_grpc.add_JobServiceServicer_to_server)
@@ -249,8 +253,11 @@ async def _leader_duties(api: ApiContext, role_changed: asyncio.Event) -> None:
                                        bootstrap=commands_pb2.Bootstrap(members=peers))
         for _ in range(50):
             try:
-                await api.proposer.submit(command, timeout=5)
-                log.info("cluster bootstrapped", extra={"members": len(peers)})
+                result = await api.proposer.submit(command, timeout=5)
+                if result.code != 0:  # apply() checks the configured members (ids and addresses)
+                    log.error("cluster bootstrap refused: %s", result.message)
+                else:
+                    log.info("cluster bootstrapped", extra={"members": len(peers)})
                 break
             except Exception as e:  # leadership may move meanwhile; the next leader retries
                 if not api.node.is_leader():

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from wloadctl.control.controller import Controller
 from wloadctl.raft.node import RaftNode
 from wloadctl.raft.proposer import Proposer
 
@@ -15,6 +16,7 @@ class ReplicaCollector:
     def __init__(self, node: RaftNode, proposer: Proposer) -> None:
         self.node = node
         self.proposer = proposer
+        self.controller: Controller | None = None  # set once it exists (it starts after this)
 
     def collect(self) -> Iterator[Metric]:
         status = self.node.status()
@@ -41,10 +43,17 @@ class ReplicaCollector:
         yield counter("proposer_failures", "Proposed entries that failed to commit", self.proposer.failures)
         yield gauge("proposer_queued", "Commands waiting for a Raft entry", self.proposer.queued)
         yield gauge("jobs", "Job definitions stored", self.node.store.count_jobs())
+        if self.controller is not None:
+            yield counter("agent_outbox_overflows", "Agent streams closed because their outbox was full",
+                          self.controller.outbox_overflows)
+            yield counter("agent_event_overflows", "Agent streams closed because too many of their events "
+                          "waited to be committed", self.controller.event_overflows)
 
 
-def serve_metrics(address: str, node: RaftNode, proposer: Proposer) -> None:
+def serve_metrics(address: str, node: RaftNode, proposer: Proposer) -> ReplicaCollector:
     host, _, port = address.rpartition(":")
     registry = CollectorRegistry()
-    registry.register(ReplicaCollector(node, proposer))  # type: ignore[arg-type]
+    collector = ReplicaCollector(node, proposer)
+    registry.register(collector)  # type: ignore[arg-type]
     start_http_server(int(port), addr=host, registry=registry)
+    return collector

@@ -117,8 +117,11 @@ class RunTables:
         return out
 
     def list_runs(self, txn: lmdb.Transaction, job_name: str, state: int, page_size: int,
-                  before_seq: int) -> tuple[list[runs_pb2.Run], int]:
-        """Newest first; returns (runs, seq to continue before, or 0 at the end)."""
+                  before_seq: int, max_scan: int, max_bytes: int) -> tuple[list[runs_pb2.Run], int]:
+        """Newest first; returns (runs, seq to continue before, or 0 at the end). At most
+        ``max_scan`` runs are looked at: a state filter that matches few of them gives a short
+        (maybe empty) page and a seq to go on from. A page stops before ``max_bytes`` of runs
+        (one larger run fills a page alone)."""
         out: list[runs_pb2.Run] = []
         if job_name:
             prefix = job_name.encode() + b"\0"
@@ -130,17 +133,18 @@ class RunTables:
             start = _U64.pack(before_seq - 1 if before_seq else (1 << 64) - 1)
             seqs = _iter_back(cur, start, b"", lambda k: _U64.unpack(k)[0])
         last = 0
-        for seq in seqs:
-            if len(out) >= page_size:
+        size = 0
+        for scanned, seq in enumerate(seqs):
+            if len(out) >= page_size or scanned >= max_scan:
                 return out, last
             raw = txn.get(_U64.pack(seq), db=self.runs)
-            if raw is None:
-                continue
-            run = runs_pb2.Run.FromString(raw)
-            if state and run.state != state:
-                continue
-            run.ClearField("output_tail")
-            out.append(run)
+            run = runs_pb2.Run.FromString(raw) if raw is not None else None
+            if run is not None and (not state or run.state == state):
+                run.ClearField("output_tail")
+                if out and size + run.ByteSize() > max_bytes:
+                    return out, last  # it opens the next page
+                out.append(run)
+                size += run.ByteSize()
             last = seq
         return out, 0
 
@@ -310,6 +314,12 @@ class RunTables:
                 else:
                     state, cause = RS.FAILED, f"exit code {ev.exit_code}"
                 self._move(run, state, now_ms, cause, ev.epoch)
+            elif ev.kind == agent_pb2.RunEvent.REJECTED and run.state == RS.DISPATCHED and ev.policy:
+                # The agent's policy refuses the job (runAs, command, script): final. Queued again it
+                # could bounce between agents for ever; placement already skips agents that refuse it.
+                run.error = f"rejected by {cmd.agent_id}: {ev.error}"
+                run.finished_ms = now_ms
+                self._move(run, RS.FAILED, now_ms, run.error)
             elif ev.kind == agent_pb2.RunEvent.REJECTED and run.state == RS.DISPATCHED:
                 self._move(run, RS.QUEUED, now_ms, f"rejected by {cmd.agent_id}: {ev.error}")
             else:

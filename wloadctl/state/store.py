@@ -12,21 +12,29 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
+import re
 import shutil
 import struct
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import lmdb
+from google.protobuf import unknown_fields
 from google.protobuf.message import DecodeError
 
 from wloadctl.fsutil import fsync_dir, is_storage_error, storage_write_failed
-from wloadctl.model.jobs import normalize, validate_specs
-from wloadctl.proto.v1 import commands_pb2, jobs_pb2, runs_pb2
+from wloadctl.model.members import MemberError, check_member_id, member_problem
+from wloadctl.model.rules import normalize, validate_specs
+from wloadctl.proto.v1 import approval_pb2, audit_pb2, auth_pb2, commands_pb2, jobs_pb2, runs_pb2
+from wloadctl.state import audit_entries
+from wloadctl.state.approvals import APPROVAL_DBS, APPROVAL_MESSAGES, ApprovalTables
+from wloadctl.state.audit import AUDIT_DBS, AuditLog, Verdict, audit_key, capped, to_dict, to_json
+from wloadctl.state.auth import AUTH_DBS, AUTH_MESSAGES, AuthTables
 from wloadctl.state.encoding import encode
 from wloadctl.state.runs import EPOCH_KEY, RUN_DBS, RunTables, run_seq
 
@@ -35,7 +43,7 @@ from wloadctl.state.runs import EPOCH_KEY, RUN_DBS, RunTables, run_seq
 DEFAULT_MAP_SIZE = 64 << 30
 _DB_NAMES = (
     b"meta", b"jobs", b"job_versions", b"job_seq", b"domains", b"idem", b"idem_by_time", b"members",
-    b"raft_members", *RUN_DBS,
+    b"raft_members", *RUN_DBS, *AUTH_DBS, *AUDIT_DBS, *APPROVAL_DBS,
 )
 
 _APPLIED_INDEX = b"applied_index"
@@ -46,7 +54,8 @@ _FORMAT = b"format"
 FORMAT_VERSION = 2
 # Databases whose values are protobuf messages (the others hold index keys or integers).
 _PROTO_DBS = {b"jobs": jobs_pb2.JobVersion, b"job_versions": jobs_pb2.JobVersion, b"idem": commands_pb2.CommandResult,
-              b"members": commands_pb2.Member, b"runs": runs_pb2.Run, b"agents": runs_pb2.Agent}
+              b"members": commands_pb2.Member, b"runs": runs_pb2.Run, b"agents": runs_pb2.Agent,
+              **AUTH_MESSAGES, **APPROVAL_MESSAGES}
 _CANONICALIZE_BATCH = 10_000
 
 # Idempotency records are kept this long (in leader-stamped time) so that a
@@ -56,14 +65,135 @@ IDEMPOTENCY_RETENTION_MS = 24 * 3600 * 1000
 _IDEM_EXPIRY_PER_BATCH = 1000
 MAX_IDEMPOTENCY_KEY = 128
 
+# Records one listing call may look at: a filter that matches little returns a partial (even
+# empty) page with a token to continue from, instead of scanning a whole table in one call.
+MAX_SCAN_PER_PAGE = 10_000
+# Bytes of records one page holds (more only when a single record is larger): a page of big job
+# definitions must fit in one gRPC message (max_message_bytes, at least 4 MiB).
+MAX_PAGE_BYTES = 3 << 20
+
+# Exit code of `wloadctl server` when the log holds an entry this version cannot apply
+# (docs/operations.md); 3 and 4 are storage failures (wloadctl/fsutil.py).
+INCOMPATIBLE_ENTRY_EXIT_CODE = 5
+
 _U64 = struct.Struct(">Q")
 _I64 = struct.Struct(">q")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class JobPage:
     jobs: list[jobs_pb2.JobVersion]
     next_token: str
+
+
+class IncompatibleEntryError(Exception):
+    """A committed entry this version cannot apply: it does not decode, or holds a command type
+    this version does not know and that is not marked ignorable.
+
+    Answering it (UNIMPLEMENTED) or skipping it would let this replica diverge silently from one
+    that applies it; nothing of the entry is written and the applied index stays where it was, so
+    the same data dir applies it once started with a version that knows it."""
+
+    exit_code = INCOMPATIBLE_ENTRY_EXIT_CODE
+
+    def __init__(self, raft_index: int, reason: str) -> None:
+        super().__init__(
+            f"cannot apply Raft entry {raft_index}: {reason}; this replica stops (exit code "
+            f"{INCOMPATIBLE_ENTRY_EXIT_CODE}) without applying it, as skipping it would make it diverge from the "
+            "replicas that apply it. If it runs an older version than the leader, upgrade it and start it again: "
+            "it applies the entry then")
+        self.raft_index = raft_index
+        self.reason = reason
+
+
+_incompatible_handler: Callable[[IncompatibleEntryError], None] | None = None
+
+
+def set_incompatible_entry_handler(handler: Callable[[IncompatibleEntryError], None] | None) -> None:
+    """Called with every entry this version cannot apply; the server's handler stops the process
+    (like a failed durable write, see wloadctl/fsutil.py). Without one the error is raised, and
+    pysyncobj retries the entry on every tick without applying it."""
+    global _incompatible_handler
+    _incompatible_handler = handler
+
+
+def incompatible_entry(raft_index: int, reason: str) -> IncompatibleEntryError:
+    error = IncompatibleEntryError(raft_index, reason)
+    handler = _incompatible_handler
+    if handler is not None:
+        handler(error)
+    return error
+
+
+def apply_failure_message(exc: BaseException) -> str:
+    """The INTERNAL answer to a command whose apply raised: the same text on every replica (object
+    addresses, which a message may hold, are masked), bounded in size."""
+    return _ADDRESS.sub("0x…", f"apply failed: {type(exc).__name__}: {exc}")[:500]
+
+
+class _EnvGuard:
+    """Readers-writer guard of ``Store.env``: reads, ``apply()`` and syncs share it, only swapping
+    the environment (installing a snapshot, closing) excludes them.
+
+    LMDB's MVCC already isolates readers from the writer, so a read must never wait for apply()
+    (its commit and fsync) and a long read (Digest) must never hold up apply(). Reentrant: a
+    thread that holds either side may take the shared side again (the swap reopens the env and
+    re-encodes old data dirs through the same code paths)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writer: int | None = None
+        self._writers_waiting = 0
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        me = threading.get_ident()
+        depth = getattr(self._local, "depth", 0)
+        if depth or self._writer == me:
+            self._local.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._local.depth = depth
+            return
+        with self._cond:
+            # Writer preference: a snapshot install is not starved by a stream of reads.
+            self._cond.wait_for(lambda: self._writer is None and not self._writers_waiting)
+            self._readers += 1
+        self._local.depth = 1
+        try:
+            yield
+        finally:
+            self._local.depth = 0
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        me = threading.get_ident()
+        if self._writer == me:
+            yield
+            return
+        if getattr(self._local, "depth", 0):
+            raise RuntimeError("the state env cannot be swapped by a thread that is reading it")
+        with self._cond:
+            self._writers_waiting += 1
+            self._cond.wait_for(lambda: self._writer is None and not self._readers)
+            self._writers_waiting -= 1
+            self._writer = me
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = None
+                self._cond.notify_all()
 
 
 def _ok(**kwargs: object) -> commands_pb2.CommandResult:
@@ -74,6 +204,15 @@ def _err(code: grpc.StatusCode, message: str) -> commands_pb2.CommandResult:
     return commands_pb2.CommandResult(code=code.value[0], message=message)
 
 
+# Command types this version applies (any other one stops the replica unless marked ignorable).
+_HANDLED = frozenset({
+    "apply_jobs", "delete_job", "set_member", "remove_member", "noop", "bootstrap", "begin_epoch", "force_activate",
+    "register_agent", "mark_agent_lost", "trigger_run", "dispatch_runs", "record_run_events", "request_kill",
+    "auth_bootstrap", "put_user", "delete_user", "put_role", "delete_role", "record_login", "revoke_session",
+    "create_api_key", "revoke_api_key", "set_security_policy", "record_audit", "request_approval", "decide_approval",
+})
+
+
 def _version_key(name: str, version: int) -> bytes:
     return name.encode() + b"\0" + _U64.pack(version)
 
@@ -82,11 +221,17 @@ class Store:
     """LMDB-backed state. Writes happen only through :meth:`apply` (the Raft
     thread); reads may come from any thread."""
 
-    def __init__(self, path: str | os.PathLike[str], map_size: int = DEFAULT_MAP_SIZE) -> None:
+    def __init__(self, path: str | os.PathLike[str], map_size: int = DEFAULT_MAP_SIZE,
+                 audit_secret: str | bytes | None = None) -> None:
         self.path = Path(path)
         self.map_size = map_size
-        # Guards swapping the environment when a snapshot is installed.
-        self._swap = threading.RLock()
+        # Audit records are encrypted under a key derived from the cluster secret (state/audit.py):
+        # every replica of a cluster holds the same secret, so the same bytes.
+        self._audit_key = audit_key(audit_secret)
+        self._leader = ""
+        # Guards swapping the environment when a snapshot is installed (never taken exclusively by
+        # apply() or reads: they rely on LMDB's MVCC).
+        self._guard = _EnvGuard()
         self._open()
 
     # ---- environment ----
@@ -103,10 +248,13 @@ class Store:
         )
         self._dbs = {name: self.env.open_db(name) for name in _DB_NAMES}
         self.runs = RunTables(self._dbs)
+        self.auth = AuthTables(self._dbs)
+        self.audit = AuditLog(self._dbs, self._audit_key)
+        self.approvals = ApprovalTables(self._dbs)
         self._canonicalize()
 
     def format_version(self) -> int:
-        with self.env.begin() as txn:
+        with self._reading() as txn:
             raw = txn.get(_FORMAT, db=self._dbs[b"meta"])
         return _U64.unpack(raw)[0] if raw else 1
 
@@ -144,20 +292,26 @@ class Store:
             txn.put(_FORMAT, _U64.pack(FORMAT_VERSION), db=meta)
 
     def close(self) -> None:
-        with self._swap:
+        with self._guard.exclusive():
             self.env.sync(True)
             self.env.close()
 
     def sync(self) -> None:
-        with self._swap:
+        with self._guard.shared():
             self.env.sync(True)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[lmdb.Transaction]:
+        """A read transaction: it waits only for a snapshot install, never for apply()."""
+        with self._guard.shared(), self.env.begin() as txn:
+            yield txn
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[lmdb.Transaction]:
         """One write transaction. If the disk or the environment fails (disk full), the failure is
         reported, and the server stops: pysyncobj would retry the entry forever on its Raft thread,
         dropping the proposer's callbacks and wedging the replica while it still answers reads."""
-        with self._swap:
+        with self._guard.shared():
             try:
                 with self.env.begin(write=True) as txn:
                     yield txn
@@ -177,7 +331,7 @@ class Store:
             raise
 
     def _replace_with(self, data_file: Path) -> None:
-        with self._swap:
+        with self._guard.exclusive():
             self.env.close()
             staged = self.path.with_name(self.path.name + ".installing")
             shutil.rmtree(staged, ignore_errors=True)
@@ -206,16 +360,16 @@ class Store:
         return _U64.unpack(raw)[0] if raw else 0
 
     def applied_index(self) -> int:
-        with self._swap, self.env.begin() as txn:
+        with self._reading() as txn:
             return self._get_u64(txn, _APPLIED_INDEX)
 
     def state_time_ms(self) -> int:
-        with self._swap, self.env.begin() as txn:
+        with self._reading() as txn:
             raw = txn.get(_STATE_TIME, db=self._dbs[b"meta"])
             return _I64.unpack(raw)[0] if raw else 0
 
     def get_job(self, name: str, version: int = 0) -> jobs_pb2.JobVersion | None:
-        with self._swap, self.env.begin() as txn:
+        with self._reading() as txn:
             if version:
                 raw = txn.get(_version_key(name, version), db=self._dbs[b"job_versions"])
             else:
@@ -223,11 +377,16 @@ class Store:
         return jobs_pb2.JobVersion.FromString(raw) if raw else None
 
     def list_jobs(self, domain: str = "", selector: Mapping[str, str] | None = None,
-                  page_size: int = 100, page_token: str = "") -> JobPage:
-        """Jobs ordered by name; ``page_token`` is the last name of the previous page."""
+                  page_size: int = 100, page_token: str = "", max_scan: int = MAX_SCAN_PER_PAGE) -> JobPage:
+        """Jobs ordered by name; ``page_token`` is the last name the previous page looked at.
+
+        At most ``max_scan`` jobs are looked at: when the selector matches few of them the page
+        holds fewer than ``page_size`` jobs (maybe none) and a token to go on with; an empty
+        ``next_token`` is the end. A page stops before MAX_PAGE_BYTES of jobs (one larger job
+        fills a page alone)."""
         selector = dict(selector or {})
         out: list[jobs_pb2.JobVersion] = []
-        with self._swap, self.env.begin() as txn:
+        with self._reading() as txn:
             jobs_db = self._dbs[b"jobs"]
             if domain:
                 prefix = domain.encode() + b"\0"
@@ -242,79 +401,85 @@ class Store:
                 names = (k for k in _iter_from(cur, start, b""))
             last = ""
             more = False
-            for name in names:
-                if len(out) >= page_size:
+            size = 0
+            for scanned, name in enumerate(names):
+                if len(out) >= page_size or scanned >= max_scan:
                     more = True
                     break
                 raw = txn.get(name, db=jobs_db)
-                if raw is None:
-                    continue
-                job = jobs_pb2.JobVersion.FromString(raw)
-                if all(job.spec.labels.get(k) == v for k, v in selector.items()):
+                job = jobs_pb2.JobVersion.FromString(raw) if raw is not None else None
+                if job is not None and all(job.spec.labels.get(k) == v for k, v in selector.items()):
+                    if out and size + len(raw) > MAX_PAGE_BYTES:
+                        more = True  # it opens the next page
+                        break
                     out.append(job)
-                    last = job.spec.name
+                    size += len(raw)
+                last = bytes(name).decode()
         return JobPage(out, last if more else "")
 
     def count_jobs(self) -> int:
-        with self._swap, self.env.begin() as txn:
+        with self._reading() as txn:
             return int(txn.stat(self._dbs[b"jobs"])["entries"])
 
     def members(self) -> list[commands_pb2.Member]:
-        with self._swap, self.env.begin() as txn:
+        with self._reading() as txn:
             return [commands_pb2.Member.FromString(v) for _, v in txn.cursor(db=self._dbs[b"members"])]
 
     # ---- runs, agents, epochs
 
     def epoch_info(self) -> runs_pb2.EpochInfo:
-        with self._swap, self.env.begin() as txn:
+        with self._reading() as txn:
             return self.runs.epoch(txn)
 
     def get_run(self, run_id: str) -> runs_pb2.Run | None:
-        with self._swap, self.env.begin() as txn:
+        with self._reading() as txn:
             return self.runs.get_run(txn, run_id)
 
     def list_runs(self, job_name: str = "", state: int = 0, page_size: int = 100,
-                  page_token: str = "") -> tuple[list[runs_pb2.Run], str]:
+                  page_token: str = "", max_scan: int = MAX_SCAN_PER_PAGE) -> tuple[list[runs_pb2.Run], str]:
+        """Newest first; like list_jobs, at most ``max_scan`` runs are looked at per call."""
         before = run_seq(page_token) or 0 if page_token else 0
-        with self._swap, self.env.begin() as txn:
-            runs, last = self.runs.list_runs(txn, job_name, state, page_size, before)
+        with self._reading() as txn:
+            runs, last = self.runs.list_runs(txn, job_name, state, page_size, before, max_scan, MAX_PAGE_BYTES)
         return runs, (f"r{last}" if last else "")
 
     def agents(self) -> list[runs_pb2.Agent]:
-        with self._swap, self.env.begin() as txn:
+        with self._reading() as txn:
             return self.runs.list_agents(txn)
 
     def active_runs(self) -> list[runs_pb2.Run]:
-        with self._swap, self.env.begin() as txn:
+        with self._reading() as txn:
             return list(self.runs.active_runs(txn))
 
     def on_agent_runs(self, agent_id: str = "") -> list[runs_pb2.Run]:
-        with self._swap, self.env.begin() as txn:
+        with self._reading() as txn:
             return list(self.runs.on_agent_runs(txn, agent_id))
 
     def on_agent_counts(self) -> dict[str, int]:
-        with self._swap, self.env.begin() as txn:
+        with self._reading() as txn:
             return self.runs.on_agent_counts(txn)
 
     def queued_runs(self, limit: int) -> list[runs_pb2.Run]:
-        with self._swap, self.env.begin() as txn:
+        with self._reading() as txn:
             return self.runs.queued_runs(txn, limit)
 
     def raft_members(self) -> list[str]:
         """Raft addresses of the voting members as of the applied index
         (empty until the first leader has bootstrapped the cluster)."""
-        with self._swap, self.env.begin() as txn:
+        with self._reading() as txn:
             return [k.decode() for k, _ in txn.cursor(db=self._dbs[b"raft_members"])]
 
     def idempotent_result(self, key: str) -> commands_pb2.CommandResult | None:
-        with self._swap, self.env.begin() as txn:
+        with self._reading() as txn:
             raw = txn.get(key.encode(), db=self._dbs[b"idem"])
         return commands_pb2.CommandResult.FromString(raw) if raw else None
 
-    def digest(self) -> tuple[int, str]:
-        """(applied index, sha256 over every database, key and value)."""
+    def digest(self, pause: Callable[[], None] | None = None) -> tuple[int, str]:
+        """(applied index, sha256 over every database, key and value), from one read transaction:
+        a full scan, so callers on the event loop run it in a worker thread. ``pause`` runs after
+        each database, inside the transaction (tests hold a digest in progress with it)."""
         h = hashlib.sha256()
-        with self._swap, self.env.begin() as txn:
+        with self._reading() as txn:
             applied = self._get_u64(txn, _APPLIED_INDEX)
             for name in _DB_NAMES:
                 h.update(struct.pack(">I", len(name)) + name)
@@ -322,6 +487,8 @@ class Store:
                     h.update(struct.pack(">II", len(k), len(v)))
                     h.update(k)
                     h.update(v)
+                if pause is not None:
+                    pause()
         return applied, h.hexdigest()
 
     # ---- the state machine ----
@@ -332,6 +499,8 @@ class Store:
         Returns one result per command, or None when ``raft_index`` was
         already applied (replay after restart). Deterministic: the same entry
         at the same index gives the same writes and results everywhere.
+        Raises IncompatibleEntryError (nothing written) for an entry this
+        version cannot apply.
         """
         with self._writing() as txn:
             if raft_index <= self._get_u64(txn, _APPLIED_INDEX):
@@ -339,23 +508,57 @@ class Store:
             meta = self._dbs[b"meta"]
             try:
                 batch = commands_pb2.CommandBatch.FromString(entry)
-            except DecodeError:
-                # A corrupt entry cannot be applied anywhere: every replica
-                # skips it the same way and moves on.
-                txn.put(_APPLIED_INDEX, _U64.pack(raft_index), db=meta)
-                return []
+            except DecodeError as e:
+                # No version of ours writes such an entry: skipping it would hide a replica that
+                # diverged (a newer encoding, a corrupted journal) behind a moving applied index.
+                raise incompatible_entry(raft_index, f"it does not decode as a CommandBatch ({e})") from None
             raw_time = txn.get(_STATE_TIME, db=meta)
             prev_time = _I64.unpack(raw_time)[0] if raw_time else 0
             # Time never moves backwards, even if a new leader's clock is slow.
             now_ms = max(prev_time, batch.time_ms)
-            results = [self._apply_command(txn, cmd, now_ms, raft_index) for cmd in batch.commands]
+            self._leader = batch.leader_id
+            results = [self._apply_isolated(txn, i, cmd, now_ms, raft_index) for i, cmd in enumerate(batch.commands)]
             self._expire_idempotency(txn, now_ms)
+            self._expire_security(txn, now_ms, raft_index)
             txn.put(_STATE_TIME, _I64.pack(now_ms), db=meta)
             txn.put(_APPLIED_INDEX, _U64.pack(raft_index), db=meta)
         return results
 
+    def _apply_isolated(self, txn: lmdb.Transaction, position: int, cmd: commands_pb2.Command, now_ms: int,
+                        raft_index: int) -> commands_pb2.CommandResult:
+        """One command in a nested write transaction.
+
+        An exception raised while applying a command (a value LMDB refuses, a bug) is as
+        deterministic as the command: raised out of apply() it failed the entry on every replica,
+        and pysyncobj retried it on every tick, for ever and again after restarts (a cluster
+        wedged by one AddMember with a long address). Here the command is rolled back alone and
+        answered INTERNAL, the rest of the batch applies and the applied index moves on. Failures
+        of the disk or the environment still stop the replica (wloadctl/fsutil.py)."""
+        try:
+            with self.env.begin(write=True, parent=txn) as child:
+                return self._apply_command(child, cmd, now_ms, raft_index, position)
+        except IncompatibleEntryError:
+            raise
+        except Exception as e:
+            if is_storage_error(e):
+                raise
+            result = _err(grpc.StatusCode.INTERNAL, apply_failure_message(e))
+            result.raft_index = raft_index
+            log.error("command failed at apply; answered INTERNAL on every replica",
+                      extra={"raft_index": raft_index, "command": position, "type": cmd.WhichOneof("body") or "",
+                             "error": result.message})
+            key = cmd.idempotency_key.encode()
+            if key and len(key) <= MAX_IDEMPOTENCY_KEY:
+                self._record_result(txn, key, result, now_ms)  # a retry gets the same answer
+            return result
+
+    def _record_result(self, txn: lmdb.Transaction, key: bytes, result: commands_pb2.CommandResult,
+                       now_ms: int) -> None:
+        txn.put(key, encode(result), db=self._dbs[b"idem"])
+        txn.put(_U64.pack(max(0, now_ms)) + key, b"", db=self._dbs[b"idem_by_time"])
+
     def _apply_command(self, txn: lmdb.Transaction, cmd: commands_pb2.Command, now_ms: int,
-                       raft_index: int) -> commands_pb2.CommandResult:
+                       raft_index: int, position: int = 0) -> commands_pb2.CommandResult:
         key = cmd.idempotency_key.encode()
         if key:
             if len(key) > MAX_IDEMPOTENCY_KEY:
@@ -365,42 +568,250 @@ class Store:
             if seen is not None:
                 return commands_pb2.CommandResult.FromString(seen)
         kind = cmd.WhichOneof("body")
-        if kind == "apply_jobs":
-            result = self._apply_jobs(txn, cmd.apply_jobs.jobs, now_ms, raft_index)
-        elif kind == "delete_job":
-            result = self._delete_job(txn, cmd.delete_job.name, now_ms, raft_index)
-        elif kind == "set_member":
-            result = self._set_member(txn, cmd.set_member.member)
-        elif kind == "remove_member":
-            result = self._remove_member(txn, cmd.remove_member.id)
-        elif kind == "noop":
-            result = _ok()
-        elif kind == "bootstrap":
-            result = self._bootstrap(txn, cmd.bootstrap.members)
-        elif kind == "begin_epoch":
-            result = self.runs.begin_epoch(txn, cmd.begin_epoch, now_ms)
-        elif kind == "force_activate":
-            result = self.runs.force_activate(txn, cmd.force_activate)
-        elif kind == "register_agent":
-            result = self.runs.register_agent(txn, cmd.register_agent.agent, now_ms)
-        elif kind == "mark_agent_lost":
-            result = self.runs.mark_agent_lost(txn, cmd.mark_agent_lost, now_ms)
-        elif kind == "trigger_run":
-            result = self.runs.trigger_run(txn, cmd.trigger_run, now_ms, cmd.idempotency_key)
-        elif kind == "dispatch_runs":
-            result = self.runs.dispatch(txn, cmd.dispatch_runs, now_ms)
-        elif kind == "record_run_events":
-            result = self.runs.record_events(txn, cmd.record_run_events, now_ms)
-        elif kind == "request_kill":
-            result = self.runs.request_kill(txn, cmd.request_kill, now_ms)
+        if kind is not None and kind in _HANDLED:
+            actor = self._actor(cmd)
+            before = self._snapshot(txn, kind, cmd)
+            result = self._dispatch(txn, kind, cmd, actor, now_ms, raft_index)
+            result.raft_index = raft_index
+            if kind not in audit_entries.NOT_AUDITED:
+                self._audit(txn, kind, cmd, actor, result, now_ms, raft_index, before, self._snapshot(txn, kind, cmd))
+            if key:
+                self._record_result(txn, key, result, now_ms)
+            return result
+        if kind is None and not unknown_fields.UnknownFieldSet(cmd):
+            result = _err(grpc.StatusCode.INVALID_ARGUMENT, "command: empty (no command type is set)")
+        elif cmd.ignorable:
+            # Its author marked it as safe to skip for versions that do not know it: skipped, and
+            # nothing recorded (a replica that knows it records its own result).
+            result = _err(grpc.StatusCode.UNIMPLEMENTED, "command: type unknown to this version; skipped (ignorable)")
+            result.raft_index = raft_index
+            return result
         else:
-            # Never silently ignore a command this version does not know.
-            result = _err(grpc.StatusCode.UNIMPLEMENTED, "command: unknown command type")
+            # Never silently ignore a command this version does not know: a replica that knows
+            # it would hold different state. Stop instead (the whole entry stays unapplied).
+            fields = sorted({f.field_number for f in unknown_fields.UnknownFieldSet(cmd)})
+            what = f"type {kind!r}" if kind else f"type (field {', '.join(map(str, fields))})"
+            raise incompatible_entry(raft_index, f"command {position} has a {what} this version does not know "
+                                     "and is not marked ignorable")
         result.raft_index = raft_index
         if key:
-            txn.put(key, encode(result), db=self._dbs[b"idem"])
-            txn.put(_U64.pack(max(0, now_ms)) + key, b"", db=self._dbs[b"idem_by_time"])
+            self._record_result(txn, key, result, now_ms)
         return result
+
+    def _dispatch(self, txn: lmdb.Transaction, kind: str, cmd: commands_pb2.Command, actor: auth_pb2.Actor,
+                  now_ms: int, raft_index: int) -> commands_pb2.CommandResult:
+        if kind == "apply_jobs":
+            return self._apply_jobs(txn, cmd.apply_jobs.jobs, now_ms, raft_index)
+        if kind == "delete_job":
+            return self._delete_job(txn, cmd.delete_job.name, now_ms, raft_index)
+        if kind == "set_member":
+            return self._set_member(txn, cmd.set_member.member)
+        if kind == "remove_member":
+            return self._remove_member(txn, cmd.remove_member.id)
+        if kind == "noop":
+            return _ok()
+        if kind == "bootstrap":
+            return self._bootstrap(txn, cmd.bootstrap.members)
+        if kind == "begin_epoch":
+            return self.runs.begin_epoch(txn, cmd.begin_epoch, now_ms)
+        if kind == "force_activate":
+            return self.runs.force_activate(txn, cmd.force_activate)
+        if kind == "register_agent":
+            return self.runs.register_agent(txn, cmd.register_agent.agent, now_ms)
+        if kind == "mark_agent_lost":
+            return self.runs.mark_agent_lost(txn, cmd.mark_agent_lost, now_ms)
+        if kind == "trigger_run":
+            return self.runs.trigger_run(txn, cmd.trigger_run, now_ms, cmd.idempotency_key)
+        if kind == "dispatch_runs":
+            return self.runs.dispatch(txn, cmd.dispatch_runs, now_ms)
+        if kind == "record_run_events":
+            return self.runs.record_events(txn, cmd.record_run_events, now_ms)
+        if kind == "request_kill":
+            return self.runs.request_kill(txn, cmd.request_kill, now_ms)
+        if kind == "auth_bootstrap":
+            return self.auth.bootstrap(txn, cmd.auth_bootstrap, now_ms, raft_index)
+        if kind == "put_user":
+            return self.auth.put_user(txn, cmd.put_user, now_ms, actor.name)
+        if kind == "delete_user":
+            return self.auth.delete_user(txn, cmd.delete_user)
+        if kind == "put_role":
+            return self.auth.put_role(txn, cmd.put_role, now_ms, actor.name)
+        if kind == "delete_role":
+            return self.auth.delete_role(txn, cmd.delete_role)
+        if kind == "record_login":
+            return self.auth.record_login(txn, cmd.record_login, now_ms, raft_index)
+        if kind == "revoke_session":
+            return self.auth.revoke_session(txn, cmd.revoke_session)
+        if kind == "create_api_key":
+            return self.auth.create_key(txn, cmd.create_api_key, now_ms, raft_index, actor.name)
+        if kind == "revoke_api_key":
+            return self.auth.revoke_key(txn, cmd.revoke_api_key)
+        if kind == "set_security_policy":
+            return self.auth.set_policy(txn, cmd.set_security_policy)
+        if kind == "record_audit":
+            return _ok()  # the audit record is all it writes
+        if kind == "request_approval":
+            return self.approvals.request(txn, cmd.request_approval, actor, now_ms, raft_index)
+        if kind == "decide_approval":
+            return self.approvals.decide(txn, cmd.decide_approval, actor, now_ms, lambda a: self._person(txn, a),
+                                         lambda inner: self._approved(txn, inner, actor, now_ms, raft_index))
+        raise AssertionError(f"{kind} is in _HANDLED without a handler")
+
+    def _approved(self, txn: lmdb.Transaction, inner: commands_pb2.Command, approver: auth_pb2.Actor, now_ms: int,
+                  raft_index: int) -> commands_pb2.CommandResult:
+        """Run a held operation as its requester; its audit record names the approver."""
+        kind = inner.WhichOneof("body")
+        if kind is None or kind not in _HANDLED or kind in ("request_approval", "decide_approval"):
+            return _err(grpc.StatusCode.INVALID_ARGUMENT, "command: cannot be run by an approval")
+        actor = self._actor(inner)
+        before = self._snapshot(txn, kind, inner)
+        result = self._dispatch(txn, kind, inner, actor, now_ms, raft_index)
+        result.raft_index = raft_index
+        self._audit(txn, kind, inner, actor, result, now_ms, raft_index, before, self._snapshot(txn, kind, inner),
+                    approved_by=f"{approver.kind}/{approver.name}")
+        return result
+
+    def _actor(self, cmd: commands_pb2.Command) -> auth_pb2.Actor:
+        if cmd.HasField("actor"):
+            return cmd.actor
+        return auth_pb2.Actor(kind="system", name=self._leader or "leader")
+
+    def _person(self, txn: lmdb.Transaction, actor: auth_pb2.Actor) -> str:
+        """Who is behind an actor: an API key is its owner's, so one cannot approve one's own request with a key."""
+        if actor.kind == "apikey":
+            key = self.auth.key(txn, actor.name)
+            if key is not None and key.owner and self.auth.user(txn, key.owner) is not None:
+                return f"user/{key.owner}"
+        return f"{actor.kind}/{actor.name}"
+
+    def _snapshot(self, txn: lmdb.Transaction, kind: str, cmd: commands_pb2.Command) -> str:
+        """The value a command changes, as JSON (the audit record's before/after); "" for others."""
+        if kind == "apply_jobs":
+            specs = {}
+            for spec in cmd.apply_jobs.jobs:
+                raw = txn.get(spec.name.encode(), db=self._dbs[b"jobs"]) if spec.name else None
+                specs[spec.name] = to_dict(jobs_pb2.JobVersion.FromString(raw)) if raw else None
+            return capped(specs)
+        if kind == "delete_job":
+            raw = txn.get(cmd.delete_job.name.encode(), db=self._dbs[b"jobs"]) if cmd.delete_job.name else None
+            return to_json(jobs_pb2.JobVersion.FromString(raw)) if raw else ""
+        if kind in ("put_user", "delete_user"):
+            name = cmd.put_user.user.name if kind == "put_user" else cmd.delete_user.name
+            user = self.auth.user(txn, name)
+            if user is None:
+                return ""
+            shown = to_dict(user, drop=("password_hash",))
+            # Not the hash itself: a fingerprint that shows the password changed.
+            shown["password_fingerprint"] = hashlib.sha256(user.password_hash.encode()).hexdigest()[:16] \
+                if user.password_hash else ""
+            return capped(shown)
+        if kind in ("put_role", "delete_role"):
+            name = cmd.put_role.role.name if kind == "put_role" else cmd.delete_role.name
+            raw = txn.get(name.encode(), db=self._dbs[b"roles"]) if name else None
+            return to_json(auth_pb2.Role.FromString(raw)) if raw else ""
+        if kind == "set_security_policy":
+            return to_json(self.auth.policy(txn))
+        if kind in ("set_member", "remove_member"):
+            member_id = cmd.set_member.member.id if kind == "set_member" else cmd.remove_member.id
+            raw = txn.get(member_id.encode(), db=self._dbs[b"members"]) if member_id else None
+            return to_json(commands_pb2.Member.FromString(raw)) if raw else ""
+        if kind == "force_activate":
+            return to_json(self.runs.epoch(txn))
+        if kind == "revoke_api_key":
+            key = self.auth.key(txn, cmd.revoke_api_key.id)
+            return to_json(key, drop=("secret_hash",)) if key else ""
+        return ""
+
+    def _audit(self, txn: lmdb.Transaction, kind: str, cmd: commands_pb2.Command, actor: auth_pb2.Actor,
+               result: commands_pb2.CommandResult, now_ms: int, raft_index: int, before: str, after: str,
+               approved_by: str = "") -> None:
+        self.audit.append(txn, audit_pb2.AuditRecord(
+            time_ms=now_ms, actor=actor, operation=audit_entries.operation(kind, cmd, result),
+            content=audit_entries.content(kind, cmd), result_code=result.code,
+            result=result.message[:2000] if result.code else "ok",
+            resources=audit_entries.resources(kind, cmd, result), before=before,
+            after=after, raft_index=raft_index, approved_by=approved_by))
+
+    def _expire_security(self, txn: lmdb.Transaction, now_ms: int, raft_index: int) -> None:
+        """Time-driven changes of the security state, from the batch's time only (bounded per entry)."""
+        self.auth.expire_sessions(txn, now_ms)
+        for approval in self.approvals.expire(txn, now_ms):
+            self.audit.append(txn, audit_pb2.AuditRecord(
+                time_ms=now_ms, actor=auth_pb2.Actor(kind="system", name=self._leader or "leader"),
+                operation="approval.expire", content=capped({"summary": approval.summary}),
+                resources=[f"approval/{approval.id}", *approval.resources], result="ok", raft_index=raft_index))
+        policy = self.auth.policy(txn)
+        if policy.audit_retention_days:
+            self.audit.prune(txn, now_ms, policy.audit_retention_days)
+
+    # ---- reads of the security state
+
+    def user(self, name: str) -> auth_pb2.User | None:
+        with self._reading() as txn:
+            return self.auth.user(txn, name)
+
+    def users(self) -> list[auth_pb2.User]:
+        with self._reading() as txn:
+            return list(self.auth.list_users(txn))
+
+    def role(self, name: str) -> auth_pb2.Role | None:
+        with self._reading() as txn:
+            return self.auth.role(txn, name)
+
+    def roles(self) -> list[auth_pb2.Role]:
+        with self._reading() as txn:
+            return self.auth.list_roles(txn)
+
+    def role_permissions(self) -> dict[str, list[str]]:
+        with self._reading() as txn:
+            return self.auth.role_permissions(txn)
+
+    def api_key(self, key_id: str) -> auth_pb2.ApiKey | None:
+        with self._reading() as txn:
+            return self.auth.key(txn, key_id)
+
+    def api_keys(self) -> list[auth_pb2.ApiKey]:
+        with self._reading() as txn:
+            return list(self.auth.list_keys(txn))
+
+    def session(self, session_id: str) -> auth_pb2.Session | None:
+        with self._reading() as txn:
+            return self.auth.session(txn, session_id)
+
+    def security_policy(self) -> auth_pb2.SecurityPolicy:
+        with self._reading() as txn:
+            return self.auth.policy(txn)
+
+    def auth_bootstrapped(self) -> bool:
+        with self._reading() as txn:
+            return self.auth.bootstrapped(txn)
+
+    def approval(self, approval_id: str) -> approval_pb2.Approval | None:
+        with self._reading() as txn:
+            return self.approvals.get(txn, approval_id)
+
+    def list_approvals(self, limit: int = 1000) -> list[approval_pb2.Approval]:
+        with self._reading() as txn:
+            out = []
+            for approval in self.approvals.newest_first(txn):
+                if len(out) >= limit:
+                    break
+                out.append(approval)
+            return out
+
+    def audit_records(self, after_seq: int = 0, limit: int = 500) -> list[audit_pb2.AuditRecord]:
+        """Up to ``limit`` records after ``after_seq``, oldest first (ValueError on an altered one)."""
+        with self._reading() as txn:
+            out = []
+            for record in self.audit.records(txn, after_seq):
+                out.append(record)
+                if len(out) >= limit:
+                    break
+            return out
+
+    def verify_audit(self) -> Verdict:
+        with self._reading() as txn:
+            return self.audit.verify(txn)
 
     def _expire_idempotency(self, txn: lmdb.Transaction, now_ms: int) -> None:
         # Unsigned keys sort by time; stamped times are never negative.
@@ -485,13 +896,20 @@ class Store:
         return latest if latest is not None and latest.deleted else None
 
     def _set_member(self, txn: lmdb.Transaction, member: commands_pb2.Member) -> commands_pb2.CommandResult:
-        if not member.id or not member.raft_address:
-            return _err(grpc.StatusCode.INVALID_ARGUMENT, "member: id and raft_address are required")
+        # Re-checked at apply (the API normalized it): ids and addresses are keys of the member tables.
+        problem = member_problem(member)
+        if problem:
+            return _err(grpc.StatusCode.INVALID_ARGUMENT, problem)
         for _, v in txn.cursor(db=self._dbs[b"members"]):
             other = commands_pb2.Member.FromString(v)
             if other.id != member.id and other.raft_address == member.raft_address:
                 return _err(grpc.StatusCode.ALREADY_EXISTS,
                             f"member.raft_address: {member.raft_address} already belongs to {other.id}")
+            if other.id == member.id and other != member:
+                # Followers forward writes to a member's recorded API address: it never moves silently.
+                return _err(grpc.StatusCode.ALREADY_EXISTS,
+                            f"member.id: {member.id} is already a member at {other.raft_address} (API "
+                            f"{other.api_address or 'unknown'}); to change its addresses, remove it and add it again")
         txn.put(member.id.encode(), encode(member), db=self._dbs[b"members"])
         return _ok()
 
@@ -499,6 +917,11 @@ class Store:
                    members: Sequence[commands_pb2.Member]) -> commands_pb2.CommandResult:
         if txn.stat(self._dbs[b"raft_members"])["entries"]:
             return _ok(message="already bootstrapped")
+        for i, m in enumerate(members):
+            # The configured addresses, exactly as pysyncobj knows them: checked, not rewritten.
+            problem = member_problem(m, normal=False)
+            if problem:
+                return _err(grpc.StatusCode.INVALID_ARGUMENT, f"members[{i}].{problem}")
         for m in members:
             txn.put(m.id.encode(), encode(m), db=self._dbs[b"members"])
             txn.put(m.raft_address.encode(), b"", db=self._dbs[b"raft_members"])
@@ -511,22 +934,38 @@ class Store:
             if raft_index <= self._get_u64(txn, _APPLIED_INDEX):
                 return
             if membership is not None:
-                op, address = membership
-                raft_db, members_db = self._dbs[b"raft_members"], self._dbs[b"members"]
-                if op == "add":
-                    txn.put(address.encode(), b"", db=raft_db)
-                    if not any(commands_pb2.Member.FromString(v).raft_address == address
-                               for _, v in txn.cursor(db=members_db)):
-                        placeholder = commands_pb2.Member(id=address, raft_address=address)
-                        txn.put(address.encode(), encode(placeholder), db=members_db)
-                elif op == "rem":
-                    txn.delete(address.encode(), db=raft_db)
-                    for k, v in list(txn.cursor(db=members_db)):
-                        if commands_pb2.Member.FromString(v).raft_address == address:
-                            txn.delete(k, db=members_db)
+                try:
+                    with self.env.begin(write=True, parent=txn) as child:
+                        self._apply_membership(child, *membership)
+                except Exception as e:
+                    if is_storage_error(e):
+                        raise
+                    # pysyncobj changed its member set when the entry was appended, whatever we
+                    # record; failing the entry would only wedge every replica (see _apply_isolated).
+                    log.error("membership entry not recorded in the state", extra={
+                        "raft_index": raft_index, "op": membership[0], "address": membership[1][:300],
+                        "error": apply_failure_message(e)})
             txn.put(_APPLIED_INDEX, _U64.pack(raft_index), db=self._dbs[b"meta"])
 
+    def _apply_membership(self, txn: lmdb.Transaction, op: str, address: str) -> None:
+        raft_db, members_db = self._dbs[b"raft_members"], self._dbs[b"members"]
+        if op == "add":
+            txn.put(address.encode(), b"", db=raft_db)
+            if not any(commands_pb2.Member.FromString(v).raft_address == address
+                       for _, v in txn.cursor(db=members_db)):
+                placeholder = commands_pb2.Member(id=address, raft_address=address)
+                txn.put(address.encode(), encode(placeholder), db=members_db)
+        elif op == "rem":
+            txn.delete(address.encode(), db=raft_db)
+            for k, v in list(txn.cursor(db=members_db)):
+                if commands_pb2.Member.FromString(v).raft_address == address:
+                    txn.delete(k, db=members_db)
+
     def _remove_member(self, txn: lmdb.Transaction, member_id: str) -> commands_pb2.CommandResult:
+        try:
+            check_member_id(member_id, "id")
+        except MemberError as e:
+            return _err(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         if not txn.delete(member_id.encode(), db=self._dbs[b"members"]):
             return _err(grpc.StatusCode.NOT_FOUND, f"id: member {member_id!r} not found")
         return _ok()

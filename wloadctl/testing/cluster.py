@@ -20,8 +20,8 @@ from typing import Any
 
 import grpc
 
-from wloadctl.cli.configs import render_config, toml_string
 from wloadctl.client import Client, ClientError
+from wloadctl.config import render_config, toml_string
 from wloadctl.proto.v1 import api_pb2
 from wloadctl.security.certs import init_ca, issue
 
@@ -244,17 +244,25 @@ class LocalCluster:
     # ---- agents
 
     def add_agent(self, agent_id: str, capacity: int = 4, labels: dict[str, str] | None = None,
-                  lease_seconds: float = 3.0, orphan_policy: str = "kill", start: bool = True) -> AgentProc:
+                  lease_seconds: float = 3.0, orphan_policy: str = "kill", start: bool = True,
+                  replicas: list[str] | None = None,
+                  settings: dict[str, bool | list[str]] | None = None) -> AgentProc:
+        """`replicas`: the agent link addresses it dials (default: every replica's); `settings`: more
+        top-level settings, such as allowed_run_as = [...] or allow_scripts = false."""
         a = AgentProc(agent_id=agent_id, root=self.root, config_path=self.root / f"agent-{agent_id}.toml",
                       log_path=self.root / f"agent-{agent_id}.log", work_dir=self.root / f"agent-{agent_id}",
                       insecure=not self.tls, netns=self.placement(agent_id).netns)
         q = toml_string  # paths and labels may hold quotes or backslashes
         lines = [f"agent_id = {q(agent_id)}", f"capacity = {capacity}",
-                 "replicas = [" + ", ".join(q(r.agent_address) for r in self.replicas) + "]",
+                 "replicas = [" + ", ".join(q(r) for r in replicas or [r.agent_address for r in self.replicas]) + "]",
                  f"work_dir = {q(str(a.work_dir))}", f"lease_seconds = {lease_seconds}",
                  f"orphan_policy = {q(orphan_policy)}"]
         if labels:
             lines.append("labels = { " + ", ".join(f"{q(k)} = {q(v)}" for k, v in labels.items()) + " }")
+        for key, value in (settings or {}).items():
+            rendered = ("true" if value else "false") if isinstance(value, bool) else \
+                "[" + ", ".join(q(v) for v in value) + "]"
+            lines.append(f"{key} = {rendered}")
         if self.tls:
             issue(self.certs, "agent", agent_id)
             cert, key = self.certs / f"agent-{agent_id}.crt", self.certs / f"agent-{agent_id}.key"

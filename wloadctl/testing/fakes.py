@@ -32,6 +32,12 @@ class FakeRaftNode:
     def is_leader(self) -> bool:
         return self.leader
 
+    def leads_now(self) -> bool:
+        return self.leader
+
+    def leader_address(self) -> str | None:
+        return self.node_id if self.leader else None
+
     def propose(self, payload: bytes, callback: Callable[[Any, int], None]) -> None:
         with self._cv:
             self.proposed.append(payload)

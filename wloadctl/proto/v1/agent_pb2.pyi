@@ -1,4 +1,5 @@
 from wloadctl.proto.v1 import jobs_pb2 as _jobs_pb2
+from wloadctl.proto.v1 import runs_pb2 as _runs_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -9,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AgentHello(_message.Message):
-    __slots__ = ("agent_id", "labels", "capacity", "hostname", "platform", "cpus", "version", "highest_epoch", "lease_ms", "orphan_policy")
+    __slots__ = ("agent_id", "labels", "capacity", "hostname", "platform", "cpus", "version", "highest_epoch", "lease_ms", "orphan_policy", "policy")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +28,7 @@ class AgentHello(_message.Message):
     HIGHEST_EPOCH_FIELD_NUMBER: _ClassVar[int]
     LEASE_MS_FIELD_NUMBER: _ClassVar[int]
     ORPHAN_POLICY_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     labels: _containers.ScalarMap[str, str]
     capacity: int
@@ -37,7 +39,8 @@ class AgentHello(_message.Message):
     highest_epoch: int
     lease_ms: int
     orphan_policy: str
-    def __init__(self, agent_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., capacity: _Optional[int] = ..., hostname: _Optional[str] = ..., platform: _Optional[str] = ..., cpus: _Optional[int] = ..., version: _Optional[str] = ..., highest_epoch: _Optional[int] = ..., lease_ms: _Optional[int] = ..., orphan_policy: _Optional[str] = ...) -> None: ...
+    policy: _runs_pb2.AgentPolicy
+    def __init__(self, agent_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., capacity: _Optional[int] = ..., hostname: _Optional[str] = ..., platform: _Optional[str] = ..., cpus: _Optional[int] = ..., version: _Optional[str] = ..., highest_epoch: _Optional[int] = ..., lease_ms: _Optional[int] = ..., orphan_policy: _Optional[str] = ..., policy: _Optional[_Union[_runs_pb2.AgentPolicy, _Mapping]] = ...) -> None: ...
 
 class AgentReport(_message.Message):
     __slots__ = ("highest_epoch", "running", "unacked", "free_slots")
@@ -52,7 +55,7 @@ class AgentReport(_message.Message):
     def __init__(self, highest_epoch: _Optional[int] = ..., running: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ..., unacked: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ..., free_slots: _Optional[int] = ...) -> None: ...
 
 class RunEvent(_message.Message):
-    __slots__ = ("kind", "run_id", "attempt", "epoch", "time_ms", "pid", "data", "exit_code", "timed_out", "killed", "error", "seq", "orphaned", "offset")
+    __slots__ = ("kind", "run_id", "attempt", "epoch", "time_ms", "pid", "data", "exit_code", "timed_out", "killed", "error", "seq", "orphaned", "offset", "policy")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         KIND_UNSPECIFIED: _ClassVar[RunEvent.Kind]
@@ -79,6 +82,7 @@ class RunEvent(_message.Message):
     SEQ_FIELD_NUMBER: _ClassVar[int]
     ORPHANED_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     kind: RunEvent.Kind
     run_id: str
     attempt: int
@@ -93,7 +97,8 @@ class RunEvent(_message.Message):
     seq: int
     orphaned: bool
     offset: int
-    def __init__(self, kind: _Optional[_Union[RunEvent.Kind, str]] = ..., run_id: _Optional[str] = ..., attempt: _Optional[int] = ..., epoch: _Optional[int] = ..., time_ms: _Optional[int] = ..., pid: _Optional[int] = ..., data: _Optional[bytes] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., killed: _Optional[bool] = ..., error: _Optional[str] = ..., seq: _Optional[int] = ..., orphaned: _Optional[bool] = ..., offset: _Optional[int] = ...) -> None: ...
+    policy: bool
+    def __init__(self, kind: _Optional[_Union[RunEvent.Kind, str]] = ..., run_id: _Optional[str] = ..., attempt: _Optional[int] = ..., epoch: _Optional[int] = ..., time_ms: _Optional[int] = ..., pid: _Optional[int] = ..., data: _Optional[bytes] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., killed: _Optional[bool] = ..., error: _Optional[str] = ..., seq: _Optional[int] = ..., orphaned: _Optional[bool] = ..., offset: _Optional[int] = ..., policy: _Optional[bool] = ...) -> None: ...
 
 class AgentHeartbeat(_message.Message):
     __slots__ = ("seq", "highest_epoch", "running", "free_slots")
@@ -185,10 +190,11 @@ class Assignment(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., attempt: _Optional[int] = ..., spec: _Optional[_Union[_jobs_pb2.JobSpec, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ReplicaMessage(_message.Message):
-    __slots__ = ("epoch", "replica_id", "leader", "heartbeat_ack", "inquiry", "dispatch", "kill", "log_request", "event_ack", "welcome", "step_down")
+    __slots__ = ("epoch", "replica_id", "leader", "state_epoch", "heartbeat_ack", "inquiry", "dispatch", "kill", "log_request", "event_ack", "welcome", "step_down", "epoch_notice")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     LEADER_FIELD_NUMBER: _ClassVar[int]
+    STATE_EPOCH_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_ACK_FIELD_NUMBER: _ClassVar[int]
     INQUIRY_FIELD_NUMBER: _ClassVar[int]
     DISPATCH_FIELD_NUMBER: _ClassVar[int]
@@ -197,9 +203,11 @@ class ReplicaMessage(_message.Message):
     EVENT_ACK_FIELD_NUMBER: _ClassVar[int]
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     STEP_DOWN_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_NOTICE_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     replica_id: str
     leader: bool
+    state_epoch: int
     heartbeat_ack: HeartbeatAck
     inquiry: Inquiry
     dispatch: DispatchBatch
@@ -208,7 +216,12 @@ class ReplicaMessage(_message.Message):
     event_ack: EventAck
     welcome: Welcome
     step_down: StepDown
-    def __init__(self, epoch: _Optional[int] = ..., replica_id: _Optional[str] = ..., leader: _Optional[bool] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., inquiry: _Optional[_Union[Inquiry, _Mapping]] = ..., dispatch: _Optional[_Union[DispatchBatch, _Mapping]] = ..., kill: _Optional[_Union[KillRun, _Mapping]] = ..., log_request: _Optional[_Union[LogRequest, _Mapping]] = ..., event_ack: _Optional[_Union[EventAck, _Mapping]] = ..., welcome: _Optional[_Union[Welcome, _Mapping]] = ..., step_down: _Optional[_Union[StepDown, _Mapping]] = ...) -> None: ...
+    epoch_notice: EpochNotice
+    def __init__(self, epoch: _Optional[int] = ..., replica_id: _Optional[str] = ..., leader: _Optional[bool] = ..., state_epoch: _Optional[int] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., inquiry: _Optional[_Union[Inquiry, _Mapping]] = ..., dispatch: _Optional[_Union[DispatchBatch, _Mapping]] = ..., kill: _Optional[_Union[KillRun, _Mapping]] = ..., log_request: _Optional[_Union[LogRequest, _Mapping]] = ..., event_ack: _Optional[_Union[EventAck, _Mapping]] = ..., welcome: _Optional[_Union[Welcome, _Mapping]] = ..., step_down: _Optional[_Union[StepDown, _Mapping]] = ..., epoch_notice: _Optional[_Union[EpochNotice, _Mapping]] = ...) -> None: ...
+
+class EpochNotice(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class StepDown(_message.Message):
     __slots__ = ()

@@ -1,6 +1,9 @@
 from wloadctl.proto.v1 import jobs_pb2 as _jobs_pb2
 from wloadctl.proto.v1 import runs_pb2 as _runs_pb2
 from wloadctl.proto.v1 import agent_pb2 as _agent_pb2
+from wloadctl.proto.v1 import auth_pb2 as _auth_pb2
+from wloadctl.proto.v1 import audit_pb2 as _audit_pb2
+from wloadctl.proto.v1 import approval_pb2 as _approval_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -20,8 +23,10 @@ class CommandBatch(_message.Message):
     def __init__(self, time_ms: _Optional[int] = ..., leader_id: _Optional[str] = ..., commands: _Optional[_Iterable[_Union[Command, _Mapping]]] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("idempotency_key", "apply_jobs", "delete_job", "set_member", "remove_member", "noop", "bootstrap", "begin_epoch", "force_activate", "register_agent", "mark_agent_lost", "trigger_run", "dispatch_runs", "record_run_events", "request_kill")
+    __slots__ = ("idempotency_key", "actor", "ignorable", "apply_jobs", "delete_job", "set_member", "remove_member", "noop", "bootstrap", "begin_epoch", "force_activate", "register_agent", "mark_agent_lost", "trigger_run", "dispatch_runs", "record_run_events", "request_kill", "auth_bootstrap", "put_user", "delete_user", "put_role", "delete_role", "record_login", "revoke_session", "create_api_key", "revoke_api_key", "set_security_policy", "record_audit", "request_approval", "decide_approval")
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    IGNORABLE_FIELD_NUMBER: _ClassVar[int]
     APPLY_JOBS_FIELD_NUMBER: _ClassVar[int]
     DELETE_JOB_FIELD_NUMBER: _ClassVar[int]
     SET_MEMBER_FIELD_NUMBER: _ClassVar[int]
@@ -36,7 +41,22 @@ class Command(_message.Message):
     DISPATCH_RUNS_FIELD_NUMBER: _ClassVar[int]
     RECORD_RUN_EVENTS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_KILL_FIELD_NUMBER: _ClassVar[int]
+    AUTH_BOOTSTRAP_FIELD_NUMBER: _ClassVar[int]
+    PUT_USER_FIELD_NUMBER: _ClassVar[int]
+    DELETE_USER_FIELD_NUMBER: _ClassVar[int]
+    PUT_ROLE_FIELD_NUMBER: _ClassVar[int]
+    DELETE_ROLE_FIELD_NUMBER: _ClassVar[int]
+    RECORD_LOGIN_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_SESSION_FIELD_NUMBER: _ClassVar[int]
+    CREATE_API_KEY_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_API_KEY_FIELD_NUMBER: _ClassVar[int]
+    SET_SECURITY_POLICY_FIELD_NUMBER: _ClassVar[int]
+    RECORD_AUDIT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    DECIDE_APPROVAL_FIELD_NUMBER: _ClassVar[int]
     idempotency_key: str
+    actor: _auth_pb2.Actor
+    ignorable: bool
     apply_jobs: ApplyJobs
     delete_job: DeleteJob
     set_member: SetMember
@@ -51,7 +71,20 @@ class Command(_message.Message):
     dispatch_runs: DispatchRuns
     record_run_events: RecordRunEvents
     request_kill: RequestKill
-    def __init__(self, idempotency_key: _Optional[str] = ..., apply_jobs: _Optional[_Union[ApplyJobs, _Mapping]] = ..., delete_job: _Optional[_Union[DeleteJob, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., remove_member: _Optional[_Union[RemoveMember, _Mapping]] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., bootstrap: _Optional[_Union[Bootstrap, _Mapping]] = ..., begin_epoch: _Optional[_Union[BeginEpoch, _Mapping]] = ..., force_activate: _Optional[_Union[ForceActivate, _Mapping]] = ..., register_agent: _Optional[_Union[RegisterAgent, _Mapping]] = ..., mark_agent_lost: _Optional[_Union[MarkAgentLost, _Mapping]] = ..., trigger_run: _Optional[_Union[TriggerRun, _Mapping]] = ..., dispatch_runs: _Optional[_Union[DispatchRuns, _Mapping]] = ..., record_run_events: _Optional[_Union[RecordRunEvents, _Mapping]] = ..., request_kill: _Optional[_Union[RequestKill, _Mapping]] = ...) -> None: ...
+    auth_bootstrap: _auth_pb2.AuthBootstrap
+    put_user: _auth_pb2.PutUser
+    delete_user: _auth_pb2.DeleteUser
+    put_role: _auth_pb2.PutRole
+    delete_role: _auth_pb2.DeleteRole
+    record_login: _auth_pb2.RecordLogin
+    revoke_session: _auth_pb2.RevokeSession
+    create_api_key: _auth_pb2.CreateApiKey
+    revoke_api_key: _auth_pb2.RevokeApiKey
+    set_security_policy: _auth_pb2.SetSecurityPolicy
+    record_audit: _audit_pb2.RecordAudit
+    request_approval: _approval_pb2.RequestApproval
+    decide_approval: _approval_pb2.DecideApproval
+    def __init__(self, idempotency_key: _Optional[str] = ..., actor: _Optional[_Union[_auth_pb2.Actor, _Mapping]] = ..., ignorable: _Optional[bool] = ..., apply_jobs: _Optional[_Union[ApplyJobs, _Mapping]] = ..., delete_job: _Optional[_Union[DeleteJob, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., remove_member: _Optional[_Union[RemoveMember, _Mapping]] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., bootstrap: _Optional[_Union[Bootstrap, _Mapping]] = ..., begin_epoch: _Optional[_Union[BeginEpoch, _Mapping]] = ..., force_activate: _Optional[_Union[ForceActivate, _Mapping]] = ..., register_agent: _Optional[_Union[RegisterAgent, _Mapping]] = ..., mark_agent_lost: _Optional[_Union[MarkAgentLost, _Mapping]] = ..., trigger_run: _Optional[_Union[TriggerRun, _Mapping]] = ..., dispatch_runs: _Optional[_Union[DispatchRuns, _Mapping]] = ..., record_run_events: _Optional[_Union[RecordRunEvents, _Mapping]] = ..., request_kill: _Optional[_Union[RequestKill, _Mapping]] = ..., auth_bootstrap: _Optional[_Union[_auth_pb2.AuthBootstrap, _Mapping]] = ..., put_user: _Optional[_Union[_auth_pb2.PutUser, _Mapping]] = ..., delete_user: _Optional[_Union[_auth_pb2.DeleteUser, _Mapping]] = ..., put_role: _Optional[_Union[_auth_pb2.PutRole, _Mapping]] = ..., delete_role: _Optional[_Union[_auth_pb2.DeleteRole, _Mapping]] = ..., record_login: _Optional[_Union[_auth_pb2.RecordLogin, _Mapping]] = ..., revoke_session: _Optional[_Union[_auth_pb2.RevokeSession, _Mapping]] = ..., create_api_key: _Optional[_Union[_auth_pb2.CreateApiKey, _Mapping]] = ..., revoke_api_key: _Optional[_Union[_auth_pb2.RevokeApiKey, _Mapping]] = ..., set_security_policy: _Optional[_Union[_auth_pb2.SetSecurityPolicy, _Mapping]] = ..., record_audit: _Optional[_Union[_audit_pb2.RecordAudit, _Mapping]] = ..., request_approval: _Optional[_Union[_approval_pb2.RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[_approval_pb2.DecideApproval, _Mapping]] = ...) -> None: ...
 
 class ApplyJobs(_message.Message):
     __slots__ = ("jobs",)
@@ -185,17 +218,23 @@ class RequestKill(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., cause: _Optional[str] = ...) -> None: ...
 
 class CommandResult(_message.Message):
-    __slots__ = ("code", "message", "jobs", "raft_index", "run_ids", "epoch")
+    __slots__ = ("code", "message", "jobs", "raft_index", "run_ids", "epoch", "id", "expires_ms", "password_change_required")
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     JOBS_FIELD_NUMBER: _ClassVar[int]
     RAFT_INDEX_FIELD_NUMBER: _ClassVar[int]
     RUN_IDS_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_MS_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_CHANGE_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     code: int
     message: str
     jobs: _containers.RepeatedCompositeFieldContainer[_jobs_pb2.JobRef]
     raft_index: int
     run_ids: _containers.RepeatedScalarFieldContainer[str]
     epoch: int
-    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., jobs: _Optional[_Iterable[_Union[_jobs_pb2.JobRef, _Mapping]]] = ..., raft_index: _Optional[int] = ..., run_ids: _Optional[_Iterable[str]] = ..., epoch: _Optional[int] = ...) -> None: ...
+    id: str
+    expires_ms: int
+    password_change_required: bool
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., jobs: _Optional[_Iterable[_Union[_jobs_pb2.JobRef, _Mapping]]] = ..., raft_index: _Optional[int] = ..., run_ids: _Optional[_Iterable[str]] = ..., epoch: _Optional[int] = ..., id: _Optional[str] = ..., expires_ms: _Optional[int] = ..., password_change_required: _Optional[bool] = ...) -> None: ...

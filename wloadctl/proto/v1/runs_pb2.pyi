@@ -111,7 +111,7 @@ class Run(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., job_name: _Optional[str] = ..., job_version: _Optional[int] = ..., params: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[RunState, str]] = ..., attempt: _Optional[int] = ..., agent_id: _Optional[str] = ..., epoch: _Optional[int] = ..., created_ms: _Optional[int] = ..., updated_ms: _Optional[int] = ..., started_ms: _Optional[int] = ..., finished_ms: _Optional[int] = ..., exit_code: _Optional[int] = ..., output_tail: _Optional[bytes] = ..., output_bytes: _Optional[int] = ..., transitions: _Optional[_Iterable[_Union[Transition, _Mapping]]] = ..., kill_requested: _Optional[bool] = ..., error: _Optional[str] = ..., spec: _Optional[_Union[_jobs_pb2.JobSpec, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., pid: _Optional[int] = ..., output_gap_bytes: _Optional[int] = ..., output_attempt: _Optional[int] = ..., output_offset: _Optional[int] = ...) -> None: ...
 
 class Agent(_message.Message):
-    __slots__ = ("agent_id", "labels", "capacity", "hostname", "platform", "cpus", "registered_ms", "lost_ms", "lost_count", "version", "lease_ms", "orphan_policy")
+    __slots__ = ("agent_id", "labels", "capacity", "hostname", "platform", "cpus", "registered_ms", "lost_ms", "lost_count", "version", "lease_ms", "orphan_policy", "policy")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +131,7 @@ class Agent(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     LEASE_MS_FIELD_NUMBER: _ClassVar[int]
     ORPHAN_POLICY_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     labels: _containers.ScalarMap[str, str]
     capacity: int
@@ -143,7 +144,22 @@ class Agent(_message.Message):
     version: str
     lease_ms: int
     orphan_policy: str
-    def __init__(self, agent_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., capacity: _Optional[int] = ..., hostname: _Optional[str] = ..., platform: _Optional[str] = ..., cpus: _Optional[int] = ..., registered_ms: _Optional[int] = ..., lost_ms: _Optional[int] = ..., lost_count: _Optional[int] = ..., version: _Optional[str] = ..., lease_ms: _Optional[int] = ..., orphan_policy: _Optional[str] = ...) -> None: ...
+    policy: AgentPolicy
+    def __init__(self, agent_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., capacity: _Optional[int] = ..., hostname: _Optional[str] = ..., platform: _Optional[str] = ..., cpus: _Optional[int] = ..., registered_ms: _Optional[int] = ..., lost_ms: _Optional[int] = ..., lost_count: _Optional[int] = ..., version: _Optional[str] = ..., lease_ms: _Optional[int] = ..., orphan_policy: _Optional[str] = ..., policy: _Optional[_Union[AgentPolicy, _Mapping]] = ...) -> None: ...
+
+class AgentPolicy(_message.Message):
+    __slots__ = ("user", "allowed_run_as", "restrict_commands", "allowed_commands", "allow_scripts")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_RUN_AS_FIELD_NUMBER: _ClassVar[int]
+    RESTRICT_COMMANDS_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_COMMANDS_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_SCRIPTS_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    allowed_run_as: _containers.RepeatedScalarFieldContainer[str]
+    restrict_commands: bool
+    allowed_commands: _containers.RepeatedScalarFieldContainer[str]
+    allow_scripts: bool
+    def __init__(self, user: _Optional[str] = ..., allowed_run_as: _Optional[_Iterable[str]] = ..., restrict_commands: _Optional[bool] = ..., allowed_commands: _Optional[_Iterable[str]] = ..., allow_scripts: _Optional[bool] = ...) -> None: ...
 
 class EpochInfo(_message.Message):
     __slots__ = ("epoch", "leader_id", "began_ms", "forced", "forced_by", "forced_reason")

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wloadctl.server.config import ConfigError, check_address, read_toml, tls_paths
+from wloadctl.config.addresses import check_address
+from wloadctl.config.errors import ConfigError
+from wloadctl.config.toml import read_toml, tls_paths
 
 _ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$")
+_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")  # as a job's runAs (wloadctl/model/rules.py)
 
 _KEYS = {"agent_id", "capacity", "labels", "replicas", "work_dir", "lease_seconds", "orphan_policy",
-         "log_retention_hours", "tls", "log", "leader_silence_seconds", "kill_jobs_with_agent"}
+         "log_retention_hours", "tls", "log", "leader_silence_seconds", "kill_jobs_with_agent",
+         "allowed_run_as", "allowed_commands", "allow_scripts"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,11 @@ class AgentConfig:
     log_retention_hours: float = 168.0
     leader_silence_seconds: float = 0.5
     kill_jobs_with_agent: bool = True     # with orphan_policy kill: jobs die if the agent process dies
+    # What the agent runs (wloadctl/model/policy.py): runAs users besides its own (root only when
+    # listed), argv[0] path globs (None: any command), and whether script jobs run at all.
+    allowed_run_as: tuple[str, ...] = ()
+    allowed_commands: tuple[str, ...] | None = None
+    allow_scripts: bool = True
     tls_ca: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -45,6 +55,19 @@ def _number(doc: dict[str, Any], key: str, default: float, low: float, high: flo
     if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
         raise ConfigError(f"{key}: must be a number from {low:g} to {high:g}")
     return float(value)
+
+
+def _strings(doc: dict[str, Any], key: str, what: str, valid: Callable[[str], object]) -> tuple[str, ...] | None:
+    """A list of strings that each pass ``valid``; None when the setting is absent."""
+    if key not in doc:
+        return None
+    values = doc[key]
+    if not isinstance(values, list) or len(values) > 256:
+        raise ConfigError(f"{key}: a list of at most 256 strings, each {what}")
+    for i, v in enumerate(values):
+        if not isinstance(v, str) or not valid(v):
+            raise ConfigError(f"{key}[{i}]: must be {what}")
+    return tuple(dict.fromkeys(values))
 
 
 def parse_agent_config(doc: dict[str, Any], base: Path = Path(".")) -> AgentConfig:
@@ -78,6 +101,12 @@ def parse_agent_config(doc: dict[str, Any], base: Path = Path(".")) -> AgentConf
     kill_with_agent = doc.get("kill_jobs_with_agent", True)
     if not isinstance(kill_with_agent, bool):
         raise ConfigError("kill_jobs_with_agent: true or false")
+    allowed_run_as = _strings(doc, "allowed_run_as", "a user name (^[a-z_][a-z0-9_-]{0,31}$)", _USER.match)
+    allowed_commands = _strings(doc, "allowed_commands", "an absolute path glob such as /usr/local/bin/*",
+                                lambda g: g.startswith("/") and "\0" not in g and len(g) <= 4096)
+    allow_scripts = doc.get("allow_scripts", True)
+    if not isinstance(allow_scripts, bool):
+        raise ConfigError("allow_scripts: true or false")
     log = doc.get("log", {})
     if not isinstance(log, dict) or log.get("format", "json") not in ("json", "human"):
         raise ConfigError("log.format: json or human")
@@ -90,5 +119,6 @@ def parse_agent_config(doc: dict[str, Any], base: Path = Path(".")) -> AgentConf
         orphan_policy=orphan, log_retention_hours=_number(doc, "log_retention_hours", 168, 0.01, 24 * 365),
         leader_silence_seconds=_number(doc, "leader_silence_seconds", 0.5, 0.05, 60),
         kill_jobs_with_agent=kill_with_agent,
+        allowed_run_as=allowed_run_as or (), allowed_commands=allowed_commands, allow_scripts=allow_scripts,
         tls_ca=tls.get("ca"), tls_cert=tls.get("cert"), tls_key=tls.get("key"),
         log_format=log.get("format", "json"), log_level=log_level)

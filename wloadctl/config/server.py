@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import os
+import shlex
 import stat
-import tempfile
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from wloadctl.control.controller import ControlSettings
-from wloadctl.raft.node import RaftTimers
+from wloadctl.config.addresses import check_address
+from wloadctl.config.errors import ConfigError
+from wloadctl.config.settings import ControlSettings, RaftTimers
+from wloadctl.config.toml import read_toml, tls_paths
 
 DEFAULT_API_PORT = 18581
 DEFAULT_RAFT_PORT = 18681
 DEFAULT_AGENT_PORT = 18781
-
-
-class ConfigError(ValueError):
-    pass
+MIN_SECRET_CHARS = 32
+# Largest gRPC message (API, forwarding, agent link) unless max_message_bytes says otherwise. A
+# command is at most one request, so this also bounds Raft entries (MAX_ENTRY_BYTES, raft/overrides.py).
+DEFAULT_MAX_MESSAGE_BYTES = 16 << 20
+MIN_MESSAGE_BYTES = 4 << 20          # a 2 MiB job definition (model/rules.py) must fit, with room to spare
+MAX_MESSAGE_BYTES_LIMIT = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class ServerConfig:
     log_format: str = "json"
     log_level: str = "info"
     timers: RaftTimers = field(default_factory=RaftTimers)
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
 
     @property
     def multi_replica(self) -> bool:
@@ -86,18 +90,13 @@ class ServerConfig:
             raise ConfigError(f"secret_file: cannot read {path}: {e.strerror}") from None
         except UnicodeDecodeError:
             raise ConfigError(f"secret_file: {path} is not text (create it as docs/operations.md shows)") from None
-        if len(secret) < 16:
-            raise ConfigError(f"secret_file: {path} holds fewer than 16 characters")
+        if len(secret) < MIN_SECRET_CHARS:
+            # pysyncobj derives its Fernet key from the secret with a fixed salt: a short secret can be
+            # guessed offline from one captured Raft message. 32 hex characters carry 128 bits.
+            target = shlex.quote(str(path))
+            raise ConfigError(f"secret_file: {path} holds fewer than {MIN_SECRET_CHARS} characters (create it with: "
+                              f"(umask 077 && python3 -c 'import secrets; print(secrets.token_hex(32))' > {target}))")
         return secret
-
-
-def check_address(value: Any, name: str) -> str:
-    if not isinstance(value, str) or ":" not in value:
-        raise ConfigError(f"{name}: must be HOST:PORT, got {value!r}")
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"{name}: must be HOST:PORT with a port from 1 to 65535, got {value!r}")
-    return value
 
 
 def _str(doc: dict[str, Any], key: str, required: bool = True, default: str = "") -> str:
@@ -111,67 +110,13 @@ def _str(doc: dict[str, Any], key: str, required: bool = True, default: str = ""
     return value
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """A config file's TOML document, or a ConfigError naming the file."""
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{path}: {e.strerror}") from e
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: not UTF-8 text (invalid byte at offset {e.start})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from e
-
-
-def tls_paths(doc: dict[str, Any], base: Path) -> dict[str, Path]:
-    """The [tls] table's ca, cert and key paths (all three, or none)."""
-    tls = doc.get("tls", {})
-    if not isinstance(tls, dict) or set(tls) - {"ca", "cert", "key"}:
-        raise ConfigError("tls: must be a table with ca, cert and key")
-    if tls and set(tls) != {"ca", "cert", "key"}:
-        raise ConfigError("tls: ca, cert and key are all required")
-    for key in ("ca", "cert", "key"):
-        if key in tls and (not isinstance(tls[key], str) or not tls[key]):
-            raise ConfigError(f"tls.{key}: must be a path")
-    return {k: base / v for k, v in tls.items()}
-
-
-def ensure_dir(path: Path, setting: str, mode: int | None = None) -> None:
-    """Create directory `path` if needed (then chmod it to `mode`) and check that files can be
-    created in it, so that a bad path is a configuration error and not a failure mid-start."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise ConfigError(f"{setting}: {path} is not a directory") from None
-    except OSError as e:
-        raise ConfigError(f"{setting}: cannot create {path}: {e.strerror}") from None
-    if mode is not None:
-        try:
-            os.chmod(path, mode)
-        except OSError as e:
-            raise ConfigError(f"{setting}: cannot set mode {mode:04o} on {path}: {e.strerror}") from None
-    try:
-        # Also refuses a read-only file system, which os.access does not report for root.
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as e:
-        raise ConfigError(f"{setting}: cannot write in {path}: {e.strerror}") from None
-
-
-def describe_error(error: Exception) -> str:
-    """One line for an operator: "PATH: reason" for an OSError, not "[Errno 17] File exists: 'PATH'"."""
-    if isinstance(error, OSError) and error.strerror:
-        return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
-    return str(error)
-
-
 def load_config(path: str | Path) -> ServerConfig:
     path = Path(path)
     return parse_config(read_toml(path), base=path.parent)
 
 
 _TOP = {"node_id", "raft_address", "api_address", "data_dir", "secret_file", "peers", "raft", "log",
-        "metrics_address", "agent_address", "tls", "control", "raft_bind_address"}
+        "metrics_address", "agent_address", "tls", "control", "raft_bind_address", "max_message_bytes"}
 
 
 def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
@@ -245,12 +190,16 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
     check_address(agent_address, "agent_address")
     tls = tls_paths(doc, base)
     control = _control_settings(doc.get("control", {}))
+    max_message = doc.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
+    if not isinstance(max_message, int) or isinstance(max_message, bool) \
+            or not MIN_MESSAGE_BYTES <= max_message <= MAX_MESSAGE_BYTES_LIMIT:
+        raise ConfigError(f"max_message_bytes: a number of bytes from {MIN_MESSAGE_BYTES} to {MAX_MESSAGE_BYTES_LIMIT}")
     return ServerConfig(node_id=node_id, raft_address=raft_address, api_address=api_address, data_dir=data_dir,
                         peers=tuple(peers), raft_bind_address=raft_bind_address, secret_file=secret_file,
                         metrics_address=metrics,
                         agent_address=agent_address, tls_ca=tls.get("ca"), tls_cert=tls.get("cert"),
                         tls_key=tls.get("key"), control=control,
-                        log_format=log_format, log_level=log_level, timers=timers)
+                        log_format=log_format, log_level=log_level, timers=timers, max_message_bytes=max_message)
 
 
 _CONTROL_KEYS = {"agent_quorum": "agent_quorum", "lease_margin_seconds": "lease_margin_s",

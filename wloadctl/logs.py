@@ -1,4 +1,4 @@
-"""Structured logs: one JSON object per line by default, or a human format."""
+"""Structured logs of replicas and agents: one JSON object per line by default, or a human format."""
 
 from __future__ import annotations
 

@@ -1,0 +1,205 @@
+"""Runs: `run`, `get runs`, `get run`, `describe run`, `logs`, `kill`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from wloadctl.cli import output, render
+from wloadctl.cli.context import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    Context,
+    answer,
+    emit,
+    emit_bytes,
+    emit_data,
+    error,
+    listing,
+    page_size,
+)
+from wloadctl.cli.parser import RUN_STATE_NAMES, Verbs, int_at_least, param, positive_float, run_state
+from wloadctl.client import FINAL_RUN_STATES
+from wloadctl.proto.v1 import api_pb2, runs_pb2
+
+DEFAULT_WAIT_TIMEOUT = 3600.0
+WAIT_POLL_SECONDS = 0.5  # `run --wait`
+LOGS_POLL_SECONDS = 0.5  # `logs -f`
+
+RS = runs_pb2.RunState
+
+
+def register(verbs: Verbs) -> None:
+    get_runs = verbs.add_to(
+        "get", "runs", "list runs, newest first",
+        description="List runs, newest first, optionally only those of one job or in one state.",
+        epilog="examples:\n  wloadctl get runs --job nightly-backup --limit 10\n"
+               "  wloadctl get runs --state failed -o json | jq -r '.runs[].run_id'\n\n"
+               f"states: {', '.join(n.lower() for n in RUN_STATE_NAMES)}",
+        handler=cmd_get_runs,
+    )
+    get_runs.add_argument("--job", default="", metavar="J", help="only runs of this job")
+    get_runs.add_argument("--state", type=run_state, default=0, metavar="S",
+                          help="only runs in this state (case-insensitive, e.g. running, failed)")
+    get_runs.add_argument("--limit", type=int_at_least(1), default=None, metavar="N",
+                          help="show at most N runs (default: all)")
+    get_run = verbs.add_to(
+        "get", "run", "show one run",
+        description="Show one run as a table row (the full document with -o json|yaml).",
+        handler=cmd_get_run,
+    )
+    get_run.add_argument("run_id", metavar="ID", help="run id (e.g. r12)")
+
+    describe_run = verbs.add_to(
+        "describe", "run", "show one run in detail",
+        description="Show a run in a readable form: its job, state, attempt, agent, times, exit code,\n"
+                    f"every state transition with its cause, and the last {render.DESCRIBE_OUTPUT_LINES} lines "
+                    "of output\n"
+                    "kept in the cluster state. With -o json|yaml this prints the same document as `get run`.",
+        handler=cmd_describe_run,
+    )
+    describe_run.add_argument("run_id", metavar="ID", help="run id (e.g. r12)")
+
+    run = verbs.add(
+        "run", "start a run of a job",
+        description="Start a run of the latest version of a job. Without --wait this prints the new\n"
+                    "run's id and returns at once. With --wait it then waits for the run's final state and\n"
+                    "exits 0 only if the run SUCCEEDED (1 for FAILED, TIMED_OUT, KILLED, LOST, SKIPPED,\n"
+                    "or when --wait-timeout runs out; the run itself keeps going).",
+        epilog="examples:\n  wloadctl run nightly-backup\n"
+               "  wloadctl run report --param day=2024-05-01 --param mode=full --wait --wait-timeout 600\n"
+               "  wloadctl run report --idempotency-key report-2024-05-01   # started at most once",
+        handler=cmd_run,
+    )
+    run.add_argument("job", metavar="JOB", help="job name")
+    run.add_argument("--param", action="append", type=param, default=[], metavar="KEY=VALUE",
+                     help="a parameter of this run; repeatable (a later KEY replaces an earlier one)")
+    run.add_argument("--idempotency-key", default="", metavar="KEY",
+                     help="retrying with the same key starts at most one run (default: random)")
+    run.add_argument("--wait", action="store_true", help="wait for the final state; exit 0 only if it SUCCEEDED")
+    run.add_argument("--wait-timeout", type=positive_float, default=None, metavar="SECONDS",
+                     help=f"with --wait: give up waiting after this long (default {DEFAULT_WAIT_TIMEOUT:g})")
+    run.set_defaults(parser=run)
+
+    logs = verbs.add(
+        "logs", "print the output of a run",
+        description="Print the output (stdout and stderr interleaved) of a run's attempt as raw bytes.\n"
+                    "The full log is read from the agent that ran the attempt. When that agent is\n"
+                    "unreachable, only the capped tail kept in the cluster state is available: if it holds\n"
+                    "the whole output a note on stderr says so (exit 0), else what is missing is an error\n"
+                    "(exit 1). With -o json|yaml the output is one document (data base64-encoded).",
+        epilog="examples:\n  wloadctl logs r12\n"
+               "  wloadctl logs r12 -f              # until the attempt ends (Ctrl-C stops)\n"
+               "  wloadctl logs r12 --attempt 1     # an earlier attempt",
+        handler=cmd_logs,
+    )
+    logs.add_argument("run_id", metavar="RUN", help="run id (e.g. r12)")
+    logs.add_argument("-f", "--follow", action="store_true",
+                      help=f"keep printing new output (polled every {LOGS_POLL_SECONDS:g}s) until the attempt ends")
+    logs.add_argument("--attempt", type=int_at_least(1), default=0, metavar="N",
+                      help="which attempt (default: the run's current one)")
+
+    kill = verbs.add(
+        "kill", "kill a run",
+        description="Request that a run be killed. A run waiting for an agent ends KILLED at once; a\n"
+                    "running one is killed by its agent, which then reports the final state.",
+        handler=cmd_kill,
+    )
+    kill.add_argument("run_id", metavar="RUN", help="run id (e.g. r12)")
+    kill.add_argument("--idempotency-key", default="", metavar="KEY",
+                      help="retrying with the same key requests the kill at most once (default: random)")
+
+
+def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.wait_timeout is not None and not args.wait:
+        args.parser.error("--wait-timeout needs --wait")
+    client = ctx.client()
+    run = client.trigger_run(args.job, dict(args.param), idempotency_key=args.idempotency_key)
+    started = f"run/{run.run_id} {render.state_name(run.state)} (job {run.job_name or args.job})"
+    if not args.wait:
+        return answer(ctx, run, started)
+    if ctx.output == "table":
+        emit(started + "\n")
+        sys.stdout.flush()  # the run id, while waiting
+    timeout = args.wait_timeout if args.wait_timeout is not None else DEFAULT_WAIT_TIMEOUT
+    try:
+        final = client.wait_run(run.run_id, timeout, poll=WAIT_POLL_SECONDS)
+    except TimeoutError as timed_out:
+        error(f"{timed_out}; the run goes on (see `wloadctl get run {run.run_id}`)")
+        return EXIT_FAILURE
+    answer(ctx, final, f"run/{final.run_id} {render.state_name(final.state)} (exit {final.exit_code})")
+    if final.state == RS.SUCCEEDED:
+        return EXIT_OK
+    cause = final.error or (final.transitions[-1].cause if final.transitions else "")
+    error(f"run {final.run_id} ended {render.enum_name(RS, final.state)}" + (f": {cause}" if cause else ""))
+    return EXIT_FAILURE
+
+
+def cmd_get_runs(args: argparse.Namespace, ctx: Context) -> int:
+    runs = ctx.client().iter_runs(args.job, args.state, page_size=page_size(args.limit))
+    return listing(ctx, runs, args.limit, "runs", render.runs_table)
+
+
+def cmd_get_run(args: argparse.Namespace, ctx: Context) -> int:
+    run = ctx.client().get_run(args.run_id)
+    if ctx.output != "table":
+        emit_data(ctx, output.message_to_dict(run))
+        return EXIT_OK
+    emit(render.runs_table([run]))
+    return EXIT_OK
+
+
+def cmd_describe_run(args: argparse.Namespace, ctx: Context) -> int:
+    run = ctx.client().get_run(args.run_id)
+    if ctx.output != "table":
+        emit_data(ctx, output.message_to_dict(run))
+        return EXIT_OK
+    emit(render.describe_run(run))
+    return EXIT_OK
+
+
+def cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
+    client = ctx.client()
+    raw = ctx.output == "table"
+    collected: list[bytes] = []
+    offset = 0
+    noted = False
+    while True:
+        page = client.get_run_logs(args.run_id, args.attempt, offset)
+        if page.source == "state" and not noted and not page.missing:  # else the error at the end says more
+            noted = True
+            print(f"note: the agent of run {args.run_id} is unreachable: only the capped tail of its output "
+                  "kept in the cluster state is available", file=sys.stderr)
+        if page.data:
+            if raw:
+                emit_bytes(page.data)
+            else:
+                collected.append(page.data)
+        next_offset = page.next_offset or offset + len(page.data)
+        progressed = bool(page.data) and next_offset > offset
+        offset = max(offset, next_offset)
+        if page.complete:
+            break
+        if progressed:
+            continue  # more may be there already
+        # No new data: without -f that is the end; with -f so is a finished run whose agent is gone.
+        if not args.follow or (page.source == "state" and page.state in FINAL_RUN_STATES):
+            break
+        time.sleep(LOGS_POLL_SECONDS)
+    if not raw:
+        document = api_pb2.GetRunLogsResponse(data=b"".join(collected), next_offset=offset, complete=page.complete,
+                                              source=page.source, state=page.state, agent_id=page.agent_id,
+                                              missing=page.missing)
+        emit_data(ctx, output.message_to_dict(document))
+    if page.source == "state" and page.missing:
+        agent = f" ({page.agent_id})" if page.agent_id else ""
+        error(f"the agent of run {args.run_id}{agent} is unreachable and the output printed is incomplete: "
+              f"{page.missing}")
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def cmd_kill(args: argparse.Namespace, ctx: Context) -> int:
+    run = ctx.client().kill_run(args.run_id, idempotency_key=args.idempotency_key)
+    return answer(ctx, run, f"run/{run.run_id or args.run_id} kill requested (state {render.state_name(run.state)})")
