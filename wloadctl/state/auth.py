@@ -174,10 +174,9 @@ class AuthTables:
     def put_user(self, txn: lmdb.Transaction, cmd: auth_pb2.PutUser, now_ms: int, actor: str) \
             -> commands_pb2.CommandResult:
         user = cmd.user
-        if not USER_NAME.match(user.name):
-            return _err(grpc.StatusCode.INVALID_ARGUMENT,
-                        f"name: {user.name[:70]!r} must be 1-64 letters, digits, '.', '_', '@' or '-'")
-        problems = binding_problems(user.bindings, self._known_roles(txn))
+        problems = [] if USER_NAME.match(user.name) else \
+            [f"name: {user.name[:70]!r} must be 1-64 letters, digits, '.', '_', '@' or '-'"]
+        problems += binding_problems(user.bindings, self._known_roles(txn))
         if len(user.description) > MAX_DESCRIPTION:
             problems.append(f"description: at most {MAX_DESCRIPTION} characters")
         if user.valid_until_ms and user.valid_from_ms and user.valid_until_ms <= user.valid_from_ms:
