@@ -17,7 +17,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import spec, summary
-from wloadctl.client import Client
 from wloadctl.testing.cluster import LocalCluster
 
 
@@ -30,7 +29,7 @@ def main() -> None:
         leader = cluster.wait_for_leader()
         for tag, target, label in (("l", leader, "to the leader"),
                                    ("f", next(r for r in cluster.replicas if r is not leader), "via a follower")):
-            with Client([target.api_address]) as c:
+            with cluster.client([target.api_address]) as c:
                 for i in range(50):  # warm up channels
                     c.apply_jobs([spec(f"warm-{tag}-{i}")])
                 samples = []

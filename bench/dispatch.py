@@ -39,7 +39,7 @@ def trigger_many(cluster: LocalCluster, job: str, n: int, threads: int = 16) -> 
     leader = cluster.wait_for_leader()
 
     def part(k: int) -> list[str]:
-        with Client([leader.api_address], timeout=30, retry_for=30) as c:
+        with cluster.client([leader.api_address], timeout=30, retry_for=30) as c:
             return [c.trigger_run(job).run_id for _ in range(k)]
 
     with cf.ThreadPoolExecutor(threads) as pool:
@@ -148,7 +148,7 @@ def failover_trial(cluster: LocalCluster, trial: int) -> float:
     assert leader.proc is not None
     t0 = time.monotonic()
     leader.proc.send_signal(signal.SIGKILL)
-    with Client(others, timeout=1, retry_for=30) as c:
+    with cluster.client(others, timeout=1, retry_for=30) as c:
         rid = c.trigger_run("noop", idempotency_key=f"failover-{trial}-{time.time_ns()}").run_id
         wait_for(lambda: c.get_run(rid).state in (RS.RUNNING, RS.SUCCEEDED), 30, "a dispatch", interval=0.005)
     elapsed = time.monotonic() - t0

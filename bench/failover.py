@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import pct, spec
-from wloadctl.client import Client, ClientError
+from wloadctl.client import ClientError
 from wloadctl.testing.cluster import LocalCluster
 
 
@@ -34,7 +34,7 @@ def main() -> None:
         for trial in range(args.trials):
             leader = cluster.wait_for_leader()
             survivors = [r.api_address for r in cluster.replicas if r is not leader]
-            with Client(survivors, timeout=1, retry_for=0) as c:
+            with cluster.client(survivors, timeout=1, retry_for=0) as c:
                 c.apply_jobs([spec(f"pre-{trial}")])  # channels warm
                 assert leader.proc is not None
                 t0 = time.perf_counter()

@@ -19,7 +19,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import rss_mb, spec
-from wloadctl.client import Client
 from wloadctl.testing.cluster import LocalCluster, wait_for
 
 
@@ -37,7 +36,7 @@ def main() -> None:
             t0 = time.monotonic()
 
             def load(start: int) -> None:
-                with Client([leader.api_address], timeout=60, retry_for=60) as c:
+                with cluster.client([leader.api_address], timeout=60, retry_for=60) as c:
                     c.apply_jobs([spec(f"job-{i:07d}") for i in range(start, min(start + args.batch, args.jobs))],
                                  idempotency_key=f"m{start}")
 
@@ -58,11 +57,11 @@ def main() -> None:
             cluster.start(wait=False)
             for r in cluster.replicas:
                 def serving(address: str = r.api_address) -> bool:
-                    with Client([address], timeout=5, retry_for=0) as c:
+                    with cluster.client([address], timeout=5, retry_for=0) as c:
                         return c.get_job(last).version == 1
                 wait_for(serving, 300, f"{r.node_id} to serve reads", interval=0.1)
                 print(f"  {r.node_id}: serving reads {time.monotonic() - t0:.1f} s after start")
-            with Client([r.api_address for r in cluster.replicas], timeout=5, retry_for=120) as c:
+            with cluster.client([r.api_address for r in cluster.replicas], timeout=5, retry_for=120) as c:
                 c.apply_jobs([spec("after-restart")])
             print(f"restart-to-serving (3 replicas, {args.jobs:,} definitions, first write committed): "
                   f"{time.monotonic() - t0:.1f} s")

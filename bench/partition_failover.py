@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import pct, spec
 from chaos import netns
 from chaos.topology import Topology
-from wloadctl.client import Client, ClientError
+from wloadctl.client import ClientError
 from wloadctl.testing.cluster import LocalCluster, Replica
 
 
@@ -53,7 +53,7 @@ def _trial(cluster: LocalCluster, net: netns.Network, leader: Replica, others: l
            trial: int) -> dict[str, float]:
     """Isolate `leader`; one poller per figure, so a slow probe of one does not delay the others."""
     done: dict[str, float] = {}
-    with Client([r.api_address for r in others], timeout=0.5, retry_for=0) as c:
+    with cluster.client([r.api_address for r in others], timeout=0.5, retry_for=0) as c:
         c.apply_jobs([spec(f"pre-{trial}")])  # channels warm
         seq = iter(range(1_000_000))
 

@@ -34,8 +34,7 @@ from chaos.history import HistoryWriter
 from chaos.nemesis import NEMESES, Context, Nemesis
 from chaos.topology import PROXY_HOST, Topology
 from chaos.workload import Workload, run_jobs
-from wloadctl.client import Client
-from wloadctl.proto.v1 import runs_pb2
+from wloadctl.proto.v1 import auth_pb2, runs_pb2
 from wloadctl.testing.cluster import LocalCluster, wait_for
 
 ACTIVE = {runs_pb2.PENDING, runs_pb2.QUEUED, runs_pb2.DISPATCHED, runs_pb2.RUNNING, runs_pb2.RETRY_WAIT}
@@ -144,7 +143,9 @@ def _run(sc: Scenario, out: Path) -> tuple[bool, Path, list[Finding]]:
             disk.prepare(cluster.replicas)
             disk_prepared = True
         cluster.start(wait=False)
-        _await(cluster, cluster.leader, 30, "a leader after starting the replicas")
+        # The first admin credential (bootstrap waits for a leader), then the leader as it reports itself.
+        _await(cluster, lambda: cluster.ensure_admin(timeout=2) and cluster.leader(), 30,
+               "a leader after starting the replicas")
         topo.proxy_agents(cluster)  # agents reach every replica through a proxy the nemeses control
         for i in range(sc.agents):
             agent = cluster.add_agent(f"a{i + 1}", capacity=8, lease_seconds=3.0, start=False)
@@ -156,7 +157,8 @@ def _run(sc: Scenario, out: Path) -> tuple[bool, Path, list[Finding]]:
                    f"the {sc.agents} agents to confirm")
         ctx = Context(cluster, rng, topo.agent_proxies, replica_proxies=topo.replica_proxies, net=topo.net,
                       proxy_host=PROXY_HOST)
-        workload = Workload([r.api_address for r in cluster.replicas], history, seed=sc.seed)
+        workload = Workload([r.api_address for r in cluster.replicas], history, seed=sc.seed,
+                            credentials=cluster.credentials(token=_workload_key(cluster)))
         workload.start()
         end = time.monotonic() + sc.seconds
 
@@ -367,7 +369,7 @@ def _recover(cluster: LocalCluster, sc: Scenario) -> dict[str, tuple[int, str]]:
         leader = cluster.leader()
         if leader is None:
             return None
-        with Client([leader.api_address], retry_for=0, timeout=5) as c:
+        with cluster.client([leader.api_address], retry_for=0, timeout=5) as c:
             if c.status(server=leader.api_address).takeover_phase != "active":
                 return None
             if any(r.state in ACTIVE for r in c.iter_runs(page_size=1000)):
@@ -402,3 +404,13 @@ def _collect(cluster: LocalCluster, out: Path, history: HistoryWriter, digests: 
     with open(out / "executions.jsonl", "w") as f:
         for part in sorted((out / "executions").glob("exec-*.jsonl")):
             f.write(part.read_text())
+
+
+def _workload_key(cluster: LocalCluster) -> str:
+    """An API key for the workload: what a scheduling system's automation would hold, not the admin's."""
+    if not cluster.secure:
+        return ""
+    with cluster.client(retry_for=30) as c:
+        answer = c.create_api_key(auth_pb2.CreateApiKeyRequest(
+            bindings=[auth_pb2.Binding(role="scheduling-admin", domains=["chaos"])], description="chaos workload"))
+    return answer.token

@@ -20,7 +20,7 @@ from pathlib import Path
 import grpc
 
 from chaos.history import HistoryWriter
-from wloadctl.client import Client, ClientError
+from wloadctl.client import Client, ClientCredentials, ClientError
 from wloadctl.proto.v1 import jobs_pb2
 
 # Outcome certainly not applied: the server refused before committing.
@@ -66,8 +66,10 @@ def run_jobs(exec_dir: Path) -> list[jobs_pb2.JobSpec]:
 
 class Workload:
     def __init__(self, servers: list[str], history: HistoryWriter, seed: int, writes_per_s: float = 10,
-                 runs_per_s: float = 2) -> None:
+                 runs_per_s: float = 2, credentials: ClientCredentials | None = None) -> None:
         self.servers = servers
+        # An API key of its own (scheduling-admin in domain chaos): the matrix runs with authentication on.
+        self.credentials = credentials
         self.history = history
         self.rng = random.Random(seed)
         self.writes_per_s = writes_per_s
@@ -103,7 +105,7 @@ class Workload:
         return not self._stop.wait(max(0.0, delay))
 
     def _writes(self, process: int, rate: float, rng: random.Random) -> None:
-        with Client(self.servers, timeout=3, retry_for=5) as c:
+        with Client(self.servers, timeout=3, retry_for=5, credentials=self.credentials) as c:
             started, n = time.monotonic(), 0
             while self._pace(rate, started, n):
                 n += 1
@@ -117,7 +119,7 @@ class Workload:
                 self._call(process, "apply_job", key, {"name": name}, apply)
 
     def _runs(self, process: int, rate: float, rng: random.Random) -> None:
-        with Client(self.servers, timeout=3, retry_for=5) as c:
+        with Client(self.servers, timeout=3, retry_for=5, credentials=self.credentials) as c:
             started, n = time.monotonic(), 0
             while self._pace(rate, started, n):
                 n += 1

@@ -4,8 +4,9 @@ Every write carries an idempotency key (generated when the caller gives
 none) and is retried with the same key, so a retry after a lost reply or a
 leader change is applied at most once.
 
-    from wloadctl.client import Client
-    with Client(["127.0.0.1:18581"]) as c:
+    from wloadctl.client import Client, ClientCredentials
+    creds = ClientCredentials(token="wlk.57.…", ca_pem=open("ca.crt", "rb").read())
+    with Client(["127.0.0.1:18581"], credentials=creds) as c:
         c.apply_jobs(specs)
         print(c.status().leader_id)
         run = c.trigger_run("nightly-backup")
@@ -18,13 +19,28 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
 
-from wloadctl.api.headers import LEADER_HEADER, REPLICA_HEADER, SEES_HEADER
+from wloadctl.api.headers import APPROVAL_HEADER, LEADER_HEADER, REPLICA_HEADER, SEES_HEADER
 from wloadctl.config.server import DEFAULT_MAX_MESSAGE_BYTES
-from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, jobs_pb2, runs_pb2
+from wloadctl.proto.v1 import (
+    api_pb2,
+    api_pb2_grpc,
+    approval_pb2,
+    approval_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
+    auth_pb2,
+    auth_pb2_grpc,
+    commands_pb2,
+    jobs_pb2,
+    runs_pb2,
+    secrets_pb2,
+    secrets_pb2_grpc,
+)
 
 DEFAULT_SERVERS = ("127.0.0.1:18581", "127.0.0.1:18582", "127.0.0.1:18583")
 ENV_SERVER = "WLOADCTL_SERVER"
@@ -40,14 +56,51 @@ _NOT_YET_VISIBLE_S = 5.0  # wait_run: how long a run may be unknown to the repli
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class ClientCredentials:
+    """How the client proves who it is and whom it trusts.
+
+    ``token``: a session token (`wloadctl login`) or an API key, sent as `authorization: Bearer`.
+    ``ca_pem``: the cluster CA that signed the replicas' certificates; None talks plaintext (a
+    cluster run with --insecure). ``target_name``: the name to expect in a replica's certificate
+    when the address dialled is not in it (a load balancer, a tunnel).
+    """
+
+    token: str = ""
+    ca_pem: bytes | None = None
+    target_name: str = ""
+
+
+class _Bearer(grpc.UnaryUnaryClientInterceptor):
+    def __init__(self, token: str) -> None:
+        self.metadata = (("authorization", f"Bearer {token}"),)
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        details = details._replace(metadata=[*(details.metadata or ()), *self.metadata]) \
+            if hasattr(details, "_replace") else _Details(details, self.metadata)
+        return continuation(details, request)
+
+
+class _Details(grpc.ClientCallDetails):
+    def __init__(self, base: Any, extra: Any) -> None:
+        self.method = base.method
+        self.timeout = base.timeout
+        self.metadata = [*(base.metadata or ()), *extra]
+        self.credentials = base.credentials
+        self.wait_for_ready = getattr(base, "wait_for_ready", None)
+        self.compression = getattr(base, "compression", None)
+
+
 class ClientError(Exception):
     """A request failed: ``code`` is the gRPC status, ``message`` names the field or cause."""
 
-    def __init__(self, code: grpc.StatusCode, message: str, server: str = "") -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, server: str = "", approval_id: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.server = server
+        # A write a four-eyes policy holds: the approval it waits for (wloadctl approval approve ID).
+        self.approval_id = approval_id
 
     def __str__(self) -> str:
         return f"{self.code.name}: {self.message}"
@@ -138,11 +191,181 @@ def new_idempotency_key() -> str:
     return uuid.uuid4().hex
 
 
-class Client:
+class SecurityCalls:
+    """Identity, access, approvals and audit calls (mixed into Client)."""
+
+    timeout: float
+    _call: Callable[..., Any]
+    _channel: Callable[[str], grpc.Channel]
+
+    def _auth(self, ch: grpc.Channel) -> auth_pb2_grpc.AuthServiceStub:
+        return auth_pb2_grpc.AuthServiceStub(ch)
+
+    def _users(self, ch: grpc.Channel) -> auth_pb2_grpc.UserServiceStub:
+        return auth_pb2_grpc.UserServiceStub(ch)
+
+    def _roles(self, ch: grpc.Channel) -> auth_pb2_grpc.RoleServiceStub:
+        return auth_pb2_grpc.RoleServiceStub(ch)
+
+    def _keys(self, ch: grpc.Channel) -> auth_pb2_grpc.ApiKeyServiceStub:
+        return auth_pb2_grpc.ApiKeyServiceStub(ch)
+
+    def _approvals(self, ch: grpc.Channel) -> approval_pb2_grpc.ApprovalServiceStub:
+        return approval_pb2_grpc.ApprovalServiceStub(ch)
+
+    def _audit(self, ch: grpc.Channel) -> audit_pb2_grpc.AuditServiceStub:
+        return audit_pb2_grpc.AuditServiceStub(ch)
+
+    def _secrets(self, ch: grpc.Channel) -> secrets_pb2_grpc.SecretServiceStub:
+        return secrets_pb2_grpc.SecretServiceStub(ch)
+
+    # ---- sessions
+
+    def login(self, user: str, password: str) -> auth_pb2.LoginResponse:
+        """A session token for ``user``; three wrong passwords in a row lock the account."""
+        request = auth_pb2.LoginRequest(user=user, password=password)
+        return self._call(lambda ch: self._auth(ch).Login(request, timeout=self.timeout), write=True)
+
+    def logout(self) -> auth_pb2.LogoutResponse:
+        return self._call(lambda ch: self._auth(ch).Logout(auth_pb2.LogoutRequest(), timeout=self.timeout),
+                          write=True)
+
+    def whoami(self) -> auth_pb2.WhoAmIResponse:
+        return self._call(lambda ch: self._auth(ch).WhoAmI(auth_pb2.WhoAmIRequest(), timeout=self.timeout))
+
+    def change_password(self, new_password: str, old_password: str = "", user: str = "") \
+            -> auth_pb2.ChangePasswordResponse:
+        request = auth_pb2.ChangePasswordRequest(user=user, old_password=old_password, new_password=new_password)
+        return self._call(lambda ch: self._auth(ch).ChangePassword(request, timeout=self.timeout), write=True)
+
+    def bootstrap(self) -> auth_pb2.AuthBootstrapResponse:
+        """The first admin API key of a new cluster (refused once it has been handed out)."""
+        return self._call(lambda ch: self._auth(ch).Bootstrap(auth_pb2.AuthBootstrapRequest(), timeout=self.timeout),
+                          write=True)
+
+    def get_policy(self) -> auth_pb2.SecurityPolicy:
+        return self._call(lambda ch: self._auth(ch).GetPolicy(auth_pb2.GetPolicyRequest(), timeout=self.timeout))
+
+    def set_policy(self, policy: auth_pb2.SecurityPolicy) -> auth_pb2.SecurityPolicy:
+        request = auth_pb2.SetPolicyRequest(policy=policy)
+        return self._call(lambda ch: self._auth(ch).SetPolicy(request, timeout=self.timeout), write=True)
+
+    # ---- users, roles, keys
+
+    def create_user(self, request: auth_pb2.CreateUserRequest) -> auth_pb2.User:
+        return self._call(lambda ch: self._users(ch).CreateUser(request, timeout=self.timeout), write=True)
+
+    def get_user(self, name: str) -> auth_pb2.User:
+        request = auth_pb2.GetUserRequest(name=name)
+        return self._call(lambda ch: self._users(ch).GetUser(request, timeout=self.timeout))
+
+    def list_users(self) -> auth_pb2.ListUsersResponse:
+        return self._call(lambda ch: self._users(ch).ListUsers(auth_pb2.ListUsersRequest(), timeout=self.timeout))
+
+    def update_user(self, request: auth_pb2.UpdateUserRequest) -> auth_pb2.User:
+        return self._call(lambda ch: self._users(ch).UpdateUser(request, timeout=self.timeout), write=True)
+
+    def delete_user(self, name: str) -> auth_pb2.DeleteUserResponse:
+        request = auth_pb2.DeleteUserRequest(name=name)
+        return self._call(lambda ch: self._users(ch).DeleteUser(request, timeout=self.timeout), write=True)
+
+    def create_role(self, name: str, permissions: Sequence[str], description: str = "") -> auth_pb2.Role:
+        request = auth_pb2.CreateRoleRequest(name=name, permissions=list(permissions), description=description)
+        return self._call(lambda ch: self._roles(ch).CreateRole(request, timeout=self.timeout), write=True)
+
+    def get_role(self, name: str) -> auth_pb2.Role:
+        request = auth_pb2.GetRoleRequest(name=name)
+        return self._call(lambda ch: self._roles(ch).GetRole(request, timeout=self.timeout))
+
+    def list_roles(self) -> auth_pb2.ListRolesResponse:
+        return self._call(lambda ch: self._roles(ch).ListRoles(auth_pb2.ListRolesRequest(), timeout=self.timeout))
+
+    def delete_role(self, name: str) -> auth_pb2.DeleteRoleResponse:
+        request = auth_pb2.DeleteRoleRequest(name=name)
+        return self._call(lambda ch: self._roles(ch).DeleteRole(request, timeout=self.timeout), write=True)
+
+    def create_api_key(self, request: auth_pb2.CreateApiKeyRequest) -> auth_pb2.CreateApiKeyResponse:
+        return self._call(lambda ch: self._keys(ch).CreateApiKey(request, timeout=self.timeout), write=True)
+
+    def get_api_key(self, key_id: str) -> auth_pb2.ApiKey:
+        request = auth_pb2.GetApiKeyRequest(id=key_id)
+        return self._call(lambda ch: self._keys(ch).GetApiKey(request, timeout=self.timeout))
+
+    def list_api_keys(self) -> auth_pb2.ListApiKeysResponse:
+        return self._call(lambda ch: self._keys(ch).ListApiKeys(auth_pb2.ListApiKeysRequest(), timeout=self.timeout))
+
+    def revoke_api_key(self, key_id: str) -> auth_pb2.ApiKey:
+        request = auth_pb2.RevokeApiKeyRequest(id=key_id)
+        return self._call(lambda ch: self._keys(ch).RevokeApiKey(request, timeout=self.timeout), write=True)
+
+    # ---- four-eyes approvals
+
+    def list_approvals(self, state: str = "") -> approval_pb2.ListApprovalsResponse:
+        request = approval_pb2.ListApprovalsRequest(state=state)
+        return self._call(lambda ch: self._approvals(ch).ListApprovals(request, timeout=self.timeout))
+
+    def get_approval(self, approval_id: str) -> approval_pb2.Approval:
+        request = approval_pb2.GetApprovalRequest(id=approval_id)
+        return self._call(lambda ch: self._approvals(ch).GetApproval(request, timeout=self.timeout))
+
+    def approve(self, approval_id: str, reason: str = "") -> approval_pb2.Approval:
+        request = approval_pb2.DecideRequest(id=approval_id, reason=reason)
+        return self._call(lambda ch: self._approvals(ch).Approve(request, timeout=self.timeout), write=True)
+
+    def reject(self, approval_id: str, reason: str) -> approval_pb2.Approval:
+        request = approval_pb2.DecideRequest(id=approval_id, reason=reason)
+        return self._call(lambda ch: self._approvals(ch).Reject(request, timeout=self.timeout), write=True)
+
+    # ---- audit
+
+    def list_audit(self, request: audit_pb2.ListAuditRequest) -> audit_pb2.ListAuditResponse:
+        return self._call(lambda ch: self._audit(ch).ListAudit(request, timeout=self.timeout))
+
+    def iter_audit(self, request: audit_pb2.ListAuditRequest) -> Iterator[audit_pb2.AuditRecord]:
+        page = audit_pb2.ListAuditRequest()
+        page.CopyFrom(request)
+        while True:
+            answer = self.list_audit(page)
+            yield from answer.records
+            if not answer.next_after_seq:
+                return
+            page.after_seq = answer.next_after_seq
+
+    # ---- secrets (reads return metadata only: no call returns a value)
+
+    def set_secret(self, name: str, domain: str, values: Mapping[str, str], description: str = "",
+                   idempotency_key: str = "") -> secrets_pb2.SecretInfo:
+        """Create the secret or replace every key of it."""
+        request = secrets_pb2.SetSecretRequest(name=name, domain=domain, values=dict(values), description=description,
+                                               idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._secrets(ch).SetSecret(request, timeout=self.timeout), write=True)
+
+    def get_secret(self, name: str) -> secrets_pb2.SecretInfo:
+        request = secrets_pb2.GetSecretRequest(name=name)
+        return self._call(lambda ch: self._secrets(ch).GetSecret(request, timeout=self.timeout))
+
+    def list_secrets(self, domain: str = "") -> secrets_pb2.ListSecretsResponse:
+        request = secrets_pb2.ListSecretsRequest(domain=domain)
+        return self._call(lambda ch: self._secrets(ch).ListSecrets(request, timeout=self.timeout))
+
+    def delete_secret(self, name: str, idempotency_key: str = "") -> secrets_pb2.DeleteSecretResponse:
+        request = secrets_pb2.DeleteSecretRequest(name=name, idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._secrets(ch).DeleteSecret(request, timeout=self.timeout), write=True)
+
+    def verify_audit(self, server: str | None = None) -> audit_pb2.VerifyAuditResponse:
+        request = audit_pb2.VerifyAuditRequest()
+        if server:
+            return self._audit(self._channel(server)).VerifyAudit(request, timeout=max(self.timeout, 60))
+        return self._call(lambda ch: self._audit(ch).VerifyAudit(request, timeout=max(self.timeout, 60)))
+
+
+class Client(SecurityCalls):
     def __init__(self, servers: Sequence[str] | None = None, timeout: float = 10.0,
-                 retry_for: float = 15.0, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+                 retry_for: float = 15.0, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                 credentials: ClientCredentials | None = None) -> None:
         self.servers = servers_from_env(servers)
         self.max_message_bytes = max_message_bytes
+        self.credentials = credentials or ClientCredentials()
         if not self.servers:
             raise ValueError("no server address given")
         self.timeout = timeout
@@ -166,10 +389,15 @@ class Client:
     def _channel(self, address: str) -> grpc.Channel:
         ch = self._channels.get(address)
         if ch is None:
-            ch = grpc.insecure_channel(address, options=[
-                ("grpc.max_receive_message_length", self.max_message_bytes),
-                ("grpc.max_send_message_length", self.max_message_bytes),
-            ])
+            options = [("grpc.max_receive_message_length", self.max_message_bytes),
+                       ("grpc.max_send_message_length", self.max_message_bytes)]
+            creds = self.credentials
+            if creds.target_name:
+                options.append(("grpc.ssl_target_name_override", creds.target_name))
+            ch = grpc.secure_channel(address, grpc.ssl_channel_credentials(creds.ca_pem), options=options) \
+                if creds.ca_pem is not None else grpc.insecure_channel(address, options=options)
+            if creds.token:
+                ch = grpc.intercept_channel(ch, _Bearer(creds.token))
             self._channels[address] = ch
         return ch
 
@@ -201,7 +429,8 @@ class Client:
                 except grpc.RpcError as e:
                     last = answers[address] = _Answer(address, e, self.timeout)
                     if last.code not in _RETRYABLE:
-                        raise ClientError(last.code, last.details, address) from None
+                        raise ClientError(last.code, last.details, address,
+                                          approval_id=_trailing(e).get(APPROVAL_HEADER, "")) from None
                     if address == self._preferred:
                         self._preferred = None
                     leader = _leader_hint(e)

@@ -25,13 +25,14 @@ import pytest
 from prysk.test import test as prysk_test
 
 from tests.docs.transcripts import LOADED, Block, blocks, transcript
+from wloadctl.cli import userconfig
 from wloadctl.config import ConfigError, parse_agent_config, parse_config
 from wloadctl.model.documents import parse_documents
 from wloadctl.testing.cluster import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 # Documents whose examples talk to a running cluster: `wloadctl up` runs for them.
-NEEDS_CLUSTER = {"README.md", "docs/cli.md", "docs/operations.md"}
+NEEDS_CLUSTER = {"README.md", "docs/cli.md", "docs/operations.md", "docs/security.md"}
 # The README's first two blocks install and run `wloadctl up` (the harness does the same) and
 # run the tests (what CI runs): checked by the two README tests below instead.
 HANDLED_ELSEWHERE = {"README.md": 2}
@@ -155,6 +156,11 @@ def _check_loaded(block: Block, scratch: Path) -> str | None:
             parse_documents(block.text, source=block.where())
             return None
         doc = tomllib.loads(block.text)
+        if "cluster" in doc and "node_id" not in doc:  # the CLI's own config (docs/cli.md)
+            path = scratch / "cli-config.toml"
+            path.write_text(block.text)
+            userconfig.load(path)
+            return None
         if "agent_id" in doc:
             agent = parse_agent_config(doc, base=scratch)
             if agent.tls_cert is None:
@@ -232,9 +238,18 @@ def _shape_blocks() -> Iterator[tuple[str, Any, Block]]:
 
 
 def _message_class(name: str) -> Any:
-    from wloadctl.proto.v1 import api_pb2, commands_pb2, jobs_pb2, runs_pb2
+    from wloadctl.proto.v1 import (
+        api_pb2,
+        approval_pb2,
+        audit_pb2,
+        auth_pb2,
+        commands_pb2,
+        jobs_pb2,
+        runs_pb2,
+        secrets_pb2,
+    )
 
-    for module in (api_pb2, jobs_pb2, runs_pb2, commands_pb2):
+    for module in (api_pb2, jobs_pb2, runs_pb2, commands_pb2, auth_pb2, audit_pb2, approval_pb2, secrets_pb2):
         if hasattr(module, name):
             return getattr(module, name)
     raise AssertionError(f"docs/cli.md shows a shape named {name!r}, which is no message in protos/")

@@ -161,7 +161,7 @@ def test_the_agent_checks_every_assignment_against_its_policy(cluster_factory: A
         "allowed_run_as": ["batch"], "allowed_commands": ["/usr/bin/*"], "allow_scripts": False})
     hello = fake.wait_for(body("hello"), "its hello").hello
     assert hello.policy == runs_pb2.AgentPolicy(user=ME, allowed_run_as=["batch"], restrict_commands=True,
-                                                allowed_commands=["/usr/bin/*"], allow_scripts=False)
+                                                allowed_commands=["/usr/bin/*"], allow_scripts=False, secret_env=True)
     # The fake is the agent's only replica, so it is a majority: it leads epoch 1 for this agent.
     fake.send(agent_pb2.ReplicaMessage(epoch=1, replica_id="old", leader=True, state_epoch=1,
                                        inquiry=agent_pb2.Inquiry(epoch=1)))
@@ -340,7 +340,7 @@ def test_a_real_failover_still_completes(cluster_factory: Any) -> None:
     old = cluster.wait_for_leader()
     cluster.kill(old)
     new = cluster.wait_for_leader(exclude=old)
-    with Client([new.api_address]) as nc:
+    with cluster.client([new.api_address]) as nc:
         wait_for(lambda: (s := nc.status()).epoch > old_epoch and s.takeover_phase == "active"
                  and s.agents_confirmed == 1, 30, "the new leader to take over with the agent")
         new_epoch = nc.status().epoch

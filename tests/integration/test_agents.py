@@ -103,7 +103,7 @@ def test_stale_epoch_is_rejected_after_a_paused_leader_wakes(cluster_factory: An
         old.proc.send_signal(signal.SIGSTOP)
         try:
             new = cluster.wait_for_leader(exclude=old, timeout=30)
-            with Client([new.api_address]) as nc:
+            with cluster.client([new.api_address]) as nc:
                 wait_for(lambda: nc.status().epoch > old_epoch and nc.status().takeover_phase == "active", 30,
                          "the new leader to take over")
                 runs = [nc.trigger_run("mark").run_id for _ in range(5)]
@@ -154,7 +154,7 @@ def test_leader_paused_with_runs_waiting_for_dispatch(cluster_factory: Any, tmp_
     old.proc.send_signal(signal.SIGSTOP)
     try:
         new = cluster.wait_for_leader(exclude=old, timeout=30)
-        with Client([new.api_address]) as nc:
+        with cluster.client([new.api_address]) as nc:
             wait_for(lambda: (s := nc.status()).epoch > old_epoch and s.takeover_phase == "active", 30,
                      "the takeover to complete")
     finally:
@@ -323,7 +323,7 @@ def test_leader_cut_off_from_agents_hands_over(cluster_factory: Any, tmp_path: P
             proxy.cut()
             runs = [c.trigger_run("work").run_id for _ in range(3)]
             new = cluster.wait_for_leader(exclude=leader, timeout=30)
-            with Client([new.api_address]) as nc:
+            with cluster.client([new.api_address]) as nc:
                 wait_for(lambda: nc.status().takeover_phase == "active", 30, "the new leader to dispatch")
             done = [final(c, r, timeout=60) for r in runs]
         assert all(r.state == RS.SUCCEEDED for r in done)

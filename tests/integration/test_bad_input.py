@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 import pytest
 
-from wloadctl.client import Client, ClientError
+from wloadctl.client import ClientError
 from wloadctl.proto.v1 import api_pb2, jobs_pb2
 from wloadctl.testing.builders import job
 from wloadctl.testing.cluster import LocalCluster, wait_for
@@ -72,7 +72,7 @@ def test_admin_commands_refused_even_without_a_secret(cluster_factory: Any) -> N
     cluster.start()
     r = cluster.replicas[0]
     raft_send(r.raft_address, [frame(["add", "127.0.0.1:9"]), frame(["remove", cluster.replicas[1].raft_address])])
-    with Client([r.api_address]) as c:
+    with cluster.client([r.api_address]) as c:
         members = {m.raft_address for m in c.status().members}
     assert members == {x.raft_address for x in cluster.replicas}
     assert "refused a pysyncobj utility command" in r.log_path.read_text()
@@ -83,7 +83,7 @@ def test_malformed_and_invalid_requests(cluster_factory: Any) -> None:
     cluster: LocalCluster = cluster_factory()
     cluster.start()
     leader = cluster.wait_for_leader()
-    with grpc.insecure_channel(leader.api_address) as ch:
+    with cluster.channel(leader.api_address) as ch:
         raw = ch.unary_unary("/wloadctl.v1.JobService/ApplyJobs")
         with pytest.raises(grpc.RpcError) as err:
             raw(b"\xff\xff\xff\xff not a protobuf", timeout=5)
@@ -116,7 +116,7 @@ def test_health_and_reflection_are_served(cluster_factory: Any) -> None:
 
     cluster: LocalCluster = cluster_factory(size=1)
     cluster.start()
-    with grpc.insecure_channel(cluster.replicas[0].api_address) as ch:
+    with cluster.channel(cluster.replicas[0].api_address) as ch:  # open: no credentials needed
         resp = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service="wloadctl.v1.JobService"))
         assert resp.status == health_pb2.HealthCheckResponse.SERVING
         stub = reflection_pb2_grpc.ServerReflectionStub(ch)
@@ -142,7 +142,7 @@ def test_metrics_are_exported(cluster_factory: Any) -> None:
     cluster: LocalCluster = cluster_factory(size=1, metrics=True)
     cluster.start()
     r = cluster.replicas[0]
-    with Client([r.api_address]) as c:
+    with cluster.client([r.api_address]) as c:
         c.apply_jobs([job("m1"), job("m2")])
     with urllib.request.urlopen(f"http://{r.metrics_address}/metrics", timeout=5) as resp:
         text = resp.read().decode()

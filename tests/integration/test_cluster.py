@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 import pytest
 
-from wloadctl.client import Client, ClientError
+from wloadctl.client import ClientError
 from wloadctl.testing.builders import job
 from wloadctl.testing.cluster import LocalCluster, free_ports, wait_for
 from wloadctl.testing.load import WriteLoad
@@ -20,8 +20,8 @@ from wloadctl.testing.load import WriteLoad
 pytestmark = pytest.mark.integration
 
 
-def names_on(replica_address: str) -> set[str]:
-    with Client([replica_address], timeout=30, retry_for=10) as c:
+def names_on(cluster: LocalCluster, replica_address: str) -> set[str]:
+    with cluster.client([replica_address], timeout=30, retry_for=10) as c:
         return {j.spec.name for j in c.iter_jobs(page_size=1000)}
 
 
@@ -30,7 +30,7 @@ def assert_all_present(cluster: LocalCluster, acked: set[str]) -> None:
     assert len(set(digests.values())) == 1
     for r in cluster.replicas:
         if r.running:
-            missing = acked - names_on(r.api_address)
+            missing = acked - names_on(cluster, r.api_address)
             assert not missing, f"{len(missing)} acknowledged writes lost on {r.node_id}, e.g. {sorted(missing)[:5]}"
 
 
@@ -39,7 +39,7 @@ def test_writes_through_a_follower(cluster_factory: Any) -> None:
     cluster.start()
     leader = cluster.wait_for_leader()
     follower = next(r for r in cluster.replicas if r is not leader)
-    with Client([follower.api_address], retry_for=5) as c:
+    with cluster.client([follower.api_address], retry_for=5) as c:
         result = c.apply_jobs([job("via-follower")], idempotency_key="k1")
         again = c.apply_jobs([job("via-follower", argv=["/bin/false"])], idempotency_key="k1")  # a retry
         assert result.jobs[0].version == 1 and again == result
@@ -48,14 +48,14 @@ def test_writes_through_a_follower(cluster_factory: Any) -> None:
     assert {m.id for m in status.members} == {"r1", "r2", "r3"}
     cluster.wait_converged()
     for r in cluster.replicas:
-        with Client([r.api_address]) as c:
+        with cluster.client([r.api_address]) as c:
             assert c.get_job("via-follower").version == 1
 
 
 def test_kill_leader_elects_new_one_without_losing_writes(cluster_factory: Any) -> None:
     cluster: LocalCluster = cluster_factory()
     cluster.start()
-    load = WriteLoad([r.api_address for r in cluster.replicas], threads=4).start()
+    load = WriteLoad([r.api_address for r in cluster.replicas], credentials=cluster.credentials(), threads=4).start()
     wait_for(lambda: load.count() >= 500, 60, "500 acknowledged writes")
     old = cluster.wait_for_leader()
     cluster.kill(old)
@@ -73,7 +73,8 @@ def test_kill_leader_elects_new_one_without_losing_writes(cluster_factory: Any) 
 def test_kill_all_replicas_during_load_loses_nothing(cluster_factory: Any, kill_at: int) -> None:
     cluster: LocalCluster = cluster_factory(raft_settings={"compaction_min_entries": 150})
     cluster.start()
-    load = WriteLoad([r.api_address for r in cluster.replicas], threads=8, jobs_per_request=10).start()
+    load = WriteLoad([r.api_address for r in cluster.replicas], credentials=cluster.credentials(),
+                     threads=8, jobs_per_request=10).start()
     wait_for(lambda: load.count() >= kill_at, 240, f"{kill_at} acknowledged writes", interval=0.05)
     for r in cluster.replicas:  # as close to simultaneous as signals get
         assert r.proc is not None
@@ -96,7 +97,8 @@ def test_wiped_replica_catches_up_from_a_snapshot(cluster_factory: Any) -> None:
     victim = next(r for r in cluster.replicas if r is not leader)
     cluster.kill(victim)
     shutil.rmtree(victim.data_dir)
-    load = WriteLoad([r.api_address for r in cluster.replicas if r is not victim], threads=4).start()
+    load = WriteLoad([r.api_address for r in cluster.replicas if r is not victim],
+                     credentials=cluster.credentials(), threads=4).start()
     wait_for(lambda: load.count() >= 3_000, 120, "3000 acknowledged writes")
     acked = load.stop()
     cluster.start(victim)
@@ -110,7 +112,7 @@ def test_add_and_remove_a_fourth_member_through_the_cli(cluster_factory: Any, tm
     api_port, raft_port = free_ports(2)
     fourth = cluster._make_replica("r4", api_port, raft_port)
     servers = ",".join(r.api_address for r in cluster.replicas)
-    load = WriteLoad(servers.split(","), threads=2).start()
+    load = WriteLoad(servers.split(","), credentials=cluster.credentials(), threads=2).start()
     wait_for(lambda: load.count() >= 200, 60, "writes before the change")
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -134,7 +136,7 @@ def test_add_and_remove_a_fourth_member_through_the_cli(cluster_factory: Any, tm
     before = load.count()
     wait_for(lambda: load.count() >= before + 200, 60, "writes after the change")
     acked = load.stop()
-    with Client([cluster.replicas[0].api_address]) as c:
+    with cluster.client([cluster.replicas[0].api_address]) as c:
         assert {m.id for m in c.status().members} == {"r1", "r2", "r3"}
     assert_all_present(cluster, acked)
 
@@ -149,7 +151,7 @@ def test_isolated_leader_steps_down_quickly(cluster_factory: Any) -> None:
     try:
         # pysyncobj's default would keep it leader for 30 s.
         wait_for(lambda: cluster.status_of(leader).role != "leader", 5, "the isolated leader to step down")
-        with Client([leader.api_address], retry_for=0, timeout=3) as c, pytest.raises(ClientError) as err:
+        with cluster.client([leader.api_address], retry_for=0, timeout=3) as c, pytest.raises(ClientError) as err:
             c.apply_jobs([job("during-isolation")])
         assert err.value.code == grpc.StatusCode.UNAVAILABLE
     finally:
@@ -162,14 +164,14 @@ def test_sigterm_stops_cleanly(cluster_factory: Any) -> None:
     cluster: LocalCluster = cluster_factory(size=1)
     cluster.start()
     r = cluster.replicas[0]
-    with Client([r.api_address]) as c:
+    with cluster.client([r.api_address]) as c:
         c.apply_jobs([job("a")])
     assert r.proc is not None
     r.proc.terminate()
     assert r.proc.wait(timeout=20) == 0
     assert '"msg":"stopped"' in r.log_path.read_text()
     cluster.start(r)
-    with Client([r.api_address]) as c:
+    with cluster.client([r.api_address]) as c:
         assert c.get_job("a").version == 1
 
 

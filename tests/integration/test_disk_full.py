@@ -23,7 +23,7 @@ import lmdb
 import pytest
 
 from chaos.disk import fill, mount_small_fs, tmpfs_unavailable_reason, unfill, unmount
-from wloadctl.client import Client, ClientError
+from wloadctl.client import ClientError
 from wloadctl.fsutil import DISK_FULL_EXIT_CODE
 from wloadctl.testing.cluster import LocalCluster, Replica, wait_for
 from wloadctl.testing.load import WriteLoad
@@ -122,8 +122,8 @@ def log_records(r: Replica) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
-def names_on(r: Replica) -> set[str]:
-    with Client([r.api_address], timeout=30, retry_for=10) as c:
+def names_on(cluster: LocalCluster, r: Replica) -> set[str]:
+    with cluster.client([r.api_address], timeout=30, retry_for=10) as c:
         return {j.spec.name for j in c.iter_jobs(page_size=1000)}
 
 
@@ -157,7 +157,8 @@ def test_replica_with_a_full_disk_stops_loses_nothing_and_catches_up(tmp_path: P
     try:
         cluster.start()
         put_in_role(cluster, victim, role)
-        load = writes = WriteLoad([r.api_address for r in cluster.replicas], threads=4).start()
+        load = writes = WriteLoad([r.api_address for r in cluster.replicas], credentials=cluster.credentials(),
+                                 threads=4).start()
         wait_for(lambda: writes.count() >= 300, 60, "300 acknowledged writes")
 
         filler = fill(mount_point)
@@ -203,7 +204,7 @@ def test_replica_with_a_full_disk_stops_loses_nothing_and_catches_up(tmp_path: P
         assert len(digests) == 3 and len(set(digests.values())) == 1, digests
         assert victim.running
         for r in cluster.replicas:
-            missing = acked - names_on(r)
+            missing = acked - names_on(cluster, r)
             assert not missing, f"{len(missing)} acknowledged writes missing on {r.node_id}: {sorted(missing)[:5]}"
     finally:
         if load is not None:

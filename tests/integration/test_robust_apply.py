@@ -25,7 +25,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 from test_bad_input import healthy
 from test_raft_overrides import Nodes
 
-from wloadctl.client import Client, ClientError
+from wloadctl.client import ClientError
 from wloadctl.config.server import DEFAULT_MAX_MESSAGE_BYTES
 from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2
 from wloadctl.raft.node import RaftNode
@@ -152,7 +152,7 @@ def test_an_ignorable_unknown_command_is_skipped_by_every_replica(mixed_factory:
     wait_for(lambda: applied(cluster, r3) >= index and all(n.store.applied_index() >= index for n in here.nodes),
              30, "every replica to apply the entry")
     assert r3.running
-    with Client([r3.api_address], retry_for=0) as c:
+    with cluster.client([r3.api_address], retry_for=0) as c:
         digest = c.digest(r3.api_address)
     leader_store = here.leader().store
     wait_for(lambda: leader_store.applied_index() == digest.applied_index, 10, "the leader at r3's index")

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from wloadctl.client import Client
 from wloadctl.proto.v1 import jobs_pb2, runs_pb2
 from wloadctl.testing.cluster import LocalCluster
 from wloadctl.testing.load import WriteLoad
@@ -28,9 +27,11 @@ def test_wait_right_after_a_trigger_through_a_follower(cluster_factory: Any) -> 
     with cluster.client() as c:
         c.apply_jobs([jobs_pb2.JobSpec(name="quick", command=jobs_pb2.JobCommand(shell="true"))])
     cluster.wait_settled(timeout=60)
-    load = WriteLoad([r.api_address for r in cluster.replicas], threads=2).start()  # entries keep flowing
+    # entries keep flowing
+    load = WriteLoad([r.api_address for r in cluster.replicas], credentials=cluster.credentials(), threads=2).start()
     try:
-        with Client(followers, retry_for=15) as c:  # a follower first, as `wloadctl` with default servers often is
+        # a follower first, as `wloadctl` with default servers often is
+        with cluster.client(followers, retry_for=15) as c:
             for _ in range(40):
                 run = c.trigger_run("quick")
                 assert c.wait_run(run.run_id, timeout=60, poll=0.05).state == runs_pb2.SUCCEEDED

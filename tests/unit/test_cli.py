@@ -282,9 +282,11 @@ def fake() -> Iterator[Fake]:
 
 
 @pytest.fixture(autouse=True)
-def _no_env_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("WLOADCTL_SERVER", raising=False)
-    monkeypatch.delenv("WLOADCTL_DEBUG", raising=False)
+def _no_env_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("WLOADCTL_SERVER", "WLOADCTL_DEBUG", "WLOADCTL_TOKEN", "WLOADCTL_API_KEY", "WLOADCTL_CA"):
+        monkeypatch.delenv(name, raising=False)
+    # The fake speaks plaintext without credentials: the user's own CLI config (its CA, a login) must not apply.
+    monkeypatch.setenv("WLOADCTL_CONFIG", str(tmp_path / "no-such-dir" / "config.toml"))
 
 
 def run(capsys: pytest.CaptureFixture[str], fake: Fake, *argv: str) -> tuple[int, str, str]:
@@ -426,7 +428,8 @@ def test_usage_errors_exit_two(argv: list[str], capsys: pytest.CaptureFixture[st
     (["logs", "r1", "--foll"], "--foll", "--follow", "wloadctl logs"),
     (["run", "job", "--wa"], "--wa", "--wait or --wait-timeout", "wloadctl run"),
     (["delete", "job", "x", "--idem", "k"], "--idem", "--idempotency-key", "wloadctl delete job"),
-    (["cluster", "add-member", "r4", "h:1", "--api", "h:2"], "--api", "--api-address", "wloadctl cluster add-member"),
+    (["cluster", "add-member", "r4", "h:1", "--api", "h:2"], "--api", "--api-address or --api-key",
+         "wloadctl cluster add-member"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_abbreviated_options_are_named_as_such(argv: list[str], name: str, meant: str, prog: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -554,7 +557,7 @@ def test_message_to_dict_complete_ordered_and_numeric() -> None:
     assert data["version"] == 3 and data["raft_index"] == 2**40 and data["deleted"] is False
     assert list(data["spec"]) == ["name", "domain", "description", "labels", "command", "env",
                                   "working_dir", "timeout_seconds", "agent_selector", "lost_policy",
-                                  "max_attempts", "task_type", "run_as"]
+                                  "max_attempts", "task_type", "run_as", "secret_env"]
     assert (data["spec"]["lost_policy"], data["spec"]["task_type"]) == ("RETRY", "COMMAND")  # enums by name
     assert data["spec"]["command"] == {"argv": {"args": ["/bin/echo", "hi there"]}}
     status = output.message_to_dict(api_pb2.ClusterStatus(members=[api_pb2.MemberStatus(id="r1")]))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
-from wloadctl.proto.v1 import agent_pb2, api_pb2, auth_pb2
-from wloadctl.security.permissions import AUTHENTICATED, METHOD_PERMISSIONS, OPEN, Permission
+from wloadctl.proto.v1 import agent_pb2, api_pb2, approval_pb2, audit_pb2, auth_pb2, secrets_pb2
+from wloadctl.security.permissions import AUTHENTICATED, METHOD_PERMISSIONS, OPEN, REPLICA, Permission
 
 # Served on the agent port only, where the caller is identified by its certificate (an agent may
 # act only as itself; wloadctl/control/link.py): not part of the client API's table.
@@ -15,7 +15,7 @@ AGENT_PORT_SERVICES = {"wloadctl.v1.AgentLink"}
 
 def _methods() -> set[str]:
     found = set()
-    for module in (api_pb2, auth_pb2, agent_pb2, health_pb2, reflection_pb2):
+    for module in (api_pb2, auth_pb2, audit_pb2, approval_pb2, secrets_pb2, agent_pb2, health_pb2, reflection_pb2):
         for service in module.DESCRIPTOR.services_by_name.values():
             if service.full_name in AGENT_PORT_SERVICES:
                 continue
@@ -32,7 +32,7 @@ def test_every_method_has_exactly_one_permission() -> None:
 
 
 def test_entries_are_permissions_or_the_two_pseudo_permissions() -> None:
-    known = {p.value for p in Permission} | {OPEN, AUTHENTICATED}
+    known = {p.value for p in Permission} | {OPEN, AUTHENTICATED, REPLICA}
     assert {m: p for m, p in METHOD_PERMISSIONS.items() if str(p) not in known} == {}
 
 

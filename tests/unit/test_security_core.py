@@ -97,16 +97,19 @@ def test_unknown_roles_and_permissions_grant_nothing() -> None:
 # The white paper's separation of duties, cell by cell: (role, permission) -> allowed.
 SEPARATION = {
     "system-admin": ({P.USER_ADMIN, P.ROLE_ADMIN, P.KEY_ADMIN, P.POLICY_ADMIN},
-                     {P.JOB_WRITE, P.RUN_TRIGGER, P.RUN_KILL, P.CLUSTER_MEMBERSHIP, P.AUDIT_READ}),
+                     {P.JOB_WRITE, P.RUN_TRIGGER, P.RUN_KILL, P.CLUSTER_MEMBERSHIP, P.AUDIT_READ, P.SECRET_READ,
+                      P.SECRET_WRITE}),
     "ops-admin": ({P.CLUSTER_MEMBERSHIP, P.CLUSTER_LEADERSHIP, P.CLUSTER_FORCE_DISPATCH, P.AGENT_READ, P.JOB_READ},
-                  {P.JOB_WRITE, P.JOB_DELETE, P.RUN_TRIGGER, P.USER_ADMIN}),
-    "scheduling-admin": ({P.JOB_WRITE, P.JOB_DELETE, P.JOB_ACTIVATE, P.RUN_TRIGGER, P.RUN_KILL},
+                  {P.JOB_WRITE, P.JOB_DELETE, P.RUN_TRIGGER, P.USER_ADMIN, P.SECRET_WRITE}),
+    "scheduling-admin": ({P.JOB_WRITE, P.JOB_DELETE, P.JOB_ACTIVATE, P.RUN_TRIGGER, P.RUN_KILL, P.SECRET_READ,
+                          P.SECRET_WRITE},
                          {P.CLUSTER_MEMBERSHIP, P.USER_ADMIN, P.ROLE_ADMIN, P.CLUSTER_FORCE_DISPATCH}),
     "business-operator": ({P.RUN_TRIGGER, P.RUN_KILL, P.RUN_READ, P.RUN_LOGS, P.JOB_READ},
-                          {P.JOB_WRITE, P.JOB_DELETE, P.CLUSTER_READ, P.USER_ADMIN, P.AUDIT_READ}),
-    "auditor": ({P.JOB_READ, P.RUN_READ, P.RUN_LOGS, P.AGENT_READ, P.CLUSTER_READ, P.AUDIT_READ},
+                          {P.JOB_WRITE, P.JOB_DELETE, P.CLUSTER_READ, P.USER_ADMIN, P.AUDIT_READ, P.SECRET_READ,
+                           P.SECRET_WRITE}),
+    "auditor": ({P.JOB_READ, P.RUN_READ, P.RUN_LOGS, P.AGENT_READ, P.CLUSTER_READ, P.AUDIT_READ, P.SECRET_READ},
                 {P.JOB_WRITE, P.JOB_DELETE, P.RUN_TRIGGER, P.RUN_KILL, P.CLUSTER_MEMBERSHIP, P.USER_ADMIN,
-                 P.APPROVE}),
+                 P.APPROVE, P.SECRET_WRITE}),
 }
 
 

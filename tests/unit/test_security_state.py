@@ -21,7 +21,7 @@ BOB = auth_pb2.Actor(kind="user", name="bob", source="10.0.0.8:5555")
 
 class S:
     def __init__(self, path: Path) -> None:
-        self.store = Store(path, audit_secret="x" * 64)
+        self.store = Store(path, cluster_secret="x" * 64)
         self.index = 0
         self.time = 1_000_000
 

@@ -67,7 +67,9 @@ class ExecSpec:
     attempt: int
     argv: tuple[str, ...] = ()
     shell: str = ""
-    env: Mapping[str, str] = field(default_factory=dict)
+    # Holds secrets' values (Assignment.secret_env): kept out of repr, so no log line or traceback
+    # that shows a spec shows them.
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
     params: Mapping[str, str] = field(default_factory=dict)
     working_dir: str = ""
     timeout_seconds: int = 0

@@ -69,7 +69,7 @@ def agent_policy(config: AgentConfig) -> runs_pb2.AgentPolicy:
     """What this agent runs, as checked before every spawn and advertised in its hello."""
     return runs_pb2.AgentPolicy(
         user=own_user(), allowed_run_as=config.allowed_run_as, restrict_commands=config.allowed_commands is not None,
-        allowed_commands=config.allowed_commands or (), allow_scripts=config.allow_scripts)
+        allowed_commands=config.allowed_commands or (), allow_scripts=config.allow_scripts, secret_env=True)
 
 
 class Agent:
@@ -345,16 +345,25 @@ class Agent:
             self._queue_event(EV(kind=EV.REJECTED, run_id=a.run_id, attempt=a.attempt, epoch=epoch,
                                  error="no free slot"))
             return
+        if a.secret_error:
+            # The leader could not resolve the job's secrets (one deleted since it was applied): running
+            # it without them would run something else than what was defined. The error holds no value.
+            self._remember_finished(key)
+            self._queue_event(EV(kind=EV.FINISHED, run_id=a.run_id, attempt=a.attempt, epoch=epoch,
+                                 exit_code=126, error=a.secret_error))
+            return
         spec = a.spec
         cmd = spec.command
         try:
             exec_spec = ExecSpec(
                 run_id=a.run_id, attempt=a.attempt, argv=tuple(cmd.argv.args) if cmd.HasField("argv") else (),
                 shell=cmd.shell if cmd.HasField("shell") else "",
-                # Who runs it, under which epoch: lets a job (and the chaos suite) record facts
-                # independent of the cluster's own bookkeeping.
-                env={**spec.env, "WLOADCTL_AGENT_ID": self.config.agent_id, "WLOADCTL_EPOCH": str(epoch),
-                     "WLOADCTL_ACCEPTED_NS": str(time.time_ns())},
+                # After env: the two never name the same variable (model/rules.py). Secret values live
+                # only in this process's memory and the job's environment: never in the agent's state,
+                # its logs or an event. Then who runs it, under which epoch: lets a job (and the chaos
+                # suite) record facts independent of the cluster's own bookkeeping.
+                env={**spec.env, **a.secret_env, "WLOADCTL_AGENT_ID": self.config.agent_id,
+                     "WLOADCTL_EPOCH": str(epoch), "WLOADCTL_ACCEPTED_NS": str(time.time_ns())},
                 params=dict(a.params),
                 working_dir=spec.working_dir, timeout_seconds=spec.timeout_seconds, run_as=spec.run_as,
                 empty=spec.task_type == jobs_pb2.EMPTY)

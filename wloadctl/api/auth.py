@@ -16,6 +16,7 @@ import grpc
 
 from wloadctl.api.authz import principal, require
 from wloadctl.api.context import ApiContext
+from wloadctl.api.governance import hold
 from wloadctl.proto.v1 import auth_pb2, auth_pb2_grpc, commands_pb2
 from wloadctl.security import passwords, tokens
 from wloadctl.security.permissions import Permission, grants_of
@@ -55,6 +56,10 @@ def redacted(user: auth_pb2.User) -> auth_pb2.User:
     out.CopyFrom(user)
     out.ClearField("password_hash")
     return out
+
+
+def _roles(bindings: Sequence[auth_pb2.Binding]) -> str:
+    return ", ".join(f"{b.role}@{'+'.join(b.domains)}" if b.domains else b.role for b in bindings)
 
 
 def _command(**body: object) -> commands_pb2.Command:
@@ -222,7 +227,12 @@ class UserServicer(auth_pb2_grpc.UserServiceServicer):
                                  valid_from_ms=request.valid_from_ms, valid_until_ms=request.valid_until_ms,
                                  description=request.description,
                                  must_change_password=request.must_change_password)
-            await self.api.commit(_command(put_user=auth_pb2.PutUser(user=user)), context)
+            command = _command(put_user=auth_pb2.PutUser(user=user))
+            if request.bindings:
+                await hold(self.api, context, "role.change", "", command,
+                           f"create user {request.name} with roles {_roles(request.bindings)}",
+                           [f"user/{request.name}"])
+            await self.api.commit(command, context)
             return redacted(await self._get(request.name, context))
 
         return await self.api.on_leader(_S + "UserService/CreateUser", request, auth_pb2.User, context, here)
@@ -266,8 +276,13 @@ class UserServicer(auth_pb2_grpc.UserServiceServicer):
             if request.password:
                 user.password_hash = str(await _in_pool(context, passwords.hash_password, request.password))
                 user.must_change_password = True  # an administrator chose it: the user replaces it
-            await self.api.commit(_command(put_user=auth_pb2.PutUser(user=user, expected_version=current.version)),
-                                  context)
+            command = _command(put_user=auth_pb2.PutUser(user=user, expected_version=current.version))
+            if request.grant or request.revoke:
+                what = "; ".join(filter(None, [f"grant {_roles(request.grant)}" if request.grant else "",
+                                               f"revoke {_roles(request.revoke)}" if request.revoke else ""]))
+                await hold(self.api, context, "role.change", "", command, f"{what} for user {request.name}",
+                           [f"user/{request.name}"])
+            await self.api.commit(command, context)
             return redacted(await self._get(request.name, context))
 
         return await self.api.on_leader(_S + "UserService/UpdateUser", request, auth_pb2.User, context, here)
@@ -297,7 +312,10 @@ class RoleServicer(auth_pb2_grpc.RoleServiceServicer):
             -> auth_pb2.Role:
         async def here() -> auth_pb2.Role:
             role = auth_pb2.Role(name=request.name, permissions=request.permissions, description=request.description)
-            await self.api.commit(_command(put_role=auth_pb2.PutRole(role=role)), context)
+            command = _command(put_role=auth_pb2.PutRole(role=role))
+            await hold(self.api, context, "role.change", "", command, f"create role {request.name}",
+                       [f"role/{request.name}"])
+            await self.api.commit(command, context)
             return await self.GetRole(auth_pb2.GetRoleRequest(name=request.name), context)
 
         return await self.api.on_leader(_S + "RoleService/CreateRole", request, auth_pb2.Role, context, here)
@@ -315,7 +333,10 @@ class RoleServicer(auth_pb2_grpc.RoleServiceServicer):
     async def DeleteRole(self, request: auth_pb2.DeleteRoleRequest, context: grpc.aio.ServicerContext) \
             -> auth_pb2.DeleteRoleResponse:
         async def here() -> auth_pb2.DeleteRoleResponse:
-            await self.api.commit(_command(delete_role=auth_pb2.DeleteRole(name=request.name)), context)
+            command = _command(delete_role=auth_pb2.DeleteRole(name=request.name))
+            await hold(self.api, context, "role.change", "", command, f"delete role {request.name}",
+                       [f"role/{request.name}"])
+            await self.api.commit(command, context)
             return auth_pb2.DeleteRoleResponse()
 
         return await self.api.on_leader(_S + "RoleService/DeleteRole", request, auth_pb2.DeleteRoleResponse, context,

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from wloadctl.api.headers import REPLICA_AUTH_HEADER
 from wloadctl.proto.v1 import auth_pb2
 from wloadctl.security.permissions import Grants, Permission, grants_of
 from wloadctl.security.tokens import Token, matches, parse_token
@@ -118,6 +119,15 @@ def verify_source(secret: bytes, header: str) -> str | None:
     return source if node_id and hmac.compare_digest(mac, expected) else None
 
 
+def replica_auth(secret: bytes, node_id: str) -> str:
+    """What a replica sends when it calls another one for itself (the leader probing followers)."""
+    return sign_source(secret, node_id, "replica")
+
+
+# What a replica may do when it calls another for itself: read the cluster's and agents' state.
+_REPLICA_GRANTS = Grants({Permission.CLUSTER_READ: frozenset({"*"}), Permission.AGENT_READ: frozenset({"*"})})
+
+
 def bearer(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
     for key, value in metadata or ():
         if key == AUTHORIZATION and isinstance(value, str):
@@ -145,7 +155,22 @@ class Authenticator:
                     return vouched
         return address
 
+    def replica(self, metadata: Sequence[tuple[str, str | bytes]] | None, peer: str) -> Principal | None:
+        """Another replica calling for itself, proven by an HMAC under the cluster secret."""
+        if self.secret is None:
+            return None
+        for key, value in metadata or ():
+            if key == REPLICA_AUTH_HEADER and isinstance(value, str):
+                node_id, _, rest = value.partition("|")
+                if verify_source(self.secret, value) == "replica" and rest:
+                    return Principal(kind="replica", name=node_id, method="replica", grants=_REPLICA_GRANTS,
+                                     source=peer_address(peer))
+        return None
+
     async def authenticate(self, metadata: Sequence[tuple[str, str | bytes]] | None, peer: str) -> Principal:
+        replica = self.replica(metadata, peer)
+        if replica is not None:
+            return replica
         source = self.source_of(metadata, peer)
         credential = bearer(metadata)
         if not credential:

@@ -17,11 +17,15 @@ from typing import Any, NoReturn
 import grpc
 
 from wloadctl.api.authn import PASSWORD_CHANGE_METHODS, Authenticator, AuthError, Principal
-from wloadctl.security.permissions import AUTHENTICATED, METHOD_PERMISSIONS, OPEN, Grants, Permission
+from wloadctl.security.permissions import AUTHENTICATED, METHOD_PERMISSIONS, OPEN, REPLICA, Grants, Permission
 
 __all__ = ["ANONYMOUS_ADMIN", "Guard", "principal", "require", "visible_domains"]
 
 _CURRENT: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("wloadctl_principal", default=None)
+# The method being served and where its denials go (the audit log), for require() inside servicers.
+_METHOD: contextvars.ContextVar[str] = contextvars.ContextVar("wloadctl_method", default="")
+_ON_DENIED: contextvars.ContextVar[Callable[[Principal, str, str], None] | None] = \
+    contextvars.ContextVar("wloadctl_on_denied", default=None)
 
 # Without authentication (`wloadctl server --insecure`), every caller is this one.
 ANONYMOUS_ADMIN = Principal(kind="anonymous", name="anonymous", method="none",
@@ -52,7 +56,11 @@ async def require(context: grpc.aio.ServicerContext, permission: Permission, dom
     """Abort with PERMISSION_DENIED naming the permission and domain the caller lacks."""
     caller = principal()
     if not caller.allows(permission, domain):
-        await context.abort(grpc.StatusCode.PERMISSION_DENIED, _missing(permission, domain, caller))
+        message = _missing(permission, domain, caller)
+        report = _ON_DENIED.get()
+        if report is not None:
+            report(caller, _METHOD.get(), message)
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, message)
 
 
 def visible_domains(permission: Permission) -> frozenset[str] | None:
@@ -77,11 +85,13 @@ class Guard:
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             caller = await self._caller(method, needed, context)
-            token = _CURRENT.set(caller)
+            tokens = (_CURRENT.set(caller), _METHOD.set(method), _ON_DENIED.set(self.on_denied))
             try:
                 return await behaviour(request, context)
             finally:
-                _CURRENT.reset(token)
+                _ON_DENIED.reset(tokens[2])
+                _METHOD.reset(tokens[1])
+                _CURRENT.reset(tokens[0])
 
         return guarded
 
@@ -97,9 +107,15 @@ class Guard:
         except AuthError as e:
             await self._deny(context, grpc.StatusCode.UNAUTHENTICATED if e.code == "unauthenticated"
                              else grpc.StatusCode.PERMISSION_DENIED, e.message)
+        if needed == REPLICA:
+            if caller.kind != "replica":
+                await self._deny(context, grpc.StatusCode.PERMISSION_DENIED, "permission denied: replicas only")
+            return caller
         if caller.password_change_only and method not in PASSWORD_CHANGE_METHODS:
             await self._deny(context, grpc.StatusCode.PERMISSION_DENIED,
                              "your password expired or must be changed first: wloadctl password")
+        if caller.kind == "replica" and needed == AUTHENTICATED:
+            await self._deny(context, grpc.StatusCode.PERMISSION_DENIED, "permission denied: not for replicas")
         if needed != AUTHENTICATED and not caller.allows(Permission(needed)):
             message = _missing(Permission(needed), None, caller)
             if self.on_denied is not None:

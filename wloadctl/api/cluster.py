@@ -9,18 +9,22 @@ from typing import Any
 import grpc
 from pysyncobj.config import FAIL_REASON
 
+from wloadctl.api.authz import principal
 from wloadctl.api.context import ApiContext
+from wloadctl.api.governance import hold
 from wloadctl.api.jobs import check_key
 from wloadctl.model.members import MemberError, check_member_id, normalized_member
-from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2
+from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, approval_pb2, commands_pb2
 from wloadctl.raft.node import FAIL_REASON_NAMES
 
 _SERVICE = "/wloadctl.v1.ClusterService/"
+_REMOVE_MARK = b"wloadctl:remove-member:"
 
 
 class ClusterServicer(api_pb2_grpc.ClusterServiceServicer):
     def __init__(self, api: ApiContext) -> None:
         self.api = api
+        api.completions["cluster.membership"] = self._complete_membership
 
     def build_status(self) -> api_pb2.ClusterStatus:
         api = self.api
@@ -126,14 +130,38 @@ class ClusterServicer(api_pb2_grpc.ClusterServiceServicer):
                                     f"{current.api_address or 'unknown'}); to change its addresses, remove it "
                                     f"(wloadctl cluster remove-member {m.id}) and add it again")
             # Record who the member is first, so status and forwarding know its API address.
-            await api.commit(commands_pb2.Command(idempotency_key=request.idempotency_key,
-                                                  set_member=commands_pb2.SetMember(member=m)), context)
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key, actor=principal().actor(),
+                                           set_member=commands_pb2.SetMember(member=m))
             if m.raft_address not in api.node.members():
-                await self._raft_call(lambda cb: api.node.add_member(m.raft_address, cb), context,
-                                      "member.raft_address")
+                await hold(api, context, "cluster.membership", "", command,
+                           f"add member {m.id} at {m.raft_address}", [f"member/{m.id}"])
+            await api.commit(command, context)
+            await self._join(m, context)
             return self._members()
 
         return await self.api.on_leader(_SERVICE + "AddMember", request, api_pb2.MembershipResponse, context, here)
+
+    async def _join(self, m: commands_pb2.Member, context: grpc.aio.ServicerContext) -> None:
+        if m.raft_address not in self.api.node.members():
+            await self._raft_call(lambda cb: self.api.node.add_member(m.raft_address, cb), context,
+                                  "member.raft_address")
+
+    async def _leave(self, member_id: str, address: str, context: grpc.aio.ServicerContext) -> None:
+        if address == self.api.node.raft_address:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                f"id: {member_id} is the leader; move leadership first "
+                                f"(wloadctl cluster transfer-leader), then remove it")
+        if address in self.api.node.members():
+            await self._raft_call(lambda cb: self.api.node.remove_member(address, cb), context, "id")
+
+    async def _complete_membership(self, approval: approval_pb2.Approval, context: grpc.aio.ServicerContext) -> None:
+        """An approved membership change: its Raft half, on the leader (the record half was its command)."""
+        held = commands_pb2.Command.FromString(approval.command)
+        if held.HasField("set_member"):
+            await self._join(held.set_member.member, context)
+        elif held.HasField("noop") and held.noop.payload.startswith(_REMOVE_MARK):
+            member_id, _, address = held.noop.payload[len(_REMOVE_MARK):].decode().partition("|")
+            await self._leave(member_id, address, context)
 
     def _recorded_member(self, member_id: str) -> commands_pb2.Member | None:
         """The member as the state records it (or as the config names it, before the bootstrap;
@@ -168,11 +196,13 @@ class ClusterServicer(api_pb2_grpc.ClusterServiceServicer):
                 if address:  # removed already (a retried request)
                     return self._members()
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"id: no member {request.id!r}")
-            if address == api.node.raft_address:
-                await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                                    f"id: {request.id} is the leader; move leadership first "
-                                    f"(wloadctl cluster transfer-leader), then remove it")
-            await self._raft_call(lambda cb: api.node.remove_member(address, cb), context, "id")
+            if address != api.node.raft_address:
+                # The Raft half is no command: the held request names it, and the approval completes it.
+                marker = commands_pb2.Command(actor=principal().actor(), noop=commands_pb2.Noop(
+                    payload=_REMOVE_MARK + f"{request.id}|{address}".encode()))
+                await hold(api, context, "cluster.membership", "", marker, f"remove member {request.id}",
+                           [f"member/{request.id}"])
+            await self._leave(request.id, address, context)
             return self._members()
 
         return await self.api.on_leader(_SERVICE + "RemoveMember", request, api_pb2.MembershipResponse, context,

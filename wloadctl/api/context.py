@@ -10,7 +10,8 @@ from typing import Any, NoReturn, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from wloadctl.api.headers import FORWARDED_HEADER, LEADER_HEADER, REPLICA_HEADER, SEES_HEADER
+from wloadctl.api.authn import AUTHORIZATION, SOURCE_HEADER, Authenticator, replica_auth, sign_source
+from wloadctl.api.headers import FORWARDED_HEADER, LEADER_HEADER, REPLICA_AUTH_HEADER, REPLICA_HEADER, SEES_HEADER
 from wloadctl.config import ServerConfig
 from wloadctl.control.controller import Controller
 from wloadctl.proto.v1 import commands_pb2
@@ -29,6 +30,13 @@ class ApiContext:
     proposer: Proposer
     request_timeout: float = 10.0
     controller: Controller | None = None
+    # The cluster secret (signs the caller's address on forwarded calls and replica-to-replica
+    # calls) and the CA that signed the replicas' certificates (None: the API is plaintext).
+    secret: bytes | None = None
+    ca_pem: bytes | None = None
+    # What an approved four-eyes request still needs done on the leader besides its command (a Raft
+    # membership change is not a command): operation -> completion (api/governance.py).
+    completions: dict[str, Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]]] = field(default_factory=dict)
     _channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
 
     # ---- addresses
@@ -126,18 +134,36 @@ class ApiContext:
         ``share``: the part of the caller's remaining time the leader gets (a read that falls back to
         this replica's own answer keeps the rest for that)."""
         leader = self.leader_api_address()
-        channel = self._channels.get(leader)
-        if channel is None:
-            channel = grpc.aio.insecure_channel(leader, options=[
-                ("grpc.max_receive_message_length", self.config.max_message_bytes),
-                ("grpc.max_send_message_length", self.config.max_message_bytes),
-            ])
-            self._channels[leader] = channel
-        call = channel.unary_unary(method, request_serializer=type(request).SerializeToString,
-                                   response_deserializer=response_type.FromString)
+        call = self.channel(leader).unary_unary(method, request_serializer=type(request).SerializeToString,
+                                                response_deserializer=response_type.FromString)
         remaining = context.time_remaining()
+        # The caller's credential goes along unchanged (the leader authenticates the caller itself),
+        # and its address signed, so that the leader's audit records and network rules see the caller.
+        metadata: list[tuple[str, str]] = [(FORWARDED_HEADER, self.config.node_id)]
+        metadata += [(k, v) for k, v in context.invocation_metadata() or ()
+                     if k == AUTHORIZATION and isinstance(v, str)]
+        if self.secret is not None:
+            source = Authenticator(self.store, self.secret).source_of(context.invocation_metadata(), context.peer())
+            metadata.append((SOURCE_HEADER, sign_source(self.secret, self.config.node_id, source)))
         return await call(request, timeout=(remaining if remaining else self.request_timeout) * share,
-                          metadata=((FORWARDED_HEADER, self.config.node_id),))
+                          metadata=tuple(metadata))
+
+    def channel(self, address: str) -> grpc.aio.Channel:
+        """A channel to another replica's API: TLS with the cluster CA (only a replica certificate can serve)."""
+        channel = self._channels.get(address)
+        if channel is None:
+            options = [("grpc.max_receive_message_length", self.config.max_message_bytes),
+                       ("grpc.max_send_message_length", self.config.max_message_bytes)]
+            channel = grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(self.ca_pem), options=options) \
+                if self.ca_pem is not None else grpc.aio.insecure_channel(address, options=options)
+            self._channels[address] = channel
+        return channel
+
+    def replica_metadata(self) -> tuple[tuple[str, str], ...]:
+        """Metadata of a call this replica makes to another for itself."""
+        if self.secret is None:
+            return ()
+        return ((REPLICA_AUTH_HEADER, replica_auth(self.secret, self.config.node_id)),)
 
     async def on_leader(self, method: str, request: R, response_type: type[Message],
                         context: grpc.aio.ServicerContext, handler: Callable[[], Awaitable[Any]]) -> Any:

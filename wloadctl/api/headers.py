@@ -9,3 +9,8 @@ LEADER_HEADER = "x-wloadctl-leader"
 REPLICA_HEADER = "x-wloadctl-replica"
 # On "no leader" answers: "SEEN/MEMBERS", the members the replica is connected to (itself included).
 SEES_HEADER = "x-wloadctl-sees"
+# On a write that a four-eyes policy holds: the id of the approval it waits for (a42).
+APPROVAL_HEADER = "x-wloadctl-approval"
+# A call one replica makes to another for itself (not for a client): "NODE|MAC", where MAC is an
+# HMAC of the node id under the cluster secret (api/authn.py).
+REPLICA_AUTH_HEADER = "x-wloadctl-replica-auth"

@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from wloadctl.api.authz import Guard
 from wloadctl.api.context import ApiContext
 from wloadctl.api.headers import REPLICA_HEADER
 
@@ -31,7 +32,8 @@ class _Capture:
         self.handlers = handlers
 
 
-def _wrap(handler: grpc.RpcMethodHandler, replica_id: str) -> grpc.RpcMethodHandler:
+def _wrap(handler: grpc.RpcMethodHandler, replica_id: str, method: str, guard: Guard | None) \
+        -> grpc.RpcMethodHandler:
     """gRPC answers a request it cannot parse with UNKNOWN; a client deserves
     INVALID_ARGUMENT. Parsing moves into the handler so it can say so.
 
@@ -40,7 +42,8 @@ def _wrap(handler: grpc.RpcMethodHandler, replica_id: str) -> grpc.RpcMethodHand
     if handler.unary_unary is None or handler.request_deserializer is None:
         return handler
     parse = handler.request_deserializer
-    behaviour = handler.unary_unary
+    # Authentication and the method's permission (api/authz.py) run after the request parses.
+    behaviour = guard.wrap(method, handler.unary_unary) if guard is not None else handler.unary_unary
 
     async def unary_unary(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
         if replica_id:
@@ -54,12 +57,17 @@ def _wrap(handler: grpc.RpcMethodHandler, replica_id: str) -> grpc.RpcMethodHand
     return handler._replace(unary_unary=unary_unary, request_deserializer=None)
 
 
-def add_service(server: grpc.aio.Server, servicer: Any, add_to_server: Callable[[Any, Any], None]) -> str:
-    """Register ``servicer`` via its generated ``add_*_to_server`` with our wrappers; returns the service name."""
+def add_service(server: grpc.aio.Server, servicer: Any, add_to_server: Callable[[Any, Any], None],
+                guard: Guard | None = None) -> str:
+    """Register ``servicer`` via its generated ``add_*_to_server`` with our wrappers; returns the service name.
+
+    With a ``guard``, every method must have an entry in the permission table (LookupError at
+    registration otherwise), and every call is authenticated and authorized before it runs."""
     capture = _Capture()
     add_to_server(servicer, capture)
     api = getattr(servicer, "api", None)
     replica_id = api.config.node_id if isinstance(api, ApiContext) else ""
-    handlers = {name: _wrap(h, replica_id) for name, h in capture.handlers.items()}
+    handlers = {name: _wrap(h, replica_id, f"/{capture.service}/{name}", guard)
+                for name, h in capture.handlers.items()}
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(capture.service, handlers),))
     return capture.service

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import time
 
 import grpc
 
+from wloadctl.api.authz import principal, require, visible_domains
 from wloadctl.api.context import ApiContext
+from wloadctl.api.governance import hold
 from wloadctl.api.jobs import check_key, check_name
 from wloadctl.control.controller import Controller
 from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, runs_pb2
+from wloadctl.security.permissions import Permission
 from wloadctl.state.runs import FINAL_STATES, MAX_PARAMS, OUTPUT_TAIL_BYTES, run_seq
 
 _SERVICE = "/wloadctl.v1.RunService/"
@@ -51,10 +53,13 @@ class RunServicer(api_pb2_grpc.RunServiceServicer):
         self.api = api
         self.controller = controller
 
-    async def _run_or_404(self, run_id: str, context: grpc.aio.ServicerContext) -> runs_pb2.Run:
+    async def _run_or_404(self, run_id: str, context: grpc.aio.ServicerContext,
+                          permission: Permission = Permission.RUN_READ) -> runs_pb2.Run:
+        """The run, once the caller holds ``permission`` in the run's domain."""
         run = self.api.store.get_run(run_id)
         if run is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"run_id: no run {run_id!r}")
+        await require(context, permission, run.spec.domain)
         return run
 
     async def TriggerRun(self, request: api_pb2.TriggerRunRequest,
@@ -67,13 +72,19 @@ class RunServicer(api_pb2_grpc.RunServiceServicer):
             if not k or len(k) > 128 or len(v) > 4096 or "\0" in k + v:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                     f"params.{k[:40]}: keys 1-128 and values up to 4096 characters, no NUL")
+        job = self.api.store.get_job(request.job_name)
+        if job is not None:
+            await require(context, Permission.RUN_TRIGGER, job.spec.domain)
 
         async def here() -> runs_pb2.Run:
-            command = commands_pb2.Command(idempotency_key=request.idempotency_key, trigger_run=commands_pb2.TriggerRun(
-                job_name=request.job_name, params=request.params, cause="manual run"))
+            caller = principal()
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key, actor=caller.actor(),
+                                           trigger_run=commands_pb2.TriggerRun(
+                                               job_name=request.job_name, params=request.params,
+                                               cause=f"manual run by {caller.kind} {caller.name}".strip()))
             result = await self.api.commit(command, context)
             self.controller.wake()
-            return await self._run_or_404(result.run_ids[0], context)
+            return await self._run_or_404(result.run_ids[0], context, Permission.RUN_TRIGGER)
 
         return await self.api.on_leader(_SERVICE + "TriggerRun", request, runs_pb2.Run, context, here)
 
@@ -95,26 +106,35 @@ class RunServicer(api_pb2_grpc.RunServiceServicer):
         # short or empty page with a next_page_token ("keep going").
         runs, token = await asyncio.to_thread(self.api.store.list_runs, request.job_name, request.state, size,
                                               request.page_token)
+        visible = visible_domains(Permission.RUN_READ)
+        runs = [r for r in runs if visible is None or r.spec.domain in visible]
         return api_pb2.ListRunsResponse(runs=runs, next_page_token=token)
 
     async def KillRun(self, request: api_pb2.KillRunRequest,
                       context: grpc.aio.ServicerContext) -> runs_pb2.Run:
         await check_run_id(request.run_id, context)
         await check_key(request.idempotency_key, context)
+        run = await self._run_or_404(request.run_id, context, Permission.RUN_KILL)
 
         async def here() -> runs_pb2.Run:
-            kill = commands_pb2.RequestKill(run_id=request.run_id, cause="kill requested by an operator")
-            command = commands_pb2.Command(idempotency_key=request.idempotency_key, request_kill=kill)
+            caller = principal()
+            kill = commands_pb2.RequestKill(run_id=request.run_id,
+                                            cause=f"kill requested by {caller.kind} {caller.name}".strip())
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key, actor=caller.actor(),
+                                           request_kill=kill)
+            if run.state not in FINAL_STATES:
+                await hold(self.api, context, "run.kill", run.spec.domain, command,
+                           f"kill run {run.run_id} of job {run.job_name}", [f"run/{run.run_id}", f"job/{run.job_name}"])
             await self.api.commit(command, context)
             self.controller.wake()
-            return await self._run_or_404(request.run_id, context)
+            return await self._run_or_404(request.run_id, context, Permission.RUN_KILL)
 
         return await self.api.on_leader(_SERVICE + "KillRun", request, runs_pb2.Run, context, here)
 
     async def GetRunLogs(self, request: api_pb2.GetRunLogsRequest,
                          context: grpc.aio.ServicerContext) -> api_pb2.GetRunLogsResponse:
         await check_run_id(request.run_id, context)
-        run = await self._run_or_404(request.run_id, context)
+        run = await self._run_or_404(request.run_id, context, Permission.RUN_LOGS)
         if request.attempt > run.attempt:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"attempt: {attempts_of(run)}")
         attempt = request.attempt or run.attempt
@@ -171,8 +191,14 @@ class RunServicer(api_pb2_grpc.RunServiceServicer):
         async def here() -> api_pb2.ForceDispatchResponse:
             if self.controller.epoch == 0:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "the leader has not begun its epoch yet; retry")
-            command = commands_pb2.Command(force_activate=commands_pb2.ForceActivate(
-                epoch=self.controller.epoch, operator=request.operator or getpass.getuser(), reason=request.reason))
+            caller = principal()
+            # The operator on record is who authenticated, never a name the client sends (only without
+            # authentication, --insecure, is the client's word all there is).
+            operator = request.operator or "anonymous" if caller.kind == "anonymous" else f"{caller.kind}/{caller.name}"
+            command = commands_pb2.Command(actor=caller.actor(), force_activate=commands_pb2.ForceActivate(
+                epoch=self.controller.epoch, operator=operator, reason=request.reason))
+            await hold(self.api, context, "cluster.force_dispatch", "", command,
+                       f"force dispatching in epoch {self.controller.epoch}", ["cluster/dispatch"])
             result = await self.api.commit(command, context)
             self.controller.wake()
             return api_pb2.ForceDispatchResponse(epoch=result.epoch)

@@ -3,8 +3,8 @@
 Conventions every command keeps (operators' scripts depend on them, see docs/cli.md):
   * stdout carries only the result (a table, or one JSON/YAML document with -o);
   * every failure is `error: <message>` lines on stderr, never a traceback;
-  * exit codes: 0 ok, 1 request/validation failure, 2 usage error, 130 interrupted,
-    141 stdout closed early (e.g. piped into `head`).
+  * exit codes: 0 ok, 1 request/validation failure, 2 usage error, 3 the request waits for a
+    four-eyes approval, 130 interrupted, 141 stdout closed early (e.g. piped into `head`).
 
 The parser is in parser.py, the commands in commands/, how resources read in render.py; this
 module runs one command and turns what it raises into a message and an exit code.
@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import grpc
 
 from wloadctl.cli.context import (
+    EXIT_APPROVAL_PENDING,
     EXIT_BROKEN_PIPE,
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -64,6 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(failure.message)  # complete already: what each server answered, or that it was unreachable
         return EXIT_FAILURE
     except ClientError as failure:
+        if failure.approval_id:
+            # Not a failure: the write is held until a second person approves it (four-eyes).
+            # stderr, like other notes, so that stdout stays one document with -o json|yaml.
+            print(f"approval/{failure.approval_id} requested: {failure.message}", file=sys.stderr)
+            print(f"another user approves it with: wloadctl approval approve {failure.approval_id}", file=sys.stderr)
+            return EXIT_APPROVAL_PENDING
         error(status_message(failure.code, failure.message))
         return EXIT_FAILURE
     except grpc.RpcError as failure:

@@ -40,14 +40,38 @@ FORMATS = ("table", "json", "yaml")
 _INT64_TYPES = {descriptor.FieldDescriptor.CPPTYPE_INT64, descriptor.FieldDescriptor.CPPTYPE_UINT64}
 
 
+# Never printed, whatever a server sends: hashes of passwords and credentials (an offline
+# guessing target), and a held four-eyes operation in its binary form (it may carry a user's
+# password hash; the approval's summary says what it does). The field stays, empty.
+_SECRET_FIELDS = frozenset({"password_hash", "secret_hash"})
+_WITHHELD = frozenset({("wloadctl.v1.Approval", "command")})
+
+
+def _withhold_secrets(message: Message) -> None:
+    for field, value in message.ListFields():
+        if field.name in _SECRET_FIELDS or (message.DESCRIPTOR.full_name, field.name) in _WITHHELD:
+            message.ClearField(field.name)
+        elif field.type == descriptor.FieldDescriptor.TYPE_MESSAGE and not _is_map(field):
+            for item in value if _is_repeated(field) else [value]:
+                _withhold_secrets(item)
+
+
 def message_to_dict(message: Message) -> dict[str, Any]:
-    """All fields of `message` as plain Python values, keyed by proto field name."""
+    """All fields of `message` as plain Python values, keyed by proto field name (secrets left empty)."""
+    message = _copy(message)
+    _withhold_secrets(message)
     data = json_format.MessageToDict(
         message,
         preserving_proto_field_name=True,
         always_print_fields_with_no_presence=True,
     )
     return _normalize(message.DESCRIPTOR, data)
+
+
+def _copy(message: Message) -> Message:
+    clone = type(message)()
+    clone.CopyFrom(message)
+    return clone
 
 
 def _is_map(field: descriptor.FieldDescriptor) -> bool:

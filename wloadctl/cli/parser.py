@@ -7,6 +7,10 @@ build_parser() makes; this module only knows which modules there are and in what
 from __future__ import annotations
 
 import argparse
+import datetime
+import ipaddress
+import re
+import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -25,7 +29,8 @@ RUN_STATE_NAMES = tuple(v.name for v in RS.DESCRIPTOR.values if v.name != "RUN_S
 # jobs`, `wloadctl get jobs -o json`). argparse gives each sub-parser a fresh namespace and
 # copies it over its parent's, so each level stores into its own dest and merge_globals
 # combines them: --server values accumulate, for the others the last one given wins.
-_LEVELS = 3
+# Four levels: `wloadctl auth policy set` is the deepest command.
+_LEVELS = 4
 
 
 # ---- argument types ------------------------------------------------------------------------
@@ -105,6 +110,59 @@ def address(text: str) -> str:
     return text
 
 
+# The notation of job timeouts (model/documents.py): 90s, 15m, 2h, 1d, or combined (1h30m).
+_DURATION = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
+_DURATION_UNITS = (86400, 3600, 60, 1)
+_DURATION_HINT = "a duration like 90s, 15m, 2h or 1d (or combined, like 1h30m)"
+
+
+def duration_seconds(text: str) -> int:
+    """`1h30m` -> 5400; an argument type for --expires."""
+    match = _DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise argparse.ArgumentTypeError(f"must be {_DURATION_HINT}, got {text!r}")
+    seconds = sum(int(digits) * unit for digits, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if digits)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be longer than 0s, got {text!r}")
+    return seconds
+
+
+def time_ms(text: str, now_ms: int | None = None) -> int:
+    """A moment as milliseconds since the epoch: ISO-8601 UTC (`2026-12-01T00:00:00Z`, `2026-12-01`)
+    or a duration ago (`24h`, `7d`). A time without `Z` or an offset is taken as UTC, like the
+    times the tables show."""
+    stripped = text.strip()
+    ago = _DURATION.fullmatch(stripped)
+    if ago is not None and any(ago.groups()):
+        now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+        return now - duration_seconds(stripped) * 1000
+    try:
+        moment = datetime.datetime.fromisoformat(stripped.replace("z", "Z"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be an ISO-8601 UTC time (2026-12-01T00:00:00Z or 2026-12-01) or a duration ago (24h, 7d), "
+            f"got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def network(text: str) -> str:
+    """A CIDR (`10.0.0.0/8`) or one address, as the server stores it (`10.0.0.5/32`)."""
+    try:
+        return str(ipaddress.ip_network(text.strip(), strict=False))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a network like 10.0.0.0/8 or an address, got {text!r}") from None
+
+
+def operation_rule(text: str) -> tuple[str, str]:
+    """`OPERATION[@DOMAIN]` for `auth policy set --approval`: (operation, domain or "")."""
+    operation, at, domain = text.strip().partition("@")
+    if not operation or (at and not domain):
+        raise argparse.ArgumentTypeError(f"must be OPERATION or OPERATION@DOMAIN (job.delete@finance), got {text!r}")
+    return operation, domain
+
+
 # ---- parser --------------------------------------------------------------------------------
 
 
@@ -139,7 +197,11 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if self.abbreviations:
             notes = [note for note in self.abbreviations if note[1] == self.abbreviations[0][1]]
-            parser, name, meant = notes[0] if self.global_options.intersection(notes[0][2]) else notes[-1]
+            # The deepest parser names every option it could be; when some are its own (--api:
+            # --api-address or the global --api-key), its usage is the one that helps.
+            own = set(notes[-1][2]) - self.global_options
+            parser, name, meant = notes[0] if self.global_options.intersection(notes[0][2]) and not own \
+                else notes[-1]
             self.abbreviations.clear()
             argparse.ArgumentParser.error(parser, f"unrecognized option {name} (options can't be abbreviated; "
                                                   f"did you mean {' or '.join(meant)}?)")
@@ -161,18 +223,21 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=32)
 
 
-def add_globals(parser: argparse.ArgumentParser, level: int) -> None:
+def add_globals(parser: argparse.ArgumentParser, level: int, output_option: bool = True) -> None:
+    """The global options at one level; ``output_option`` False leaves -o to the command (audit
+    export, where it names the file)."""
     group = parser.add_argument_group("global options (accepted before or after the command)")
     suppress = argparse.SUPPRESS
     group.add_argument(
         "--server", action="append", dest=f"g{level}_server", metavar="ADDR", default=suppress,
         help="API address HOST:PORT of a replica; repeat or comma-separate for several. "
-             "Default: $WLOADCTL_SERVER, else 127.0.0.1:18581,18582,18583",
+             "Default: $WLOADCTL_SERVER, else the CLI config's servers, else 127.0.0.1:18581,18582,18583",
     )
-    group.add_argument(
-        "-o", "--output", choices=output.FORMATS, dest=f"g{level}_output", default=suppress, metavar="FORMAT",
-        help="table (default, for people), json or yaml (for scripts)",
-    )
+    if output_option:
+        group.add_argument(
+            "-o", "--output", choices=output.FORMATS, dest=f"g{level}_output", default=suppress, metavar="FORMAT",
+            help="table (default, for people), json or yaml (for scripts)",
+        )
     group.add_argument(
         "--timeout", type=positive_float, dest=f"g{level}_timeout", metavar="SECONDS", default=suppress,
         help=f"deadline of each request to a replica (default {DEFAULT_TIMEOUT:g})",
@@ -181,6 +246,19 @@ def add_globals(parser: argparse.ArgumentParser, level: int) -> None:
         "--retry-for", type=non_negative_float, dest=f"g{level}_retry_for", metavar="SECONDS",
         default=suppress,
         help=f"keep retrying unreachable replicas and leader changes this long (default {DEFAULT_RETRY_FOR:g})",
+    )
+    group.add_argument(
+        "--token", dest=f"g{level}_token", metavar="TOKEN", default=suppress,
+        help="a session token or API key to send (default: $WLOADCTL_TOKEN, $WLOADCTL_API_KEY, the stored "
+             "login, the local cluster's admin credential)",
+    )
+    group.add_argument(
+        "--api-key", dest=f"g{level}_api_key", metavar="KEY", default=suppress,
+        help="an API key to send (like --token)",
+    )
+    group.add_argument(
+        "--ca", dest=f"g{level}_ca", metavar="FILE", default=suppress,
+        help="the cluster CA certificate to trust (default: $WLOADCTL_CA, else the CLI config's ca)",
     )
 
 
@@ -191,6 +269,9 @@ def merge_globals(args: argparse.Namespace) -> Context:
         ctx.output = getattr(args, f"g{level}_output", ctx.output)
         ctx.timeout = getattr(args, f"g{level}_timeout", ctx.timeout)
         ctx.retry_for = getattr(args, f"g{level}_retry_for", ctx.retry_for)
+        ctx.token = getattr(args, f"g{level}_token", ctx.token)
+        ctx.api_key = getattr(args, f"g{level}_api_key", ctx.api_key)
+        ctx.ca = getattr(args, f"g{level}_ca", ctx.ca)
     return ctx
 
 
@@ -201,12 +282,12 @@ def subparsers(parser: argparse.ArgumentParser, dest: str, title: str) -> Any:
 
 
 def command(subs: Any, name: str, level: int, help_text: str, description: str = "",
-            epilog: str = "", handler: Handler | None = None) -> argparse.ArgumentParser:
+            epilog: str = "", handler: Handler | None = None, output_option: bool = True) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subs.add_parser(
         name, help=help_text, description=description or help_text, epilog=epilog,
         formatter_class=_Formatter, allow_abbrev=False,
     )
-    add_globals(parser, level)
+    add_globals(parser, level, output_option)
     if handler is not None:
         parser.set_defaults(handler=handler)
     return parser
@@ -218,6 +299,26 @@ _SHARED_VERBS = {
     "describe": ("show a job or a run in detail", "resource", "resources"),
     "delete": ("delete a job", "resource", "resources"),
     "cluster": ("inspect and change the replica set", "action", "actions"),
+    "auth": ("bootstrap a cluster's first credential; the security policy", "action", "actions"),
+    "user": ("manage users: create, show, change, lock, grant and revoke roles", "action", "actions"),
+    "role": ("manage roles (sets of permissions)", "action", "actions"),
+    "apikey": ("manage API keys (credentials for automation)", "action", "actions"),
+    "approval": ("four-eyes approvals: list, approve, reject", "action", "actions"),
+    "audit": ("read, verify and export the audit log", "action", "actions"),
+    "diff": ("compare two versions of a job", "resource", "resources"),
+    "rollback": ("apply an earlier version of a job again", "resource", "resources"),
+}
+_VERB_EXAMPLES = {
+    "auth": "wloadctl auth bootstrap\n  wloadctl auth policy get\n  wloadctl auth policy set --approval job.delete",
+    "user": "wloadctl user create alice --role business-operator --domain finance\n  wloadctl user get\n"
+            "  wloadctl user lock alice",
+    "role": "wloadctl role get\n  wloadctl role create run-watcher --permission run.read --permission run.logs",
+    "apikey": "wloadctl apikey create --role auditor --expires 30d\n  wloadctl apikey revoke k57",
+    "approval": "wloadctl approval get --state pending\n  wloadctl approval approve a42",
+    "audit": "wloadctl audit get --since 24h\n  wloadctl audit verify\n"
+             "  wloadctl audit export --format xlsx -o audit.xlsx",
+    "diff": "wloadctl diff job nightly-backup",
+    "rollback": "wloadctl rollback job nightly-backup --to-version 1",
 }
 
 
@@ -237,12 +338,13 @@ class Verbs:
         return command(self.subs, name, 1, help_text, description, epilog, handler)
 
     def add_to(self, verb: str, name: str, help_text: str, description: str = "", epilog: str = "",
-               handler: Handler | None = None) -> argparse.ArgumentParser:
+               handler: Handler | None = None, output_option: bool = True) -> argparse.ArgumentParser:
         """A sub-command of a shared verb (`wloadctl get runs`)."""
         if verb not in self._shared:
             help_for_verb, dest, title = _SHARED_VERBS[verb]
-            self._shared[verb] = subparsers(command(self.subs, verb, 1, help_for_verb), dest, title)
-        return command(self._shared[verb], name, 2, help_text, description, epilog, handler)
+            examples = f"examples:\n  {_VERB_EXAMPLES[verb]}" if verb in _VERB_EXAMPLES else ""
+            self._shared[verb] = subparsers(command(self.subs, verb, 1, help_for_verb, epilog=examples), dest, title)
+        return command(self._shared[verb], name, 2, help_text, description, epilog, handler, output_option)
 
 
 _ROOT_EPILOG = """\
@@ -256,13 +358,19 @@ examples:
   wloadctl get runs --job nightly-backup --state failed
   wloadctl logs r12 -f                         # follow a run's output
   wloadctl cluster status
+  wloadctl login --user alice                  # a session for the commands that follow
+  wloadctl audit get --since 24h
 
 environment:
   WLOADCTL_SERVER   comma-separated replica API addresses, used when --server is not given
+  WLOADCTL_TOKEN    a session token or API key, used when --token/--api-key are not given
+  WLOADCTL_API_KEY  an API key, likewise (after WLOADCTL_TOKEN)
+  WLOADCTL_CA       the cluster CA certificate, used when --ca is not given
+  WLOADCTL_CONFIG   the CLI config file (default ~/.config/wloadctl/config.toml)
   WLOADCTL_DEBUG    set to 1 to print a traceback with unexpected errors
 
 exit codes: 0 ok, 1 the request failed (or `run --wait` did not succeed), 2 usage error,
-130 interrupted.
+3 the request waits for a four-eyes approval, 130 interrupted.
 See docs/cli.md for the JSON output of every command.
 """
 
@@ -270,7 +378,8 @@ See docs/cli.md for the JSON output of every command.
 def build_parser() -> argparse.ArgumentParser:
     # Imported here: the command modules build on the helpers above.
     from wloadctl.cli.certs import add_certs_parser
-    from wloadctl.cli.commands import agents, cluster, jobs, local, runs
+    from wloadctl.cli.commands import access, agents, approvals, audit, cluster, history, jobs, local, runs, sessions
+    from wloadctl.cli.commands import secrets as secret_commands
 
     root = _Parser(
         prog="wloadctl",
@@ -286,9 +395,15 @@ def build_parser() -> argparse.ArgumentParser:
     local.register(verbs)
     add_certs_parser(verbs.subs)
     jobs.register(verbs)
+    history.register(verbs)
     runs.register(verbs)
     agents.register(verbs)
     cluster.register(verbs)
+    sessions.register(verbs)
+    access.register(verbs)
+    approvals.register(verbs)
+    audit.register(verbs)
+    secret_commands.register(verbs)
 
     parsers = _parsers(root)
     options = frozenset(o for p in parsers for o in p._option_string_actions)

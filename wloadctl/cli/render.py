@@ -1,6 +1,7 @@
-"""How each resource reads in a terminal: the tables and `describe` texts of jobs, runs, agents
-and the cluster. Generic formatting (tables, times, JSON/YAML documents) is in output.py; with
--o json|yaml commands print documents and none of this is used."""
+"""How each resource reads in a terminal: the tables and `describe` texts of jobs, runs, agents,
+the cluster, users, roles, API keys, approvals and the audit log. Generic formatting (tables,
+times, JSON/YAML documents) is in output.py; with -o json|yaml commands print documents and none
+of this is used."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
+import grpc
+
 from wloadctl.cli import output
-from wloadctl.proto.v1 import api_pb2, jobs_pb2, runs_pb2
+from wloadctl.proto.v1 import api_pb2, approval_pb2, audit_pb2, auth_pb2, jobs_pb2, runs_pb2
+from wloadctl.security.permissions import Permission
 
 COMMAND_COLUMN_WIDTH = 60
 DESCRIBE_OUTPUT_LINES = 20
@@ -230,3 +234,177 @@ def digest_table(results: Sequence[dict[str, Any]]) -> str:
         for e in results
     ]
     return output.render_table(("SERVER", "ID", "APPLIED INDEX", "DIGEST", "STATUS"), rows)
+
+
+# ---- identities and access -----------------------------------------------------------------
+
+
+def binding_text(binding: auth_pb2.Binding) -> str:
+    """`business-operator@finance,ops`, or the role alone when it holds in every domain."""
+    return f"{binding.role}@{','.join(binding.domains)}" if binding.domains else binding.role
+
+
+def bindings_text(bindings: Sequence[auth_pb2.Binding]) -> str:
+    return " ".join(binding_text(b) for b in bindings) or "-"
+
+
+def domains_text(domains: Sequence[str]) -> str:
+    return f"in domains {', '.join(domains)}" if domains else "in every domain"
+
+
+def actor_text(actor: auth_pb2.Actor) -> str:
+    """`user/alice`, `apikey/k57`, `replica/r1`, `system`: who did it."""
+    if not actor.kind and not actor.name:
+        return "-"
+    return f"{actor.kind}/{actor.name}" if actor.name else actor.kind
+
+
+def source_ip(source: str) -> str:
+    """The IP address of an `ip:port` or `[ipv6]:port` source (as the audit record keeps it)."""
+    if source.startswith("["):
+        return source[1:].partition("]")[0]
+    host, sep, port = source.rpartition(":")
+    return host if sep and port.isdigit() and ":" not in host else source
+
+
+def whoami(answer: auth_pb2.WhoAmIResponse, credential_source: str) -> str:
+    expires = output.format_ms(answer.expires_ms) if answer.expires_ms else "never"
+    pairs: list[tuple[str, str]] = [
+        ("kind", answer.kind or "-"),
+        ("name", answer.name or "-"),
+        ("method", answer.method or "-"),
+        ("credential", credential_source or "none"),
+        ("expires", expires),
+    ]
+    if answer.password_change_required:
+        pairs.append(("password", "must be changed first (wloadctl password)"))
+    bindings = [binding_text(b) for b in answer.bindings]
+    pairs.append(("bindings", bindings[0] if bindings else "<none>"))
+    pairs += [("", b) for b in bindings[1:]]
+    pairs.append(("permissions", answer.permissions[0] if answer.permissions else "<none>"))
+    pairs += [("", p) for p in answer.permissions[1:]]
+    return "\n".join(_fmt_pairs(pairs, 13)) + "\n"
+
+
+def policy(p: auth_pb2.SecurityPolicy) -> str:
+    required = [name for name, on in (("upper", p.password_require_upper), ("lower", p.password_require_lower),
+                                      ("digit", p.password_require_digit),
+                                      ("special", p.password_require_special)) if on]
+    rules = [f"{r.operation}@{','.join(r.domains)}" if r.domains else r.operation for r in p.approvals]
+    pairs: list[tuple[str, str]] = [
+        ("password min length", str(p.password_min_length)),
+        ("password requires", ", ".join(required) or "-"),
+        ("password max age", f"{p.password_max_age_days} days" if p.password_max_age_days else "never expires"),
+        ("max failed logins", str(p.max_failed_logins)),
+        ("session ttl", f"{p.session_ttl_minutes} minutes"),
+        ("audit retention", f"{p.audit_retention_days} days" if p.audit_retention_days else "keep every record"),
+        ("approvals", rules[0] if rules else "<none>"),
+    ]
+    pairs += [("", r) for r in rules[1:]]
+    return "\n".join(_fmt_pairs(pairs, 21)) + "\n"
+
+
+def users_table(users: Sequence[auth_pb2.User]) -> str:
+    rows = [
+        (u.name, yes_no(u.active), yes_no(u.locked), output.truncate(bindings_text(u.bindings), COMMAND_COLUMN_WIDTH),
+         output.format_ms(u.valid_until_ms), output.format_ms(u.last_login_ms))
+        for u in users
+    ]
+    return output.render_table(("USER", "ACTIVE", "LOCKED", "ROLES", "VALID-UNTIL", "LAST-LOGIN"), rows)
+
+
+def describe_user(u: auth_pb2.User) -> str:
+    locked = f"yes ({u.locked_reason})" if u.locked and u.locked_reason else yes_no(u.locked)
+    password = "set" if u.password_changed_ms or u.password_hash else "none (certificate only)"
+    if u.password_changed_ms:
+        password += f", changed {output.format_ms(u.password_changed_ms)}"
+    if u.must_change_password:
+        password += "; must be changed at the next login"
+    bindings = [f"{b.role} {domains_text(b.domains)}" for b in u.bindings]
+    pairs: list[tuple[str, str]] = [
+        ("Name", u.name),
+        ("Description", u.description or "-"),
+        ("Active", yes_no(u.active)),
+        ("Locked", locked),
+        ("Failed logins", str(u.failed_logins)),
+        ("Valid from", output.format_ms(u.valid_from_ms)),
+        ("Valid until", output.format_ms(u.valid_until_ms)),
+        ("Password", password),
+        ("Last login", output.format_ms(u.last_login_ms)),
+        ("Created", f"{output.format_ms(u.created_ms)} by {u.created_by or '-'}"),
+        ("Updated", output.format_ms(u.updated_ms)),
+        ("Version", str(u.version)),
+        ("Roles", bindings[0] if bindings else "<none>"),
+    ]
+    pairs += [("", b) for b in bindings[1:]]
+    return "\n".join(_fmt_pairs(pairs, 15)) + "\n"
+
+
+def _permissions_summary(permissions: Sequence[str]) -> str:
+    if set(permissions) >= {p.value for p in Permission}:
+        return f"all ({len(permissions)})"
+    return output.truncate(", ".join(permissions), COMMAND_COLUMN_WIDTH) or "-"
+
+
+def roles_table(roles: Sequence[auth_pb2.Role]) -> str:
+    ordered = sorted(roles, key=lambda r: not r.builtin)  # stable: the server's order within each group
+    rows = [(r.name, yes_no(r.builtin), _permissions_summary(r.permissions)) for r in ordered]
+    return output.render_table(("NAME", "BUILTIN", "PERMISSIONS"), rows)
+
+
+def describe_role(r: auth_pb2.Role) -> str:
+    pairs: list[tuple[str, str]] = [
+        ("Name", r.name),
+        ("Built-in", yes_no(r.builtin)),
+        ("Description", r.description or "-"),
+    ]
+    if not r.builtin:
+        pairs += [("Created", f"{output.format_ms(r.created_ms)} by {r.created_by or '-'}"),
+                  ("Version", str(r.version))]
+    pairs.append(("Permissions", r.permissions[0] if r.permissions else "<none>"))
+    pairs += [("", p) for p in r.permissions[1:]]
+    return "\n".join(_fmt_pairs(pairs, 13)) + "\n"
+
+
+def api_keys_table(keys: Sequence[auth_pb2.ApiKey]) -> str:
+    rows = [
+        (k.id, k.owner or "-", output.truncate(bindings_text(k.bindings), COMMAND_COLUMN_WIDTH),
+         ",".join(k.allowed_networks) or "any", output.format_ms(k.expires_ms) if k.expires_ms else "never",
+         yes_no(k.revoked), output.truncate(output.sanitize_cell(k.description), COMMAND_COLUMN_WIDTH) or "-")
+        for k in keys
+    ]
+    return output.render_table(("ID", "OWNER", "ROLES", "ALLOWED-FROM", "EXPIRES", "REVOKED", "DESCRIPTION"), rows)
+
+
+# ---- approvals and audit -------------------------------------------------------------------
+
+
+def approvals_table(approvals: Sequence[approval_pb2.Approval]) -> str:
+    rows = [
+        (a.id, a.state or "-", a.operation, a.domain or "-", actor_text(a.requested_by),
+         output.format_ms(a.requested_ms), output.truncate(output.sanitize_cell(a.summary), COMMAND_COLUMN_WIDTH))
+        for a in approvals
+    ]
+    return output.render_table(("ID", "STATE", "OPERATION", "DOMAIN", "REQUESTED-BY", "REQUESTED", "SUMMARY"), rows)
+
+
+def status_text(code: int, message: str) -> str:
+    """A recorded result: `ok`, or the gRPC status name and why (`PERMISSION_DENIED: ...`)."""
+    if not code:
+        return message or "ok"
+    name = next((c.name for c in grpc.StatusCode if c.value[0] == code), str(code))
+    return f"{name}: {message}" if message else name
+
+
+def audit_result(record: audit_pb2.AuditRecord) -> str:
+    return status_text(record.result_code, record.result)
+
+
+def audit_table(records: Sequence[audit_pb2.AuditRecord]) -> str:
+    rows = [
+        (r.seq, output.format_ms(r.time_ms), actor_text(r.actor), r.actor.source or "-", r.operation,
+         output.truncate(output.sanitize_cell(audit_result(r)), COMMAND_COLUMN_WIDTH),
+         output.truncate(" ".join(r.resources), COMMAND_COLUMN_WIDTH) or "-")
+        for r in records
+    ]
+    return output.render_table(("SEQ", "TIME", "OPERATOR", "SOURCE", "OPERATION", "RESULT", "RESOURCES"), rows)

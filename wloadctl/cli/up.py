@@ -24,7 +24,9 @@ from typing import IO
 import grpc
 
 import wloadctl
-from wloadctl.client import Client, ClientError
+from wloadctl.cli import userconfig
+from wloadctl.client import Client, ClientCredentials, ClientError
+from wloadctl.config import ConfigError
 from wloadctl.config.render import Peer, ensure_secret, render_config, toml_string
 
 __all__ = ["DEFAULT_BASE_PORT", "DEFAULT_DATA_DIR", "RAFT_PORT_OFFSET", "plan", "up"]
@@ -38,6 +40,8 @@ LEADER_DEADLINE_SECONDS = 60.0
 STOP_GRACE_SECONDS = 10.0
 POLL_SECONDS = 0.2
 SECRET_NAME = "cluster.secret"
+ADMIN_TOKEN_NAME = "admin.token"  # the API key Bootstrap hands out once (role admin in every domain)
+CA_NAME = "ca.crt"
 # Restarting a process that died: after 1 s, doubling up to 8 s; one that died this often
 # within the window is left down (something is wrong that a restart will not fix).
 RESTART_DELAYS = (1.0, 2.0, 4.0, 8.0)
@@ -204,24 +208,93 @@ def _alive(replicas: list[Replica]) -> list[Replica]:
     return [r for r in replicas if r.process is not None and r.process.poll() is None]
 
 
-def _wait_for_leader(replicas: list[Replica], deadline_seconds: float) -> tuple[str, str] | None:
-    """(leader id, leader API address) once elected; None on timeout or when a majority died."""
+def _wait_for_leader(replicas: list[Replica], deadline_seconds: float,
+                     credentials: ClientCredentials) -> tuple[str, str] | None:
+    """(leader id, leader API address) once elected; ("", "") when the replicas answer but want a
+    credential this process does not have (before Bootstrap); None on timeout or when a majority died."""
     servers = [r.peer.api_address for r in replicas]
     deadline = time.monotonic() + deadline_seconds
     majority = len(replicas) // 2 + 1
-    with Client(servers, timeout=1.0, retry_for=0.0) as client:
+    with Client(servers, timeout=1.0, retry_for=0.0, credentials=credentials) as client:
         while time.monotonic() < deadline:
             _report_exits(replicas)
             if len(_alive(replicas)) < majority:
                 return None
             try:
                 status = client.status()
-            except (ClientError, grpc.RpcError):
+            except ClientError as failure:
+                if failure.code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                    return "", ""
+                status = None
+            except grpc.RpcError:
                 status = None
             if status is not None and status.leader_id and status.leader_api_address:
                 return status.leader_id, status.leader_api_address
             time.sleep(POLL_SECONDS)
     return None
+
+
+def _read_token(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def _write_private(path: str, text: str) -> None:
+    """A file only its owner may read (a credential), written whole or not at all."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _bootstrap(replicas: list[Replica], ca_pem: bytes | None, token_file: str, seconds: float) -> str:
+    """The cluster's first admin API key, written to ``token_file``; "" when there is none to be had."""
+    servers = [r.peer.api_address for r in replicas]
+    try:
+        with Client(servers, timeout=5.0, retry_for=max(seconds, 1.0),
+                    credentials=ClientCredentials(ca_pem=ca_pem)) as client:
+            answer = client.bootstrap()
+    except ClientError as failure:
+        if failure.code == grpc.StatusCode.FAILED_PRECONDITION:
+            _warn(f"warning: the cluster is already bootstrapped but {token_file} is missing: its admin credential "
+                  "is lost; use another administrator's credential (wloadctl login, --api-key)")
+        else:
+            _warn(f"warning: no admin credential was created: {failure.message}")
+        return ""
+    _write_private(token_file, answer.token + "\n")
+    _say(f"created admin credential {token_file} (API key {answer.key_id}, role admin)")
+    return answer.token
+
+
+def write_cli_config(servers: list[str], ca: str, token_file: str) -> str | None:
+    """Point the CLI config's [cluster] at this cluster, so every later command finds it from any
+    directory; its path, or None when the existing file cannot be read (left alone)."""
+    try:
+        config = userconfig.load()
+    except (ConfigError, OSError) as failure:
+        _warn(f"warning: the CLI config {userconfig.config_path()} is not updated: {failure}")
+        return None
+    if (config.servers, config.ca, config.admin_token_file) != (servers, ca, token_file):
+        # A stored login belongs to the cluster it was made on.
+        config.login_user, config.login_token, config.login_expires_ms = "", "", 0
+    config.servers, config.ca, config.admin_token_file = list(servers), ca, token_file
+    try:
+        return str(userconfig.save(config))
+    except OSError as failure:
+        _warn(f"warning: the CLI config {userconfig.config_path()} is not updated: {failure}")
+        return None
 
 
 def _stop_all(replicas: list[Replica]) -> None:
@@ -289,14 +362,21 @@ def _check_existing(root: str, replicas: list[Replica]) -> None:
 
 
 def _print_banner(replicas: list[Replica], leader: tuple[str, str], root: str, insecure: bool,
-                  agents: list[Replica] | None = None) -> None:
+                  agents: list[Replica] | None = None, token_file: str = "", cli_config: str | None = None) -> None:
     servers = ",".join(r.peer.api_address for r in replicas)
     noun = "replica" if len(replicas) == 1 else "replicas"
+    elected = f"leader is {leader[0]} ({leader[1]})" if leader[0] else "a leader is elected"
     lines = [
-        f"wloadctl: {len(replicas)} {noun} running; leader is {leader[0]} ({leader[1]})",
+        f"wloadctl: {len(replicas)} {noun} running; {elected}",
         "",
-        f"servers:  {servers}",
-        f"data dir: {root}" + ("  (insecure: no cluster secret)" if insecure else ""),
+        f"servers:    {servers}",
+        f"data dir:   {root}" + ("  (insecure: no cluster secret, no TLS)" if insecure else ""),
+    ]
+    if token_file and os.path.exists(token_file):
+        lines.append(f"admin key:  {token_file}  (role admin in every domain; keep it secret)")
+    if cli_config:
+        lines.append(f"CLI config: {cli_config}  (wloadctl finds this cluster from any directory)")
+    lines += [
         "",
         "point the CLI at this cluster (the default servers are 127.0.0.1:18581-18583):",
         f"  export WLOADCTL_SERVER={servers}",
@@ -336,7 +416,7 @@ def _write_certs(root: str, members: list[Replica], agents: list[Replica]) -> st
 def _tls(certs: str | None, kind: str, name: str) -> dict[str, str] | None:
     if certs is None:
         return None
-    return {"ca": os.path.join(certs, "ca.crt"), "cert": os.path.join(certs, f"{kind}-{name}.crt"),
+    return {"ca": os.path.join(certs, CA_NAME), "cert": os.path.join(certs, f"{kind}-{name}.crt"),
             "key": os.path.join(certs, f"{kind}-{name}.key")}
 
 
@@ -398,7 +478,20 @@ def up(replicas: int, base_port: int, data_dir: str, insecure: bool, log_format:
             for replica in members:
                 _start(replica, log_format, insecure)
             _say(f"starting {replicas} {'replica' if replicas == 1 else 'replicas'}; waiting for a leader...")
-            leader = _wait_for_leader(members, LEADER_DEADLINE_SECONDS)
+            started = time.monotonic()
+            token_file = os.path.join(root, ADMIN_TOKEN_NAME)
+            ca_file = "" if certs is None else os.path.join(certs, CA_NAME)
+            ca_pem = Path(ca_file).read_bytes() if ca_file else None
+            credentials = ClientCredentials(token=_read_token(token_file), ca_pem=ca_pem)
+            leader = _wait_for_leader(members, LEADER_DEADLINE_SECONDS, credentials)
+            if leader is not None and not credentials.token and not insecure:
+                # A new cluster (or one whose credential was lost): ask for its first admin key.
+                # (--insecure: the replicas authenticate nobody, so there is no credential to hand out.)
+                remaining = LEADER_DEADLINE_SECONDS - (time.monotonic() - started)
+                token = _bootstrap(members, ca_pem, token_file, remaining)
+                if token and not leader[0]:
+                    leader = _wait_for_leader(members, max(remaining, 1.0),
+                                              ClientCredentials(token=token, ca_pem=ca_pem))
             if leader is None:
                 _report_exits(members)
                 logs = ", ".join(r.log_path for r in members)
@@ -409,7 +502,10 @@ def up(replicas: int, base_port: int, data_dir: str, insecure: bool, log_format:
                 return 1
             for agent in agent_procs:
                 _start(agent, log_format, insecure)
-            _print_banner(members, leader, root, insecure, agent_procs)
+            if insecure:
+                token_file = ""
+            cli_config = write_cli_config([r.peer.api_address for r in members], ca_file, token_file)
+            _print_banner(members, leader, root, insecure, agent_procs, token_file, cli_config)
             while True:
                 _report_exits(members + agent_procs, restart=True)
                 _restart_due(members + agent_procs, log_format, insecure)

@@ -28,12 +28,13 @@ import grpc
 from google.protobuf.message import Message
 
 from wloadctl.config.settings import ControlSettings
-from wloadctl.proto.v1 import agent_pb2, commands_pb2, runs_pb2
+from wloadctl.proto.v1 import agent_pb2, commands_pb2, runs_pb2, secrets_pb2
 from wloadctl.raft.node import RaftNode
 from wloadctl.raft.proposer import Proposer
 from wloadctl.scheduler.placement import AgentSlots, agent_quorum, lost_agents, place
 from wloadctl.state.encoding import encode
 from wloadctl.state.runs import ON_AGENT_STATES
+from wloadctl.state.secrets import resolve
 from wloadctl.state.store import Store
 
 log = logging.getLogger(__name__)
@@ -559,11 +560,33 @@ class Controller:
         now = self.clock()
         for run in runs:
             self._dispatched_at[(run.run_id, run.attempt)] = now
-        assignments = [agent_pb2.Assignment(run_id=r.run_id, attempt=r.attempt, spec=r.spec, params=r.params)
-                       for r in runs]
+        secrets = self._secrets_of(runs)
+        assignments = [self._assignment(r, secrets) for r in runs]
         # Several messages when the specs are large: one message must stay below max_message_bytes.
         for start, end in message_chunks(assignments, len(assignments), ASSIGNMENT_BATCH_BYTES):
             self._send(conn, self._message(dispatch=agent_pb2.DispatchBatch(assignments=assignments[start:end])))
+
+    def _secrets_of(self, runs: list[runs_pb2.Run]) -> dict[str, secrets_pb2.StoredSecret | None]:
+        """The secrets the runs' specs refer to, as the state holds them now (one read)."""
+        names = {ref.partition("/")[0] for r in runs for ref in r.spec.secret_env.values()}
+        return self.store.stored_secrets(sorted(names)) if names else {}
+
+    def _assignment(self, run: runs_pb2.Run,
+                    secrets: dict[str, secrets_pb2.StoredSecret | None]) -> agent_pb2.Assignment:
+        """The run's spec keeps the references; the values go only into the message to the agent
+        that runs this attempt, resolved now: an attempt sent after a secret changed gets the new
+        values, one sent after it was deleted fails with secret_error."""
+        assignment = agent_pb2.Assignment(run_id=run.run_id, attempt=run.attempt, spec=run.spec, params=run.params)
+        if run.spec.secret_env:
+            env, error = resolve(self.store.secret_box, secrets, run.spec)
+            if error:
+                # The error names the variable and the secret, never a value.
+                log.warning("attempt sent without its secrets: %s", error,
+                            extra={"run": run.run_id, "attempt": run.attempt})
+                assignment.secret_error = error
+            else:
+                assignment.secret_env.update(env)
+        return assignment
 
     def _send_kills_and_resends(self) -> None:
         now = self.clock()

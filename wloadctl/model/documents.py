@@ -61,6 +61,7 @@ _SPEC_FIELDS = (
     "command",
     "script",
     "env",
+    "secretEnv",
     "workingDir",
     "runAs",
     "timeout",
@@ -77,6 +78,7 @@ _YAML_NAMES = FieldNames(
     description="metadata.description",
     labels="metadata.labels",
     env="spec.env",
+    secret_env="spec.secretEnv",
     command="spec.command",
     command_required="required: set command (a list of arguments) or script",
     args="spec.command",
@@ -114,6 +116,8 @@ def spec_to_dict(spec: jobs_pb2.JobSpec) -> dict[str, Any]:
         body["script"] = spec.command.shell
     if spec.env:
         body["env"] = dict(sorted(spec.env.items()))
+    if spec.secret_env:  # references ("SECRET/KEY"), never values: a JobSpec holds none
+        body["secretEnv"] = dict(sorted(spec.secret_env.items()))
     if spec.working_dir:
         body["workingDir"] = spec.working_dir
     if spec.run_as:
@@ -314,6 +318,7 @@ class _DocParser:
             fields.description = self.string(description, names.description)
         fields.labels, fields.labels_count = self.string_map(metadata, "labels", names.labels)
         fields.env, fields.env_count = self.string_map(body, "env", names.env)
+        fields.secret_env, fields.secret_env_count = self.string_map(body, "secretEnv", names.secret_env)
 
         fields.agent_selector, fields.agent_selector_count = self.string_map(
             body, "agentSelector", names.agent_selector
@@ -378,6 +383,7 @@ class _DocParser:
             spec.description = fields.description
         spec.labels.update({k: v for k, v in fields.labels if v is not None})
         spec.env.update({k: v for k, v in fields.env if v is not None})
+        spec.secret_env.update({k: v for k, v in fields.secret_env if v is not None})
         if fields.args is not None and fields.script is None:
             spec.command.argv.args.extend(arg for _, arg in fields.args)
         elif fields.script is not None and fields.args is None:

@@ -11,6 +11,7 @@ Rules, for a job that runs a command (an EMPTY job runs nothing and is always ac
   user (nothing changes) unless X is root: root must always be listed.
 * scripts run ``/bin/sh -c``: refused with ``allow_scripts = false``, and, when
   ``allowed_commands`` is set, unless /bin/sh matches it (a shell runs anything).
+* secretEnv: only agents that say they receive secrets (older ones would run the job without them).
 * ``allowed_commands`` (path globs; ``*`` and ``?`` stay within one path segment, ``**`` spans
   segments): argv[0] must be an absolute, normalised path matching one of them. A relative name
   would be looked up in a PATH the job itself may set, and ``..`` could climb out of an allowed
@@ -64,6 +65,8 @@ def refusal(policy: runs_pb2.AgentPolicy, spec: jobs_pb2.JobSpec) -> str:
     """Why an agent with ``policy`` refuses ``spec``; "" when it runs it."""
     if spec.task_type == jobs_pb2.EMPTY:
         return ""
+    if spec.secret_env and not policy.secret_env:
+        return "secretEnv needs an agent of a version that receives secrets: this one would run the job without them"
     allowed = list(policy.allowed_run_as)
     user = spec.run_as
     if user and user not in allowed and (user != policy.user or user == "root"):

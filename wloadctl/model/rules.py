@@ -17,6 +17,7 @@ from typing import Any
 
 from google.protobuf import unknown_fields
 
+from wloadctl.model.secrets import ref_problem
 from wloadctl.proto.v1 import jobs_pb2
 
 __all__ = [
@@ -43,6 +44,7 @@ MAX_LABEL_KEY_LEN = 63
 MAX_LABEL_VALUE_LEN = 256
 MAX_ENV = 256
 MAX_ENV_VALUE_LEN = 32768
+MAX_SECRET_ENV = 64
 MAX_ARGS = 1024
 MAX_SCRIPT_BYTES = 1 << 20
 MAX_WORKING_DIR_BYTES = 4096
@@ -113,6 +115,7 @@ class FieldNames:
     description: str
     labels: str
     env: str
+    secret_env: str
     command: str
     command_required: str
     args: str
@@ -133,6 +136,7 @@ _PROTO_NAMES = FieldNames(
     description="description",
     labels="labels",
     env="env",
+    secret_env="secret_env",
     command="command",
     command_required="required: set argv or shell",
     args="command.argv.args",
@@ -159,6 +163,8 @@ class Fields:
     labels_count: int = 0
     env: list[tuple[str, str | None]] = field(default_factory=list)
     env_count: int = 0
+    secret_env: list[tuple[str, str | None]] = field(default_factory=list)  # variable -> "SECRET/KEY"
+    secret_env_count: int = 0
     command_reported: bool = False
     args: list[tuple[int, str]] | None = None
     args_count: int = 0
@@ -268,6 +274,13 @@ def check_fields(fields: Fields, names: FieldNames, err: Callable[[str, str], No
         err,
     )
     _check_map(fields.env, fields.env_count, names.env, MAX_ENV, _env_key_problem, _env_value_problem, err)
+    _check_map(fields.secret_env, fields.secret_env_count, names.secret_env, MAX_SECRET_ENV, _env_key_problem,
+               ref_problem, err)
+    plain = {key for key, _ in fields.env}
+    for key, _ in fields.secret_env:
+        if key in plain:
+            # Which one would win is an accident of merge order: say so instead of choosing.
+            err(entry_field(names.secret_env, key), f"also set in {names.env}: a variable comes from one of them")
     _check_map(
         fields.agent_selector,
         fields.agent_selector_count,
@@ -381,6 +394,8 @@ def validate_spec(spec: jobs_pb2.JobSpec) -> list[SpecError]:
         labels_count=len(spec.labels),
         env=sorted(spec.env.items()),
         env_count=len(spec.env),
+        secret_env=sorted(spec.secret_env.items()),
+        secret_env_count=len(spec.secret_env),
         args=list(enumerate(args)) if args is not None else None,
         args_count=len(args) if args is not None else 0,
         script=spec.command.shell if kind == "shell" else None,

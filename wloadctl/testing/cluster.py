@@ -13,14 +13,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
 
-from wloadctl.client import Client, ClientError
+from wloadctl.client import Client, ClientCredentials, ClientError
 from wloadctl.config import render_config, toml_string
 from wloadctl.proto.v1 import api_pb2
 from wloadctl.security.certs import init_ca, issue
@@ -147,6 +147,7 @@ class LocalCluster:
     insecure: bool = False
     metrics: bool = False
     tls: bool = True
+    admin_token: str = ""  # the first admin credential (bootstrapped at the first start)
     control: dict[str, str | float | int] = field(default_factory=dict)
     agents: list[AgentProc] = field(default_factory=list)
     # node or agent id -> where it runs; default: this namespace, on loopback
@@ -212,7 +213,45 @@ class LocalCluster:
                     env={**os.environ, "PYTHONUNBUFFERED": "1",
                          "WLOADCTL_TEST_CLOCK_OFFSET_FILE": str(rep.clock_offset_file)})
         if wait:
+            self.ensure_admin()
             self.wait_for_leader()
+
+    # ---- credentials
+
+    @property
+    def secure(self) -> bool:
+        """TLS on the client API and authentication (a replica run with --insecure has neither)."""
+        return self.tls and not self.insecure
+
+    def credentials(self, token: str | None = None) -> ClientCredentials:
+        """The cluster's CA and a credential (the admin's by default)."""
+        if not self.secure:
+            return ClientCredentials(token=token or "")
+        return ClientCredentials(token=self.admin_token if token is None else token,
+                                 ca_pem=(self.certs / "ca.crt").read_bytes())
+
+    def channel(self, address: str) -> grpc.Channel:
+        """A raw channel to a replica's API (TLS with the cluster CA unless the cluster is insecure)."""
+        creds = self.credentials(token="")
+        return grpc.secure_channel(address, grpc.ssl_channel_credentials(creds.ca_pem)) \
+            if creds.ca_pem is not None else grpc.insecure_channel(address)
+
+    def ensure_admin(self, timeout: float = 60.0) -> str:
+        """Bootstrap the first admin API key once (kept in root/admin.token across restarts)."""
+        if not self.secure or self.admin_token:
+            return self.admin_token
+        token_file = self.root / "admin.token"
+        if token_file.exists():
+            self.admin_token = token_file.read_text().strip()
+            return self.admin_token
+        # Bootstrap is open and goes to the leader: retried until there is one.
+        with Client([r.api_address for r in self.replicas], credentials=self.credentials(token=""),
+                    retry_for=timeout) as c:
+            self.admin_token = c.bootstrap().token
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.admin_token + "\n")
+        return self.admin_token
 
     def kill(self, r: Replica, sig: int = signal.SIGKILL) -> None:
         if r.proc is not None and r.proc.poll() is None:
@@ -277,11 +316,13 @@ class LocalCluster:
 
     # ---- views
 
-    def client(self, **kwargs: Any) -> Client:
-        return Client([r.api_address for r in self.replicas], **kwargs)
+    def client(self, servers: Sequence[str] | None = None, token: str | None = None, **kwargs: Any) -> Client:
+        """A client of this cluster (every replica, or ``servers``) with the admin's credential, or ``token``."""
+        return Client(list(servers) if servers is not None else [r.api_address for r in self.replicas],
+                      credentials=self.credentials(token), **kwargs)
 
     def status_of(self, r: Replica, timeout: float = 2.0) -> api_pb2.ClusterStatus:
-        with Client([r.api_address], timeout=timeout, retry_for=0) as c:
+        with self.client([r.api_address], timeout=timeout, retry_for=0) as c:
             return c.status(server=r.api_address)
 
     def leader(self) -> Replica | None:
@@ -306,7 +347,7 @@ class LocalCluster:
         out = {}
         for r in self.replicas:
             if r.running:
-                with Client([r.api_address], retry_for=0) as c:
+                with self.client([r.api_address], retry_for=0) as c:
                     d = c.digest(r.api_address)
                 out[r.node_id] = (d.applied_index, d.digest)
         return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from wloadctl.client import Client, ClientError
+from wloadctl.client import Client, ClientCredentials, ClientError
 from wloadctl.testing.builders import job
 
 
@@ -15,6 +15,7 @@ class WriteLoad:
     the cluster acknowledged. Each request is retried with its idempotency key."""
 
     servers: list[str]
+    credentials: ClientCredentials | None = None
     threads: int = 6
     jobs_per_request: int = 5
     limit: int = 1_000_000
@@ -33,7 +34,7 @@ class WriteLoad:
 
     def _run(self, t: int) -> None:
         seq = 0
-        with Client(self.servers, timeout=5, retry_for=3) as client:
+        with Client(self.servers, timeout=5, retry_for=3, credentials=self.credentials) as client:
             while not self._stop.is_set() and len(self.acked) < self.limit:
                 names = [f"w{t}-{seq}-{k}" for k in range(self.jobs_per_request)]
                 seq += 1

@@ -23,7 +23,7 @@ from wloadctl.cli.context import (
     rpc_error_message,
 )
 from wloadctl.cli.parser import Verbs, address, non_blank, positive_float
-from wloadctl.client import Client, ClientError, servers_from_env
+from wloadctl.client import ClientError
 from wloadctl.proto.v1 import api_pb2
 
 STATUS_POLL_SECONDS = 0.5  # `cluster status --wait`
@@ -109,7 +109,7 @@ def cluster_not_ready(status: api_pb2.ClusterStatus) -> list[str]:
 
 def _wait_ready(ctx: Context, seconds: float) -> tuple[api_pb2.ClusterStatus | None, list[str]]:
     deadline = time.monotonic() + seconds
-    client = Client(ctx.servers or None, timeout=min(ctx.timeout, 2.0), retry_for=0)
+    client = ctx.new_client(timeout=min(ctx.timeout, 2.0), retry_for=0)
     status: api_pb2.ClusterStatus | None = None
     reasons = ["no replica answered"]
     try:
@@ -172,7 +172,7 @@ def cmd_force_dispatch(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_digest(args: argparse.Namespace, ctx: Context) -> int:
     client = ctx.client()
     results: list[dict[str, Any]] = []
-    for server in servers_from_env(ctx.servers or None):
+    for server in ctx.server_list():
         entry: dict[str, Any] = {"server": server, "self_id": "", "applied_index": 0, "digest": "", "error": ""}
         try:
             reply = client.digest(server)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from wloadctl.proto.v1 import auth_pb2 as wloadctl_dot_v1_dot_auth__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17wloadctl/v1/audit.proto\x12\x0bwloadctl.v1\x1a\x16wloadctl/v1/auth.proto\"\x93\x02\n\x0b\x41uditRecord\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0f\n\x07time_ms\x18\x02 \x01(\x03\x12!\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x12.wloadctl.v1.Actor\x12\x11\n\toperation\x18\x04 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x05 \x01(\t\x12\x13\n\x0bresult_code\x18\x06 \x01(\r\x12\x0e\n\x06result\x18\x07 \x01(\t\x12\x11\n\tresources\x18\x08 \x03(\t\x12\x0e\n\x06\x62\x65\x66ore\x18\t \x01(\t\x12\r\n\x05\x61\x66ter\x18\n \x01(\t\x12\x12\n\nraft_index\x18\x0b \x01(\x04\x12\x13\n\x0b\x61pproved_by\x18\x0c \x01(\t\x12\x11\n\tprev_hash\x18\r \x01(\x0c\x12\x0c\n\x04hash\x18\x0e \x01(\x0c\"i\n\x0bRecordAudit\x12\x11\n\toperation\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x13\n\x0bresult_code\x18\x03 \x01(\r\x12\x0e\n\x06result\x18\x04 \x01(\t\x12\x11\n\tresources\x18\x05 \x03(\t\"\x8f\x01\n\x10ListAuditRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x10\n\x08since_ms\x18\x02 \x01(\x03\x12\x10\n\x08until_ms\x18\x03 \x01(\x03\x12\x11\n\toperation\x18\x04 \x01(\t\x12\x10\n\x08resource\x18\x05 \x01(\t\x12\x11\n\tpage_size\x18\x06 \x01(\r\x12\x11\n\tafter_seq\x18\x07 \x01(\x04\"V\n\x11ListAuditResponse\x12)\n\x07records\x18\x01 \x03(\x0b\x32\x18.wloadctl.v1.AuditRecord\x12\x16\n\x0enext_after_seq\x18\x02 \x01(\x04\"\x14\n\x12VerifyAuditRequest\"\x8d\x01\n\x13VerifyAuditResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07records\x18\x02 \x01(\x04\x12\x11\n\tfirst_seq\x18\x03 \x01(\x04\x12\x10\n\x08last_seq\x18\x04 \x01(\x04\x12\x12\n\nbroken_seq\x18\x05 \x01(\x04\x12\x0f\n\x07problem\x18\x06 \x01(\t\x12\x0f\n\x07self_id\x18\x07 \x01(\t2\xac\x01\n\x0c\x41uditService\x12J\n\tListAudit\x12\x1d.wloadctl.v1.ListAuditRequest\x1a\x1e.wloadctl.v1.ListAuditResponse\x12P\n\x0bVerifyAudit\x12\x1f.wloadctl.v1.VerifyAuditRequest\x1a .wloadctl.v1.VerifyAuditResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17wloadctl/v1/audit.proto\x12\x0bwloadctl.v1\x1a\x16wloadctl/v1/auth.proto\"\x93\x02\n\x0b\x41uditRecord\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0f\n\x07time_ms\x18\x02 \x01(\x03\x12!\n\x05\x61\x63tor\x18\x03 \x01(\x0b\x32\x12.wloadctl.v1.Actor\x12\x11\n\toperation\x18\x04 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x05 \x01(\t\x12\x13\n\x0bresult_code\x18\x06 \x01(\r\x12\x0e\n\x06result\x18\x07 \x01(\t\x12\x11\n\tresources\x18\x08 \x03(\t\x12\x0e\n\x06\x62\x65\x66ore\x18\t \x01(\t\x12\r\n\x05\x61\x66ter\x18\n \x01(\t\x12\x12\n\nraft_index\x18\x0b \x01(\x04\x12\x13\n\x0b\x61pproved_by\x18\x0c \x01(\t\x12\x11\n\tprev_hash\x18\r \x01(\x0c\x12\x0c\n\x04hash\x18\x0e \x01(\x0c\"i\n\x0bRecordAudit\x12\x11\n\toperation\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x13\n\x0bresult_code\x18\x03 \x01(\r\x12\x0e\n\x06result\x18\x04 \x01(\t\x12\x11\n\tresources\x18\x05 \x03(\t\"`\n\x12ReportEventRequest\x12\'\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x18.wloadctl.v1.RecordAudit\x12!\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x12.wloadctl.v1.Actor\"\x15\n\x13ReportEventResponse\"\x8f\x01\n\x10ListAuditRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x10\n\x08since_ms\x18\x02 \x01(\x03\x12\x10\n\x08until_ms\x18\x03 \x01(\x03\x12\x11\n\toperation\x18\x04 \x01(\t\x12\x10\n\x08resource\x18\x05 \x01(\t\x12\x11\n\tpage_size\x18\x06 \x01(\r\x12\x11\n\tafter_seq\x18\x07 \x01(\x04\"V\n\x11ListAuditResponse\x12)\n\x07records\x18\x01 \x03(\x0b\x32\x18.wloadctl.v1.AuditRecord\x12\x16\n\x0enext_after_seq\x18\x02 \x01(\x04\"\x14\n\x12VerifyAuditRequest\"\x8d\x01\n\x13VerifyAuditResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07records\x18\x02 \x01(\x04\x12\x11\n\tfirst_seq\x18\x03 \x01(\x04\x12\x10\n\x08last_seq\x18\x04 \x01(\x04\x12\x12\n\nbroken_seq\x18\x05 \x01(\x04\x12\x0f\n\x07problem\x18\x06 \x01(\t\x12\x0f\n\x07self_id\x18\x07 \x01(\t2\xfe\x01\n\x0c\x41uditService\x12J\n\tListAudit\x12\x1d.wloadctl.v1.ListAuditRequest\x1a\x1e.wloadctl.v1.ListAuditResponse\x12P\n\x0bVerifyAudit\x12\x1f.wloadctl.v1.VerifyAuditRequest\x1a .wloadctl.v1.VerifyAuditResponse\x12P\n\x0bReportEvent\x12\x1f.wloadctl.v1.ReportEventRequest\x1a .wloadctl.v1.ReportEventResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,14 +36,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUDITRECORD']._serialized_end=340
   _globals['_RECORDAUDIT']._serialized_start=342
   _globals['_RECORDAUDIT']._serialized_end=447
-  _globals['_LISTAUDITREQUEST']._serialized_start=450
-  _globals['_LISTAUDITREQUEST']._serialized_end=593
-  _globals['_LISTAUDITRESPONSE']._serialized_start=595
-  _globals['_LISTAUDITRESPONSE']._serialized_end=681
-  _globals['_VERIFYAUDITREQUEST']._serialized_start=683
-  _globals['_VERIFYAUDITREQUEST']._serialized_end=703
-  _globals['_VERIFYAUDITRESPONSE']._serialized_start=706
-  _globals['_VERIFYAUDITRESPONSE']._serialized_end=847
-  _globals['_AUDITSERVICE']._serialized_start=850
-  _globals['_AUDITSERVICE']._serialized_end=1022
+  _globals['_REPORTEVENTREQUEST']._serialized_start=449
+  _globals['_REPORTEVENTREQUEST']._serialized_end=545
+  _globals['_REPORTEVENTRESPONSE']._serialized_start=547
+  _globals['_REPORTEVENTRESPONSE']._serialized_end=568
+  _globals['_LISTAUDITREQUEST']._serialized_start=571
+  _globals['_LISTAUDITREQUEST']._serialized_end=714
+  _globals['_LISTAUDITRESPONSE']._serialized_start=716
+  _globals['_LISTAUDITRESPONSE']._serialized_end=802
+  _globals['_VERIFYAUDITREQUEST']._serialized_start=804
+  _globals['_VERIFYAUDITREQUEST']._serialized_end=824
+  _globals['_VERIFYAUDITRESPONSE']._serialized_start=827
+  _globals['_VERIFYAUDITRESPONSE']._serialized_end=968
+  _globals['_AUDITSERVICE']._serialized_start=971
+  _globals['_AUDITSERVICE']._serialized_end=1225
 # @@protoc_insertion_point(module_scope)

@@ -53,6 +53,18 @@ class RecordAudit(_message.Message):
     resources: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, operation: _Optional[str] = ..., content: _Optional[str] = ..., result_code: _Optional[int] = ..., result: _Optional[str] = ..., resources: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class ReportEventRequest(_message.Message):
+    __slots__ = ("event", "actor")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    event: RecordAudit
+    actor: _auth_pb2.Actor
+    def __init__(self, event: _Optional[_Union[RecordAudit, _Mapping]] = ..., actor: _Optional[_Union[_auth_pb2.Actor, _Mapping]] = ...) -> None: ...
+
+class ReportEventResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class ListAuditRequest(_message.Message):
     __slots__ = ("user", "since_ms", "until_ms", "operation", "resource", "page_size", "after_seq")
     USER_FIELD_NUMBER: _ClassVar[int]

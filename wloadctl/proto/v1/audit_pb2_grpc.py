@@ -44,6 +44,11 @@ class AuditServiceStub:
                 request_serializer=wloadctl_dot_v1_dot_audit__pb2.VerifyAuditRequest.SerializeToString,
                 response_deserializer=wloadctl_dot_v1_dot_audit__pb2.VerifyAuditResponse.FromString,
                 _registered_method=True)
+        self.ReportEvent = channel.unary_unary(
+                '/wloadctl.v1.AuditService/ReportEvent',
+                request_serializer=wloadctl_dot_v1_dot_audit__pb2.ReportEventRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_audit__pb2.ReportEventResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -61,6 +66,13 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportEvent(self, request, context):
+        """Replicas only: a follower hands an event (a permission denial it answered) to the leader.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +85,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.VerifyAudit,
                     request_deserializer=wloadctl_dot_v1_dot_audit__pb2.VerifyAuditRequest.FromString,
                     response_serializer=wloadctl_dot_v1_dot_audit__pb2.VerifyAuditResponse.SerializeToString,
+            ),
+            'ReportEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportEvent,
+                    request_deserializer=wloadctl_dot_v1_dot_audit__pb2.ReportEventRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_audit__pb2.ReportEventResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +146,33 @@ class AuditService:
             '/wloadctl.v1.AuditService/VerifyAudit',
             wloadctl_dot_v1_dot_audit__pb2.VerifyAuditRequest.SerializeToString,
             wloadctl_dot_v1_dot_audit__pb2.VerifyAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.AuditService/ReportEvent',
+            wloadctl_dot_v1_dot_audit__pb2.ReportEventRequest.SerializeToString,
+            wloadctl_dot_v1_dot_audit__pb2.ReportEventResponse.FromString,
             options,
             channel_credentials,
             insecure,

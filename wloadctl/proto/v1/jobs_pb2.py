@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16wloadctl/v1/jobs.proto\x12\x0bwloadctl.v1\"\xc2\x04\n\x07JobSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64omain\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x30\n\x06labels\x18\x04 \x03(\x0b\x32 .wloadctl.v1.JobSpec.LabelsEntry\x12(\n\x07\x63ommand\x18\x05 \x01(\x0b\x32\x17.wloadctl.v1.JobCommand\x12*\n\x03\x65nv\x18\x06 \x03(\x0b\x32\x1d.wloadctl.v1.JobSpec.EnvEntry\x12\x13\n\x0bworking_dir\x18\x07 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x08 \x01(\r\x12?\n\x0e\x61gent_selector\x18\t \x03(\x0b\x32\'.wloadctl.v1.JobSpec.AgentSelectorEntry\x12,\n\x0blost_policy\x18\n \x01(\x0e\x32\x17.wloadctl.v1.LostPolicy\x12\x14\n\x0cmax_attempts\x18\x0b \x01(\r\x12(\n\ttask_type\x18\x0c \x01(\x0e\x32\x15.wloadctl.v1.TaskType\x12\x0e\n\x06run_as\x18\r \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x34\n\x12\x41gentSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"O\n\nJobCommand\x12(\n\x04\x61rgv\x18\x01 \x01(\x0b\x32\x18.wloadctl.v1.ArgvCommandH\x00\x12\x0f\n\x05shell\x18\x02 \x01(\tH\x00\x42\x06\n\x04kind\"\x1b\n\x0b\x41rgvCommand\x12\x0c\n\x04\x61rgs\x18\x01 \x03(\t\"z\n\nJobVersion\x12\"\n\x04spec\x18\x01 \x01(\x0b\x32\x14.wloadctl.v1.JobSpec\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x12\n\ncreated_ms\x18\x03 \x01(\x03\x12\x12\n\nraft_index\x18\x04 \x01(\x04\x12\x0f\n\x07\x64\x65leted\x18\x05 \x01(\x08\"8\n\x06JobRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08*\"\n\x08TaskType\x12\x0b\n\x07\x43OMMAND\x10\x00\x12\t\n\x05\x45MPTY\x10\x01*!\n\nLostPolicy\x12\t\n\x05RETRY\x10\x00\x12\x08\n\x04\x46\x41IL\x10\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16wloadctl/v1/jobs.proto\x12\x0bwloadctl.v1\"\xad\x05\n\x07JobSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64omain\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x30\n\x06labels\x18\x04 \x03(\x0b\x32 .wloadctl.v1.JobSpec.LabelsEntry\x12(\n\x07\x63ommand\x18\x05 \x01(\x0b\x32\x17.wloadctl.v1.JobCommand\x12*\n\x03\x65nv\x18\x06 \x03(\x0b\x32\x1d.wloadctl.v1.JobSpec.EnvEntry\x12\x13\n\x0bworking_dir\x18\x07 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x08 \x01(\r\x12?\n\x0e\x61gent_selector\x18\t \x03(\x0b\x32\'.wloadctl.v1.JobSpec.AgentSelectorEntry\x12,\n\x0blost_policy\x18\n \x01(\x0e\x32\x17.wloadctl.v1.LostPolicy\x12\x14\n\x0cmax_attempts\x18\x0b \x01(\r\x12(\n\ttask_type\x18\x0c \x01(\x0e\x32\x15.wloadctl.v1.TaskType\x12\x0e\n\x06run_as\x18\r \x01(\t\x12\x37\n\nsecret_env\x18\x0e \x03(\x0b\x32#.wloadctl.v1.JobSpec.SecretEnvEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x34\n\x12\x41gentSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x30\n\x0eSecretEnvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"O\n\nJobCommand\x12(\n\x04\x61rgv\x18\x01 \x01(\x0b\x32\x18.wloadctl.v1.ArgvCommandH\x00\x12\x0f\n\x05shell\x18\x02 \x01(\tH\x00\x42\x06\n\x04kind\"\x1b\n\x0b\x41rgvCommand\x12\x0c\n\x04\x61rgs\x18\x01 \x03(\t\"z\n\nJobVersion\x12\"\n\x04spec\x18\x01 \x01(\x0b\x32\x14.wloadctl.v1.JobSpec\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x12\n\ncreated_ms\x18\x03 \x01(\x03\x12\x12\n\nraft_index\x18\x04 \x01(\x04\x12\x0f\n\x07\x64\x65leted\x18\x05 \x01(\x08\"8\n\x06JobRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08*\"\n\x08TaskType\x12\x0b\n\x07\x43OMMAND\x10\x00\x12\t\n\x05\x45MPTY\x10\x01*!\n\nLostPolicy\x12\t\n\x05RETRY\x10\x00\x12\x08\n\x04\x46\x41IL\x10\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,24 +37,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBSPEC_ENVENTRY']._serialized_options = b'8\001'
   _globals['_JOBSPEC_AGENTSELECTORENTRY']._loaded_options = None
   _globals['_JOBSPEC_AGENTSELECTORENTRY']._serialized_options = b'8\001'
-  _globals['_TASKTYPE']._serialized_start=912
-  _globals['_TASKTYPE']._serialized_end=946
-  _globals['_LOSTPOLICY']._serialized_start=948
-  _globals['_LOSTPOLICY']._serialized_end=981
+  _globals['_JOBSPEC_SECRETENVENTRY']._loaded_options = None
+  _globals['_JOBSPEC_SECRETENVENTRY']._serialized_options = b'8\001'
+  _globals['_TASKTYPE']._serialized_start=1019
+  _globals['_TASKTYPE']._serialized_end=1053
+  _globals['_LOSTPOLICY']._serialized_start=1055
+  _globals['_LOSTPOLICY']._serialized_end=1088
   _globals['_JOBSPEC']._serialized_start=40
-  _globals['_JOBSPEC']._serialized_end=618
-  _globals['_JOBSPEC_LABELSENTRY']._serialized_start=475
-  _globals['_JOBSPEC_LABELSENTRY']._serialized_end=520
-  _globals['_JOBSPEC_ENVENTRY']._serialized_start=522
-  _globals['_JOBSPEC_ENVENTRY']._serialized_end=564
-  _globals['_JOBSPEC_AGENTSELECTORENTRY']._serialized_start=566
-  _globals['_JOBSPEC_AGENTSELECTORENTRY']._serialized_end=618
-  _globals['_JOBCOMMAND']._serialized_start=620
-  _globals['_JOBCOMMAND']._serialized_end=699
-  _globals['_ARGVCOMMAND']._serialized_start=701
-  _globals['_ARGVCOMMAND']._serialized_end=728
-  _globals['_JOBVERSION']._serialized_start=730
-  _globals['_JOBVERSION']._serialized_end=852
-  _globals['_JOBREF']._serialized_start=854
-  _globals['_JOBREF']._serialized_end=910
+  _globals['_JOBSPEC']._serialized_end=725
+  _globals['_JOBSPEC_LABELSENTRY']._serialized_start=532
+  _globals['_JOBSPEC_LABELSENTRY']._serialized_end=577
+  _globals['_JOBSPEC_ENVENTRY']._serialized_start=579
+  _globals['_JOBSPEC_ENVENTRY']._serialized_end=621
+  _globals['_JOBSPEC_AGENTSELECTORENTRY']._serialized_start=623
+  _globals['_JOBSPEC_AGENTSELECTORENTRY']._serialized_end=675
+  _globals['_JOBSPEC_SECRETENVENTRY']._serialized_start=677
+  _globals['_JOBSPEC_SECRETENVENTRY']._serialized_end=725
+  _globals['_JOBCOMMAND']._serialized_start=727
+  _globals['_JOBCOMMAND']._serialized_end=806
+  _globals['_ARGVCOMMAND']._serialized_start=808
+  _globals['_ARGVCOMMAND']._serialized_end=835
+  _globals['_JOBVERSION']._serialized_start=837
+  _globals['_JOBVERSION']._serialized_end=959
+  _globals['_JOBREF']._serialized_start=961
+  _globals['_JOBREF']._serialized_end=1017
 # @@protoc_insertion_point(module_scope)

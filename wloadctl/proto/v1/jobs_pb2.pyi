@@ -22,7 +22,7 @@ RETRY: LostPolicy
 FAIL: LostPolicy
 
 class JobSpec(_message.Message):
-    __slots__ = ("name", "domain", "description", "labels", "command", "env", "working_dir", "timeout_seconds", "agent_selector", "lost_policy", "max_attempts", "task_type", "run_as")
+    __slots__ = ("name", "domain", "description", "labels", "command", "env", "working_dir", "timeout_seconds", "agent_selector", "lost_policy", "max_attempts", "task_type", "run_as", "secret_env")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,13 @@ class JobSpec(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class SecretEnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -57,6 +64,7 @@ class JobSpec(_message.Message):
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
     RUN_AS_FIELD_NUMBER: _ClassVar[int]
+    SECRET_ENV_FIELD_NUMBER: _ClassVar[int]
     name: str
     domain: str
     description: str
@@ -70,7 +78,8 @@ class JobSpec(_message.Message):
     max_attempts: int
     task_type: TaskType
     run_as: str
-    def __init__(self, name: _Optional[str] = ..., domain: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Union[JobCommand, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ..., working_dir: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., agent_selector: _Optional[_Mapping[str, str]] = ..., lost_policy: _Optional[_Union[LostPolicy, str]] = ..., max_attempts: _Optional[int] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., run_as: _Optional[str] = ...) -> None: ...
+    secret_env: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., domain: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Union[JobCommand, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ..., working_dir: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., agent_selector: _Optional[_Mapping[str, str]] = ..., lost_policy: _Optional[_Union[LostPolicy, str]] = ..., max_attempts: _Optional[int] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., run_as: _Optional[str] = ..., secret_env: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class JobCommand(_message.Message):
     __slots__ = ("argv", "shell")

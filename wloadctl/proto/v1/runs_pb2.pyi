@@ -148,18 +148,20 @@ class Agent(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., capacity: _Optional[int] = ..., hostname: _Optional[str] = ..., platform: _Optional[str] = ..., cpus: _Optional[int] = ..., registered_ms: _Optional[int] = ..., lost_ms: _Optional[int] = ..., lost_count: _Optional[int] = ..., version: _Optional[str] = ..., lease_ms: _Optional[int] = ..., orphan_policy: _Optional[str] = ..., policy: _Optional[_Union[AgentPolicy, _Mapping]] = ...) -> None: ...
 
 class AgentPolicy(_message.Message):
-    __slots__ = ("user", "allowed_run_as", "restrict_commands", "allowed_commands", "allow_scripts")
+    __slots__ = ("user", "allowed_run_as", "restrict_commands", "allowed_commands", "allow_scripts", "secret_env")
     USER_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_RUN_AS_FIELD_NUMBER: _ClassVar[int]
     RESTRICT_COMMANDS_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_COMMANDS_FIELD_NUMBER: _ClassVar[int]
     ALLOW_SCRIPTS_FIELD_NUMBER: _ClassVar[int]
+    SECRET_ENV_FIELD_NUMBER: _ClassVar[int]
     user: str
     allowed_run_as: _containers.RepeatedScalarFieldContainer[str]
     restrict_commands: bool
     allowed_commands: _containers.RepeatedScalarFieldContainer[str]
     allow_scripts: bool
-    def __init__(self, user: _Optional[str] = ..., allowed_run_as: _Optional[_Iterable[str]] = ..., restrict_commands: _Optional[bool] = ..., allowed_commands: _Optional[_Iterable[str]] = ..., allow_scripts: _Optional[bool] = ...) -> None: ...
+    secret_env: bool
+    def __init__(self, user: _Optional[str] = ..., allowed_run_as: _Optional[_Iterable[str]] = ..., restrict_commands: _Optional[bool] = ..., allowed_commands: _Optional[_Iterable[str]] = ..., allow_scripts: _Optional[bool] = ..., secret_env: _Optional[bool] = ...) -> None: ...
 
 class EpochInfo(_message.Message):
     __slots__ = ("epoch", "leader_id", "began_ms", "forced", "forced_by", "forced_reason")
