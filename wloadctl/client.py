@@ -195,8 +195,10 @@ class SecurityCalls:
     """Identity, access, approvals and audit calls (mixed into Client)."""
 
     timeout: float
+    credentials: ClientCredentials
     _call: Callable[..., Any]
     _channel: Callable[[str], grpc.Channel]
+    _order: Callable[[], list[str]]
 
     def _auth(self, ch: grpc.Channel) -> auth_pb2_grpc.AuthServiceStub:
         return auth_pb2_grpc.AuthServiceStub(ch)
@@ -237,6 +239,40 @@ class SecurityCalls:
             -> auth_pb2.ChangePasswordResponse:
         request = auth_pb2.ChangePasswordRequest(user=user, old_password=old_password, new_password=new_password)
         return self._call(lambda ch: self._auth(ch).ChangePassword(request, timeout=self.timeout), write=True)
+
+    def server_info(self, server: str | None = None) -> auth_pb2.ServerInfoResponse:
+        request = auth_pb2.ServerInfoRequest()
+        if server:
+            return self._auth(self._channel(server)).ServerInfo(request, timeout=self.timeout)
+        return self._call(lambda ch: self._auth(ch).ServerInfo(request, timeout=self.timeout))
+
+    def certificate_login(self, cert_pem: bytes, key_pem: bytes) -> auth_pb2.LoginResponse:
+        """A session token for the user a client certificate names (wloadctl://client/USER).
+
+        The replica's mutual-TLS port takes the certificate; its address comes from ServerInfo."""
+        ca = self.credentials.ca_pem
+        if ca is None:
+            raise ClientError(grpc.StatusCode.FAILED_PRECONDITION, "a certificate login needs the cluster CA (--ca)")
+        last: ClientError | None = None
+        for server in self._order():
+            try:
+                address = self.server_info(server).certificate_login_address
+            except grpc.RpcError as e:
+                last = ClientError(e.code(), e.details() or e.code().name, server)
+                continue
+            if not address:
+                last = ClientError(grpc.StatusCode.FAILED_PRECONDITION, f"{server} takes no certificate logins")
+                continue
+            creds = grpc.ssl_channel_credentials(ca, key_pem, cert_pem)
+            with grpc.secure_channel(address, creds) as channel:
+                try:
+                    return auth_pb2_grpc.CertificateAuthStub(channel).Login(auth_pb2.CertificateLoginRequest(),
+                                                                            timeout=self.timeout)
+                except grpc.RpcError as e:
+                    last = ClientError(e.code(), e.details() or e.code().name, address)
+                    if e.code() not in _RETRYABLE:
+                        raise last from None
+        raise last or ClientError(grpc.StatusCode.UNAVAILABLE, "no server to log in at")
 
     def bootstrap(self) -> auth_pb2.AuthBootstrapResponse:
         """The first admin API key of a new cluster (refused once it has been handed out)."""

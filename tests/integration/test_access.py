@@ -323,3 +323,28 @@ def test_an_audit_record_edited_on_disk_is_named(cluster: LocalCluster) -> None:
         verdict = wait_for(lambda: admin.verify_audit(server=victim.api_address), 30, "the edited replica")
         assert not verdict.ok and verdict.broken_seq == 3 and "record 3" in verdict.problem
         assert admin.verify_audit(server=cluster.replicas[0].api_address).ok
+
+
+def test_a_client_certificate_logs_in_as_its_user(cluster: LocalCluster) -> None:
+    from wloadctl.security.certs import issue
+
+    _user(cluster, "carl", B(role="auditor"))
+    issue(cluster.certs, "client", "carl")
+    issue(cluster.certs, "agent", "not-a-person")
+    for r in cluster.replicas:  # any replica takes the certificate; followers ask the leader for the session
+        with cluster.client([r.api_address], token="") as one:
+            answer = one.certificate_login((cluster.certs / "client-carl.crt").read_bytes(),
+                                           (cluster.certs / "client-carl.key").read_bytes())
+        assert answer.user == "carl" and answer.token.startswith("wls.")
+    with cluster.client(token="") as anon:
+        with pytest.raises(ClientError) as err:
+            anon.certificate_login((cluster.certs / "agent-not-a-person.crt").read_bytes(),
+                                   (cluster.certs / "agent-not-a-person.key").read_bytes())
+        assert err.value.code == grpc.StatusCode.PERMISSION_DENIED and "client certificate" in err.value.message
+    with cluster.client(token=answer.token) as c:
+        me = c.whoami()
+        assert me.name == "carl" and me.method == "session"
+    with cluster.client() as admin:
+        logins = [r for r in admin.iter_audit(audit_pb2.ListAuditRequest(resource="user/carl"))
+                  if r.operation == "login"]
+    assert any('"method":"certificate"' in r.content for r in logins)

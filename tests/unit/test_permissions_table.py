@@ -10,7 +10,7 @@ from wloadctl.security.permissions import AUTHENTICATED, METHOD_PERMISSIONS, OPE
 
 # Served on the agent port only, where the caller is identified by its certificate (an agent may
 # act only as itself; wloadctl/control/link.py): not part of the client API's table.
-AGENT_PORT_SERVICES = {"wloadctl.v1.AgentLink"}
+AGENT_PORT_SERVICES = {"wloadctl.v1.AgentLink", "wloadctl.v1.CertificateAuth"}
 
 
 def _methods() -> set[str]:
@@ -41,4 +41,5 @@ def test_only_login_bootstrap_health_and_reflection_are_open() -> None:
     assert open_methods == {
         "/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch", "/grpc.health.v1.Health/List",
         "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-        "/wloadctl.v1.AuthService/Login", "/wloadctl.v1.AuthService/Bootstrap"}
+        "/wloadctl.v1.AuthService/Login", "/wloadctl.v1.AuthService/Bootstrap",
+        "/wloadctl.v1.AuthService/ServerInfo"}

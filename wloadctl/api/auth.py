@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import grpc
 
+import wloadctl
+from wloadctl.api.authn import peer_address
 from wloadctl.api.authz import principal, require
 from wloadctl.api.context import ApiContext
 from wloadctl.api.governance import hold
@@ -111,7 +113,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
                                                                 source=principal().source), record_login=login)
             result = await self.api.commit(command, context)
             return auth_pb2.LoginResponse(token=tokens.format_token("session", result.raft_index, secret),
-                                          expires_ms=result.expires_ms, user=request.user,
+                                          expires_ms=result.expires_ms, user=request.user, raft_index=result.raft_index,
                                           password_change_required=result.password_change_required)
 
         return await self.api.on_leader(_S + "AuthService/Login", request, auth_pb2.LoginResponse, context, here)
@@ -200,6 +202,75 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             return self.api.store.security_policy()
 
         return await self.api.on_leader(_S + "AuthService/SetPolicy", request, auth_pb2.SecurityPolicy, context, here)
+
+
+    async def ServerInfo(self, request: auth_pb2.ServerInfoRequest, context: grpc.aio.ServicerContext) \
+            -> auth_pb2.ServerInfoResponse:
+        return auth_pb2.ServerInfoResponse(node_id=self.api.config.node_id, version=wloadctl.__version__,
+                                           certificate_login_address=certificate_login_address(self.api))
+
+    async def IssueCertificateSession(self, request: auth_pb2.IssueCertificateSessionRequest,
+                                      context: grpc.aio.ServicerContext) -> auth_pb2.LoginResponse:
+        if not self.api.node.is_leader():
+            await self.api.abort_not_leader(context)
+        return await issue_certificate_session(self.api, context, request.user, request.source, request.secret_hash)
+
+
+def certificate_login_address(api: ApiContext) -> str:
+    """Where this replica takes certificate logins: its mutual-TLS port, at an address clients can dial."""
+    if api.ca_pem is None:
+        return ""
+    host, _, port = api.config.agent_address.rpartition(":")
+    if host.strip("[]") in ("0.0.0.0", "::", ""):  # listening everywhere: the API's host is one clients know
+        host = api.config.api_address.rpartition(":")[0]
+    return f"{host}:{port}"
+
+
+async def issue_certificate_session(api: ApiContext, context: grpc.aio.ServicerContext, user_name: str,
+                                    source: str, secret_hash: bytes) -> auth_pb2.LoginResponse:
+    """On the leader: a session for a user whose certificate a replica verified."""
+    user = api.store.user(user_name)
+    login = auth_pb2.RecordLogin(user=user_name, success=user is not None, source=source[:100],
+                                 method="certificate", expected_version=user.version if user else 0,
+                                 secret_hash=secret_hash, failure="" if user else "no such user")
+    result = await api.commit(commands_pb2.Command(actor=auth_pb2.Actor(kind="user", name=user_name, source=source),
+                                                   record_login=login), context)
+    # No token: the secret stays with the replica that verified the certificate, which builds it.
+    return auth_pb2.LoginResponse(expires_ms=result.expires_ms, user=user_name, raft_index=result.raft_index,
+                                  password_change_required=result.password_change_required)
+
+
+class CertificateAuthServicer(auth_pb2_grpc.CertificateAuthServicer):
+    """On the mutual-TLS port: a client certificate (wloadctl://client/USER) for a session of USER."""
+
+    def __init__(self, api: ApiContext, identity: object) -> None:
+        self.api = api
+        self.identity = identity  # security.certs.peer_identity
+
+    async def Login(self, request: auth_pb2.CertificateLoginRequest, context: grpc.aio.ServicerContext) \
+            -> auth_pb2.LoginResponse:
+        who = self.identity(context)  # type: ignore[operator]
+        if who is None or who[0] != "client":
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                "a client certificate (wloadctl certs issue --kind client) is needed to log in here")
+        user = who[1]
+        source = peer_address(context.peer())
+        secret = tokens.new_secret()
+        digest = tokens.secret_hash(secret)
+        if self.api.node.is_leader():
+            answer = await issue_certificate_session(self.api, context, user, source, digest)
+        else:
+            leader = self.api.leader_api_address()
+            if not leader:
+                await self.api.abort_not_leader(context)
+            try:
+                answer = await auth_pb2_grpc.AuthServiceStub(self.api.channel(leader)).IssueCertificateSession(
+                    auth_pb2.IssueCertificateSessionRequest(user=user, source=source, secret_hash=digest),
+                    timeout=10, metadata=self.api.replica_metadata())
+            except grpc.aio.AioRpcError as e:
+                await context.abort(e.code(), e.details() or e.code().name)
+        answer.token = tokens.format_token("session", answer.raft_index, secret)
+        return answer
 
 
 class UserServicer(auth_pb2_grpc.UserServiceServicer):

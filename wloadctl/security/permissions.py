@@ -127,6 +127,8 @@ METHOD_PERMISSIONS: Mapping[str, str] = {
     _S + "AuthService/ChangePassword": AUTHENTICATED,  # another user's password: user.admin, checked inside
     _S + "AuthService/GetPolicy": AUTHENTICATED,
     _S + "AuthService/SetPolicy": P.POLICY_ADMIN,
+    _S + "AuthService/ServerInfo": OPEN,
+    _S + "AuthService/IssueCertificateSession": REPLICA,
     _S + "UserService/CreateUser": P.USER_ADMIN,
     _S + "UserService/GetUser": P.USER_ADMIN,
     _S + "UserService/ListUsers": P.USER_ADMIN,

@@ -15,7 +15,7 @@ import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from wloadctl.api.auth import ApiKeyServicer, AuthServicer, RoleServicer, UserServicer
+from wloadctl.api.auth import ApiKeyServicer, AuthServicer, CertificateAuthServicer, RoleServicer, UserServicer
 from wloadctl.api.authn import Authenticator
 from wloadctl.api.authz import Guard
 from wloadctl.api.cluster import ClusterServicer
@@ -232,6 +232,10 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     await server.start()
     identity = peer_identity if agent_credentials is not None else None
     agent_pb2_grpc.add_AgentLinkServicer_to_server(AgentLinkServicer(controller, identity), agent_server)
+    if identity is not None and authenticate:
+        # Client certificates authenticate here, where mutual TLS is required (the API port's TLS
+        # cannot ask for a certificate without requiring one from every client).
+        auth_pb2_grpc.add_CertificateAuthServicer_to_server(CertificateAuthServicer(api, identity), agent_server)
     await agent_server.start()
     log.info("agent link listening", extra={"agent_address": config.agent_address, "tls": identity is not None})
     controller.start()

@@ -238,6 +238,34 @@ class SetSecurityPolicy(_message.Message):
     policy: SecurityPolicy
     def __init__(self, policy: _Optional[_Union[SecurityPolicy, _Mapping]] = ...) -> None: ...
 
+class ServerInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ServerInfoResponse(_message.Message):
+    __slots__ = ("node_id", "certificate_login_address", "version")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_LOGIN_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    certificate_login_address: str
+    version: str
+    def __init__(self, node_id: _Optional[str] = ..., certificate_login_address: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+
+class IssueCertificateSessionRequest(_message.Message):
+    __slots__ = ("user", "source", "secret_hash")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SECRET_HASH_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    source: str
+    secret_hash: bytes
+    def __init__(self, user: _Optional[str] = ..., source: _Optional[str] = ..., secret_hash: _Optional[bytes] = ...) -> None: ...
+
+class CertificateLoginRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class LoginRequest(_message.Message):
     __slots__ = ("user", "password")
     USER_FIELD_NUMBER: _ClassVar[int]
@@ -247,16 +275,18 @@ class LoginRequest(_message.Message):
     def __init__(self, user: _Optional[str] = ..., password: _Optional[str] = ...) -> None: ...
 
 class LoginResponse(_message.Message):
-    __slots__ = ("token", "expires_ms", "password_change_required", "user")
+    __slots__ = ("token", "expires_ms", "password_change_required", "user", "raft_index")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_MS_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_CHANGE_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
+    RAFT_INDEX_FIELD_NUMBER: _ClassVar[int]
     token: str
     expires_ms: int
     password_change_required: bool
     user: str
-    def __init__(self, token: _Optional[str] = ..., expires_ms: _Optional[int] = ..., password_change_required: _Optional[bool] = ..., user: _Optional[str] = ...) -> None: ...
+    raft_index: int
+    def __init__(self, token: _Optional[str] = ..., expires_ms: _Optional[int] = ..., password_change_required: _Optional[bool] = ..., user: _Optional[str] = ..., raft_index: _Optional[int] = ...) -> None: ...
 
 class LogoutRequest(_message.Message):
     __slots__ = ()

@@ -71,6 +71,16 @@ class AuthServiceStub:
                 request_serializer=wloadctl_dot_v1_dot_auth__pb2.SetPolicyRequest.SerializeToString,
                 response_deserializer=wloadctl_dot_v1_dot_auth__pb2.SecurityPolicy.FromString,
                 _registered_method=True)
+        self.ServerInfo = channel.unary_unary(
+                '/wloadctl.v1.AuthService/ServerInfo',
+                request_serializer=wloadctl_dot_v1_dot_auth__pb2.ServerInfoRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_auth__pb2.ServerInfoResponse.FromString,
+                _registered_method=True)
+        self.IssueCertificateSession = channel.unary_unary(
+                '/wloadctl.v1.AuthService/IssueCertificateSession',
+                request_serializer=wloadctl_dot_v1_dot_auth__pb2.IssueCertificateSessionRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_auth__pb2.LoginResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -122,6 +132,20 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ServerInfo(self, request, context):
+        """Open: which replica answers and where it takes certificate logins.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueCertificateSession(self, request, context):
+        """Replicas only: the replica that verified a client certificate asks the leader for the session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +183,16 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.SetPolicy,
                     request_deserializer=wloadctl_dot_v1_dot_auth__pb2.SetPolicyRequest.FromString,
                     response_serializer=wloadctl_dot_v1_dot_auth__pb2.SecurityPolicy.SerializeToString,
+            ),
+            'ServerInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.ServerInfo,
+                    request_deserializer=wloadctl_dot_v1_dot_auth__pb2.ServerInfoRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_auth__pb2.ServerInfoResponse.SerializeToString,
+            ),
+            'IssueCertificateSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueCertificateSession,
+                    request_deserializer=wloadctl_dot_v1_dot_auth__pb2.IssueCertificateSessionRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_auth__pb2.LoginResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -352,6 +386,141 @@ class AuthService:
             '/wloadctl.v1.AuthService/SetPolicy',
             wloadctl_dot_v1_dot_auth__pb2.SetPolicyRequest.SerializeToString,
             wloadctl_dot_v1_dot_auth__pb2.SecurityPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ServerInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.AuthService/ServerInfo',
+            wloadctl_dot_v1_dot_auth__pb2.ServerInfoRequest.SerializeToString,
+            wloadctl_dot_v1_dot_auth__pb2.ServerInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueCertificateSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.AuthService/IssueCertificateSession',
+            wloadctl_dot_v1_dot_auth__pb2.IssueCertificateSessionRequest.SerializeToString,
+            wloadctl_dot_v1_dot_auth__pb2.LoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class CertificateAuthStub:
+    """Served on each replica's mutual-TLS port (agent_address), not the client API port: the client's
+    certificate (wloadctl certs issue --kind client --name USER) is its credential, and the answer is
+    a session token for USER, used on the API port like one from a password login.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Login = channel.unary_unary(
+                '/wloadctl.v1.CertificateAuth/Login',
+                request_serializer=wloadctl_dot_v1_dot_auth__pb2.CertificateLoginRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_auth__pb2.LoginResponse.FromString,
+                _registered_method=True)
+
+
+class CertificateAuthServicer:
+    """Served on each replica's mutual-TLS port (agent_address), not the client API port: the client's
+    certificate (wloadctl certs issue --kind client --name USER) is its credential, and the answer is
+    a session token for USER, used on the API port like one from a password login.
+    """
+
+    def Login(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_CertificateAuthServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Login': grpc.unary_unary_rpc_method_handler(
+                    servicer.Login,
+                    request_deserializer=wloadctl_dot_v1_dot_auth__pb2.CertificateLoginRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_auth__pb2.LoginResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'wloadctl.v1.CertificateAuth', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('wloadctl.v1.CertificateAuth', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class CertificateAuth:
+    """Served on each replica's mutual-TLS port (agent_address), not the client API port: the client's
+    certificate (wloadctl certs issue --kind client --name USER) is its credential, and the answer is
+    a session token for USER, used on the API port like one from a password login.
+    """
+
+    @staticmethod
+    def Login(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.CertificateAuth/Login',
+            wloadctl_dot_v1_dot_auth__pb2.CertificateLoginRequest.SerializeToString,
+            wloadctl_dot_v1_dot_auth__pb2.LoginResponse.FromString,
             options,
             channel_credentials,
             insecure,
