@@ -27,8 +27,22 @@ spec: {command: [/bin/true]}
 """
 
 
-def cli(capsys: pytest.CaptureFixture[Any], servers: list[Replica], *argv: str) -> tuple[int, Any, Any]:
-    code = main(["--server", ",".join(r.api_address for r in servers), "--timeout", "3", "--retry-for", "2", *argv])
+@pytest.fixture(autouse=True)
+def isolated_cli_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI reads ~/.config/wloadctl: never the developer's own, never a credential from the environment."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    for name in ("WLOADCTL_TOKEN", "WLOADCTL_API_KEY", "WLOADCTL_CA", "WLOADCTL_SERVER", "WLOADCTL_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def cli(capsys: pytest.CaptureFixture[Any], target: LocalCluster | tuple[LocalCluster, list[Replica]],
+        *argv: str) -> tuple[int, Any, Any]:
+    """`wloadctl` as an administrator of the cluster (its CA and admin key), asking every replica or the
+    ones given with it."""
+    cluster, chosen = target if isinstance(target, tuple) else (target, target.replicas)
+    auth = ["--ca", str(cluster.certs / "ca.crt"), "--api-key", cluster.admin_token] if cluster.secure else []
+    code = main(["--server", ",".join(r.api_address for r in chosen), "--timeout", "3", "--retry-for", "2", *auth,
+                 *argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -47,18 +61,18 @@ def test_deleting_a_deleted_job_is_unchanged(cluster_factory: Any, capsys: pytes
     cluster.start()
     path = tmp_path / "jobs.yaml"
     path.write_text(JOBS_YAML)
-    code, out, _ = cli(capsys, cluster.replicas, "apply", "-f", str(path))
+    code, out, _ = cli(capsys, cluster, "apply", "-f", str(path))
     assert (code, out) == (0, "job/nightly-backup created (version 1)\n")
-    assert cli(capsys, cluster.replicas, "delete", "job", "nightly-backup") == (
+    assert cli(capsys, cluster, "delete", "job", "nightly-backup") == (
         0, "job/nightly-backup deleted (version 2)\n", "")
-    assert cli(capsys, cluster.replicas, "delete", "job", "nightly-backup") == (
+    assert cli(capsys, cluster, "delete", "job", "nightly-backup") == (
         0, "job/nightly-backup unchanged (already deleted)\n", "")
-    code, out, err = cli(capsys, cluster.replicas, "delete", "job", "nightly-backup", "-o", "json")
+    code, out, err = cli(capsys, cluster, "delete", "job", "nightly-backup", "-o", "json")
     assert (code, err) == (0, "")
     document = json.loads(out)
     assert document["job"] == {"name": "nightly-backup", "version": 2, "changed": False}
     assert document["raft_index"] > 0
-    assert cli(capsys, cluster.replicas, "delete", "job", "never-was") == (
+    assert cli(capsys, cluster, "delete", "job", "never-was") == (
         1, "", "error: name: job 'never-was' not found\n")
 
 
@@ -74,25 +88,25 @@ def test_logs_exit_codes_say_whether_the_output_is_complete(cluster_factory: Any
         done = final(c, big)
         final(c, small)
 
-        code, out, err = cli(capsysbinary, cluster.replicas, "logs", big, "--attempt", "2")
+        code, out, err = cli(capsysbinary, cluster, "logs", big, "--attempt", "2")
         assert (code, out, err) == (1, b"", f"error: attempt: run {big} has 1 attempt\n".encode())
-        code, out, err = cli(capsysbinary, cluster.replicas, "logs", big)
+        code, out, err = cli(capsysbinary, cluster, "logs", big)
         assert (code, out, err) == (0, b"x" * 200000, b"")  # from the agent: the full log
 
         agent.stop()
         wait_for(lambda: c.get_run_logs(big).source == "state", 30, "the agent's log to be out of reach")
 
     # The tail held all of it: exit 0, with the note.
-    code, out, err = cli(capsysbinary, cluster.replicas, "logs", small)
+    code, out, err = cli(capsysbinary, cluster, "logs", small)
     assert (code, out) == (0, b"hello\n")
     assert err == (f"note: the agent of run {small} is unreachable: only the capped tail of its output kept in "
                    "the cluster state is available\n").encode()
     # Only the capped tail of a longer output: what there is, then an error saying what is missing.
-    code, out, err = cli(capsysbinary, cluster.replicas, "logs", big)
+    code, out, err = cli(capsysbinary, cluster, "logs", big)
     assert (code, out) == (1, b"x" * 65536)
     assert err == (f"error: the agent of run {big} (a1) is unreachable and the output printed is incomplete: only "
                    "the last 65536 of 200000 bytes of output are kept in the cluster state\n").encode()
-    code, out, err = cli(capsysbinary, cluster.replicas, "logs", big, "-o", "json")
+    code, out, err = cli(capsysbinary, cluster, "logs", big, "-o", "json")
     document = json.loads(out)
     assert code == 1 and err.startswith(b"error: the agent of run")
     assert (document["source"], document["complete"], document["agent_id"]) == ("state", False, "a1")
@@ -110,14 +124,14 @@ def test_get_agents_on_a_follower_shows_the_leaders_view(cluster_factory: Any,
     with cluster.client() as c:
         wait_for(lambda: c.status().agents_confirmed == 1, 30, "agent a1 to confirm the epoch")
     leader = cluster.wait_for_leader()
-    code, out, _ = cli(capsys, [leader], "cluster", "status")
+    code, out, _ = cli(capsys, (cluster, [leader]), "cluster", "status")
     assert code == 0 and "agents:        1/1 confirmed" in out
     for follower in (r for r in cluster.replicas if r is not leader):
-        code, out, err = cli(capsys, [follower], "get", "agents")
+        code, out, err = cli(capsys, (cluster, [follower]), "get", "agents")
         assert (code, err) == (0, "")
         row = out.splitlines()[1].split()
         assert row[0] == "a1" and row[6] == "yes", out  # CONFIRMED, as `cluster status` counts it
-        code, out, _ = cli(capsys, [follower], "get", "agents", "-o", "json")
+        code, out, _ = cli(capsys, (cluster, [follower]), "get", "agents", "-o", "json")
         document = json.loads(out)
         assert (document["answered_by"], document["role"]) == (leader.node_id, "leader")
         assert document["agents"][0]["confirmed"] is True
@@ -132,7 +146,7 @@ def test_transfer_to_a_dead_replica_says_why(cluster_factory: Any, capsys: pytes
     wait_for(lambda: not next(m for m in cluster.status_of(leader).members if m.id == dead.node_id).connected, 30,
              f"the leader to see {dead.node_id} gone")
     for asked in (leader, alive):  # answered by the leader, or forwarded to it
-        code, out, err = cli(capsys, [asked], "cluster", "transfer-leader", dead.node_id)
+        code, out, err = cli(capsys, (cluster, [asked]), "cluster", "transfer-leader", dead.node_id)
         assert (code, out) == (1, "")
         assert err == (f"error: target_id: {dead.node_id} is not connected to the leader (down or unreachable); "
                        "leadership can only move to a running replica\n")
@@ -159,17 +173,17 @@ def test_no_quorum_is_named_with_who_answered(cluster_factory: Any, capsys: pyte
     path = tmp_path / "jobs.yaml"
     path.write_text(JOBS_YAML)
 
-    code, out, err = cli(capsys, cluster.replicas, "apply", "-f", str(path))
+    code, out, err = cli(capsys, cluster, "apply", "-f", str(path))
     assert (code, out) == (1, "")
     assert err == (f"error: no quorum: {survivor.node_id} ({survivor.api_address}) answered but no leader is "
                    f"elected (it sees 1 of 3 members); {dead[0].api_address}, {dead[1].api_address}: "
                    "connection refused\n")
     # With --retry-for 0 every server is still asked once.
-    code, _, err = cli(capsys, cluster.replicas, "--retry-for", "0", "apply", "-f", str(path))
+    code, _, err = cli(capsys, cluster, "--retry-for", "0", "apply", "-f", str(path))
     assert code == 1 and err.startswith(f"error: no quorum: {survivor.node_id} ")
 
     # A read with no leader to ask: the survivor's own view, and it says so.
-    code, out, err = cli(capsys, [survivor], "get", "agents")
+    code, out, err = cli(capsys, (cluster, [survivor]), "get", "agents")
     assert code == 0 and out.splitlines()[1].split()[0] == "a1"
     assert err.startswith(f"note: answered by {survivor.node_id} (")
     assert err.endswith("): no leader could be reached; CONFIRMED is known on the leader only\n")

@@ -24,7 +24,7 @@ from wloadctl.cli.commands.history import job_diff
 from wloadctl.cli.commands.sessions import approval_rules
 from wloadctl.cli.main import main
 from wloadctl.cli.parser import build_parser, duration_seconds, merge_globals, network, operation_rule, time_ms
-from wloadctl.cli.secrets import PasswordReader
+from wloadctl.cli.passwords import PasswordReader
 from wloadctl.proto.v1 import approval_pb2, audit_pb2, auth_pb2, jobs_pb2
 from wloadctl.security.certs import init_ca
 

@@ -131,7 +131,8 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
         if raft_bind_address.rpartition(":")[0].strip("[]") in ("0.0.0.0", "::", ""):
             # The Raft port accepts pickled frames (authenticated by the secret); keep it on one interface.
             raise ConfigError("raft_bind_address: must name one interface, not a wildcard address")
-    api_address = check_address(_str(doc, "api_address", required=False, default=f"0.0.0.0:{DEFAULT_API_PORT}"),
+    # Loopback by default: a public API address is a deliberate setting (docs/security.md).
+    api_address = check_address(_str(doc, "api_address", required=False, default=f"127.0.0.1:{DEFAULT_API_PORT}"),
                                 "api_address")
     data_dir = base / _str(doc, "data_dir")
     secret = doc.get("secret_file")

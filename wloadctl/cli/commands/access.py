@@ -10,7 +10,7 @@ from typing import Any
 from wloadctl.cli import render
 from wloadctl.cli.context import Context, answer, show
 from wloadctl.cli.parser import Verbs, duration_seconds, network, time_ms
-from wloadctl.cli.secrets import PasswordReader
+from wloadctl.cli.passwords import PasswordReader
 from wloadctl.proto.v1 import auth_pb2
 from wloadctl.security.permissions import BUILTIN_ROLES, Permission
 

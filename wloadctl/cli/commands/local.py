@@ -23,7 +23,8 @@ def register(verbs: Verbs) -> None:
     )
     server.add_argument("--config", required=True, metavar="FILE", help="replica config file (TOML)")
     server.add_argument("--insecure", action="store_true",
-                        help="run without the cluster secret (development only: peers are not authenticated)")
+                        help="trusted networks only: plaintext API without authentication, agent port "
+                             "without TLS, no cluster secret needed")
     server.add_argument("--log-format", choices=("json", "human"), default=None,
                         help="log line format (overrides the config's [log] format)")
     server.add_argument("--log-level", type=str.lower, metavar="LEVEL", default=None,
@@ -47,7 +48,7 @@ def register(verbs: Verbs) -> None:
     up.add_argument("--data-dir", default=os.path.join(".", "wloadctl-data"), metavar="DIR",
                     help="where data, configs, logs and the secret go (default ./wloadctl-data)")
     up.add_argument("--insecure", action="store_true",
-                    help="no cluster secret: replicas accept unauthenticated peers (development only)")
+                    help="trusted networks only: no TLS, no authentication, no cluster secret")
     up.add_argument("--log-format", choices=("human", "json"), default="human",
                     help="replica log format in the rN.log files (default human)")
     up.add_argument("--agents", type=int_at_least(0), default=1, metavar="N",

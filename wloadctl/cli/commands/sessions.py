@@ -13,7 +13,7 @@ import grpc
 from wloadctl.cli import output, render, userconfig
 from wloadctl.cli.context import EXIT_OK, Context, answer, show
 from wloadctl.cli.parser import Verbs, command, int_at_least, operation_rule, subparsers
-from wloadctl.cli.secrets import PasswordReader
+from wloadctl.cli.passwords import PasswordReader
 from wloadctl.client import ClientError
 from wloadctl.proto.v1 import auth_pb2
 from wloadctl.security.tokens import parse_token
