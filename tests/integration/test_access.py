@@ -55,6 +55,8 @@ def _methods() -> list[tuple[str, Any]]:
     out = []
     for module in (api_pb2, auth_pb2, audit_pb2, approval_pb2, secrets_pb2):
         for service in module.DESCRIPTOR.services_by_name.values():
+            if service.full_name == "wloadctl.v1.CertificateAuth":
+                continue  # served on the mutual-TLS port, where the certificate is the credential
             out += [(f"/{service.full_name}/{m.name}", GetMessageClass(m.input_type)) for m in service.methods]
     return out
 

@@ -397,3 +397,20 @@ def test_up_bootstraps_and_points_the_cli_at_its_cluster(tmp_path: Path) -> None
         assert up.proc.poll() is None
     finally:
         up.stop()
+
+
+def test_a_client_certificate_logs_in_from_the_cli(cluster: LocalCluster, people: dict[str, Person]) -> None:
+    from wloadctl.security.certs import issue
+
+    issue(cluster.certs, "client", "alice")
+    alice = people["alice"]
+    cert = ["--cert", str(cluster.certs / "client-alice.crt"), "--key", str(cluster.certs / "client-alice.key")]
+    me = json.loads(alice.ok(*cert, "whoami", "-o", "json"))  # one command, no stored login
+    assert (me["kind"], me["name"], me["method"]) == ("user", "alice", "session")
+    assert "login" not in (tomllib.loads(alice.config.read_text()) if alice.config.exists() else {})
+    out = alice.ok(*cert, "login")
+    assert out.startswith("logged in as alice (session s")
+    assert alice.json("whoami")["name"] == "alice"
+    alice.ok("logout")
+    refused = alice.run("--cert", str(cluster.certs / "ca.crt"), "--key", str(cluster.certs / "ca.key"), "whoami")
+    assert refused.returncode == 1 and "error:" in refused.stderr and "Traceback" not in refused.stderr

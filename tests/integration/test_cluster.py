@@ -116,8 +116,9 @@ def test_add_and_remove_a_fourth_member_through_the_cli(cluster_factory: Any, tm
     wait_for(lambda: load.count() >= 200, 60, "writes before the change")
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "wloadctl", "--server", servers, *args], capture_output=True,
-                              text=True, timeout=120)
+        auth = ["--ca", str(cluster.certs / "ca.crt"), "--api-key", cluster.admin_token]
+        return subprocess.run([sys.executable, "-m", "wloadctl", "--server", servers, *auth, *args],
+                              capture_output=True, text=True, timeout=120)
 
     added = cli("cluster", "add-member", "r4", fourth.raft_address, "--api-address", fourth.api_address)
     assert added.returncode == 0, added.stderr

@@ -32,7 +32,8 @@ def test_digests_agree_with_labels_env_params_and_agent_labels(cluster_factory: 
         assert c.wait_run(run.run_id, timeout=60).state == runs_pb2.SUCCEEDED
     cluster.wait_settled(timeout=60)
     servers = ",".join(r.api_address for r in cluster.replicas)
-    done = subprocess.run([sys.executable, "-m", "wloadctl", "--server", servers, "cluster", "digest"],
+    auth = ["--ca", str(cluster.certs / "ca.crt"), "--api-key", cluster.admin_token]
+    done = subprocess.run([sys.executable, "-m", "wloadctl", "--server", servers, *auth, "cluster", "digest"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count(" ok") == 3, done.stdout

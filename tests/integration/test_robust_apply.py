@@ -60,8 +60,9 @@ class Mixed(Nodes):
         self.addresses = [r.raft_address for r in cluster.replicas]
         self.nodes = []
         for r in here:
-            node = RaftNode(r.node_id, r.raft_address, self.addresses, r.data_dir, store(r.data_dir / "state"),
-                            cluster.secret)
+            # The cluster secret keys the audit log's encryption: the same on every replica, or digests differ.
+            node = RaftNode(r.node_id, r.raft_address, self.addresses, r.data_dir,
+                            store(r.data_dir / "state", cluster_secret=cluster.secret), cluster.secret)
             node.start()
             self.nodes.append(node)
 
@@ -226,9 +227,14 @@ def grpc_request_bytes(cluster: LocalCluster, size: int) -> grpc.StatusCode:
     """ApplyJobs of about ``size`` bytes sent straight to the replica (no client-side limit)."""
     specs = [job(f"m{i}", argv=["/bin/echo", "x" * (1800 << 10)]) for i in range(size // (1800 << 10) + 1)]
     options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
-    with grpc.insecure_channel(cluster.replicas[0].api_address, options=options) as ch:
+    creds = cluster.credentials()
+    channel = grpc.secure_channel(cluster.replicas[0].api_address, grpc.ssl_channel_credentials(creds.ca_pem),
+                                  options=options) if creds.ca_pem is not None else \
+        grpc.insecure_channel(cluster.replicas[0].api_address, options=options)
+    with channel as ch:
         try:
-            api_pb2_grpc.JobServiceStub(ch).ApplyJobs(api_pb2.ApplyJobsRequest(jobs=specs), timeout=30)
+            api_pb2_grpc.JobServiceStub(ch).ApplyJobs(api_pb2.ApplyJobsRequest(jobs=specs), timeout=30,
+                                                      metadata=(("authorization", f"Bearer {creds.token}"),))
         except grpc.RpcError as e:
             return e.code()  # type: ignore[no-any-return]
     return grpc.StatusCode.OK

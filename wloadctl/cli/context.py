@@ -43,8 +43,11 @@ class Context:
     token: str = ""       # --token
     api_key: str = ""     # --api-key
     ca: str = ""          # --ca
+    cert: str = ""        # --cert: a client certificate, exchanged for a session (with --key)
+    key: str = ""         # --key
     _client: Client | None = None
     _config: userconfig.CliConfig | None = None
+    _cert_login: Any = None
 
     def cli_config(self) -> userconfig.CliConfig:
         """The CLI's own config file (read once; an empty one when there is none)."""
@@ -59,7 +62,23 @@ class Context:
         return servers_from_env(self.servers or None)
 
     def credential(self) -> userconfig.Credential:
+        if (self.cert or self.key) and not (self.token or self.api_key):
+            return userconfig.Credential(self.certificate_session().token, "--cert")
         return userconfig.resolve_credential(self.token, self.api_key, self.cli_config())
+
+    def certificate_session(self) -> Any:
+        """A session from --cert/--key (one per invocation): the replica's mutual-TLS port checks it."""
+        if self._cert_login is None:
+            if not (self.cert and self.key):
+                raise ValueError("--cert and --key go together")
+            try:
+                cert, key = Path(self.cert).read_bytes(), Path(self.key).read_bytes()
+            except OSError as e:
+                raise ValueError(f"cannot read {e.filename}: {e.strerror or e}") from None
+            with Client(self.server_list(), timeout=self.timeout, retry_for=self.retry_for,
+                        credentials=ClientCredentials(ca_pem=self.ca_pem())) as client:
+                self._cert_login = client.certificate_login(cert, key)
+        return self._cert_login
 
     def ca_pem(self) -> bytes | None:
         """The CA certificate to trust (None: plaintext, for a cluster run with --insecure)."""

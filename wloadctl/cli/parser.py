@@ -260,6 +260,14 @@ def add_globals(parser: argparse.ArgumentParser, level: int, output_option: bool
         "--ca", dest=f"g{level}_ca", metavar="FILE", default=suppress,
         help="the cluster CA certificate to trust (default: $WLOADCTL_CA, else the CLI config's ca)",
     )
+    group.add_argument(
+        "--cert", dest=f"g{level}_cert", metavar="FILE", default=suppress,
+        help="a client certificate (wloadctl certs issue --kind client) to log in with, for this command",
+    )
+    group.add_argument(
+        "--key", dest=f"g{level}_key", metavar="FILE", default=suppress,
+        help="the private key of --cert",
+    )
 
 
 def merge_globals(args: argparse.Namespace) -> Context:
@@ -272,6 +280,8 @@ def merge_globals(args: argparse.Namespace) -> Context:
         ctx.token = getattr(args, f"g{level}_token", ctx.token)
         ctx.api_key = getattr(args, f"g{level}_api_key", ctx.api_key)
         ctx.ca = getattr(args, f"g{level}_ca", ctx.ca)
+        ctx.cert = getattr(args, f"g{level}_cert", ctx.cert)
+        ctx.key = getattr(args, f"g{level}_key", ctx.key)
     return ctx
 
 

@@ -24,18 +24,21 @@ STDIN_HELP = "read the password from stdin (one line; a second line is the new o
 def register(verbs: Verbs) -> None:
     login = verbs.add(
         "login", "log in: a session for the commands that follow",
-        description="Log in with a user name and password. The session token is stored in the CLI\n"
+        description="Log in with a user name and password, or with a client certificate (--cert and --key:\n"
+                    "wloadctl certs issue --kind client --name USER). The session token is stored in the CLI\n"
                     f"config ({userconfig.config_path()}, mode 0600) and used by later commands until it\n"
                     "expires (--token, --api-key, WLOADCTL_TOKEN and WLOADCTL_API_KEY take precedence).\n"
                     "When the password must be changed first (new account, reset, expired), the new one\n"
                     "is asked for (twice) and set, and the session is opened with it.",
         epilog="examples:\n  wloadctl login --user alice\n"
+               "  wloadctl login --cert client-alice.crt --key client-alice.key\n"
                "  printf '%s\\n' \"$PASSWORD\" | wloadctl login --user alice --password-stdin\n\n"
                "output: logged in as alice (session s42, expires 2026-12-01T00:00:00Z)",
         handler=cmd_login,
     )
-    login.add_argument("--user", required=True, metavar="NAME", help="the user name")
+    login.add_argument("--user", default="", metavar="NAME", help="the user name (not with --cert)")
     login.add_argument("--password-stdin", action="store_true", help=STDIN_HELP)
+    login.set_defaults(parser=login)
 
     verbs.add(
         "logout", "close the stored session",
@@ -118,6 +121,24 @@ def _session_id(token: str) -> str:
 
 
 def cmd_login(args: argparse.Namespace, ctx: Context) -> int:
+    if ctx.cert or ctx.key:
+        if args.user:
+            args.parser.error("--user and --cert: the certificate names the user")
+        response = ctx.certificate_session()
+        args.user = response.user
+    elif not args.user:
+        args.parser.error("--user NAME is required (or --cert FILE --key FILE)")
+    else:
+        response = _password_login(args, ctx)
+    config = ctx.cli_config()
+    config.login_user, config.login_token, config.login_expires_ms = args.user, response.token, response.expires_ms
+    userconfig.save(config)
+    expires = output.format_ms(response.expires_ms) if response.expires_ms else "never"
+    return answer(ctx, response, f"logged in as {response.user or args.user} "
+                                 f"(session {_session_id(response.token)}, expires {expires})")
+
+
+def _password_login(args: argparse.Namespace, ctx: Context) -> auth_pb2.LoginResponse:
     passwords = PasswordReader(args.password_stdin)
     password = passwords.current(f"password for {args.user}: ")
     # No credential is sent: Login is open, and a stale stored session must not get in the way.
@@ -134,12 +155,7 @@ def cmd_login(args: argparse.Namespace, ctx: Context) -> int:
                     with contextlib.suppress(ClientError):
                         limited.logout()
             response = client.login(args.user, new)
-    config = ctx.cli_config()
-    config.login_user, config.login_token, config.login_expires_ms = args.user, response.token, response.expires_ms
-    userconfig.save(config)
-    expires = output.format_ms(response.expires_ms) if response.expires_ms else "never"
-    return answer(ctx, response, f"logged in as {response.user or args.user} "
-                                 f"(session {_session_id(response.token)}, expires {expires})")
+    return response
 
 
 def cmd_logout(args: argparse.Namespace, ctx: Context) -> int:
