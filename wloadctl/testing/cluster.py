@@ -25,16 +25,32 @@ from wloadctl.config import render_config, toml_string
 from wloadctl.proto.v1 import api_pb2
 from wloadctl.security.certs import init_ca, issue
 
+_HANDED_OUT: set[int] = set()
+
 
 def free_ports(n: int) -> list[int]:
-    """Distinct free TCP ports on 127.0.0.1 (bound together, then released)."""
-    socks = []
+    """Distinct free TCP ports on 127.0.0.1, never one this process handed out before.
+
+    The kernel may hand a just-released port out again, so two calls made before the first
+    ports are bound (an API port now, an agent port a moment later) could collide without the
+    memory of what was already given.
+    """
+    socks: list[socket.socket] = []
     try:
-        for _ in range(n):
+        ports: list[int] = []
+        for _ in range(n + 1000):
+            if len(ports) == n:
+                break
             s = socket.socket()
             s.bind(("127.0.0.1", 0))
             socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+            port = s.getsockname()[1]
+            if port not in _HANDED_OUT:
+                ports.append(port)
+        if len(ports) < n:
+            raise OSError(f"could not find {n} free ports not handed out before")
+        _HANDED_OUT.update(ports)
+        return ports
     finally:
         for s in socks:
             s.close()
