@@ -350,3 +350,35 @@ def test_a_client_certificate_logs_in_as_its_user(cluster: LocalCluster) -> None
         logins = [r for r in admin.iter_audit(audit_pb2.ListAuditRequest(resource="user/carl"))
                   if r.operation == "login"]
     assert any('"method":"certificate"' in r.content for r in logins)
+
+
+def test_a_guessing_loop_from_one_address_is_held_back_without_hashing(tmp_path: Path) -> None:
+    c = LocalCluster(tmp_path / "c", size=1, settings={"login_burst_per_source": 3, "login_rate_per_source": 0.01})
+    try:
+        c.start()
+        with c.client() as admin:
+            admin.create_user(auth_pb2.CreateUserRequest(name="erin", password=PASSWORD))
+        with c.client(token="", retry_for=0) as anon:
+            for _ in range(3):
+                with pytest.raises(ClientError) as wrong:
+                    anon.login("nobody", "guess")
+                assert wrong.value.code == grpc.StatusCode.UNAUTHENTICATED
+            # The next attempt from this address is refused before any password is looked at,
+            # the right one included.
+            with pytest.raises(ClientError) as held:
+                anon.login("erin", PASSWORD)
+            assert held.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "too many login attempts from 127.0.0.1: at most 3 at once, then 0.01 per second" \
+                in held.value.message
+        with c.client() as admin:
+            assert admin.whoami().kind == "apikey"  # everyone else is served
+            erin = admin.get_user("erin")
+            assert erin.failed_logins == 0 and not erin.locked  # a refused attempt counts as no failure
+
+            def throttled() -> list[audit_pb2.AuditRecord]:
+                return list(admin.iter_audit(audit_pb2.ListAuditRequest(operation="login.throttled")))
+            records = wait_for(throttled, 10, "the throttled login in the audit log")
+            assert records[0].actor.name == "erin" and records[0].result_code == \
+                grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+    finally:
+        c.stop()

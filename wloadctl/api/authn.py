@@ -14,6 +14,7 @@ an HMAC of the cluster secret so that no client can claim another address.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import ipaddress
@@ -34,6 +35,8 @@ AUTHORIZATION = "authorization"
 SOURCE_HEADER = "x-wloadctl-source"
 # How long a replica waits for its own state to reach a credential's Raft index.
 CATCH_UP_SECONDS = 2.0
+# Principals remembered per (credential, client IP) while the security state stays the same.
+CACHE_ENTRIES = 4096
 # Allowed while a password has expired: enough to change it (and to see why nothing else works).
 PASSWORD_CHANGE_METHODS = frozenset({"/wloadctl.v1.AuthService/ChangePassword", "/wloadctl.v1.AuthService/WhoAmI",
                                      "/wloadctl.v1.AuthService/Logout"})
@@ -47,6 +50,7 @@ class AuthState(Protocol):
     def api_key(self, key_id: str) -> auth_pb2.ApiKey | None: ...
     def user(self, name: str) -> auth_pb2.User | None: ...
     def role_permissions(self) -> dict[str, list[str]]: ...
+    def auth_generation(self) -> int: ...
 
 
 class AuthError(Exception):
@@ -128,6 +132,11 @@ def replica_auth(secret: bytes, node_id: str) -> str:
 _REPLICA_GRANTS = Grants({Permission.CLUSTER_READ: frozenset({"*"}), Permission.AGENT_READ: frozenset({"*"})})
 
 
+def _first_limit(*limits_ms: int) -> int:
+    """The earliest of the time limits that are set (0 = none is)."""
+    return min((t for t in limits_ms if t), default=0)
+
+
 def bearer(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
     for key, value in metadata or ():
         if key == AUTHORIZATION and isinstance(value, str):
@@ -136,12 +145,23 @@ def bearer(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class _Remembered:
+    generation: int
+    principal: Principal
+    until_ms: int  # 0 = no time limit; else the first moment it no longer holds
+
+
 class Authenticator:
     def __init__(self, state: AuthState, secret: bytes | None = None,
                  wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
         self.state = state
         self.secret = secret
         self.wall_ms = wall_ms
+        # A credential is checked against the state on every call; while nothing in the security
+        # state changed (auth_generation) and no validity ran out, the answer is the same. Without
+        # this, a GetJob spent more on finding its caller than on the job (bench/auth_overhead.py).
+        self._remembered: dict[tuple[str, str], _Remembered] = {}
 
     def source_of(self, metadata: Sequence[tuple[str, str | bytes]] | None, peer: str) -> str:
         """The client's address: the peer's, or the one a forwarding replica signed."""
@@ -176,13 +196,24 @@ class Authenticator:
         if not credential:
             raise AuthError("unauthenticated", "no credentials: log in (wloadctl login) or pass an API key "
                                                "(--api-key, WLOADCTL_API_KEY)")
+        ip = source.rpartition(":")[0] if ":" in source else source
+        generation = self.state.auth_generation()
+        known = self._remembered.get((credential, ip))
+        if known is not None and known.generation == generation and \
+                (not known.until_ms or self.wall_ms() < known.until_ms):
+            return dataclasses.replace(known.principal, source=source)
         token = parse_token(credential)
         if token is None:
             raise AuthError("unauthenticated", "invalid credentials")
         record = await self._find(token)
         if token.kind == "session":
-            return self._session_principal(token, record, source)  # type: ignore[arg-type]
-        return self._key_principal(token, record, source)  # type: ignore[arg-type]
+            found, until_ms = self._session_principal(token, record, source)  # type: ignore[arg-type]
+        else:
+            found, until_ms = self._key_principal(token, record, source)  # type: ignore[arg-type]
+        if len(self._remembered) >= CACHE_ENTRIES:
+            self._remembered.clear()
+        self._remembered[(credential, ip)] = _Remembered(generation, found, until_ms)
+        return found
 
     async def _find(self, token: Token) -> auth_pb2.Session | auth_pb2.ApiKey | None:
         lookup = self.state.session if token.kind == "session" else self.state.api_key
@@ -197,7 +228,8 @@ class Authenticator:
     def _grants(self, bindings: Sequence[auth_pb2.Binding]) -> Grants:
         return grants_of([(b.role, list(b.domains)) for b in bindings], self.state.role_permissions())
 
-    def _session_principal(self, token: Token, session: auth_pb2.Session | None, source: str) -> Principal:
+    def _session_principal(self, token: Token, session: auth_pb2.Session | None, source: str) \
+            -> tuple[Principal, int]:
         now = self.wall_ms()
         if session is None or not matches(token, session.secret_hash):
             raise AuthError("unauthenticated", "invalid credentials")
@@ -213,9 +245,10 @@ class Authenticator:
             raise AuthError("unauthenticated", why)
         return Principal(kind="user", name=user.name, method="session", grants=self._grants(user.bindings),
                          bindings=tuple(user.bindings), credential_id=session.id, expires_ms=session.expires_ms,
-                         password_change_only=session.password_change_only, source=source)
+                         password_change_only=session.password_change_only, source=source), \
+            _first_limit(session.expires_ms, user.valid_until_ms)
 
-    def _key_principal(self, token: Token, key: auth_pb2.ApiKey | None, source: str) -> Principal:
+    def _key_principal(self, token: Token, key: auth_pb2.ApiKey | None, source: str) -> tuple[Principal, int]:
         now = self.wall_ms()
         if key is None or not matches(token, key.secret_hash):
             raise AuthError("unauthenticated", "invalid credentials")
@@ -226,12 +259,14 @@ class Authenticator:
         if key.allowed_networks and not in_networks(source, key.allowed_networks):
             raise AuthError("unauthenticated", f"API key {key.id} may not be used from {peer_ip(source) or source} "
                                                f"(allowed: {', '.join(key.allowed_networks)})")
+        owner_until_ms = 0
         if key.owner:
             owner = self.state.user(key.owner)
             # A key acts for a person; it stops with that person's account (bootstrap's key has owner "admin",
             # which is no user: it stands alone).
             if owner is not None and (why := unusable_reason(owner, now)):
                 raise AuthError("unauthenticated", f"API key {key.id}: its owner cannot act: {why}")
+            owner_until_ms = owner.valid_until_ms if owner is not None else 0
         return Principal(kind="apikey", name=key.id, method="apikey", grants=self._grants(key.bindings),
                          bindings=tuple(key.bindings), credential_id=key.id, expires_ms=key.expires_ms,
-                         source=source)
+                         source=source), _first_limit(key.expires_ms, owner_until_ms)

@@ -19,6 +19,7 @@ from wloadctl.api.authn import Principal
 from wloadctl.api.authz import principal, require
 from wloadctl.api.context import ApiContext
 from wloadctl.api.headers import APPROVAL_HEADER, REPLICA_HEADER
+from wloadctl.api.ratelimit import TokenBucket
 from wloadctl.proto.v1 import approval_pb2, approval_pb2_grpc, audit_pb2, audit_pb2_grpc, auth_pb2, commands_pb2
 from wloadctl.security.permissions import Permission
 from wloadctl.state.audit import capped
@@ -189,22 +190,18 @@ class DenialReporter:
 
     def __init__(self, api: ApiContext) -> None:
         self.api = api
-        self.tokens = self.BURST
-        self.last = time.monotonic()
+        self.bucket = TokenBucket(self.RATE_PER_S, self.BURST)
         self.suppressed = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def report(self, caller: Principal, method: str, message: str) -> None:
-        now = time.monotonic()
-        self.tokens = min(self.BURST, self.tokens + (now - self.last) * self.RATE_PER_S)
-        self.last = now
-        if self.tokens < 1:
+    def report(self, caller: Principal, method: str, message: str, operation: str = "permission.denied",
+               code: grpc.StatusCode = grpc.StatusCode.PERMISSION_DENIED) -> None:
+        if self.bucket.take():
             self.suppressed += 1
             return
-        self.tokens -= 1
         skipped, self.suppressed = self.suppressed, 0
         event = audit_pb2.RecordAudit(
-            operation="permission.denied", result_code=grpc.StatusCode.PERMISSION_DENIED.value[0], result=message,
+            operation=operation, result_code=code.value[0], result=message,
             content=capped({"method": method, "left_out_before": skipped}))
         task = asyncio.get_running_loop().create_task(self._send(caller.actor(), event))
         self._tasks.add(task)

@@ -23,6 +23,9 @@ MIN_SECRET_CHARS = 32
 DEFAULT_MAX_MESSAGE_BYTES = 16 << 20
 MIN_MESSAGE_BYTES = 4 << 20          # a 2 MiB job definition (model/rules.py) must fit, with room to spare
 MAX_MESSAGE_BYTES_LIMIT = 64 << 20
+# Password logins per client address (api/auth.py): a burst, then a sustained rate per second.
+DEFAULT_LOGIN_BURST = 30
+DEFAULT_LOGIN_RATE = 2.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class ServerConfig:
     log_level: str = "info"
     timers: RaftTimers = field(default_factory=RaftTimers)
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    login_burst_per_source: int = DEFAULT_LOGIN_BURST
+    login_rate_per_source: float = DEFAULT_LOGIN_RATE
 
     @property
     def multi_replica(self) -> bool:
@@ -116,7 +121,8 @@ def load_config(path: str | Path) -> ServerConfig:
 
 
 _TOP = {"node_id", "raft_address", "api_address", "data_dir", "secret_file", "peers", "raft", "log",
-        "metrics_address", "agent_address", "tls", "control", "raft_bind_address", "max_message_bytes"}
+        "metrics_address", "agent_address", "tls", "control", "raft_bind_address", "max_message_bytes",
+        "login_burst_per_source", "login_rate_per_source"}
 
 
 def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
@@ -195,12 +201,19 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
     if not isinstance(max_message, int) or isinstance(max_message, bool) \
             or not MIN_MESSAGE_BYTES <= max_message <= MAX_MESSAGE_BYTES_LIMIT:
         raise ConfigError(f"max_message_bytes: a number of bytes from {MIN_MESSAGE_BYTES} to {MAX_MESSAGE_BYTES_LIMIT}")
+    login_burst = doc.get("login_burst_per_source", DEFAULT_LOGIN_BURST)
+    if not isinstance(login_burst, int) or isinstance(login_burst, bool) or not 1 <= login_burst <= 100_000:
+        raise ConfigError("login_burst_per_source: a whole number from 1 to 100000")
+    login_rate = doc.get("login_rate_per_source", DEFAULT_LOGIN_RATE)
+    if not isinstance(login_rate, int | float) or isinstance(login_rate, bool) or not 0.01 <= login_rate <= 10_000:
+        raise ConfigError("login_rate_per_source: logins per second, from 0.01 to 10000")
     return ServerConfig(node_id=node_id, raft_address=raft_address, api_address=api_address, data_dir=data_dir,
                         peers=tuple(peers), raft_bind_address=raft_bind_address, secret_file=secret_file,
                         metrics_address=metrics,
                         agent_address=agent_address, tls_ca=tls.get("ca"), tls_cert=tls.get("cert"),
                         tls_key=tls.get("key"), control=control,
-                        log_format=log_format, log_level=log_level, timers=timers, max_message_bytes=max_message)
+                        log_format=log_format, log_level=log_level, timers=timers, max_message_bytes=max_message,
+                        login_burst_per_source=login_burst, login_rate_per_source=float(login_rate))
 
 
 _CONTROL_KEYS = {"agent_quorum": "agent_quorum", "lease_margin_seconds": "lease_margin_s",

@@ -207,7 +207,7 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     for servicer, add in ((JobServicer(api), api_pb2_grpc.add_JobServiceServicer_to_server),
                           (ClusterServicer(api), api_pb2_grpc.add_ClusterServiceServicer_to_server),
                           (RunServicer(api, controller), api_pb2_grpc.add_RunServiceServicer_to_server),
-                          (AuthServicer(api), auth_pb2_grpc.add_AuthServiceServicer_to_server),
+                          (AuthServicer(api, denials.report), auth_pb2_grpc.add_AuthServiceServicer_to_server),
                           (UserServicer(api), auth_pb2_grpc.add_UserServiceServicer_to_server),
                           (RoleServicer(api), auth_pb2_grpc.add_RoleServiceServicer_to_server),
                           (ApiKeyServicer(api), auth_pb2_grpc.add_ApiKeyServiceServicer_to_server),

@@ -23,11 +23,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
 from wloadctl.proto.v1 import audit_pb2
 from wloadctl.state.encoding import encode
+from wloadctl.state.plain import message_to_plain
 
 AUDIT_DBS = (b"audit",)
 _HEAD = b"audit_head"              # seq (8 bytes) + hash of the newest record
@@ -47,7 +47,7 @@ def audit_key(secret: str | bytes | None) -> bytes:
 
 
 def to_dict(message: Message, drop: tuple[str, ...] = ()) -> dict[str, Any]:
-    data: dict[str, Any] = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    data = message_to_plain(message)
     for name in drop:
         data.pop(name, None)
     return data
@@ -65,9 +65,11 @@ def to_json(message: Message | None, drop: tuple[str, ...] = ()) -> str:
 
 
 def record_hash(record: audit_pb2.AuditRecord) -> bytes:
-    body = audit_pb2.AuditRecord()
-    body.CopyFrom(record)
-    body.ClearField("hash")
+    body = record
+    if record.hash:  # hashed without its own hash (a record being written has none yet: no copy)
+        body = audit_pb2.AuditRecord()
+        body.CopyFrom(record)
+        body.ClearField("hash")
     return hashlib.sha256(record.prev_hash + encode(body)).digest()
 
 

@@ -356,19 +356,20 @@ class AuthTables:
         txn.put(_POLICY, encode(p), db=self.meta)
         return _ok()
 
-    def expire_sessions(self, txn: lmdb.Transaction, now_ms: int) -> None:
-        """Drop sessions past their expiry, a bounded number per entry (state time only)."""
+    def expire_sessions(self, txn: lmdb.Transaction, now_ms: int) -> int:
+        """Drop sessions past their expiry, a bounded number per entry (state time only); how many."""
         cur = txn.cursor(db=self.session_expiry)
         removed = 0
         horizon = _U64.pack(max(0, now_ms))
         if not cur.first():
-            return
+            return 0
         while removed < _SESSION_EXPIRY_PER_BATCH and cur.key()[:8] < horizon:
             txn.delete(cur.key()[8:], db=self.sessions)
             cur.delete()
             removed += 1
             if not cur.key():
                 break
+        return removed
 
 
 def password_expired(user: auth_pb2.User, policy: auth_pb2.SecurityPolicy, now_ms: int) -> bool:

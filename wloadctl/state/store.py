@@ -215,6 +215,14 @@ _HANDLED = frozenset({
 })
 
 
+# Commands that never change who may do what (users, roles, keys, sessions, the policy): the
+# high-volume ones. Every other kind, a future one included, moves auth_generation().
+_AUTH_NEUTRAL = frozenset({
+    "apply_jobs", "delete_job", "noop", "begin_epoch", "register_agent", "mark_agent_lost", "trigger_run",
+    "dispatch_runs", "record_run_events", "request_kill", "record_audit", "set_secret", "delete_secret",
+})
+
+
 def _version_key(name: str, version: int) -> bytes:
     return name.encode() + b"\0" + _U64.pack(version)
 
@@ -232,6 +240,7 @@ class Store:
         self._audit_key = audit_key(cluster_secret)
         self.secret_box = SecretBox(secrets_key(cluster_secret))
         self._leader = ""
+        self._auth_generation = 0
         # Guards swapping the environment when a snapshot is installed (never taken exclusively by
         # apply() or reads: they rely on LMDB's MVCC).
         self._guard = _EnvGuard()
@@ -349,6 +358,7 @@ class Store:
             fsync_dir(self.path.parent)
             shutil.rmtree(old, ignore_errors=True)
             self._open()
+            self._auth_generation += 1
 
     def read_txn(self) -> lmdb.Transaction:
         """A point-in-time read transaction (used for snapshots)."""
@@ -523,10 +533,18 @@ class Store:
             self._leader = batch.leader_id
             results = [self._apply_isolated(txn, i, cmd, now_ms, raft_index) for i, cmd in enumerate(batch.commands)]
             self._expire_idempotency(txn, now_ms)
-            self._expire_security(txn, now_ms, raft_index)
+            sessions_expired = self._expire_security(txn, now_ms, raft_index)
             txn.put(_STATE_TIME, _I64.pack(now_ms), db=meta)
             txn.put(_APPLIED_INDEX, _U64.pack(raft_index), db=meta)
+        # After the commit: a reader that sees the new number also sees the new state.
+        if sessions_expired or any(cmd.WhichOneof("body") not in _AUTH_NEUTRAL for cmd in batch.commands):
+            self._auth_generation += 1
         return results
+
+    def auth_generation(self) -> int:
+        """Moves whenever users, roles, keys, sessions or the policy may have changed (in memory only:
+        what authentication derived from the state may be reused while it stays the same)."""
+        return self._auth_generation
 
     def _apply_isolated(self, txn: lmdb.Transaction, position: int, cmd: commands_pb2.Command, now_ms: int,
                         raft_index: int) -> commands_pb2.CommandResult:
@@ -741,14 +759,15 @@ class Store:
             result = commands_pb2.CommandResult(code=cmd.record_audit.result_code, message=cmd.record_audit.result)
         self.audit.append(txn, audit_pb2.AuditRecord(
             time_ms=now_ms, actor=actor, operation=audit_entries.operation(kind, cmd, result),
-            content=audit_entries.content(kind, cmd), result_code=result.code,
+            content=audit_entries.content(kind, cmd, result), result_code=result.code,
             result=result.message[:2000] if result.code else "ok",
             resources=audit_entries.resources(kind, cmd, result), before=before,
             after=after, raft_index=raft_index, approved_by=approved_by))
 
-    def _expire_security(self, txn: lmdb.Transaction, now_ms: int, raft_index: int) -> None:
-        """Time-driven changes of the security state, from the batch's time only (bounded per entry)."""
-        self.auth.expire_sessions(txn, now_ms)
+    def _expire_security(self, txn: lmdb.Transaction, now_ms: int, raft_index: int) -> int:
+        """Time-driven changes of the security state, from the batch's time only (bounded per entry).
+        Returns how many sessions expired."""
+        expired = self.auth.expire_sessions(txn, now_ms)
         for approval in self.approvals.expire(txn, now_ms):
             self.audit.append(txn, audit_pb2.AuditRecord(
                 time_ms=now_ms, actor=auth_pb2.Actor(kind="system", name=self._leader or "leader"),
@@ -757,6 +776,7 @@ class Store:
         policy = self.auth.policy(txn)
         if policy.audit_retention_days:
             self.audit.prune(txn, now_ms, policy.audit_retention_days)
+        return expired
 
     # ---- reads of the security state
 

@@ -158,6 +158,7 @@ class LocalCluster:
     root: Path
     size: int = 3
     raft_settings: dict[str, float | int] = field(default_factory=dict)
+    settings: dict[str, float | int] = field(default_factory=dict)  # more top-level settings of every replica
     secret: str | None = field(default_factory=lambda: secrets.token_hex(32))
     replicas: list[Replica] = field(default_factory=list)
     insecure: bool = False
@@ -212,7 +213,7 @@ class LocalCluster:
             metrics_address=r.metrics_address, agent_address=r.agent_address, control=self.control,
             tls={"ca": str(self.certs / "ca.crt"), "cert": str(self.certs / f"replica-{r.node_id}.crt"),
                  "key": str(self.certs / f"replica-{r.node_id}.key")} if self.tls else None,
-            raft_bind_address=r.raft_bind_address))
+            raft_bind_address=r.raft_bind_address, settings=self.settings))
 
     # ---- processes
 
