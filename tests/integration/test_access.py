@@ -380,5 +380,15 @@ def test_a_guessing_loop_from_one_address_is_held_back_without_hashing(tmp_path:
             records = wait_for(throttled, 10, "the throttled login in the audit log")
             assert records[0].actor.name == "erin" and records[0].result_code == \
                 grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+        # A loop of refusals is audited once per address per 10 s, not once per attempt: each
+        # record is a Raft write.
+        with c.client(token="", retry_for=0) as anon:
+            for _ in range(2):
+                with pytest.raises(ClientError) as held:
+                    anon.login("erin", "guess")
+                assert held.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        with c.client() as admin:
+            admin.create_user(auth_pb2.CreateUserRequest(name="frank", password=PASSWORD))  # committed after them
+            assert len(throttled()) == 1
     finally:
         c.stop()

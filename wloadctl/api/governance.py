@@ -195,14 +195,15 @@ class DenialReporter:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def report(self, caller: Principal, method: str, message: str, operation: str = "permission.denied",
-               code: grpc.StatusCode = grpc.StatusCode.PERMISSION_DENIED) -> None:
+               code: grpc.StatusCode = grpc.StatusCode.PERMISSION_DENIED,
+               extra: dict[str, object] | None = None) -> None:
         if self.bucket.take():
             self.suppressed += 1
             return
         skipped, self.suppressed = self.suppressed, 0
         event = audit_pb2.RecordAudit(
             operation=operation, result_code=code.value[0], result=message,
-            content=capped({"method": method, "left_out_before": skipped}))
+            content=capped({"method": method, "left_out_before": skipped, **(extra or {})}))
         task = asyncio.get_running_loop().create_task(self._send(caller.actor(), event))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
