@@ -354,6 +354,30 @@ def test_agent_restarted_mid_run_never_leaves_it_running(cluster_factory: Any) -
         assert done.state in (RS.KILLED, RS.FAILED) and done.attempt == 1
 
 
+def test_agent_crashed_and_back_within_its_lease_retries_the_run(cluster_factory: Any, tmp_path: Path) -> None:
+    """kill -9 of an agent mid-run, started again long before its lease ran out: the process died
+    with it, so the attempt is lost and the job's lost policy retries it (it used to end FAILED,
+    "outcome unknown", as if the job had failed)."""
+    cluster: LocalCluster = cluster_factory(size=1)
+    cluster.start()
+    agent = cluster.add_agent("a1", lease_seconds=30)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    script = f'touch {marks}/attempt-$WLOADCTL_ATTEMPT; [ "$WLOADCTL_ATTEMPT" = 1 ] && sleep 60; exit 0'
+    with cluster.client() as c:
+        c.apply_jobs([shell_job("first-hangs", script)])
+        wait_for(lambda: c.status().agents_confirmed == 1, 30, "the agent to confirm")
+        run = c.trigger_run("first-hangs")
+        wait_for(lambda: c.get_run(run.run_id).state == RS.RUNNING, 30, "the run to start")
+        agent.signal(signal.SIGKILL)
+        agent.start()
+        done = final(c, run.run_id, timeout=60)
+        assert done.state == RS.SUCCEEDED and done.attempt == 2, (RS.Name(done.state), done.error)
+        causes = [t.cause for t in done.transitions if t.state == RS.LOST]
+        assert len(causes) == 1 and "a1 restarted while attempt 1 ran" in causes[0]
+        assert sorted(p.name for p in marks.iterdir()) == ["attempt-1", "attempt-2"]
+
+
 def test_replica_stops_promptly_while_an_agent_link_is_silently_cut(cluster_factory: Any) -> None:
     """SIGTERM must not wait for a partitioned agent's TCP connection to time out (found by the
     chaos matrix: rolling-restart during agent-net-loss waited ~30 s, the keepalive timeout)."""

@@ -123,6 +123,40 @@ def test_lost_policy_fail_and_late_report(s: S) -> None:
     assert run is not None and run.state == RS.FAILED
 
 
+def test_an_attempt_lost_in_an_agent_restart_follows_the_lost_policy(s: S) -> None:
+    """An agent that restarted under an attempt (the process died with it) reports it lost:
+    retried while attempts remain, as for a lost agent, never FAILED as if the job had failed."""
+    rid = trigger(s)
+    dispatch(s, rid, 1, "a1")
+    events(s, "a1", EV(kind=EV.STARTED, run_id=rid, attempt=1, pid=42))
+    gone = EV(kind=EV.FINISHED, run_id=rid, attempt=1, epoch=1, exit_code=-1, lost=True,
+              error="the agent restarted while this attempt ran; its outcome is unknown")
+    events(s, "a1", gone)
+    run = s.store.get_run(rid)
+    assert run is not None and run.state == RS.QUEUED and run.attempt == 1
+    assert [t.state for t in run.transitions][-2:] == [RS.LOST, RS.QUEUED]
+    assert "a1 restarted while attempt 1 ran" in run.transitions[-2].cause
+    events(s, "a1", gone)  # reported again (not acknowledged in time): changes nothing
+    assert s.store.get_run(rid).state == RS.QUEUED  # type: ignore[union-attr]
+    dispatch(s, rid, 2, "a2")
+    events(s, "a2", EV(kind=EV.FINISHED, run_id=rid, attempt=2, exit_code=0))
+    assert s.store.get_run(rid).state == RS.SUCCEEDED  # type: ignore[union-attr]
+
+    s.one(apply_cmd(jobs_pb2.JobSpec(name="once", lost_policy=jobs_pb2.FAIL,
+                                      command=jobs_pb2.JobCommand(shell="true"))))
+    once = trigger(s, "once")
+    dispatch(s, once, 1, "a1")
+    events(s, "a1", EV(kind=EV.FINISHED, run_id=once, attempt=1, epoch=1, exit_code=-1, lost=True))
+    run = s.store.get_run(once)
+    assert run is not None and run.state == RS.FAILED and "lost policy is fail" in run.error
+
+    killed = trigger(s)
+    dispatch(s, killed, 1, "a1")
+    s.one(commands_pb2.Command(request_kill=commands_pb2.RequestKill(run_id=killed)))
+    events(s, "a1", EV(kind=EV.FINISHED, run_id=killed, attempt=1, epoch=1, exit_code=-1, lost=True))
+    assert s.store.get_run(killed).state == RS.KILLED  # type: ignore[union-attr]
+
+
 def test_kill_queued_and_running(s: S) -> None:
     queued = trigger(s)
     assert s.one(commands_pb2.Command(request_kill=commands_pb2.RequestKill(run_id=queued))).code == 0

@@ -385,7 +385,7 @@ class Agent:
             return
         self._remember_finished(key)
         self._queue_event(EV(kind=EV.FINISHED, run_id=a.run_id, attempt=a.attempt, epoch=epoch, exit_code=-1,
-                             error="the agent restarted while this attempt ran; its outcome is unknown"))
+                             error="the agent restarted while this attempt ran; its outcome is unknown", lost=True))
 
     def _remember_finished(self, key: tuple[str, int]) -> None:
         self._finished.add(key)

@@ -222,20 +222,24 @@ class RunTables:
             txn.put(agent.agent_id.encode(), encode(agent), db=self.agents)
         affected = []
         for run in list(self.on_agent_runs(txn, cmd.agent_id)):
-            self._move(run, RS.LOST, now_ms, cmd.cause or f"agent {cmd.agent_id} lost")
-            spec = run.spec
-            limit = spec.max_attempts or DEFAULT_MAX_ATTEMPTS
-            if spec.lost_policy == jobs_pb2.RETRY and run.attempt < limit and not run.kill_requested:
-                self._move(run, RS.QUEUED, now_ms, f"retry after lost agent (attempt {run.attempt} of {limit})")
-            elif run.kill_requested:
-                self._move(run, RS.KILLED, now_ms, "kill requested; the agent was lost")
-            else:
-                why = "lost policy is fail" if spec.lost_policy == jobs_pb2.FAIL else f"{limit} attempts used"
-                run.error = f"agent {cmd.agent_id} lost; {why}"
-                self._move(run, RS.FAILED, now_ms, run.error)
+            self._lose(run, now_ms, cmd.cause or f"agent {cmd.agent_id} lost", f"agent {cmd.agent_id} lost")
             self._put_run(txn, run, now_ms)
             affected.append(run.run_id)
         return _ok(run_ids=affected)
+
+    def _lose(self, run: runs_pb2.Run, now_ms: int, cause: str, error: str, epoch: int = 0) -> None:
+        """LOST, then what the job's lost policy says: QUEUED for another attempt, or FAILED."""
+        self._move(run, RS.LOST, now_ms, cause, epoch)
+        spec = run.spec
+        limit = spec.max_attempts or DEFAULT_MAX_ATTEMPTS
+        if spec.lost_policy == jobs_pb2.RETRY and run.attempt < limit and not run.kill_requested:
+            self._move(run, RS.QUEUED, now_ms, f"retry after lost agent (attempt {run.attempt} of {limit})")
+        elif run.kill_requested:
+            self._move(run, RS.KILLED, now_ms, "kill requested; the agent was lost")
+        else:
+            why = "lost policy is fail" if spec.lost_policy == jobs_pb2.FAIL else f"{limit} attempts used"
+            run.error = f"{error}; {why}"
+            self._move(run, RS.FAILED, now_ms, run.error)
 
     def trigger_run(self, txn: lmdb.Transaction, cmd: commands_pb2.TriggerRun, now_ms: int,
                     idempotency_key: str) -> commands_pb2.CommandResult:
@@ -299,6 +303,11 @@ class RunTables:
             elif ev.kind == agent_pb2.RunEvent.OUTPUT and run.state in (RS.DISPATCHED, RS.RUNNING, RS.LOST):
                 if not _record_output(run, ev):
                     continue
+            elif ev.kind == agent_pb2.RunEvent.FINISHED and ev.lost and run.state in (RS.DISPATCHED, RS.RUNNING):
+                # The agent restarted under the attempt: as good as a lost agent for this run.
+                run.exit_code = 0
+                self._lose(run, now_ms, f"{cmd.agent_id} restarted while attempt {ev.attempt} ran; outcome unknown",
+                           f"{cmd.agent_id} restarted while attempt {ev.attempt} ran", ev.epoch)
             elif ev.kind == agent_pb2.RunEvent.FINISHED and run.state in (RS.DISPATCHED, RS.RUNNING, RS.LOST):
                 run.finished_ms = ev.time_ms or now_ms
                 run.exit_code = ev.exit_code

@@ -26,7 +26,7 @@ from wloadctl.proto.v1 import jobs_pb2 as wloadctl_dot_v1_dot_jobs__pb2
 from wloadctl.proto.v1 import runs_pb2 as wloadctl_dot_v1_dot_runs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17wloadctl/v1/agent.proto\x12\x0bwloadctl.v1\x1a\x16wloadctl/v1/jobs.proto\x1a\x16wloadctl/v1/runs.proto\"\xc1\x02\n\nAgentHello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x33\n\x06labels\x18\x02 \x03(\x0b\x32#.wloadctl.v1.AgentHello.LabelsEntry\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\r\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\x10\n\x08platform\x18\x05 \x01(\t\x12\x0c\n\x04\x63pus\x18\x06 \x01(\r\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\x15\n\rhighest_epoch\x18\x08 \x01(\x04\x12\x10\n\x08lease_ms\x18\t \x01(\r\x12\x15\n\rorphan_policy\x18\n \x01(\t\x12(\n\x06policy\x18\x0b \x01(\x0b\x32\x18.wloadctl.v1.AgentPolicy\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x88\x01\n\x0b\x41gentReport\x12\x15\n\rhighest_epoch\x18\x01 \x01(\x04\x12&\n\x07running\x18\x02 \x03(\x0b\x32\x15.wloadctl.v1.RunEvent\x12&\n\x07unacked\x18\x03 \x03(\x0b\x32\x15.wloadctl.v1.RunEvent\x12\x12\n\nfree_slots\x18\x04 \x01(\r\"\xf7\x02\n\x08RunEvent\x12(\n\x04kind\x18\x01 \x01(\x0e\x32\x1a.wloadctl.v1.RunEvent.Kind\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\r\n\x05\x65poch\x18\x04 \x01(\x04\x12\x0f\n\x07time_ms\x18\x05 \x01(\x03\x12\x0b\n\x03pid\x18\x06 \x01(\x05\x12\x0c\n\x04\x64\x61ta\x18\x07 \x01(\x0c\x12\x11\n\texit_code\x18\x08 \x01(\x05\x12\x11\n\ttimed_out\x18\t \x01(\x08\x12\x0e\n\x06killed\x18\n \x01(\x08\x12\r\n\x05\x65rror\x18\x0b \x01(\t\x12\x0b\n\x03seq\x18\x0c \x01(\x04\x12\x10\n\x08orphaned\x18\r \x01(\x08\x12\x13\n\x06offset\x18\x0e \x01(\x04H\x00\x88\x01\x01\x12\x0e\n\x06policy\x18\x0f \x01(\x08\"Q\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0b\n\x07STARTED\x10\x01\x12\n\n\x06OUTPUT\x10\x02\x12\x0c\n\x08\x46INISHED\x10\x03\x12\x0c\n\x08REJECTED\x10\x04\x42\t\n\x07_offset\"Y\n\x0e\x41gentHeartbeat\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x15\n\rhighest_epoch\x18\x02 \x01(\x04\x12\x0f\n\x07running\x18\x03 \x01(\r\x12\x12\n\nfree_slots\x18\x04 \x01(\r\"j\n\x0cInquiryReply\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x11\n\tconfirmed\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12(\n\x06report\x18\x04 \x01(\x0b\x32\x18.wloadctl.v1.AgentReport\"b\n\x08LogChunk\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x13\n\x0bnext_offset\x18\x03 \x01(\x04\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\x12\r\n\x05\x66ound\x18\x05 \x01(\x08\"E\n\x0fRejectedMessage\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x15\n\rhighest_epoch\x18\x02 \x01(\x04\x12\x0c\n\x04what\x18\x03 \x01(\t\"\xaf\x02\n\x0c\x41gentMessage\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.wloadctl.v1.AgentHelloH\x00\x12\x30\n\theartbeat\x18\x02 \x01(\x0b\x32\x1b.wloadctl.v1.AgentHeartbeatH\x00\x12)\n\x06\x65vents\x18\x03 \x01(\x0b\x32\x17.wloadctl.v1.EventBatchH\x00\x12\x32\n\rinquiry_reply\x18\x04 \x01(\x0b\x32\x19.wloadctl.v1.InquiryReplyH\x00\x12*\n\tlog_chunk\x18\x05 \x01(\x0b\x32\x15.wloadctl.v1.LogChunkH\x00\x12\x30\n\x08rejected\x18\x06 \x01(\x0b\x32\x1c.wloadctl.v1.RejectedMessageH\x00\x42\x06\n\x04\x62ody\"3\n\nEventBatch\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.wloadctl.v1.RunEvent\"\xb9\x02\n\nAssignment\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\"\n\x04spec\x18\x03 \x01(\x0b\x32\x14.wloadctl.v1.JobSpec\x12\x33\n\x06params\x18\x04 \x03(\x0b\x32#.wloadctl.v1.Assignment.ParamsEntry\x12:\n\nsecret_env\x18\x05 \x03(\x0b\x32&.wloadctl.v1.Assignment.SecretEnvEntry\x12\x14\n\x0csecret_error\x18\x06 \x01(\t\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x30\n\x0eSecretEnvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf6\x03\n\x0eReplicaMessage\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x12\n\nreplica_id\x18\x02 \x01(\t\x12\x0e\n\x06leader\x18\x03 \x01(\x08\x12\x13\n\x0bstate_epoch\x18\x04 \x01(\x04\x12\x32\n\rheartbeat_ack\x18\n \x01(\x0b\x32\x19.wloadctl.v1.HeartbeatAckH\x00\x12\'\n\x07inquiry\x18\x0b \x01(\x0b\x32\x14.wloadctl.v1.InquiryH\x00\x12.\n\x08\x64ispatch\x18\x0c \x01(\x0b\x32\x1a.wloadctl.v1.DispatchBatchH\x00\x12$\n\x04kill\x18\r \x01(\x0b\x32\x14.wloadctl.v1.KillRunH\x00\x12.\n\x0blog_request\x18\x0e \x01(\x0b\x32\x17.wloadctl.v1.LogRequestH\x00\x12*\n\tevent_ack\x18\x0f \x01(\x0b\x32\x15.wloadctl.v1.EventAckH\x00\x12\'\n\x07welcome\x18\x10 \x01(\x0b\x32\x14.wloadctl.v1.WelcomeH\x00\x12*\n\tstep_down\x18\x11 \x01(\x0b\x32\x15.wloadctl.v1.StepDownH\x00\x12\x30\n\x0c\x65poch_notice\x18\x12 \x01(\x0b\x32\x18.wloadctl.v1.EpochNoticeH\x00\x42\x06\n\x04\x62ody\"\r\n\x0b\x45pochNotice\"\n\n\x08StepDown\"\x1c\n\x07Welcome\x12\x11\n\tleader_id\x18\x01 \x01(\t\"\x1b\n\x0cHeartbeatAck\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"\x18\n\x07Inquiry\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\"=\n\rDispatchBatch\x12,\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x17.wloadctl.v1.Assignment\"*\n\x07KillRun\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\"`\n\nLogRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x12\r\n\x05limit\x18\x05 \x01(\r\"\x17\n\x08\x45ventAck\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x32R\n\tAgentLink\x12\x45\n\x07\x43onnect\x12\x19.wloadctl.v1.AgentMessage\x1a\x1b.wloadctl.v1.ReplicaMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17wloadctl/v1/agent.proto\x12\x0bwloadctl.v1\x1a\x16wloadctl/v1/jobs.proto\x1a\x16wloadctl/v1/runs.proto\"\xc1\x02\n\nAgentHello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x33\n\x06labels\x18\x02 \x03(\x0b\x32#.wloadctl.v1.AgentHello.LabelsEntry\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\r\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\x10\n\x08platform\x18\x05 \x01(\t\x12\x0c\n\x04\x63pus\x18\x06 \x01(\r\x12\x0f\n\x07version\x18\x07 \x01(\t\x12\x15\n\rhighest_epoch\x18\x08 \x01(\x04\x12\x10\n\x08lease_ms\x18\t \x01(\r\x12\x15\n\rorphan_policy\x18\n \x01(\t\x12(\n\x06policy\x18\x0b \x01(\x0b\x32\x18.wloadctl.v1.AgentPolicy\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x88\x01\n\x0b\x41gentReport\x12\x15\n\rhighest_epoch\x18\x01 \x01(\x04\x12&\n\x07running\x18\x02 \x03(\x0b\x32\x15.wloadctl.v1.RunEvent\x12&\n\x07unacked\x18\x03 \x03(\x0b\x32\x15.wloadctl.v1.RunEvent\x12\x12\n\nfree_slots\x18\x04 \x01(\r\"\x85\x03\n\x08RunEvent\x12(\n\x04kind\x18\x01 \x01(\x0e\x32\x1a.wloadctl.v1.RunEvent.Kind\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\r\n\x05\x65poch\x18\x04 \x01(\x04\x12\x0f\n\x07time_ms\x18\x05 \x01(\x03\x12\x0b\n\x03pid\x18\x06 \x01(\x05\x12\x0c\n\x04\x64\x61ta\x18\x07 \x01(\x0c\x12\x11\n\texit_code\x18\x08 \x01(\x05\x12\x11\n\ttimed_out\x18\t \x01(\x08\x12\x0e\n\x06killed\x18\n \x01(\x08\x12\r\n\x05\x65rror\x18\x0b \x01(\t\x12\x0b\n\x03seq\x18\x0c \x01(\x04\x12\x10\n\x08orphaned\x18\r \x01(\x08\x12\x13\n\x06offset\x18\x0e \x01(\x04H\x00\x88\x01\x01\x12\x0e\n\x06policy\x18\x0f \x01(\x08\x12\x0c\n\x04lost\x18\x10 \x01(\x08\"Q\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0b\n\x07STARTED\x10\x01\x12\n\n\x06OUTPUT\x10\x02\x12\x0c\n\x08\x46INISHED\x10\x03\x12\x0c\n\x08REJECTED\x10\x04\x42\t\n\x07_offset\"Y\n\x0e\x41gentHeartbeat\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x15\n\rhighest_epoch\x18\x02 \x01(\x04\x12\x0f\n\x07running\x18\x03 \x01(\r\x12\x12\n\nfree_slots\x18\x04 \x01(\r\"j\n\x0cInquiryReply\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x11\n\tconfirmed\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12(\n\x06report\x18\x04 \x01(\x0b\x32\x18.wloadctl.v1.AgentReport\"b\n\x08LogChunk\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x13\n\x0bnext_offset\x18\x03 \x01(\x04\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\x12\r\n\x05\x66ound\x18\x05 \x01(\x08\"E\n\x0fRejectedMessage\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x15\n\rhighest_epoch\x18\x02 \x01(\x04\x12\x0c\n\x04what\x18\x03 \x01(\t\"\xaf\x02\n\x0c\x41gentMessage\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.wloadctl.v1.AgentHelloH\x00\x12\x30\n\theartbeat\x18\x02 \x01(\x0b\x32\x1b.wloadctl.v1.AgentHeartbeatH\x00\x12)\n\x06\x65vents\x18\x03 \x01(\x0b\x32\x17.wloadctl.v1.EventBatchH\x00\x12\x32\n\rinquiry_reply\x18\x04 \x01(\x0b\x32\x19.wloadctl.v1.InquiryReplyH\x00\x12*\n\tlog_chunk\x18\x05 \x01(\x0b\x32\x15.wloadctl.v1.LogChunkH\x00\x12\x30\n\x08rejected\x18\x06 \x01(\x0b\x32\x1c.wloadctl.v1.RejectedMessageH\x00\x42\x06\n\x04\x62ody\"3\n\nEventBatch\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.wloadctl.v1.RunEvent\"\xb9\x02\n\nAssignment\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\"\n\x04spec\x18\x03 \x01(\x0b\x32\x14.wloadctl.v1.JobSpec\x12\x33\n\x06params\x18\x04 \x03(\x0b\x32#.wloadctl.v1.Assignment.ParamsEntry\x12:\n\nsecret_env\x18\x05 \x03(\x0b\x32&.wloadctl.v1.Assignment.SecretEnvEntry\x12\x14\n\x0csecret_error\x18\x06 \x01(\t\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x30\n\x0eSecretEnvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf6\x03\n\x0eReplicaMessage\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x12\n\nreplica_id\x18\x02 \x01(\t\x12\x0e\n\x06leader\x18\x03 \x01(\x08\x12\x13\n\x0bstate_epoch\x18\x04 \x01(\x04\x12\x32\n\rheartbeat_ack\x18\n \x01(\x0b\x32\x19.wloadctl.v1.HeartbeatAckH\x00\x12\'\n\x07inquiry\x18\x0b \x01(\x0b\x32\x14.wloadctl.v1.InquiryH\x00\x12.\n\x08\x64ispatch\x18\x0c \x01(\x0b\x32\x1a.wloadctl.v1.DispatchBatchH\x00\x12$\n\x04kill\x18\r \x01(\x0b\x32\x14.wloadctl.v1.KillRunH\x00\x12.\n\x0blog_request\x18\x0e \x01(\x0b\x32\x17.wloadctl.v1.LogRequestH\x00\x12*\n\tevent_ack\x18\x0f \x01(\x0b\x32\x15.wloadctl.v1.EventAckH\x00\x12\'\n\x07welcome\x18\x10 \x01(\x0b\x32\x14.wloadctl.v1.WelcomeH\x00\x12*\n\tstep_down\x18\x11 \x01(\x0b\x32\x15.wloadctl.v1.StepDownH\x00\x12\x30\n\x0c\x65poch_notice\x18\x12 \x01(\x0b\x32\x18.wloadctl.v1.EpochNoticeH\x00\x42\x06\n\x04\x62ody\"\r\n\x0b\x45pochNotice\"\n\n\x08StepDown\"\x1c\n\x07Welcome\x12\x11\n\tleader_id\x18\x01 \x01(\t\"\x1b\n\x0cHeartbeatAck\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"\x18\n\x07Inquiry\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\"=\n\rDispatchBatch\x12,\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x17.wloadctl.v1.Assignment\"*\n\x07KillRun\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\"`\n\nLogRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\r\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x12\r\n\x05limit\x18\x05 \x01(\r\"\x17\n\x08\x45ventAck\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x32R\n\tAgentLink\x12\x45\n\x07\x43onnect\x12\x19.wloadctl.v1.AgentMessage\x1a\x1b.wloadctl.v1.ReplicaMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,47 +46,47 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AGENTREPORT']._serialized_start=413
   _globals['_AGENTREPORT']._serialized_end=549
   _globals['_RUNEVENT']._serialized_start=552
-  _globals['_RUNEVENT']._serialized_end=927
-  _globals['_RUNEVENT_KIND']._serialized_start=835
-  _globals['_RUNEVENT_KIND']._serialized_end=916
-  _globals['_AGENTHEARTBEAT']._serialized_start=929
-  _globals['_AGENTHEARTBEAT']._serialized_end=1018
-  _globals['_INQUIRYREPLY']._serialized_start=1020
-  _globals['_INQUIRYREPLY']._serialized_end=1126
-  _globals['_LOGCHUNK']._serialized_start=1128
-  _globals['_LOGCHUNK']._serialized_end=1226
-  _globals['_REJECTEDMESSAGE']._serialized_start=1228
-  _globals['_REJECTEDMESSAGE']._serialized_end=1297
-  _globals['_AGENTMESSAGE']._serialized_start=1300
-  _globals['_AGENTMESSAGE']._serialized_end=1603
-  _globals['_EVENTBATCH']._serialized_start=1605
-  _globals['_EVENTBATCH']._serialized_end=1656
-  _globals['_ASSIGNMENT']._serialized_start=1659
-  _globals['_ASSIGNMENT']._serialized_end=1972
-  _globals['_ASSIGNMENT_PARAMSENTRY']._serialized_start=1877
-  _globals['_ASSIGNMENT_PARAMSENTRY']._serialized_end=1922
-  _globals['_ASSIGNMENT_SECRETENVENTRY']._serialized_start=1924
-  _globals['_ASSIGNMENT_SECRETENVENTRY']._serialized_end=1972
-  _globals['_REPLICAMESSAGE']._serialized_start=1975
-  _globals['_REPLICAMESSAGE']._serialized_end=2477
-  _globals['_EPOCHNOTICE']._serialized_start=2479
-  _globals['_EPOCHNOTICE']._serialized_end=2492
-  _globals['_STEPDOWN']._serialized_start=2494
-  _globals['_STEPDOWN']._serialized_end=2504
-  _globals['_WELCOME']._serialized_start=2506
-  _globals['_WELCOME']._serialized_end=2534
-  _globals['_HEARTBEATACK']._serialized_start=2536
-  _globals['_HEARTBEATACK']._serialized_end=2563
-  _globals['_INQUIRY']._serialized_start=2565
-  _globals['_INQUIRY']._serialized_end=2589
-  _globals['_DISPATCHBATCH']._serialized_start=2591
-  _globals['_DISPATCHBATCH']._serialized_end=2652
-  _globals['_KILLRUN']._serialized_start=2654
-  _globals['_KILLRUN']._serialized_end=2696
-  _globals['_LOGREQUEST']._serialized_start=2698
-  _globals['_LOGREQUEST']._serialized_end=2794
-  _globals['_EVENTACK']._serialized_start=2796
-  _globals['_EVENTACK']._serialized_end=2819
-  _globals['_AGENTLINK']._serialized_start=2821
-  _globals['_AGENTLINK']._serialized_end=2903
+  _globals['_RUNEVENT']._serialized_end=941
+  _globals['_RUNEVENT_KIND']._serialized_start=849
+  _globals['_RUNEVENT_KIND']._serialized_end=930
+  _globals['_AGENTHEARTBEAT']._serialized_start=943
+  _globals['_AGENTHEARTBEAT']._serialized_end=1032
+  _globals['_INQUIRYREPLY']._serialized_start=1034
+  _globals['_INQUIRYREPLY']._serialized_end=1140
+  _globals['_LOGCHUNK']._serialized_start=1142
+  _globals['_LOGCHUNK']._serialized_end=1240
+  _globals['_REJECTEDMESSAGE']._serialized_start=1242
+  _globals['_REJECTEDMESSAGE']._serialized_end=1311
+  _globals['_AGENTMESSAGE']._serialized_start=1314
+  _globals['_AGENTMESSAGE']._serialized_end=1617
+  _globals['_EVENTBATCH']._serialized_start=1619
+  _globals['_EVENTBATCH']._serialized_end=1670
+  _globals['_ASSIGNMENT']._serialized_start=1673
+  _globals['_ASSIGNMENT']._serialized_end=1986
+  _globals['_ASSIGNMENT_PARAMSENTRY']._serialized_start=1891
+  _globals['_ASSIGNMENT_PARAMSENTRY']._serialized_end=1936
+  _globals['_ASSIGNMENT_SECRETENVENTRY']._serialized_start=1938
+  _globals['_ASSIGNMENT_SECRETENVENTRY']._serialized_end=1986
+  _globals['_REPLICAMESSAGE']._serialized_start=1989
+  _globals['_REPLICAMESSAGE']._serialized_end=2491
+  _globals['_EPOCHNOTICE']._serialized_start=2493
+  _globals['_EPOCHNOTICE']._serialized_end=2506
+  _globals['_STEPDOWN']._serialized_start=2508
+  _globals['_STEPDOWN']._serialized_end=2518
+  _globals['_WELCOME']._serialized_start=2520
+  _globals['_WELCOME']._serialized_end=2548
+  _globals['_HEARTBEATACK']._serialized_start=2550
+  _globals['_HEARTBEATACK']._serialized_end=2577
+  _globals['_INQUIRY']._serialized_start=2579
+  _globals['_INQUIRY']._serialized_end=2603
+  _globals['_DISPATCHBATCH']._serialized_start=2605
+  _globals['_DISPATCHBATCH']._serialized_end=2666
+  _globals['_KILLRUN']._serialized_start=2668
+  _globals['_KILLRUN']._serialized_end=2710
+  _globals['_LOGREQUEST']._serialized_start=2712
+  _globals['_LOGREQUEST']._serialized_end=2808
+  _globals['_EVENTACK']._serialized_start=2810
+  _globals['_EVENTACK']._serialized_end=2833
+  _globals['_AGENTLINK']._serialized_start=2835
+  _globals['_AGENTLINK']._serialized_end=2917
 # @@protoc_insertion_point(module_scope)

@@ -55,7 +55,7 @@ class AgentReport(_message.Message):
     def __init__(self, highest_epoch: _Optional[int] = ..., running: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ..., unacked: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ..., free_slots: _Optional[int] = ...) -> None: ...
 
 class RunEvent(_message.Message):
-    __slots__ = ("kind", "run_id", "attempt", "epoch", "time_ms", "pid", "data", "exit_code", "timed_out", "killed", "error", "seq", "orphaned", "offset", "policy")
+    __slots__ = ("kind", "run_id", "attempt", "epoch", "time_ms", "pid", "data", "exit_code", "timed_out", "killed", "error", "seq", "orphaned", "offset", "policy", "lost")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         KIND_UNSPECIFIED: _ClassVar[RunEvent.Kind]
@@ -83,6 +83,7 @@ class RunEvent(_message.Message):
     ORPHANED_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    LOST_FIELD_NUMBER: _ClassVar[int]
     kind: RunEvent.Kind
     run_id: str
     attempt: int
@@ -98,7 +99,8 @@ class RunEvent(_message.Message):
     orphaned: bool
     offset: int
     policy: bool
-    def __init__(self, kind: _Optional[_Union[RunEvent.Kind, str]] = ..., run_id: _Optional[str] = ..., attempt: _Optional[int] = ..., epoch: _Optional[int] = ..., time_ms: _Optional[int] = ..., pid: _Optional[int] = ..., data: _Optional[bytes] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., killed: _Optional[bool] = ..., error: _Optional[str] = ..., seq: _Optional[int] = ..., orphaned: _Optional[bool] = ..., offset: _Optional[int] = ..., policy: _Optional[bool] = ...) -> None: ...
+    lost: bool
+    def __init__(self, kind: _Optional[_Union[RunEvent.Kind, str]] = ..., run_id: _Optional[str] = ..., attempt: _Optional[int] = ..., epoch: _Optional[int] = ..., time_ms: _Optional[int] = ..., pid: _Optional[int] = ..., data: _Optional[bytes] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., killed: _Optional[bool] = ..., error: _Optional[str] = ..., seq: _Optional[int] = ..., orphaned: _Optional[bool] = ..., offset: _Optional[int] = ..., policy: _Optional[bool] = ..., lost: _Optional[bool] = ...) -> None: ...
 
 class AgentHeartbeat(_message.Message):
     __slots__ = ("seq", "highest_epoch", "running", "free_slots")
