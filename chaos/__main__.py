@@ -108,7 +108,17 @@ MATRIX: list[tuple[list[str], int]] = [
     (["transfer-leader", "partition-bridge"], 5),
     (["flap-leader", "lossy-replica-links"], 3),
     (["disk-full", "partition-leader"], 3),
+    (["kill-during-install", "crash-agent"], 3),
+    (["kill-during-install", "membership-change"], 5),
+    (["kill-leader-mid-dispatch", "restart-agent-fast"], 3),
+    (["restart-agent-fast", "partition-one-way"], 3),
+    (["kill-leader-mid-takeover", "lossy-agent-links"], 3),
 ]
+
+
+# Protocol paths the whole matrix must take at least once (counters of chaos/runner.py).
+REQUIRED_COUNTERS = ("snapshots_installed", "stale_messages_refused", "attempts_lost", "late_reports",
+                     "lost_in_agent_restarts", "orphan_kills")
 
 
 def _matrix(args: argparse.Namespace) -> int:
@@ -150,23 +160,39 @@ def _matrix(args: argparse.Namespace) -> int:
         rows.append({"scenario": i + 1, "nemeses": names, "replicas": replicas, "seed": seed, "ok": ok,
                      "violations": bad, "network": report["network"], "skipped": report["skipped"],
                      "faults": sum(1 for e in report["faults"] if "inject" in e),
+                     "no_effect": sum(1 for e in report["faults"] if "no_effect" in e),
+                     "counters": report.get("counters", {}),
                      "wall_s": round(time.monotonic() - started, 1), "report": str(out),
                      **({} if ok else {"reproduce": again})})
         print(f"{'PASS' if ok else 'FAIL'} {head} "
-              f"faults={rows[-1]['faults']} {'violations: ' + ', '.join(bad) if bad else ''}"
+              f"faults={rows[-1]['faults']} "
+              + "".join(f"{k}={v} " for k, v in rows[-1]["counters"].items())
+              + f"{'violations: ' + ', '.join(bad) if bad else ''}"
               f"{' skipped: ' + ', '.join(report['skipped']) if report['skipped'] else ''}", flush=True)
         if not ok:
             print(f"       {again}", flush=True)
     failed = [r for r in rows if not r["ok"]]
+    totals: dict[str, int] = {}
+    for r in rows:
+        for name, n in r.get("counters", {}).items():
+            totals[name] = totals.get(name, 0) + n
+    print("across the matrix: " + ", ".join(f"{k}={v}" for k, v in totals.items()), flush=True)
+    # A whole matrix that never took one of these paths tested less than it claims.
+    unexercised = [name for name in REQUIRED_COUNTERS if not totals.get(name)]
+    whole = not args.start and (not args.only or args.only >= len(MATRIX)) and not interrupted
+    if whole and unexercised:
+        print(f"FAIL: never exercised across the matrix: {', '.join(unexercised)}", flush=True)
     summary = args.results / f"matrix-{time.strftime('%Y%m%d-%H%M%S')}.json"
     try:
         args.results.mkdir(parents=True, exist_ok=True)
-        summary.write_text(json.dumps({"seconds": args.time, "base_seed": args.seed, "rows": rows}, indent=2))
+        summary.write_text(json.dumps({"seconds": args.time, "base_seed": args.seed, "rows": rows,
+                                       "counters": totals, "unexercised": unexercised if whole else []},
+                                      indent=2))
     except OSError as e:
         print(f"error: cannot write the summary: {e}", file=sys.stderr)
         return 1
     print(f"{len(rows) - len(failed)}/{len(rows)} scenarios passed, {_seconds(args.time)} s each; summary in {summary}")
-    return 130 if interrupted else 1 if failed else 0
+    return 130 if interrupted else 1 if failed or (whole and unexercised) else 0
 
 
 if __name__ == "__main__":

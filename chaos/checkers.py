@@ -7,8 +7,9 @@ in ``details`` so a failure can be investigated without re-running the scenario.
 
 Time bases differ between the records and the checkers only compare like with like unless
 stated otherwise: the client history uses the workload's monotonic clock (checkers use its event
-order, not its times), execution and epoch records use CLOCK_REALTIME of the agent's host, and
-run transitions use the replicated state's command-batch time (the leader's clock).
+order, not its times), execution and epoch records use CLOCK_REALTIME of the agent's host, run
+transitions use the replicated state's command-batch time (the leader's clock), and ``settled_ns``
+the runner's CLOCK_REALTIME.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +35,7 @@ from chaos.history import (
     ExecutionRecord,
     FinalRun,
     Operation,
+    Transition,
     load_agent_epochs,
     load_digests,
     load_executions,
@@ -44,10 +46,10 @@ from chaos.history import (
 
 MAX_DETAILS = 20
 
-# LOST counts as final: after healing nothing is left to retry it (a LOST run that would be retried
-# passes through RETRY_WAIT), and which LOST runs the job's policy retries is not in the records.
-FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "KILLED", "SKIPPED", "LOST"})
-NON_FINAL_STATES = frozenset({"PENDING", "QUEUED", "DISPATCHED", "RUNNING", "RETRY_WAIT"})
+# LOST is not final: the state machine moves a run out of LOST in the command that lost it (QUEUED
+# for another attempt, FAILED or KILLED as the lost policy says), so a run left LOST is stuck.
+FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "KILLED", "SKIPPED"})
+NON_FINAL_STATES = frozenset({"PENDING", "QUEUED", "DISPATCHED", "RUNNING", "RETRY_WAIT", "LOST"})
 
 
 @dataclass
@@ -69,15 +71,32 @@ class RunData:
     digests: dict[str, Digest] = field(default_factory=dict)
     # set by the runner from the scenario: a leader changed while the old leader stayed alive
     expect_rejections: bool = False
-    # set by the runner from the agents' config: agents kill their processes when they lose their lease
+    # set by the runner from the agents' config: agents kill their processes when they lose their lease.
+    # Kept so callers need not change; no checker reads it since no_overlap judges by the jobs' own records.
     orphan_kill: bool = False
+    # set by the runner: the replicas that must all report a digest; empty = not known
+    members: list[str] = field(default_factory=list)
+    # set by the runner: CLOCK_REALTIME ns when it saw every run final and every replica at one applied
+    # index (it collects the execution records ~1.5 s later); 0 = not measured
+    settled_ns: int = 0
+    # set by the runner: jobs whose processes write executions.jsonl and whose work exits 0 unless killed
+    recorded_jobs: frozenset[str] = frozenset()
+    # set by the runner: job -> the only agents its selector matches (jobs absent: any agent)
+    allowed_agents: dict[str, frozenset[str]] = field(default_factory=dict)
+    # set by the runner: job -> the exact size of the output its work prints
+    output_bytes: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)  # input files absent from the results directory
 
     @classmethod
-    def load(cls, results_dir: Path, *, expect_rejections: bool = False, orphan_kill: bool = False) -> RunData:
+    def load(cls, results_dir: Path, *, expect_rejections: bool = False, orphan_kill: bool = False,
+             members: Iterable[str] = (), settled_ns: int = 0, recorded_jobs: Iterable[str] = (),
+             allowed_agents: dict[str, frozenset[str]] | None = None,
+             output_bytes: dict[str, int] | None = None) -> RunData:
         """Read the records of ``results_dir``; a missing file reads as empty and is listed in ``missing``."""
         results_dir = Path(results_dir)
-        data = cls(expect_rejections=expect_rejections, orphan_kill=orphan_kill)
+        data = cls(expect_rejections=expect_rejections, orphan_kill=orphan_kill, members=list(members),
+                   settled_ns=settled_ns, recorded_jobs=frozenset(recorded_jobs),
+                   allowed_agents=dict(allowed_agents or {}), output_bytes=dict(output_bytes or {}))
 
         def present(name: str) -> Path | None:
             path = results_dir / name
@@ -138,6 +157,20 @@ def _verdict(checker: str, problems: list[str], ok_summary: str, what: str) -> F
 
 def _op_ref(op: Operation) -> str:
     return f"op {op.invoke_index} (process {op.process}, key {op.key!r})"
+
+
+def _by_attempt(executions: Iterable[ExecutionRecord], *events: str) -> dict[tuple[str, int], list[ExecutionRecord]]:
+    """Execution records per (run, attempt) in time order, only of ``events`` when any are given."""
+    found: dict[tuple[str, int], list[ExecutionRecord]] = defaultdict(list)
+    for rec in sorted(executions, key=lambda r: r.time_ns):
+        if not events or rec.event in events:
+            found[(rec.run, rec.attempt)].append(rec)
+    return found
+
+
+def _transitions_of(run: FinalRun, attempt: int, *states: str) -> list[Transition]:
+    """The transitions ``run`` made during ``attempt``, only into ``states`` when any are given."""
+    return [t for t in run.transitions if t.attempt == attempt and (not states or t.state in states)]
 
 
 def _may_follow(op: Operation, earlier: Operation) -> bool:
@@ -267,6 +300,23 @@ class NoDoubleExecution:
 # --- 3. epochs -----------------------------------------------------------------------------------
 
 
+def _epoch_timeline(epochs: Iterable[EpochRecord]) -> dict[str, tuple[list[int], list[tuple[int, int]]]]:
+    """Per agent: its record times in order, and at each the highest epoch held so far with when it was first seen."""
+    seen: dict[str, list[tuple[int, int]]] = defaultdict(list)  # agent -> (time_ns, epoch known held)
+    for rec in epochs:
+        # a rejection proves the agent held ``highest`` even if its adoption record is missing
+        epoch = rec.epoch if isinstance(rec, EpochAdopted) else rec.highest
+        seen[rec.agent].append((rec.time_ns, epoch))
+    timeline: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
+    for agent, recs in seen.items():
+        recs.sort()
+        best: list[tuple[int, int]] = []
+        for t, epoch in recs:
+            best.append((epoch, t) if not best or epoch > best[-1][0] else best[-1])
+        timeline[agent] = ([t for t, _ in recs], best)
+    return timeline
+
+
 class NoStaleEpochStart:
     """No process was started under an epoch older than one its agent had already seen.
 
@@ -275,34 +325,29 @@ class NoStaleEpochStart:
     itself may exec a few ms later), the highest epoch A is
     known to have held strictly before ``t`` is the maximum of its adopted epochs and of the
     ``highest`` of its rejection records with ``time_ns < t``; the start must have ``e >=`` that.
+    When the epoch log was collected (it is not empty), a start by an agent with no record in it at
+    all is reported too: every agent adopts an epoch before it accepts work, so the gap means lost
+    records or an agent acting outside the fencing protocol.
 
     Proves: no agent started a run with a stale epoch after adopting a newer one, as far as the
     epoch log shows. Both times come from the same host's CLOCK_REALTIME, so skew between hosts
     does not matter, but a clock step on that host (a clock nemesis) can hide or invent a
-    violation. Cannot prove: anything for agents or adoptions missing from the log, nor that the
-    epoch in the start record is the one the dispatch actually carried.
+    violation. Cannot prove: anything when the epoch log is empty, or about adoptions missing from
+    a log that has some record of the agent, nor that the epoch in the start record is the one the
+    dispatch actually carried.
     """
 
     name = "no_stale_epoch_start"
 
     def check(self, data: RunData) -> Finding:
-        seen: dict[str, list[tuple[int, int]]] = defaultdict(list)  # agent -> (time_ns, epoch known held)
-        for rec in data.epochs:
-            epoch = rec.epoch if isinstance(rec, EpochAdopted) else rec.highest
-            seen[rec.agent].append((rec.time_ns, epoch))
-        # per agent: times, and the running maximum epoch with the time it was first seen
-        timeline: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
-        for agent, recs in seen.items():
-            recs.sort()
-            best: list[tuple[int, int]] = []
-            for t, epoch in recs:
-                best.append((epoch, t) if not best or epoch > best[-1][0] else best[-1])
-            timeline[agent] = ([t for t, _ in recs], best)
-
+        timeline = _epoch_timeline(data.epochs)
         problems: list[str] = []
         starts = [rec for rec in data.executions if rec.event == "start"]
         for rec in starts:
             if rec.agent not in timeline:
+                if data.epochs:
+                    problems.append(f"{rec.run} attempt {rec.attempt} on {rec.agent} started with epoch {rec.epoch} "
+                                    f"but the epoch log has no adoption by {rec.agent}")
                 continue
             times, best = timeline[rec.agent]
             decided = rec.accepted_ns or rec.time_ns
@@ -348,71 +393,60 @@ class StaleRejectionsObserved:
 
 @dataclass(frozen=True, slots=True)
 class _Interval:
+    """When one attempt's process is known to have been alive, from its own records."""
+
     attempt: int
-    agent: str
+    agents: str
     start: int
-    end: int | None  # None: open, the process may still have been running at any later time
-    end_source: str
+    end: int
+    records: int
+
+    def overlaps(self, other: _Interval) -> bool:
+        # touching does not overlap: one process may write its end in the nanosecond the next one starts
+        return self.start < other.end and other.start < self.end
 
     def describe(self) -> str:
-        end = "open (no end record)" if self.end is None else f"{self.end} ({self.end_source})"
-        return f"attempt {self.attempt} on {self.agent} [{self.start} .. {end}]"
+        return f"attempt {self.attempt} on {self.agents} [{self.start} .. {self.end}] ({self.records} records)"
+
+
+def _intervals(executions: Iterable[ExecutionRecord]) -> dict[str, list[_Interval]]:
+    """Per run, each attempt's [earliest, latest] record time, in start order."""
+    by_run: dict[str, list[_Interval]] = defaultdict(list)
+    for (run, attempt), recs in _by_attempt(executions).items():
+        agents = ",".join(sorted({r.agent for r in recs}))
+        by_run[run].append(_Interval(attempt, agents, recs[0].time_ns, recs[-1].time_ns, len(recs)))
+    for intervals in by_run.values():
+        intervals.sort(key=lambda iv: (iv.start, iv.attempt))
+    return by_run
 
 
 class NoOverlap:
-    """Different attempts of one run never executed at the same time.
+    """Different attempts of one run never executed at the same time, judged by the jobs' own records.
 
-    Each (run, attempt) with a ``start`` record gets the interval [earliest start, latest end) in
-    nanoseconds. With no ``end`` record the process was killed or lost and its end is unknown:
-    if the runner set ``orphan_kill`` (agents kill their processes when their lease expires, before
-    the cluster can declare the attempt LOST) the end is bounded by the earliest LOST transition of
-    that attempt in the final state; otherwise, or without such a transition, the interval is open
-    and overlaps every later attempt. Two intervals overlap when each starts before the other ends;
-    touching intervals do not overlap.
+    Each (run, attempt) gets the interval [earliest, latest] of its ``start``, ``alive`` and ``end``
+    records in nanoseconds; a start alone is [start, start]. The process beats about every 0.2 s
+    while it lives, so a process that outlived the cluster's view of it (an orphan still running
+    after its attempt was declared LOST) shows up by its own records. Two intervals overlap when
+    each starts before the other ends; touching intervals do not overlap. The cluster's transitions
+    are not used: the former bound by the LOST transition assumed the agents kill their processes
+    before the cluster declares them lost, which is what this check has to test, so
+    ``RunData.orphan_kill`` is no longer read.
 
-    Proves: no two recorded attempts of a run overlapped, up to clock agreement. Start/end records
-    of different attempts may come from different hosts' CLOCK_REALTIME and the LOST bound from the
-    leader's clock, so an overlap shorter than the clock skew goes unseen and a large skew can
-    report a false one. Cannot prove: anything about attempts with no start record, and the LOST
-    bound is only as sound as the agents' kill-before-LOST guarantee it assumes.
+    Proves: no two recorded attempts of a run overlapped, up to clock agreement and the beat
+    interval. Records of different attempts may come from different hosts' CLOCK_REALTIME, so an
+    overlap shorter than the skew goes unseen and a large skew can report a false one. Cannot
+    prove: anything in the up to ~0.2 s between an attempt's last record and its death (a process
+    killed right after a beat, or one alive without beating), nor anything about attempts that left
+    no record (``outcomes_match_records`` judges those).
     """
 
     name = "no_overlap"
 
     def check(self, data: RunData) -> Finding:
-        starts: dict[tuple[str, int], list[ExecutionRecord]] = defaultdict(list)
-        ends: dict[tuple[str, int], list[int]] = defaultdict(list)
-        for rec in data.executions:
-            if rec.event == "start":
-                starts[(rec.run, rec.attempt)].append(rec)
-            else:
-                ends[(rec.run, rec.attempt)].append(rec.time_ns)
-        lost_at: dict[tuple[str, int], int] = {}
-        if data.orphan_kill:
-            for run in data.final_runs:
-                for t in run.transitions:
-                    if t.state == "LOST":
-                        key = (run.run_id, t.attempt)
-                        lost_at[key] = min(lost_at.get(key, t.time_ms), t.time_ms)
-
-        by_run: dict[str, list[_Interval]] = defaultdict(list)
-        for (run, attempt), recs in starts.items():
-            first = min(recs, key=lambda r: r.time_ns)
-            end, source = None, ""
-            if ends.get((run, attempt)):
-                end, source = max(ends[(run, attempt)]), "end record"
-            elif (run, attempt) in lost_at:
-                end, source = lost_at[(run, attempt)] * 1_000_000, "LOST bound"
-            by_run[run].append(_Interval(attempt, first.agent, first.time_ns, end, source))
-
-        problems: list[str] = []
-        for run, intervals in sorted(by_run.items()):
-            intervals.sort(key=lambda iv: (iv.start, iv.attempt))
-            for i, a in enumerate(intervals):
-                for b in intervals[i + 1:]:
-                    # sorted by start, so b.start >= a.start: they overlap iff b starts before a ends
-                    if a.attempt != b.attempt and (a.end is None or b.start < a.end):
-                        problems.append(f"{run}: {a.describe()} overlaps {b.describe()}")
+        by_run = _intervals(data.executions)
+        problems = [f"{run}: {a.describe()} overlaps {b.describe()}"
+                    for run, intervals in sorted(by_run.items())
+                    for a, b in itertools.combinations(intervals, 2) if a.overlaps(b)]
         attempts = sum(len(v) for v in by_run.values())
         return _verdict(self.name, problems, f"{attempts} attempts of {len(by_run)} runs never overlapped",
                         "overlapping attempts")
@@ -424,8 +458,9 @@ class NoOverlap:
 class NoStuckRuns:
     """After recovery every run is in a final state.
 
-    Final: SUCCEEDED, FAILED, TIMED_OUT, KILLED, SKIPPED, LOST. Any other state (PENDING, QUEUED,
-    DISPATCHED, RUNNING, RETRY_WAIT, or one this checker does not know) is reported. Proves: the
+    Final: SUCCEEDED, FAILED, TIMED_OUT, KILLED, SKIPPED. Any other state (PENDING, QUEUED,
+    DISPATCHED, RUNNING, RETRY_WAIT, LOST, or one this checker does not know) is reported: LOST is
+    left in the same command by a retry or the lost policy, so a run seen LOST is stuck. Proves: the
     healed cluster left no run behind in the final snapshot. Cannot prove: that a run would not
     have finished given more time (the runner decides how long to wait), nor anything about runs
     the final state does not list (see ``acknowledged_runs_final``).
@@ -449,14 +484,22 @@ class NoStuckRuns:
 class EqualDigests:
     """All replicas report the same applied index and state digest after healing.
 
-    Proves: the replicas converged to the same state (as far as the digest covers it). Cannot
-    prove: that the common state is correct (the other checkers judge that), nor anything about
-    replicas that reported no digest.
+    When the runner names the ``members``, each of them must have reported a digest: a silent
+    member is a failure, not a smaller sample (and no digests at all is a failure then). Digests
+    of replicas outside ``members`` are compared too.
+
+    Proves: the replicas converged to the same state (as far as the digest covers it), all of the
+    members when they are known. Cannot prove: that the common state is correct (the other checkers
+    judge that), nor, when ``members`` is empty, anything about replicas that reported no digest.
     """
 
     name = "equal_digests"
 
     def check(self, data: RunData) -> Finding:
+        silent = sorted(set(data.members) - set(data.digests))
+        if silent:
+            return _verdict(self.name, [f"member {m} reported no digest" for m in silent], "",
+                            f"of {len(set(data.members))} members reported no digest")
         if not data.digests:
             return Finding(self.name, True, "nothing to check: no digests", [])
         listing = [f"{replica}: applied index {d.applied_index}, digest {d.digest}"
@@ -480,7 +523,8 @@ class AcknowledgedRunsFinal:
     For each ``trigger_run`` that completed ``ok``: its ``run_id`` is in the final state, the run's
     job matches the triggered one (when both are known), and its state is final (as in
     ``no_stuck_runs``). Proves: no acknowledged run was lost or left unfinished. Cannot prove:
-    that the run executed (a SKIPPED or LOST run is final), nor anything about ``info`` triggers.
+    that the run executed (a SKIPPED run is final; ``outcomes_match_records`` judges execution),
+    nor anything about ``info`` triggers.
     """
 
     name = "acknowledged_runs_final"
@@ -529,6 +573,437 @@ class MonotonicStateTime:
                         "runs created with an earlier state time than the run before them")
 
 
+# --- 8. outcomes match the jobs' own records -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _OwnRecords:
+    """The records the jobs' processes wrote themselves, per (run, attempt) in time order."""
+
+    starts: dict[tuple[str, int], list[ExecutionRecord]]
+    ends: dict[tuple[str, int], list[ExecutionRecord]]
+    killed: frozenset[str]  # runs a kill_run that may have been applied names
+
+    @classmethod
+    def of(cls, data: RunData) -> _OwnRecords:
+        # a failed kill was refused, so only ok and info kills can explain a KILLED run
+        killed = frozenset(op.get("run_id") for op in data.operations
+                           if op.f == "kill_run" and op.type != "fail" and isinstance(op.get("run_id"), str))
+        return cls(_by_attempt(data.executions, "start"), _by_attempt(data.executions, "end"), killed)
+
+    def of_attempt(self, run: FinalRun, attempt: int) -> tuple[list[ExecutionRecord], list[ExecutionRecord]]:
+        key = (run.run_id, attempt)
+        return self.starts.get(key, []), self.ends.get(key, [])
+
+
+def _dispatched(run: FinalRun, attempt: int) -> Transition | None:
+    """The last DISPATCHED transition of ``attempt``: the agent and epoch it was last placed under."""
+    found = _transitions_of(run, attempt, "DISPATCHED")
+    return found[-1] if found else None
+
+
+def _show(recs: Iterable[ExecutionRecord]) -> str:
+    shown = [f"{r.event}{'' if r.code is None else f' code {r.code}'} on {r.agent} epoch {r.epoch} at {r.time_ns}"
+             for r in recs]
+    return ", ".join(shown) if shown else "no start or end record"
+
+
+def _last_cause(run: FinalRun) -> str:
+    return f"last cause: {run.transitions[-1].cause!r}" if run.transitions else "no transitions"
+
+
+def _unmatched_start(rec: ExecutionRecord, runs: dict[str, FinalRun]) -> str | None:
+    """Why a start record matches no dispatch of its attempt, or None when it does."""
+    where = f"{rec.run} attempt {rec.attempt} on {rec.agent} epoch {rec.epoch} at {rec.time_ns}"
+    run = runs.get(rec.run)
+    if run is None:
+        return f"start record for unknown run: {where}"
+    dispatches = _transitions_of(run, rec.attempt, "DISPATCHED")
+    here = [t for t in dispatches if t.agent == rec.agent]
+    if not here:
+        placed = ", ".join(f"{t.agent} epoch {t.epoch}" for t in dispatches) or "nowhere"
+        return f"{where} started, but that attempt was dispatched to {placed}"
+    # a re-sent attempt may start under a newer leader's epoch, never under an older one
+    if all(t.epoch > rec.epoch for t in here):
+        return f"{where} started under an epoch older than its dispatch there (epoch {min(t.epoch for t in here)})"
+    return None
+
+
+def _judge_succeeded(run: FinalRun, own: _OwnRecords) -> str | None:
+    attempt = run.attempt
+    placed = _dispatched(run, attempt)
+    starts, ends = own.of_attempt(run, attempt)
+    if placed is None:
+        return f"{run.run_id} (job {run.job}) ended SUCCEEDED but attempt {attempt} has no DISPATCHED transition"
+    if any(r.agent == placed.agent for r in starts) and any(r.agent == placed.agent and r.code == 0 for r in ends):
+        return None
+    return (f"{run.run_id} (job {run.job}) ended SUCCEEDED but attempt {attempt}, dispatched to {placed.agent}, has no "
+            f"start and clean end (code 0) there in its own records: {_show(starts + ends)}")
+
+
+def _judge_failed(run: FinalRun, own: _OwnRecords) -> str | None:
+    attempt = run.attempt
+    if _transitions_of(run, attempt, "LOST"):
+        return None  # the lost policy failed it after a fault; the records cannot say more
+    starts, ends = own.of_attempt(run, attempt)
+    if any(r.code is not None and r.code != 0 for r in ends):
+        return None
+    if ends:
+        return (f"{run.run_id} (job {run.job}) ended FAILED but the job's own records show attempt {attempt}: "
+                f"{_show(starts + ends)} ({_last_cause(run)})")
+    return (f"{run.run_id} (job {run.job}) ended FAILED but nothing explains it: attempt {attempt} was not LOST and "
+            f"has no end record with a non-zero code ({_show(starts)}; {_last_cause(run)})")
+
+
+def _judge_killed(run: FinalRun, own: _OwnRecords) -> str | None:
+    attempt = run.attempt
+    if run.run_id in own.killed or _transitions_of(run, attempt, "LOST"):
+        return None
+    if any("orphan" in t.cause.lower() for t in _transitions_of(run, attempt)):
+        return None  # the agent's orphan policy killed it when its lease expired
+    return (f"{run.run_id} (job {run.job}) ended KILLED but nothing explains it: no kill_run names it and attempt "
+            f"{attempt} was neither LOST nor an orphan kill ({_last_cause(run)})")
+
+
+def _judge_timed_out(run: FinalRun, own: _OwnRecords) -> str | None:
+    _, ends = own.of_attempt(run, run.attempt)
+    clean = [r for r in ends if r.code == 0]
+    if not clean:
+        return None
+    return (f"{run.run_id} (job {run.job}) ended TIMED_OUT but attempt {run.attempt} finished cleanly: "
+            f"{_show(clean)}")
+
+
+# SKIPPED runs never ran, so their records have nothing to say
+_OUTCOME_JUDGES: dict[str, Callable[[FinalRun, _OwnRecords], str | None]] = {
+    "SUCCEEDED": _judge_succeeded, "FAILED": _judge_failed, "KILLED": _judge_killed, "TIMED_OUT": _judge_timed_out}
+
+
+def _ran(run: FinalRun) -> list[int]:
+    """The attempts of ``run`` the cluster saw RUNNING."""
+    return sorted({t.attempt for t in run.transitions if t.state == "RUNNING"})
+
+
+def _unstarted(run: FinalRun, own: _OwnRecords) -> tuple[int, list[str]]:
+    """Attempts RUNNING without a start record: how many a LOST or KILLED transition excuses, and the rest."""
+    excused, problems = 0, []
+    for attempt in _ran(run):
+        if own.of_attempt(run, attempt)[0]:
+            continue
+        # a kill or a lost agent may end the process before its first instruction
+        if _transitions_of(run, attempt, "LOST", "KILLED"):
+            excused += 1
+        else:
+            problems.append(f"{run.run_id} attempt {attempt} (job {run.job}) was RUNNING without a start record "
+                            f"({_last_cause(run)})")
+    return excused, problems
+
+
+class RecordsExplainOutcomes:
+    """The final state of each run of a recorded job is explained by the job's own records.
+
+    Only runs of ``recorded_jobs`` are judged: their processes write ``executions.jsonl`` and their
+    work exits 0 unless killed. With ``dispatched`` the last DISPATCHED transition of an attempt:
+
+    * every ``start`` record (of any job) belongs to a known run and matches a DISPATCHED
+      transition of its attempt on the same agent with an epoch no newer than the record's;
+    * SUCCEEDED: the last attempt has a start and an end with code 0 on its dispatched agent;
+    * FAILED: the last attempt was LOST (the lost policy failed it) or ended with a non-zero code;
+    * KILLED: a non-failed ``kill_run`` names the run, or the last attempt was LOST or an orphan kill;
+    * TIMED_OUT: the last attempt has no end with code 0;
+    * an attempt seen RUNNING without a start record was LOST or KILLED (the process may die before
+      its first instruction);
+    * some attempt ran but there is no execution record at all: a failure, not a vacuous pass.
+
+    Proves: the cluster did not invent outcomes (a success nobody ran, a failure of clean work, a
+    kill nobody asked for) nor run attempts it never placed, as far as the processes recorded.
+    Cannot prove: anything for jobs outside ``recorded_jobs``, which attempts a LOST transition
+    covered up (the records of a LOST attempt are not judged beyond the start's dispatch), nor
+    anything about transitions the state has dropped (it keeps the last 200 per run).
+    """
+
+    name = "outcomes_match_records"
+
+    def check(self, data: RunData) -> Finding:
+        if not data.recorded_jobs:
+            return Finding(self.name, True, "nothing to check: no recorded jobs", [])
+        runs = [run for run in data.final_runs if run.job in data.recorded_jobs]
+        ran = [(run.run_id, attempt) for run in runs for attempt in _ran(run)]
+        if ran and not data.executions:
+            # the records were not collected (or not written): nothing here may pass for a clean run
+            return Finding(self.name, False, f"no execution records although {len(ran)} attempts ran",
+                           [f"{run} attempt {attempt} was RUNNING" for run, attempt in ran[:MAX_DETAILS]])
+        own = _OwnRecords.of(data)
+        by_id = {run.run_id: run for run in data.final_runs}
+        problems = [p for recs in own.starts.values() for rec in recs if (p := _unmatched_start(rec, by_id))]
+        excused = 0
+        for run in runs:
+            judge = _OUTCOME_JUDGES.get(run.state)
+            if judge is not None and (problem := judge(run, own)):
+                problems.append(problem)
+            skipped, unstarted = _unstarted(run, own)
+            excused += skipped
+            problems.extend(unstarted)
+        attempts = len({(run.run_id, t.attempt) for run in runs for t in run.transitions if t.attempt > 0})
+        return _verdict(self.name, problems, f"{len(runs)} runs and {attempts} attempts of recorded jobs agree with "
+                        f"their own records ({excused} attempts LOST or KILLED before a start record)",
+                        "outcomes or starts the jobs' own records do not explain")
+
+
+# --- 9. nothing alive at the end -----------------------------------------------------------------
+
+
+class NothingAliveAtEnd:
+    """No process of a final run was still running once everything had settled.
+
+    The runner records ``settled_ns`` (its CLOCK_REALTIME) when it has seen every run final and
+    every replica at one applied index, and collects the execution records about 1.5 s later. A
+    job's process beats about every 0.2 s while it lives, so a ``start``, ``alive`` or ``end``
+    record later than ``settled_ns`` of a run that is final is a process that outlived its run: an
+    orphan the agent failed to kill, or a kill that only signalled the shell while the work went on.
+    Without ``settled_ns`` the check fails rather than pass unmeasured.
+
+    Proves: every process of a final run was gone, or at least silent, within a beat of the
+    settling, as far as the collected records show. Compares the agents' clocks with the runner's
+    (one host's in local clusters): a step or skew larger than the margin hides or invents a
+    survivor. Cannot prove: that a process stopped when its run became final (only from
+    ``settled_ns`` on), nor anything about a process alive without writing (its beat stopped) or
+    whose records reach the file only after the collection.
+    """
+
+    name = "nothing_alive_at_end"
+
+    def check(self, data: RunData) -> Finding:
+        final = {run.run_id for run in data.final_runs if run.state in FINAL_STATES}
+        if not data.settled_ns:
+            if not data.final_runs:
+                return Finding(self.name, True, "nothing to check: no runs", [])
+            return Finding(self.name, False, "not measured: the runner did not record when the runs settled",
+                           [f"{len(final)} final runs and {len(data.executions)} execution records left unjudged"])
+        latest: dict[tuple[str, int, str], ExecutionRecord] = {}  # one finding per process, at its last sign of life
+        for rec in sorted(data.executions, key=lambda r: r.time_ns):
+            if rec.run in final and rec.time_ns > data.settled_ns:
+                latest[(rec.run, rec.attempt, rec.agent)] = rec
+        problems = [f"{run} attempt {attempt} on {agent} still alive {(rec.time_ns - data.settled_ns) // 1_000_000} ms "
+                    f"after everything was final (last record: {rec.event} at {rec.time_ns})"
+                    for (run, attempt, agent), rec in sorted(latest.items())]
+        return _verdict(self.name, problems, f"no process of the {len(final)} final runs left a record after they "
+                        f"settled at {data.settled_ns}", "processes still alive after every run was final")
+
+
+# --- 10. one run per idempotency key -------------------------------------------------------------
+
+
+def _shared_run_keys(runs: Iterable[FinalRun]) -> list[str]:
+    by_key: dict[str, list[str]] = defaultdict(list)
+    for run in runs:
+        if run.idempotency_key:
+            by_key[run.idempotency_key].append(run.run_id)
+    return [f"idempotency key {key!r} is carried by {len(ids)} runs: {', '.join(ids)}"
+            for key, ids in sorted(by_key.items()) if len(ids) > 1]
+
+
+def _trigger_keys(triggers: Iterable[Operation], runs: dict[str, FinalRun]) -> list[str]:
+    problems: list[str] = []
+    for op in triggers:
+        run = runs.get(str(op.result.get("run_id")))
+        # a run missing from the final state is acknowledged_runs_final's finding, not this one's
+        if run is not None and run.idempotency_key != op.key:
+            carried = f"key {run.idempotency_key!r}" if run.idempotency_key else "no idempotency key"
+            problems.append(f"{run.run_id} was returned by trigger_run {_op_ref(op)} but carries {carried}")
+    return problems
+
+
+def _replays(ops: Iterable[Operation], answer: str) -> tuple[int, int, list[str]]:
+    """Ok calls grouped by idempotency key: (keys, repeated calls, keys whose calls got different ``answer``s)."""
+    by_key: dict[str, list[Operation]] = defaultdict(list)
+    for op in ops:
+        if op.key:
+            by_key[op.key].append(op)
+    problems: list[str] = []
+    for key, calls in sorted(by_key.items()):
+        # a call that lacks the answer is reported by the checkers that need it
+        answers = {repr(op.result[answer]) for op in calls if answer in op.result}
+        if len(answers) > 1:
+            shown = ", ".join(f"{op.result.get(answer)!r} ({_op_ref(op)})" for op in calls)
+            problems.append(f"{len(calls)} ok {calls[0].f} calls with key {key!r} returned different {answer}s: "
+                            f"{shown}")
+    repeats = sum(len(calls) - 1 for calls in by_key.values())
+    return len(by_key), repeats, problems
+
+
+class OneRunPerKey:
+    """One idempotency key, one effect: one run per trigger key, one answer per repeated call.
+
+    (1) Non-empty idempotency keys are unique across the final runs. (2) The run an ok
+    ``trigger_run`` returned carries that call's key, when the run is in the final state. (3) All
+    ok ``trigger_run`` calls sharing a key returned the same run_id, and all ok ``apply_job`` calls
+    sharing a key the same version (the workload repeats some calls with their key, as a client
+    retry would). (4) Ok triggers while no final run carries any key is a failure: the records
+    cannot tell (the keys were not exported), so the check must not pass.
+
+    Proves: no key created two runs among those the final state lists, and the repeats seen were
+    answered as replays. Cannot prove: anything about ``info`` or failed calls (a retry under a new
+    key is a second run by design), that a replayed apply stored the same spec (answers carry
+    versions only), nor uniqueness over runs the final state no longer lists.
+    """
+
+    name = "one_run_per_key"
+
+    def check(self, data: RunData) -> Finding:
+        triggers = [op for op in data.operations if op.f == "trigger_run" and op.type == "ok"]
+        applies = [op for op in data.operations if op.f == "apply_job" and op.type == "ok"]
+        keyed = [run for run in data.final_runs if run.idempotency_key]
+        if triggers and not keyed:
+            return _verdict(self.name, [f"trigger_run {_op_ref(op)} returned {op.result.get('run_id')}; no final run "
+                                        "carries a key to check it against" for op in triggers], "",
+                            "acknowledged triggers unverifiable: no final run carries an idempotency key")
+        run_keys, run_repeats, run_problems = _replays(triggers, "run_id")
+        job_keys, job_repeats, job_problems = _replays(applies, "version")
+        by_id = {run.run_id: run for run in data.final_runs}
+        problems = [*_shared_run_keys(keyed), *_trigger_keys(triggers, by_id), *run_problems, *job_problems]
+        return _verdict(self.name, problems, f"{len(keyed)} run keys unique; {run_keys + job_keys} call keys checked, "
+                        f"{run_repeats + job_repeats} repeated calls answered like the first",
+                        "idempotency keys with more than one effect")
+
+
+# --- definitions as written ----------------------------------------------------------------------
+
+
+class FinalSpecs:
+    """Each job in the final read holds the definition of the write that made its version, and each
+    name's acknowledged versions grew in the order its writer wrote them.
+
+    Apply operations carry ``spec`` (a digest of labels, env and command, ``spec_digest`` of the
+    workload) and the final read carries ``specs`` {name: digest}. For a name at version V in the
+    final read: the ok ``apply_job`` acknowledged with V must have the same digest; without one,
+    some non-failed apply of that name (an ``info`` one) must have it. Per name, ok applies and
+    deletes not marked ``repeat`` have strictly increasing versions in invoke order (each name has
+    one writer, so its writes are sequential); a ``repeat`` (same key) returns its first answer.
+
+    Proves: no acknowledged update was replaced by another write's content, none was reordered,
+    and a retried write did not write twice. Cannot prove: anything for names written by more than
+    one process, nor fields outside the digest.
+    """
+
+    name = "final_specs"
+
+    def check(self, data: RunData) -> Finding:
+        reads = [op for op in data.operations if op.f == "read_jobs" and op.type == "ok"]
+        applies = [op for op in data.operations if op.f == "apply_job" and op.get("spec")]
+        if not applies:
+            return Finding(self.name, True, "nothing to check: no apply carried a spec digest", [])
+        if not reads or not isinstance(reads[-1].result.get("specs"), dict):
+            return Finding(self.name, False, "no final read with specs: the definitions cannot be checked",
+                           [f"{len(applies)} applies carried spec digests"])
+        final = max(reads, key=lambda op: op.complete_index or 0)
+        versions, specs = final.result.get("jobs", {}), final.result["specs"]
+        problems: list[str] = []
+        by_name: dict[str, list[Operation]] = defaultdict(list)
+        for op in data.operations:
+            if op.f in ("apply_job", "delete_job") and isinstance(op.get("name"), str):
+                by_name[op.get("name")].append(op)
+        checked = 0
+        for name, ops in sorted(by_name.items()):
+            last = 0
+            for op in sorted(ops, key=lambda o: o.invoke_index):
+                version = op.result.get("version")
+                if op.type != "ok" or op.value.get("repeat") or not isinstance(version, int):
+                    continue
+                if version <= last:
+                    problems.append(f"{name}: {op.f} {_op_ref(op)} acknowledged version {version} after "
+                                    f"version {last} had been acknowledged")
+                last = max(last, version)
+            version = versions.get(name)
+            if version is None or name not in specs:
+                continue
+            checked += 1
+            made = [op for op in ops if op.f == "apply_job" and op.type == "ok" and op.result.get("version") == version]
+            if made:
+                if any(op.get("spec") != specs[name] for op in made):
+                    problems.append(f"{name} at version {version} holds spec {specs[name]} but "
+                                    f"{_op_ref(made[0])} wrote {made[0].get('spec')} as that version")
+            elif not any(op.f == "apply_job" and op.type != "fail" and op.get("spec") == specs[name] for op in ops):
+                problems.append(f"{name} at version {version} holds spec {specs[name]}, which no apply of it wrote")
+        return _verdict(self.name, problems, f"{checked} final definitions match their writes; version histories "
+                        f"of {len(by_name)} names grew", "definitions or versions that contradict the writes")
+
+
+# --- placement -----------------------------------------------------------------------------------
+
+
+class PlacementRespectsSelectors:
+    """Attempts of a job with an agent selector were only dispatched to agents it matches.
+
+    Proves: every DISPATCHED transition of the jobs in ``allowed_agents`` names an allowed agent,
+    and every start record of them was written on one. Cannot prove: that a run waiting for its
+    agent would not have been placed elsewhere with more time.
+    """
+
+    name = "placement_respects_selectors"
+
+    def check(self, data: RunData) -> Finding:
+        if not data.allowed_agents:
+            return Finding(self.name, True, "nothing to check: no job with a selector", [])
+        jobs = {run.run_id: run.job for run in data.final_runs}
+        problems, judged = [], 0
+        for run in data.final_runs:
+            allowed = data.allowed_agents.get(run.job)
+            if allowed is None:
+                continue
+            for t in run.transitions:
+                if t.state == "DISPATCHED":
+                    judged += 1
+                    if t.agent not in allowed:
+                        problems.append(f"{run.run_id} (job {run.job}) attempt {t.attempt} was dispatched to "
+                                        f"{t.agent}; its selector allows only {', '.join(sorted(allowed))}")
+        for rec in data.executions:
+            allowed = data.allowed_agents.get(jobs.get(rec.run, ""))
+            if rec.event == "start" and allowed is not None and rec.agent not in allowed:
+                problems.append(f"{rec.run} attempt {rec.attempt} started on {rec.agent}; its job's selector "
+                                f"allows only {', '.join(sorted(allowed))}")
+        return _verdict(self.name, problems, f"{judged} dispatches of jobs with selectors went to matching agents",
+                        "placements outside a job's selector")
+
+
+# --- logs ----------------------------------------------------------------------------------------
+
+
+class LogsComplete:
+    """The output read back through the API is the whole output the job printed.
+
+    ``read_logs`` operations carry the run, the bytes read, ``complete`` and ``source``. For a run
+    of a job in ``output_bytes`` whose read completed ok and ``complete``: the bytes read equal
+    the job's output size. A read that was not complete (the agent holding the log unreachable:
+    ``source`` "state", the capped tail) is counted, not judged; when every read was incomplete the
+    check fails, since it proved nothing. Cannot prove: the bytes' content (only the size).
+    """
+
+    name = "logs_complete"
+
+    def check(self, data: RunData) -> Finding:
+        if not data.output_bytes:
+            return Finding(self.name, True, "nothing to check: no job with a known output size", [])
+        jobs = {run.run_id: run.job for run in data.final_runs}
+        reads = [op for op in data.operations if op.f == "read_logs" and op.type == "ok"]
+        problems, complete = [], 0
+        for op in reads:
+            run_id = op.get("run_id")
+            expected = data.output_bytes.get(jobs.get(run_id, ""))
+            if expected is None or not op.result.get("complete"):
+                continue
+            complete += 1
+            if op.result.get("bytes") != expected:
+                problems.append(f"{run_id}: read {op.result.get('bytes')} bytes of output through the API "
+                                f"({op.result.get('source')}), the job printed {expected}")
+        if reads and not complete and not problems:
+            return Finding(self.name, False, f"none of {len(reads)} log reads was complete: nothing was proved", [])
+        return _verdict(self.name, problems, f"{complete} complete log reads of {len(reads)} returned the whole output",
+                        "log reads that lost or added output")
+
+
 for _checker in (AcknowledgedWrites(), NoDoubleExecution(), NoStaleEpochStart(), StaleRejectionsObserved(),
-                 NoOverlap(), NoStuckRuns(), EqualDigests(), AcknowledgedRunsFinal(), MonotonicStateTime()):
+                 NoOverlap(), NoStuckRuns(), EqualDigests(), AcknowledgedRunsFinal(), MonotonicStateTime(),
+                 RecordsExplainOutcomes(), NothingAliveAtEnd(), OneRunPerKey(), FinalSpecs(),
+                 PlacementRespectsSelectors(), LogsComplete()):
     register(_checker)

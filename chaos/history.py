@@ -15,13 +15,24 @@ A results directory holds (each optional; a missing file reads as empty in ``Run
     paired with invokes by ``process``: a process has at most one operation in flight, and an
     invoke that is never completed, or whose process invokes again first, reads as ``info``.
 ``executions.jsonl``
-    ``{"run": "r12", "attempt": 1, "epoch": 3, "agent": "a1", "event": "start"|"end", "time_ns": ...}``
+    Written by the job's own process, not by the cluster::
+
+        {"run": "r12", "attempt": 1, "epoch": 3, "agent": "a1", "event": "start", "time_ns": ...,
+         "accepted_ns": ...}
+
+    ``event`` is ``start`` (first thing the process does), ``alive`` (a beat about every 0.2 s
+    while it runs) or ``end`` (its work finished; ``"code"`` is the work's exit code, 0 = clean).
+    ``accepted_ns`` is when the agent accepted the assignment; ``code`` is absent from files written
+    before it existed and reads as None.
 ``agent_epochs.jsonl``
     ``{"agent": "a1", "epoch": 3, "time_ns": ...}`` (adopted) or
     ``{"agent": "a1", "rejected_epoch": 2, "highest": 3, "time_ns": ...}`` (stale message refused).
 ``final_runs.jsonl``
-    ``{"run_id": "r12", "job": "...", "state": "SUCCEEDED", "attempt": 2, "transitions": [...]}``;
-    integers may be decimal strings, as protobuf's JSON mapping writes 64-bit fields.
+    ``{"run_id": "r12", "job": "...", "state": "SUCCEEDED", "attempt": 2, "idempotency_key": "r-2-17",
+    "transitions": [{"state": "DISPATCHED", "time_ms": ..., "attempt": 2, "agent": "a1", "epoch": 3,
+    "cause": "placed on a1"}, ...]}``; integers may be decimal strings, as protobuf's JSON mapping
+    writes 64-bit fields, and empty or zero fields may be absent (``idempotency_key`` and ``cause``
+    read as "").
 ``digests.json``
     ``{"r1": [applied_index, "hex"], ...}``, one entry per replica.
 
@@ -50,7 +61,7 @@ EventType = Literal["invoke", "ok", "fail", "info"]
 OutcomeType = Literal["ok", "fail", "info"]
 EVENT_TYPES: tuple[str, ...] = ("invoke", "ok", "fail", "info")
 OUTCOME_TYPES: tuple[str, ...] = ("ok", "fail", "info")
-EXECUTION_EVENTS: tuple[str, ...] = ("start", "end")
+EXECUTION_EVENTS: tuple[str, ...] = ("start", "alive", "end")
 
 
 class HistoryError(ValueError):
@@ -112,9 +123,10 @@ class ExecutionRecord:
     attempt: int
     epoch: int
     agent: str
-    event: str  # "start" | "end"
+    event: str  # one of EXECUTION_EVENTS
     time_ns: int
     accepted_ns: int = 0  # when the agent accepted the assignment (its fencing decision); 0 = unknown
+    code: int | None = None  # exit code of the job's work, on "end" records; None = not recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +154,7 @@ class Transition:
     attempt: int = 0
     agent: str = ""
     epoch: int = 0
+    cause: str = ""  # why the state machine made this transition, as it wrote it
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +164,7 @@ class FinalRun:
     state: str
     attempt: int
     transitions: tuple[Transition, ...] = ()
+    idempotency_key: str = ""  # the key of the trigger that created the run; "" = none given
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +289,8 @@ def load_executions(path: Path | str) -> list[ExecutionRecord]:
             event=rec.get_str("event", choices=EXECUTION_EVENTS),
             time_ns=rec.get_int("time_ns"),
             accepted_ns=rec.get_int("accepted_ns") if "accepted_ns" in rec.obj else 0,
+            # null as well as absent: a writer may know the record is an end but not the code
+            code=rec.get_int("code") if rec.obj.get("code") is not None else None,
         )
         for rec in _iter_jsonl(path)
     ]
@@ -311,6 +327,7 @@ def load_final_runs(path: Path | str) -> list[FinalRun]:
                 attempt=t.get_int("attempt", 0, decimal_str=True),
                 agent=t.get_str("agent", ""),
                 epoch=t.get_int("epoch", 0, decimal_str=True),
+                cause=t.get_str("cause", ""),
             ))
         run = FinalRun(
             run_id=rec.get_str("run_id"),
@@ -318,6 +335,7 @@ def load_final_runs(path: Path | str) -> list[FinalRun]:
             state=rec.get_str("state"),
             attempt=rec.get_int("attempt", 0, decimal_str=True),
             transitions=tuple(transitions),
+            idempotency_key=rec.get_str("idempotency_key", ""),
         )
         if run.run_id in seen:
             raise rec.error(f"run {run.run_id} already reported on line {seen[run.run_id]}")

@@ -9,11 +9,14 @@ made silent, so the runner skips them there and says so.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import random
 import shutil
 import signal
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from chaos.netns import Network
@@ -50,6 +53,11 @@ def _slow(proxies: Any, latency: int) -> None:
 def _clear_all(proxies: Any) -> None:
     for proxy in proxies:
         _clear_toxics(proxy)
+
+
+class NoEffect(Exception):
+    """The fault could not be made this turn (no leader to kill, a transfer refused): recorded as
+    such and not counted as a fault, so a scenario cannot pass on faults that never happened."""
 
 
 class Nemesis:
@@ -90,7 +98,7 @@ class KillReplica(Nemesis):
         else:
             pool = running
         if not pool:
-            return "no candidate"
+            raise NoEffect("no candidate")
         self.victim = ctx.rng.choice(pool)
         ctx.cluster.kill(self.victim, signal.SIGKILL)
         return f"killed {self.victim.node_id}"
@@ -112,7 +120,7 @@ class PauseLeader(Nemesis):
     def inject(self, ctx: Context) -> str:
         self.victim = _leader(ctx)
         if self.victim is None or self.victim.proc is None:
-            return "no leader"
+            raise NoEffect("no leader")
         self.victim.proc.send_signal(signal.SIGSTOP)
         return f"paused {self.victim.node_id}"
 
@@ -130,7 +138,7 @@ class FlapLeader(Nemesis):
     def inject(self, ctx: Context) -> str:
         victim = _leader(ctx)
         if victim is None or victim.proc is None:
-            return "no leader"
+            raise NoEffect("no leader")
         import time
 
         for _ in range(5):
@@ -157,7 +165,7 @@ class CrashAgent(Nemesis):
     def inject(self, ctx: Context) -> str:
         alive = [a for a in ctx.cluster.agents if a.running]
         if not alive:
-            return "no agent"
+            raise NoEffect("no agent")
         self.victim = ctx.rng.choice(alive)
         self.victim.signal(signal.SIGKILL)
         return f"killed agent {self.victim.agent_id}"
@@ -184,7 +192,7 @@ class CutLeaderFromAgents(Nemesis):
             self.rules = ctx.net.cut(ctx.proxy_host, leader.node_id)
             return f"partitioned {leader.node_id} from the agents"
         if leader is None or leader.node_id not in ctx.proxies:
-            return "no leader"
+            raise NoEffect("no leader")
         self.proxy = ctx.proxies[leader.node_id]
         for stream in ("upstream", "downstream"):
             self.proxy.add_toxic(type="timeout", stream=stream, name=f"cut_{stream}", attributes={"timeout": 0})
@@ -240,21 +248,30 @@ class TransferLeader(Nemesis):
             try:
                 return f"leader is now {c.transfer_leader().leader_id}"
             except Exception as e:
-                return f"transfer refused: {e}"
+                raise NoEffect(f"transfer refused: {e}") from e
 
     def heal(self, ctx: Context) -> None:
         pass
 
 
 class MembershipChange(Nemesis):
-    """Add a replica through the API while faults and load go on; remove it again at heal."""
+    """Membership changes through the API under load and faults: one turn adds a replica, the next
+    removes it again; after each heal the leader must report exactly the members expected. A
+    replica added last stays a member to the end (its digest is checked with the others')."""
 
     name = "membership-change"
+    settle_s = 20.0
 
     def __init__(self) -> None:
         self.added: Replica | None = None
+        self.expected: set[str] | None = None
 
     def inject(self, ctx: Context) -> str:
+        if self.added is None:
+            return self._add(ctx)
+        return self._remove(ctx, self.added)
+
+    def _add(self, ctx: Context) -> str:
         from wloadctl.testing.cluster import free_ports
 
         cluster = ctx.cluster
@@ -265,28 +282,214 @@ class MembershipChange(Nemesis):
             try:
                 c.add_member(node_id, new.raft_address, new.api_address)
             except Exception as e:
-                return f"add-member {node_id} refused: {e}"
+                raise NoEffect(f"add-member {node_id} refused: {e}") from e
         shutil.rmtree(new.data_dir, ignore_errors=True)  # a fresh member (an earlier one may have used the id)
         cluster.replicas.append(new)
         cluster.write_configs([new])
         cluster.start(new, wait=False)
         self.added = new
+        self.expected = {r.node_id for r in cluster.replicas}
         return f"added {node_id}"
 
-    def heal(self, ctx: Context) -> None:
-        new, self.added = self.added, None
-        if new is None:
-            return
+    def _remove(self, ctx: Context, member: Replica) -> str:
         with ctx.cluster.client(retry_for=15) as c:
             for _ in range(3):
                 try:
-                    c.remove_member(new.node_id)
+                    c.remove_member(member.node_id)
                     break
-                except Exception:  # it may lead now: move leadership first, then try again
+                except Exception as e:  # it may lead now: move leadership first, then try again
+                    last = e
                     with contextlib.suppress(Exception):
                         c.transfer_leader()
-        ctx.cluster.kill(new, signal.SIGTERM)  # a removed member keeps running until stopped
-        ctx.cluster.replicas.remove(new)
+            else:
+                raise NoEffect(f"remove-member {member.node_id} refused: {last}")
+        ctx.cluster.kill(member, signal.SIGTERM)  # a removed member keeps running until stopped
+        ctx.cluster.replicas.remove(member)
+        self.added = None
+        self.expected = {r.node_id for r in ctx.cluster.replicas}
+        return f"removed {member.node_id}"
+
+    def heal(self, ctx: Context) -> None:
+        expected, self.expected = self.expected, None
+        if expected is None:
+            return
+        reported: set[str] = set()
+        deadline = time.monotonic() + self.settle_s
+        while time.monotonic() < deadline:  # bounded: a leader may be changing under other faults
+            with contextlib.suppress(Exception), ctx.cluster.client(retry_for=2) as c:
+                reported = {m.id for m in c.status().members}
+                if reported == expected:
+                    return
+            time.sleep(0.5)
+        raise RuntimeError(f"membership after heal: expected {','.join(sorted(expected))}, "
+                           f"the leader reports {','.join(sorted(reported)) or 'nothing'}")
+
+
+class KillDuringInstall(Nemesis):
+    """A follower kept down until it needs a snapshot, then killed in the middle of installing it
+    (between the state replaced and the journal reset, held open by a test hook), then started
+    again: it must recover from that moment and catch up (equal_digests at the end)."""
+
+    name = "kill-during-install"
+    hold_s = (0.5, 1.0)
+    down_s = (8.0, 12.0)     # at ~90 entries/s and a snapshot every 500, past the leader's last one
+    pause_s = 3.0            # how long the hook holds the install open
+    wait_install_s = 20.0
+
+    def __init__(self) -> None:
+        self.victim: Replica | None = None
+
+    def inject(self, ctx: Context) -> str:
+        leader = _leader(ctx)
+        followers = [r for r in ctx.cluster.replicas if r.running and r is not leader]
+        if leader is None or not followers:
+            raise NoEffect("no leader" if leader is None else "no follower")
+        victim = self.victim = ctx.rng.choice(followers)
+        ctx.cluster.kill(victim, signal.SIGKILL)
+        down = ctx.rng.uniform(*self.down_s)
+        time.sleep(down)  # the schedule's own pacing: the follower falls behind the leader's snapshot
+        victim.install_pause_file.write_text(str(self.pause_s))
+        seen_from = victim.log_path.stat().st_size if victim.log_path.exists() else 0
+        ctx.cluster.start(victim, wait=False)
+        deadline = time.monotonic() + self.wait_install_s
+        try:
+            while time.monotonic() < deadline:
+                index = _logged_field(victim.log_path, seen_from, "pausing a snapshot install", "index")
+                if index is not None:
+                    ctx.cluster.kill(victim, signal.SIGKILL)
+                    victim.install_pause_file.write_text("0")
+                    ctx.cluster.start(victim, wait=False)
+                    return f"killed {victim.node_id} while it installed the snapshot at index {index}"
+                if not victim.running:
+                    raise RuntimeError(f"{victim.node_id} exited while catching up (exit {victim.proc.returncode})"
+                                       if victim.proc else f"{victim.node_id} is not running")
+                time.sleep(0.1)
+        finally:
+            victim.install_pause_file.write_text("0")
+        raise NoEffect(f"{victim.node_id} caught up without a snapshot after {down:.0f} s down")
+
+    def heal(self, ctx: Context) -> None:
+        victim, self.victim = self.victim, None
+        if victim is not None:
+            victim.install_pause_file.write_text("0")
+            if not victim.running:
+                ctx.cluster.start(victim, wait=False)
+
+
+class KillLeaderMidDispatch(Nemesis):
+    """The leader killed after it committed a dispatch and before it sent the assignments (a test
+    hook holds it there): the next leader must find those DISPATCHED runs and send them again."""
+
+    name = "kill-leader-mid-dispatch"
+    pause_s = 2.0
+    wait_dispatch_s = 10.0
+
+    def __init__(self) -> None:
+        self.victim: Replica | None = None
+
+    def inject(self, ctx: Context) -> str:
+        leader = self.victim = _leader(ctx)
+        if leader is None:
+            raise NoEffect("no leader")
+        seen_from = leader.log_path.stat().st_size if leader.log_path.exists() else 0
+        leader.dispatch_pause_file.write_text(str(self.pause_s))
+        try:
+            deadline = time.monotonic() + self.wait_dispatch_s
+            while time.monotonic() < deadline and leader.running:
+                runs = _logged_field(leader.log_path, seen_from, "pausing between a dispatch commit", "runs")
+                if runs is not None:
+                    ctx.cluster.kill(leader, signal.SIGKILL)
+                    return f"killed {leader.node_id} between committing and sending the dispatch of {runs}"
+                time.sleep(0.05)
+        finally:
+            leader.dispatch_pause_file.write_text("0")
+        raise NoEffect(f"{leader.node_id} dispatched nothing in {self.wait_dispatch_s:.0f} s")
+
+    def heal(self, ctx: Context) -> None:
+        victim, self.victim = self.victim, None
+        if victim is not None and not victim.running:
+            ctx.cluster.start(victim, wait=False)
+
+
+class KillLeaderMidTakeover(Nemesis):
+    """The leader killed; its successor, held by a test hook after its agent quorum confirmed and
+    before it reconciles, killed there too; the first started again at once so a third takeover
+    (from the state, with agents confirmed to an epoch whose leader is gone) can follow."""
+
+    name = "kill-leader-mid-takeover"
+    pause_s = 2.0
+    wait_takeover_s = 15.0
+
+    def __init__(self) -> None:
+        self.victims: list[Replica] = []
+
+    def inject(self, ctx: Context) -> str:
+        leader = _leader(ctx)
+        if leader is None:
+            raise NoEffect("no leader")
+        others = [r for r in ctx.cluster.replicas if r.running and r is not leader]
+        marks = {r.node_id: r.log_path.stat().st_size if r.log_path.exists() else 0 for r in others}
+        for r in others:
+            r.takeover_pause_file.write_text(str(self.pause_s))
+        try:
+            ctx.cluster.kill(leader, signal.SIGKILL)
+            self.victims = [leader]
+            deadline = time.monotonic() + self.wait_takeover_s
+            while time.monotonic() < deadline:
+                for r in others:
+                    epoch = _logged_field(r.log_path, marks[r.node_id], "pausing a takeover", "epoch")
+                    if epoch is not None and r.running:
+                        ctx.cluster.kill(r, signal.SIGKILL)
+                        self.victims.append(r)
+                        ctx.cluster.start(leader, wait=False)
+                        return f"killed {leader.node_id}, then {r.node_id} in its takeover of epoch {epoch}"
+                time.sleep(0.05)
+        finally:
+            for r in others:
+                r.takeover_pause_file.write_text("0")
+        raise NoEffect(f"killed {leader.node_id}; no successor reached reconcile in {self.wait_takeover_s:.0f} s")
+
+    def heal(self, ctx: Context) -> None:
+        victims, self.victims = self.victims, []
+        for r in victims:
+            if not r.running:
+                ctx.cluster.start(r, wait=False)
+
+
+class RestartAgentFast(Nemesis):
+    """kill -9 an agent with runs in flight and start it again at once, well within its lease: the
+    processes died with it, and each attempt must follow the job's lost policy."""
+
+    name = "restart-agent-fast"
+
+    def inject(self, ctx: Context) -> str:
+        agents = [a for a in ctx.cluster.agents if a.running]
+        if not agents:
+            raise NoEffect("no agent")
+        victim = ctx.rng.choice(agents)
+        victim.signal(signal.SIGKILL)
+        victim.start()
+        return f"restarted agent {victim.agent_id} at once"
+
+    def heal(self, ctx: Context) -> None:
+        for a in ctx.cluster.agents:
+            if not a.running:
+                a.start()
+
+
+def _logged_field(log: Path, offset: int, message: str, key: str) -> str | None:
+    """``key`` of the first JSON log record after ``offset`` whose message contains ``message``."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if message in line and line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                return str(json.loads(line).get(key, ""))
+    return None
 
 
 class RollingRestart(Nemesis):
@@ -323,7 +526,7 @@ class ClockJump(Nemesis):
     def inject(self, ctx: Context) -> str:
         self.victim = _leader(ctx)
         if self.victim is None:
-            return "no leader"
+            raise NoEffect("no leader")
         jump = ctx.rng.choice([-3600, 3600, -86400])
         self.victim.clock_offset_file.write_text(str(jump))
         return f"{self.victim.node_id} clock {jump:+d} s"
@@ -370,7 +573,7 @@ class IsolateLeader(PartitionNemesis):
     def groups(self, ctx: Context, net: Network) -> str:
         leader = _leader(ctx)
         if leader is None:
-            return "no leader"
+            raise NoEffect("no leader")
         others = [n for n in _replica_hosts(ctx) if n != leader.node_id]
         self.rules += net.partition([leader.node_id], others)
         return f"isolated {leader.node_id} from {','.join(others)}"
@@ -397,7 +600,7 @@ class OneWay(PartitionNemesis):
     def groups(self, ctx: Context, net: Network) -> str:
         leader = _leader(ctx)
         if leader is None:
-            return "no leader"
+            raise NoEffect("no leader")
         others = [n for n in _replica_hosts(ctx) if n != leader.node_id]
         outbound = ctx.rng.random() < 0.5
         for o in others:
@@ -429,7 +632,7 @@ class AgentNetworkLoss(PartitionNemesis):
     def groups(self, ctx: Context, net: Network) -> str:
         alive = [a for a in ctx.cluster.agents if a.running]
         if not alive:
-            return "no agent"
+            raise NoEffect("no agent")
         victim = ctx.rng.choice(alive)
         for other in [ctx.proxy_host, *_replica_hosts(ctx)]:
             self.rules += net.cut(victim.agent_id, other)
@@ -498,6 +701,10 @@ NEMESES = {
     "clock-jump": ClockJump,
     "membership-change": MembershipChange,
     "rolling-restart": RollingRestart,
+    "kill-during-install": KillDuringInstall,
+    "kill-leader-mid-dispatch": KillLeaderMidDispatch,
+    "restart-agent-fast": RestartAgentFast,
+    "kill-leader-mid-takeover": KillLeaderMidTakeover,
     "partition-leader": IsolateLeader,
     "partition-halves": MajorityMinority,
     "partition-one-way": OneWay,

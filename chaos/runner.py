@@ -31,14 +31,15 @@ from typing import Any
 
 from chaos.checkers import Finding, RunData, check_all
 from chaos.history import HistoryWriter
-from chaos.nemesis import NEMESES, Context, Nemesis
+from chaos.nemesis import NEMESES, Context, Nemesis, NoEffect
 from chaos.topology import PROXY_HOST, Topology
-from chaos.workload import Workload, run_jobs
+from chaos.workload import BEAT_S, OUTPUT_BYTES, RECORDED_JOBS, SELECTED_ZONE, Workload, run_jobs, spec_digest
 from wloadctl.proto.v1 import auth_pb2, runs_pb2
 from wloadctl.testing.cluster import LocalCluster, wait_for
 
 ACTIVE = {runs_pb2.PENDING, runs_pb2.QUEUED, runs_pb2.DISPATCHED, runs_pb2.RUNNING, runs_pb2.RETRY_WAIT}
 RUNNER_ERROR_FILE = "runner-error.txt"
+ALIVE_WINDOW_NS = int(BEAT_S * 8 * 1e9)  # eight beats
 
 
 class RunAborted(Exception):
@@ -69,6 +70,9 @@ class Scenario:
     recovery_s: float = 90.0
     network: str = "auto"      # auto | netns | loopback
     overlap: float = 0.5       # chance that a turn adds a second fault while the first is active
+    # Raft log entries between snapshots: low enough that a scenario takes several and a replica
+    # that was down or cut off for a few seconds is brought back by installing one.
+    compaction_entries: int = 500
 
 
 def _log_time_ns(ts: str) -> int:
@@ -131,10 +135,14 @@ def _run(sc: Scenario, out: Path) -> tuple[bool, Path, list[Finding]]:
     cluster: LocalCluster | None = None
     disk_prepared = False
     failure = ""
+    exited: list[str] = []
+    settled_ns = 0  # when every run was final, on the runner's wall clock (the agents' records use the same)
+    members: list[str] = []
     cleanup_errors: list[str] = []
     try:
         topo.start()
-        cluster = LocalCluster(out / "cluster", size=sc.replicas, place=topo.place, tls_names=topo.tls_names())
+        cluster = LocalCluster(out / "cluster", size=sc.replicas, place=topo.place, tls_names=topo.tls_names(),
+                               raft_settings={"compaction_min_entries": sc.compaction_entries})
         if any(n.needs_replica_proxies for n in nemeses):
             topo.front_replicas(cluster)
         if "disk-full" in names:
@@ -148,7 +156,9 @@ def _run(sc: Scenario, out: Path) -> tuple[bool, Path, list[Finding]]:
                "a leader after starting the replicas")
         topo.proxy_agents(cluster)  # agents reach every replica through a proxy the nemeses control
         for i in range(sc.agents):
-            agent = cluster.add_agent(f"a{i + 1}", capacity=8, lease_seconds=3.0, start=False)
+            # a1 alone matches chaos-picky's selector: its runs wait for it through its faults.
+            zone = SELECTED_ZONE if i == 0 else f"z{i + 1}"
+            agent = cluster.add_agent(f"a{i + 1}", capacity=8, lease_seconds=3.0, start=False, labels={"zone": zone})
             topo.point_agent(agent.config_path, cluster)
             agent.start()
         with cluster.client() as c:
@@ -174,6 +184,8 @@ def _run(sc: Scenario, out: Path) -> tuple[bool, Path, list[Finding]]:
                 else:
                     nemesis.heal(ctx)
                     note(nemesis, heal=True)
+            except NoEffect as e:
+                note(nemesis, no_effect=str(e))
             except Exception as e:
                 errors.append(f"{nemesis.name} {step}: {type(e).__name__}: {e}")
                 note(nemesis, error=errors[-1])
@@ -202,13 +214,23 @@ def _run(sc: Scenario, out: Path) -> tuple[bool, Path, list[Finding]]:
         for n in nemeses:  # everything heals at the end
             act(n, "heal")
         topo.heal()
+        # Every fault is healed, so a process that is down now stopped on its own: said, then started.
+        for name, proc, _log in _processes(cluster):
+            if proc is not None and proc.poll() is not None:
+                exited.append(f"{name} had exited with {_exit_status(proc.returncode)} and no fault explains it")
         for r in cluster.replicas:
             if not r.running:
                 cluster.start(r, wait=False)
         for a in cluster.agents:
             a.start()
         digests = _recover(cluster, sc)
+        settled_ns = time.time_ns()
+        members = _members(cluster)
         _collect(cluster, out, history, digests)
+        # A process the agents failed to kill (or only signalled the shell of) still beats: give
+        # it a few beats' time to show itself before the records are read.
+        time.sleep(max(0.0, (settled_ns + ALIVE_WINDOW_NS - time.time_ns()) / 1e9))
+        _collect_executions(out)
         _agent_epochs(cluster, out / "agent_epochs.jsonl")
     except Exception as e:
         # Before the cleanup below stops them: which processes had exited on their own, and why.
@@ -239,7 +261,7 @@ def _run(sc: Scenario, out: Path) -> tuple[bool, Path, list[Finding]]:
             shutil.copy(r.log_path, out / f"{r.node_id}.log")
     base = {"seed": sc.seed, "nemeses": sc.nemeses, "ran": names, "skipped": skipped, "network": topo.mode,
             "why_loopback": topo.why_loopback, "seconds": sc.seconds, "replicas": sc.replicas,
-            "cleanup_errors": cleanup_errors}
+            "cleanup_errors": cleanup_errors, "counters": _counters(out)}
     if failure:
         (out / "report.json").write_text(json.dumps({"ok": False, **base, "error": failure, "findings": [],
                                                      "faults": events}, indent=2))
@@ -248,14 +270,93 @@ def _run(sc: Scenario, out: Path) -> tuple[bool, Path, list[Finding]]:
     # epoch (a step-down notice at least), and agents on the new epoch must refuse it.
     paused = any(e.get("nemesis") == "pause-leader" and str(e.get("inject", "")).startswith("paused")
                  for e in events)
-    data = RunData.load(out, expect_rejections=paused, orphan_kill=True)
+    data = RunData.load(out, expect_rejections=paused, orphan_kill=True, members=members, settled_ns=settled_ns,
+                        recorded_jobs=RECORDED_JOBS, allowed_agents={"chaos-picky": frozenset({"a1"})},
+                        output_bytes={"chaos-output": OUTPUT_BYTES})
     findings = check_all(data)
     findings.append(Finding("nemesis_errors", not errors, f"{len(errors)} faults could not be made or healed"
                             if errors else "every fault was made and healed", errors[:20]))
+    findings.append(faults_took_effect(events, names))
+    findings.append(Finding("no_unexplained_exits", not exited, f"{len(exited)} processes stopped on their own"
+                            if exited else "every process that stopped was stopped by a fault", exited[:20]))
+    findings.append(logs_explained(out / "cluster", names))
     ok = all(f.ok for f in findings)
     report = {"ok": ok, **base, "findings": [f.__dict__ for f in findings], "faults": events}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     return ok, out, findings
+
+
+# Log messages counted in every scenario: paths of the protocol a matrix must have exercised.
+COUNTED_MESSAGES = {"snapshots_installed": "installed snapshot",
+                    "stale_messages_refused": "refused a message with a stale epoch"}
+
+
+# Causes of run transitions counted the same way (the final runs' records).
+COUNTED_CAUSES = {"attempts_lost": "retry after lost agent", "late_reports": "late report:",
+                  "lost_in_agent_restarts": "restarted while attempt", "orphan_kills": "orphan policy",
+                  "agent_rejections": "rejected by"}
+
+
+def _counters(out: Path) -> dict[str, int]:
+    """How often the replicas and agents took the paths of COUNTED_MESSAGES and COUNTED_CAUSES, from
+    their JSON logs and the final runs."""
+    counts = dict.fromkeys([*COUNTED_MESSAGES, *COUNTED_CAUSES], 0)
+    runs = out / "final_runs.jsonl"
+    for line in runs.read_text().splitlines() if runs.exists() else []:
+        for t in json.loads(line).get("transitions", []):
+            for name, text in COUNTED_CAUSES.items():
+                counts[name] += text in t.get("cause", "")
+    wanted = {msg: name for name, msg in COUNTED_MESSAGES.items()}
+    for log in sorted((out / "cluster").glob("*.log")):  # every replica's and agent's own log
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                with contextlib.suppress(ValueError):
+                    name = wanted.get(json.loads(line).get("msg", ""))
+                    if name:
+                        counts[name] += 1
+    return counts
+
+
+def logs_explained(cluster_dir: Path, nemeses: list[str]) -> Finding:
+    """No replica or agent logged a CRITICAL record, an exception or a line outside its JSON log
+    (a raw traceback) that the scenario's faults do not explain: a fill disk explains the replica's
+    "disk full" stop, nothing else is expected."""
+    problems: list[str] = []
+    for log in sorted(cluster_dir.glob("*.log")):
+        for number, line in enumerate(log.read_text(errors="replace").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line) if line.startswith("{") else None
+            except ValueError:
+                rec = None
+            if not isinstance(rec, dict):
+                problems.append(f"{log.name}:{number}: not a log record: {line[:200]}")
+                continue
+            level, msg = str(rec.get("level", "")).lower(), str(rec.get("msg", ""))
+            if "disk-full" in nemeses and "disk full" in msg:
+                continue
+            if level == "critical" or rec.get("exc"):
+                exc = str(rec.get("exc") or "").strip().splitlines()
+                why = f" ({exc[-1][:200]})" if exc else ""
+                problems.append(f"{log.name}:{number}: {level.upper()} {msg[:200]}{why}")
+    return Finding("logs_explained", not problems, f"{len(problems)} log lines no fault explains" if problems
+                   else "no CRITICAL record, exception or stray output in any replica or agent log", problems[:20])
+
+
+def faults_took_effect(events: list[dict[str, object]], nemeses: list[str]) -> Finding:
+    """Each nemesis of the scenario made its fault at least once: turns that had no effect ("no
+    leader", a refused transfer) are not faults, and a scenario whose faults never happened must
+    not pass as if it had survived them."""
+    made = {str(e["nemesis"]) for e in events if "inject" in e}
+    idle = sorted({str(e["nemesis"]) for e in events if "no_effect" in e} - made)
+    never = sorted(set(nemeses) - made)
+    no_effect = sum(1 for e in events if "no_effect" in e)
+    if never:
+        return Finding("faults_took_effect", False, f"never made: {', '.join(never)}",
+                       [f"{n}: {e['no_effect']}" for e in events for n in idle if e["nemesis"] == n][:20])
+    return Finding("faults_took_effect", True, f"{sum(1 for e in events if 'inject' in e)} faults made, "
+                   f"{no_effect} turns without effect", [])
 
 
 def _await(cluster: LocalCluster, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -390,20 +491,31 @@ def _recover(cluster: LocalCluster, sc: Scenario) -> dict[str, tuple[int, str]]:
 def _collect(cluster: LocalCluster, out: Path, history: HistoryWriter, digests: dict[str, tuple[int, str]]) -> None:
     with cluster.client(retry_for=30) as c:
         index = history.invoke(99, "read_jobs", "final", {})
-        jobs = {j.spec.name: j.version for j in c.iter_jobs(domain="chaos", page_size=1000)}
-        history.complete(index, "ok", {"jobs": jobs})
+        listed = list(c.iter_jobs(domain="chaos", page_size=1000))
+        history.complete(index, "ok", {"jobs": {j.spec.name: j.version for j in listed},
+                                       "specs": {j.spec.name: spec_digest(j.spec) for j in listed}})
         with open(out / "final_runs.jsonl", "w") as f:
             for r in c.iter_runs(page_size=1000):
                 f.write(json.dumps({
                     "run_id": r.run_id, "job": r.job_name, "state": runs_pb2.RunState.Name(r.state),
-                    "attempt": r.attempt,
+                    "attempt": r.attempt, "idempotency_key": r.idempotency_key,
                     "transitions": [{"state": runs_pb2.RunState.Name(t.state), "time_ms": t.time_ms,
-                                     "attempt": t.attempt, "agent": t.agent_id, "epoch": t.epoch}
+                                     "attempt": t.attempt, "agent": t.agent_id, "epoch": t.epoch,
+                                     "cause": t.cause}
                                     for t in r.transitions]}) + "\n")
     (out / "digests.json").write_text(json.dumps({k: list(v) for k, v in digests.items()}))
+
+
+def _collect_executions(out: Path) -> None:
     with open(out / "executions.jsonl", "w") as f:
         for part in sorted((out / "executions").glob("exec-*.jsonl")):
             f.write(part.read_text())
+
+
+def _members(cluster: LocalCluster) -> list[str]:
+    """The replicas the cluster counts as members at the end: each must report a digest."""
+    with cluster.client(retry_for=30) as c:
+        return sorted(m.id for m in c.status().members)
 
 
 def _workload_key(cluster: LocalCluster) -> str:

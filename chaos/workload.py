@@ -1,8 +1,13 @@
-"""The chaos workload: job definition writes and manual runs at a steady rate.
+"""The chaos workload: job definition writes, manual runs and kills at a steady rate.
 
 Every client operation is recorded invoke -> ok | fail | info. Each run's own
-process appends its start and end (run, attempt, epoch, agent, time) to a file
-on its agent, so checkers do not rely only on the cluster's own records.
+process appends its start, "alive" beats from a child process, and its end with
+the work's exit code (run, attempt, epoch, agent, time) to a file on its agent,
+so checkers judge outcomes by what the jobs did, not only by the cluster's own
+records. One job ignores SIGTERM (only the agent's escalation to SIGKILL ends
+it), so a kill that only signals the shell, or never escalates, leaves beats
+behind. Some triggers and applies are sent twice with one idempotency key, as a
+client retry would, and must get the same run or version.
 
 Job definitions carry several labels and env values, and manual runs several
 params: protobuf maps with one entry serialize the same in every process, so a
@@ -12,6 +17,8 @@ equal_digests checker when maps have several entries.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import threading
 import time
@@ -21,16 +28,39 @@ import grpc
 
 from chaos.history import HistoryWriter
 from wloadctl.client import Client, ClientCredentials, ClientError
-from wloadctl.proto.v1 import jobs_pb2
+from wloadctl.proto.v1 import jobs_pb2, runs_pb2
 
 # Outcome certainly not applied: the server refused before committing.
 _DEFINITE_FAILURES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION,
                       grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.PERMISSION_DENIED}
 
+# rec EVENT [CODE]: one JSON line, a single append (atomic for lines this short).
 RECORD = ('rec() { printf \'{"run":"%s","attempt":%s,"epoch":%s,"agent":"%s","event":"%s","time_ns":%s,'
-          '"accepted_ns":%s}\\n\' "$WLOADCTL_RUN_ID" "$WLOADCTL_ATTEMPT" "$WLOADCTL_EPOCH" "$WLOADCTL_AGENT_ID" "$1" '
-          '"$(date +%s%N)" "$WLOADCTL_ACCEPTED_NS" >> "$EXEC_DIR/exec-$WLOADCTL_AGENT_ID.jsonl"; }')
+          '"accepted_ns":%s%s}\\n\' "$WLOADCTL_RUN_ID" "$WLOADCTL_ATTEMPT" "$WLOADCTL_EPOCH" "$WLOADCTL_AGENT_ID" "$1" '
+          '"$(date +%s%N)" "$WLOADCTL_ACCEPTED_NS" "${2:+,\\"code\\":$2}" '
+          '>> "$EXEC_DIR/exec-$WLOADCTL_AGENT_ID.jsonl"; }')
+BEAT_S = 0.2
+# The work runs in the foreground; a child process beats while the job's process group lives.
+# Its reaping is silenced so the job's output is exactly what the work printed.
+WORK = (f"{RECORD}; rec start; (while :; do rec alive; sleep {BEAT_S}; done) & beats=$!; "
+        "WORK; code=$?; { kill -KILL $beats; wait $beats; } 2>/dev/null; rec end $code")
+OUTPUT_BYTES = 256 * 1024  # what chaos-output prints: more than the state's capped tail holds
+SELECTED_ZONE = "a"        # chaos-picky runs only on agents labelled zone=a
+# Every recorded job's work exits 0; the others end otherwise only by a fault, a kill or its timeout.
+RECORDED_JOBS = frozenset({"chaos-short", "chaos-long", "chaos-stubborn", "chaos-timeout", "chaos-once",
+                           "chaos-picky", "chaos-output"})
+# Triggered at random, weighted: mostly short runs.
+RUN_MIX = ("chaos-short", "chaos-short", "chaos-short", "chaos-long", "chaos-stubborn", "chaos-timeout",
+           "chaos-once", "chaos-picky", "chaos-output")
 
+REPEAT_SHARE = 0.1  # of acknowledged triggers and applies, sent again with the same key
+KILL_SHARE = 0.1    # of acknowledged triggers of the longer jobs, killed at once
+DELETE_SHARE = 0.1  # of definition writes: a delete of a name written before
+BURST_SHARE = 0.05  # of trigger turns: BURST short runs at once, past the agents' free slots
+BURST = 12
+ACTIVE_STATES = frozenset({runs_pb2.PENDING, runs_pb2.QUEUED, runs_pb2.DISPATCHED, runs_pb2.RUNNING,
+                           runs_pb2.RETRY_WAIT})
+NAMES_PER_WRITER = 40  # names each writer updates again and again (per-name version histories)
 
 LABEL_KEYS = ("team", "tier", "zone", "owner", "app", "cost-center", "example.com/release")
 ENV_KEYS = ("LOG_LEVEL", "REGION", "BATCH_SIZE", "TARGET_DB", "RETRY_MODE", "WORK_QUEUE", "FEATURE_FLAGS")
@@ -55,13 +85,27 @@ def run_params(rng: random.Random) -> dict[str, str]:
 
 
 def run_jobs(exec_dir: Path) -> list[jobs_pb2.JobSpec]:
-    """Jobs whose processes record their own start and end."""
-    def job(name: str, seconds: str) -> jobs_pb2.JobSpec:
+    """Jobs whose processes record their own start, beats and end (RECORDED_JOBS); their work always
+    exits 0, so any other outcome needs a fault, a kill or a timeout to explain it."""
+    def job(name: str, work: str, prologue: str = "", **fields: object) -> jobs_pb2.JobSpec:
         return jobs_pb2.JobSpec(name=name, domain="chaos", labels={"suite": "chaos", "job": name, "owner": "runner"},
                                 env={"EXEC_DIR": str(exec_dir), "CHAOS_JOB": name, "CHAOS_SUITE": "chaos"},
-                                command=jobs_pb2.JobCommand(shell=f"{RECORD}; rec start; sleep {seconds}; rec end"))
+                                command=jobs_pb2.JobCommand(shell=prologue + WORK.replace("WORK", work)),
+                                **fields)  # type: ignore[arg-type]
 
-    return [job("chaos-short", "0.$((RANDOM % 5 + 1))"), job("chaos-long", "$((RANDOM % 3 + 2))")]
+    return [job("chaos-short", "sleep 0.$((RANDOM % 5 + 1))"), job("chaos-long", "sleep $((RANDOM % 3 + 2))"),
+            # An ignored signal stays ignored in every child, the beats and the sleep included.
+            job("chaos-stubborn", "sleep $((RANDOM % 3 + 1))", prologue="trap '' TERM; "),
+            job("chaos-timeout", "sleep 4", timeout_seconds=1),
+            job("chaos-once", "sleep 1", lost_policy=jobs_pb2.FAIL, max_attempts=1),
+            job("chaos-picky", "sleep 0.5", agent_selector={"zone": SELECTED_ZONE}),
+            job("chaos-output", f"head -c {OUTPUT_BYTES} /dev/zero | tr '\\0' x")]
+
+
+def spec_digest(spec: jobs_pb2.JobSpec) -> str:
+    """What a definition write decides and a read must give back: labels, env and command."""
+    fields = {"labels": dict(spec.labels), "env": dict(spec.env), "shell": spec.command.shell}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class Workload:
@@ -78,8 +122,10 @@ class Workload:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        for process, (target, rate) in enumerate(((self._writes, self.writes_per_s), (self._writes, self.writes_per_s),
-                                                  (self._runs, self.runs_per_s))):
+        # Two writers and two triggering clients (processes 0-3 of the history), each its own connection.
+        plan = ((self._writes, self.writes_per_s), (self._writes, self.writes_per_s),
+                (self._runs, self.runs_per_s / 2), (self._runs, self.runs_per_s / 2))
+        for process, (target, rate) in enumerate(plan):
             t = threading.Thread(target=target, args=(process, rate, random.Random(self.rng.random())), daemon=True)
             t.start()
             self._threads.append(t)
@@ -105,29 +151,88 @@ class Workload:
         return not self._stop.wait(max(0.0, delay))
 
     def _writes(self, process: int, rate: float, rng: random.Random) -> None:
+        """Updates and deletes of a fixed set of names, so each name has a version history."""
+        written: set[str] = set()
         with Client(self.servers, timeout=3, retry_for=5, credentials=self.credentials) as c:
             started, n = time.monotonic(), 0
             while self._pace(rate, started, n):
                 n += 1
-                name = f"j-{process}-{n}"
-                spec = job_spec(name, n, rng)
+                name = f"j-{process}-{rng.randrange(NAMES_PER_WRITER)}"
                 key = f"w-{process}-{n}"
+                if name in written and rng.random() < DELETE_SHARE:
+                    def delete(name: str = name, key: str = key) -> dict[str, object]:
+                        return {"version": c.delete_job(name, idempotency_key=key).job.version}
+
+                    if self._call(process, "delete_job", key, {"name": name}, delete) is not None:
+                        written.discard(name)
+                    continue
+                spec = job_spec(name, n, rng)
 
                 def apply(spec: jobs_pb2.JobSpec = spec, key: str = key) -> dict[str, object]:
                     return {"version": c.apply_jobs([spec], idempotency_key=key).jobs[0].version}
 
-                self._call(process, "apply_job", key, {"name": name}, apply)
+                value = {"name": name, "spec": spec_digest(spec)}
+                if self._call(process, "apply_job", key, value, apply) is None:
+                    continue
+                written.add(name)
+                if rng.random() < REPEAT_SHARE:  # a client retry: the same version, not a second write
+                    self._call(process, "apply_job", key, {**value, "repeat": True}, apply)
 
     def _runs(self, process: int, rate: float, rng: random.Random) -> None:
+        outputs: list[str] = []  # runs of chaos-output whose logs are read back once they are final
         with Client(self.servers, timeout=3, retry_for=5, credentials=self.credentials) as c:
             started, n = time.monotonic(), 0
             while self._pace(rate, started, n):
                 n += 1
-                job = rng.choice(["chaos-short", "chaos-short", "chaos-long"])
-                params = run_params(rng)
-                key = f"r-{process}-{n}"
+                if outputs:
+                    self._read_logs(process, c, outputs, n)
+                burst = rng.random() < BURST_SHARE
+                for i in range(BURST if burst else 1):
+                    job = "chaos-short" if burst else rng.choice(RUN_MIX)
+                    self._trigger(process, c, rng, job, f"r-{process}-{n}" + (f"-{i}" if burst else ""), outputs)
 
-                def trigger(job: str = job, key: str = key, params: dict[str, str] = params) -> dict[str, object]:
-                    return {"run_id": c.trigger_run(job, params=params, idempotency_key=key).run_id}
+    def _trigger(self, process: int, c: Client, rng: random.Random, job: str, key: str, outputs: list[str]) -> None:
+        params = run_params(rng)
 
-                self._call(process, "trigger_run", key, {"job": job, "params": params}, trigger)
+        def trigger() -> dict[str, object]:
+            return {"run_id": c.trigger_run(job, params=params, idempotency_key=key).run_id}
+
+        done = self._call(process, "trigger_run", key, {"job": job, "params": params}, trigger)
+        if done is None:
+            return
+        run_id = str(done["run_id"])
+        if rng.random() < REPEAT_SHARE:  # a client retry: the same run, not a second one
+            self._call(process, "trigger_run", key, {"job": job, "params": params, "repeat": True}, trigger)
+        if job == "chaos-output":
+            outputs.append(run_id)
+        elif job != "chaos-short" and rng.random() < KILL_SHARE:
+            def kill() -> dict[str, object]:
+                return {"state": runs_pb2.RunState.Name(c.kill_run(run_id, idempotency_key="k-" + key).state)}
+
+            self._call(process, "kill_run", "k-" + key, {"run_id": run_id}, kill)
+
+    def _read_logs(self, process: int, c: Client, outputs: list[str], n: int) -> None:
+        """The whole output of the oldest chaos-output run, once it has ended."""
+        run_id = outputs[0]
+        try:
+            run = c.get_run(run_id)
+        except ClientError:
+            return
+        if run.state in ACTIVE_STATES:
+            return
+        outputs.pop(0)
+        if run.state != runs_pb2.SUCCEEDED:
+            return
+
+        def read() -> dict[str, object]:
+            size, offset, answer = 0, 0, None
+            for _ in range(64):  # bounded: 256 KiB in pages of the server's default size
+                answer = c.get_run_logs(run_id, offset=offset)
+                size += len(answer.data)
+                offset = answer.next_offset
+                if answer.complete or not answer.data:
+                    break
+            assert answer is not None
+            return {"bytes": size, "complete": answer.complete, "source": answer.source}
+
+        self._call(process, "read_logs", f"l-{process}-{n}", {"run_id": run_id}, read)

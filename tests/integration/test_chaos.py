@@ -20,6 +20,7 @@ NAMESPACES, WHY_NOT = netns.available()
     (["pause-leader", "leader-agents-cut"], 12, 3),
     (["partition-leader", "lossy-replica-links"], 13, 3),
     (["partition-bridge", "agent-net-loss"], 14, 5),
+    (["kill-leader-mid-dispatch", "restart-agent-fast"], 15, 3),
 ])
 def test_chaos_subset(tmp_path: Path, nemeses: list[str], seed: int, replicas: int) -> None:
     if not NAMESPACES and all(n.startswith(("partition", "agent-net")) for n in nemeses):

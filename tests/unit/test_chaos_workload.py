@@ -70,3 +70,51 @@ def test_what_the_workload_sends_serializes_differently_in_different_processes(t
     assert any(i >= 40 for i in differing), "no chaos job serializes differently"
     parsed = api_pb2.TriggerRunRequest.FromString(bytes.fromhex(outputs[0][20]))
     assert len(parsed.params) >= 2
+
+
+def _records(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_the_stubborn_job_outlives_sigterm_and_beats_until_sigkill(tmp_path: Path) -> None:
+    """What lets the checkers see a kill that only signals the shell or never escalates: the
+    job ignores SIGTERM in every process and its child keeps writing beats until SIGKILL."""
+    import signal
+    import time
+
+    from wloadctl.testing.cluster import wait_for
+
+    spec = next(j for j in run_jobs(tmp_path) if j.name == "chaos-stubborn")
+    env = {**os.environ, **spec.env, "WLOADCTL_RUN_ID": "r7", "WLOADCTL_ATTEMPT": "2", "WLOADCTL_EPOCH": "3",
+           "WLOADCTL_AGENT_ID": "a1", "WLOADCTL_ACCEPTED_NS": "5"}
+    # The work sleeps 1-3 s: long enough that the TERM lands while it runs, bounded either way.
+    proc = subprocess.Popen(["bash", "-c", spec.command.shell], env=env, start_new_session=True)
+    log = tmp_path / "exec-a1.jsonl"
+    try:
+        wait_for(lambda: any(r["event"] == "alive" for r in _records(log)), 5, "the first beat")
+        os.killpg(proc.pid, signal.SIGTERM)
+        termed_ns = time.time_ns()
+        wait_for(lambda: any(r["event"] == "alive" and int(str(r["time_ns"])) > termed_ns for r in _records(log)),
+                 5, "a beat after SIGTERM")
+        assert proc.poll() is None, "the job ended on SIGTERM"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    records = _records(log)
+    assert records[0]["event"] == "start" and records[0]["run"] == "r7" and records[0]["attempt"] == 2
+    assert not [r for r in records if r["event"] == "end"], "killed: no end record"
+
+
+def test_a_job_that_finishes_records_its_exit_code_and_stops_beating(tmp_path: Path) -> None:
+    spec = next(j for j in run_jobs(tmp_path) if j.name == "chaos-short")
+    env = {**os.environ, **spec.env, "WLOADCTL_RUN_ID": "r1", "WLOADCTL_ATTEMPT": "1", "WLOADCTL_EPOCH": "1",
+           "WLOADCTL_AGENT_ID": "a2", "WLOADCTL_ACCEPTED_NS": "5"}
+    subprocess.run(["bash", "-c", spec.command.shell], env=env, check=True, timeout=10,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    records = _records(tmp_path / "exec-a2.jsonl")
+    events = [r["event"] for r in records]
+    assert events[0] == "start" and events.count("end") == 1 and "alive" in events
+    end = next(r for r in records if r["event"] == "end")
+    assert end["code"] == 0
+    # The beats' child was killed before the end was written: none is later than the end.
+    assert all(int(str(r["time_ns"])) <= int(str(end["time_ns"])) for r in records)

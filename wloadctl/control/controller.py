@@ -31,6 +31,7 @@ from wloadctl.config.settings import ControlSettings
 from wloadctl.proto.v1 import agent_pb2, commands_pb2, runs_pb2, secrets_pb2
 from wloadctl.raft.node import RaftNode
 from wloadctl.raft.proposer import Proposer
+from wloadctl.raft.testhooks import dispatch_pause_s, takeover_pause_s
 from wloadctl.scheduler.placement import AgentSlots, agent_quorum, lost_agents, place
 from wloadctl.state.encoding import encode
 from wloadctl.state.runs import ON_AGENT_STATES
@@ -315,6 +316,10 @@ class Controller:
                 log.error("no agent quorum: not dispatching (wloadctl cluster force-dispatch overrides)",
                           extra=self.quorum_view())
         if self.phase == "reconcile":
+            if pause := takeover_pause_s():  # test-only (chaos): a new leader killed mid-takeover
+                log.warning("test hook: pausing a takeover between the agent quorum and reconcile",
+                            extra={"epoch": self.epoch, "seconds": pause})
+                await asyncio.sleep(pause)
             await self._reconcile()
             self.phase = "active"
             self.activated_at = self.clock()
@@ -542,6 +547,10 @@ class Controller:
             if result is not None and result.code == grpc.StatusCode.ABORTED.value[0]:
                 log.error("dispatch refused: epoch %d is stale", self.epoch)
             return
+        if pause := dispatch_pause_s():  # test-only (chaos): a leader killed between commit and send
+            log.warning("test hook: pausing between a dispatch commit and its send",
+                        extra={"runs": ",".join(result.run_ids), "seconds": pause})
+            await asyncio.sleep(pause)
         if self.phase != "active":
             return  # deposed while committing: the next leader sends what the state recorded
         # Commit, then act: only what the state recorded goes out.

@@ -22,6 +22,7 @@ from wloadctl.raft.journal import LmdbJournal
 from wloadctl.raft.overrides import MEMBERSHIP, DurableSyncObj, membership_change
 from wloadctl.raft.recovery import RecoveryPlan, plan_recovery
 from wloadctl.raft.snapshots import SnapshotError, SnapshotHeader, extract_db, read_header
+from wloadctl.raft.testhooks import install_pause_s
 from wloadctl.state.store import Store
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,10 @@ class RaftNode:
     def _install_snapshot(self, sync_obj: DurableSyncObj, path: Path) -> None:
         """A snapshot streamed by the leader (Raft thread)."""
         header = self._install_state_from(path)
+        if pause := install_pause_s():
+            log.warning("test hook: pausing a snapshot install between the state and the journal",
+                        extra={"index": header.last[1], "seconds": pause})
+            time.sleep(pause)
         self.journal.clear()
         self.journal.add(*header.prev)
         self.journal.add(*header.last)

@@ -106,6 +106,21 @@ class Replica:
         return self.data_dir.with_name(self.node_id + ".clock-offset")
 
     @property
+    def install_pause_file(self) -> Path:
+        """Seconds to pause mid snapshot install (test-only hook, see raft/testhooks.py)."""
+        return self.data_dir.with_name(self.node_id + ".install-pause")
+
+    @property
+    def dispatch_pause_file(self) -> Path:
+        """Seconds to pause between a dispatch commit and its send (test-only hook, see raft/testhooks.py)."""
+        return self.data_dir.with_name(self.node_id + ".dispatch-pause")
+
+    @property
+    def takeover_pause_file(self) -> Path:
+        """Seconds to pause a takeover before reconcile (test-only hook, see raft/testhooks.py)."""
+        return self.data_dir.with_name(self.node_id + ".takeover-pause")
+
+    @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -228,7 +243,10 @@ class LocalCluster:
                      *(["--insecure"] if self.insecure or not self.tls else [])],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     env={**os.environ, "PYTHONUNBUFFERED": "1",
-                         "WLOADCTL_TEST_CLOCK_OFFSET_FILE": str(rep.clock_offset_file)})
+                         "WLOADCTL_TEST_CLOCK_OFFSET_FILE": str(rep.clock_offset_file),
+                         "WLOADCTL_TEST_INSTALL_PAUSE_FILE": str(rep.install_pause_file),
+                         "WLOADCTL_TEST_DISPATCH_PAUSE_FILE": str(rep.dispatch_pause_file),
+                         "WLOADCTL_TEST_TAKEOVER_PAUSE_FILE": str(rep.takeover_pause_file)})
         if wait:
             self.ensure_admin()
             self.wait_for_leader()
