@@ -349,7 +349,7 @@ class KillDuringInstall(Nemesis):
         down = ctx.rng.uniform(*self.down_s)
         time.sleep(down)  # the schedule's own pacing: the follower falls behind the leader's snapshot
         victim.install_pause_file.write_text(str(self.pause_s))
-        seen_from = victim.log_path.stat().st_size if victim.log_path.exists() else 0
+        seen_from = _log_size(victim)
         ctx.cluster.start(victim, wait=False)
         deadline = time.monotonic() + self.wait_install_s
         try:
@@ -391,7 +391,7 @@ class KillLeaderMidDispatch(Nemesis):
         leader = self.victim = _leader(ctx)
         if leader is None:
             raise NoEffect("no leader")
-        seen_from = leader.log_path.stat().st_size if leader.log_path.exists() else 0
+        seen_from = _log_size(leader)
         leader.dispatch_pause_file.write_text(str(self.pause_s))
         try:
             deadline = time.monotonic() + self.wait_dispatch_s
@@ -428,7 +428,7 @@ class KillLeaderMidTakeover(Nemesis):
         if leader is None:
             raise NoEffect("no leader")
         others = [r for r in ctx.cluster.replicas if r.running and r is not leader]
-        marks = {r.node_id: r.log_path.stat().st_size if r.log_path.exists() else 0 for r in others}
+        marks = {r.node_id: _log_size(r) for r in others}
         for r in others:
             r.takeover_pause_file.write_text(str(self.pause_s))
         try:
@@ -475,6 +475,11 @@ class RestartAgentFast(Nemesis):
         for a in ctx.cluster.agents:
             if not a.running:
                 a.start()
+
+
+def _log_size(replica: Replica) -> int:
+    """Where the replica's log ends now: what it logs next is read from there."""
+    return replica.log_path.stat().st_size if replica.log_path.exists() else 0
 
 
 def _logged_field(log: Path, offset: int, message: str, key: str) -> str | None:
@@ -633,10 +638,24 @@ class AgentNetworkLoss(PartitionNemesis):
         alive = [a for a in ctx.cluster.agents if a.running]
         if not alive:
             raise NoEffect("no agent")
-        victim = ctx.rng.choice(alive)
+        # Preferably one running a job that outlives its lease, so the orphan policy has a process
+        # to kill (one that ignores SIGTERM, when it can): the path this fault is for.
+        busy = _agents_running(ctx, ("chaos-stubborn",)) or _agents_running(ctx, ("chaos-long",))
+        victim = ctx.rng.choice([a for a in alive if a.agent_id in busy] or alive)
         for other in [ctx.proxy_host, *_replica_hosts(ctx)]:
             self.rules += net.cut(victim.agent_id, other)
         return f"agent {victim.agent_id} off the network"
+
+
+def _agents_running(ctx: Context, jobs: tuple[str, ...]) -> set[str]:
+    """Agents the cluster sees running a run of ``jobs`` now (empty when it cannot tell)."""
+    from wloadctl.proto.v1 import runs_pb2
+
+    try:
+        with ctx.cluster.client(retry_for=2) as c:
+            return {r.agent_id for job in jobs for r in c.iter_runs(job_name=job, state=runs_pb2.RUNNING)}
+    except Exception:
+        return set()
 
 
 # ---- links between replicas, through the proxies in front of their Raft ports

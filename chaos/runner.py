@@ -293,7 +293,7 @@ COUNTED_MESSAGES = {"snapshots_installed": "installed snapshot",
 
 # Causes of run transitions counted the same way (the final runs' records).
 COUNTED_CAUSES = {"attempts_lost": "retry after lost agent", "late_reports": "late report:",
-                  "lost_in_agent_restarts": "restarted while attempt", "orphan_kills": "orphan policy",
+                  "lost_in_agent_restarts": "restarted while attempt", "orphan_kills": "orphan",
                   "agent_rejections": "rejected by"}
 
 

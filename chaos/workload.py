@@ -93,9 +93,11 @@ def run_jobs(exec_dir: Path) -> list[jobs_pb2.JobSpec]:
                                 command=jobs_pb2.JobCommand(shell=prologue + WORK.replace("WORK", work)),
                                 **fields)  # type: ignore[arg-type]
 
-    return [job("chaos-short", "sleep 0.$((RANDOM % 5 + 1))"), job("chaos-long", "sleep $((RANDOM % 3 + 2))"),
+    # The longer ones outlive an agent's 3 s lease, so an agent cut off or crashed mid-run leaves
+    # processes for the orphan policy to kill.
+    return [job("chaos-short", "sleep 0.$((RANDOM % 5 + 1))"), job("chaos-long", "sleep $((RANDOM % 4 + 3))"),
             # An ignored signal stays ignored in every child, the beats and the sleep included.
-            job("chaos-stubborn", "sleep $((RANDOM % 3 + 1))", prologue="trap '' TERM; "),
+            job("chaos-stubborn", "sleep $((RANDOM % 5 + 4))", prologue="trap '' TERM; "),
             job("chaos-timeout", "sleep 4", timeout_seconds=1),
             job("chaos-once", "sleep 1", lost_policy=jobs_pb2.FAIL, max_attempts=1),
             job("chaos-picky", "sleep 0.5", agent_selector={"zone": SELECTED_ZONE}),

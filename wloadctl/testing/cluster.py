@@ -100,25 +100,29 @@ class Replica:
     netns: str | None = None      # network namespace it runs in (chaos hosts), None = this one
     proc: subprocess.Popen[bytes] | None = None
 
+    def hook_file(self, hook: str) -> Path:
+        """The file a test-only hook of this replica reads (server/testclock.py, raft/testhooks.py)."""
+        return self.data_dir.with_name(f"{self.node_id}.{hook}")
+
     @property
     def clock_offset_file(self) -> Path:
-        """Seconds to add to this replica's wall clock (test-only hook, see server/testclock.py)."""
-        return self.data_dir.with_name(self.node_id + ".clock-offset")
+        """Seconds to add to this replica's wall clock."""
+        return self.hook_file("clock-offset")
 
     @property
     def install_pause_file(self) -> Path:
-        """Seconds to pause mid snapshot install (test-only hook, see raft/testhooks.py)."""
-        return self.data_dir.with_name(self.node_id + ".install-pause")
+        """Seconds to pause mid snapshot install."""
+        return self.hook_file("install-pause")
 
     @property
     def dispatch_pause_file(self) -> Path:
-        """Seconds to pause between a dispatch commit and its send (test-only hook, see raft/testhooks.py)."""
-        return self.data_dir.with_name(self.node_id + ".dispatch-pause")
+        """Seconds to pause between a dispatch commit and its send."""
+        return self.hook_file("dispatch-pause")
 
     @property
     def takeover_pause_file(self) -> Path:
-        """Seconds to pause a takeover before reconcile (test-only hook, see raft/testhooks.py)."""
-        return self.data_dir.with_name(self.node_id + ".takeover-pause")
+        """Seconds to pause a takeover before reconcile."""
+        return self.hook_file("takeover-pause")
 
     @property
     def running(self) -> bool:
