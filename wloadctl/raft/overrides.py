@@ -37,6 +37,14 @@ D7  The Raft port buffers a frame of whatever length its 4-byte header claims
                                    authentication, the connection dropped),
                                    _SyncObj__parseChangeClusterRequest (the
                                    restricted unpickler).
+D8  (see _SyncObj__onMessageReceived) A follower advances its commit index on an
+    append_entries that carries (or announces) a snapshot, over the entries at the
+    end of its own log that nobody checked: a deposed leader applies its
+    uncommitted entries and answers their callers "done", then the snapshot
+    replaces them (acknowledged writes lost; found by the chaos suite).
+                                -> _SyncObj__onMessageReceived (such messages
+                                   never move the commit index; the installed
+                                   snapshot does).
 Also: our commands are carried as raw protobuf bytes (REGULAR entries are not
 pickled), see _SyncObj__doApplyCommand.
 
@@ -88,6 +96,7 @@ PYSYNCOBJ_NAMES: dict[str, tuple[str, ...]] = {
         "createJournal", "SyncObj", "SyncObj._SyncObj__doApplyCommand", "SyncObj._SyncObj__loadDumpFile",
         "SyncObj._SyncObj__deleteEntriesFrom", "SyncObj._SyncObj__doChangeCluster",
         "SyncObj._SyncObj__parseChangeClusterRequest", "SyncObj._SyncObj__updateClusterConfiguration",
+        "SyncObj._SyncObj__onMessageReceived",
         "SyncObj._applyCommand", "SyncObj._isLeader", "SyncObj._getLeader", "SyncObj.raftLastApplied",
         "SyncObj()._SyncObj__raftLastApplied", "SyncObj()._SyncObj__raftCommitIndex",
         "SyncObj()._SyncObj__lastResponseTime", "SyncObj()._SyncObj__raftElectionDeadline",
@@ -406,6 +415,18 @@ class DurableSyncObj(SyncObj):
         result = SyncObj._SyncObj__doApplyCommand(self, command)  # type: ignore[attr-defined]
         self._wl_apply_meta(index, membership)
         return result
+
+    def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:
+        # D8: pysyncobj moves a follower's commit index up to min(leader's commit index, its own
+        # last index) after every append_entries, also after those that carry a snapshot (or say
+        # one is being prepared) and so checked nothing of the follower's log. A deposed leader's
+        # uncommitted entries, still at the end of its log, were then applied, and their callers
+        # told "done", before the snapshot replaced them: acknowledged writes that no replica kept
+        # (found by the chaos suite's final_specs). Such messages no longer move the commit index;
+        # the installed snapshot sets it (wl_set_last_applied).
+        if isinstance(message, dict) and message.get("type") == "append_entries" and "prevLogIdx" not in message:
+            message = {**message, "commit_index": 0}
+        SyncObj._SyncObj__onMessageReceived(self, node, message)  # type: ignore[attr-defined]
 
     def _SyncObj__parseChangeClusterRequest(self, command: bytes) -> Any:
         # D7: pysyncobj unpickles membership entries with plain pickle.loads, when they arrive
