@@ -281,15 +281,20 @@ class MembershipChange(Nemesis):
         with cluster.client(retry_for=10) as c:
             try:
                 c.add_member(node_id, new.raft_address, new.api_address)
+                how = "added"
             except Exception as e:
-                raise NoEffect(f"add-member {node_id} refused: {e}") from e
+                # Refused, or the answer was lost: a member that made it into the configuration must
+                # run, or the cluster counts a member that never answers.
+                if not _became_member(ctx, node_id):
+                    raise NoEffect(f"add-member {node_id} refused: {e}") from e
+                how = "added (its answer was lost)"
         shutil.rmtree(new.data_dir, ignore_errors=True)  # a fresh member (an earlier one may have used the id)
         cluster.replicas.append(new)
         cluster.write_configs([new])
         cluster.start(new, wait=False)
         self.added = new
         self.expected = {r.node_id for r in cluster.replicas}
-        return f"added {node_id}"
+        return f"{how} {node_id}"
 
     def _remove(self, ctx: Context, member: Replica) -> str:
         with ctx.cluster.client(retry_for=15) as c:
@@ -475,6 +480,16 @@ class RestartAgentFast(Nemesis):
         for a in ctx.cluster.agents:
             if not a.running:
                 a.start()
+
+
+def _became_member(ctx: Context, node_id: str, within_s: float = 20.0) -> bool:
+    """Whether the cluster counts ``node_id`` as a member, asked until ``within_s`` (bounded)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception), ctx.cluster.client(retry_for=2) as c:
+            return node_id in {m.id for m in c.status().members}
+        time.sleep(0.5)
+    return False
 
 
 def _log_size(replica: Replica) -> int:

@@ -142,6 +142,50 @@ def test_add_and_remove_a_fourth_member_through_the_cli(cluster_factory: Any, tm
     assert_all_present(cluster, acked)
 
 
+def test_adding_a_member_while_one_is_down_is_refused_instead_of_stopping_the_cluster(cluster_factory: Any) -> None:
+    """With r-follower down, a fourth member (counted at once, not yet running) would leave 2 of 4
+    reachable: no majority, so not even the change could commit and the cluster stopped until the
+    missing member came back (found by the chaos suite, membership-change + kill-follower)."""
+    cluster: LocalCluster = cluster_factory()
+    cluster.start()
+    leader = cluster.wait_for_leader()
+    down = next(r for r in cluster.replicas if r is not leader)
+    cluster.kill(down, signal.SIGKILL)
+    api_port, raft_port = free_ports(2)
+    fourth = cluster._make_replica("r4", api_port, raft_port)
+    with cluster.client([leader.api_address], retry_for=0) as c:
+        def refused() -> ClientError:
+            try:
+                c.add_member("r4", fourth.raft_address, fourth.api_address)
+            except ClientError as e:
+                return e
+            raise AssertionError("r4 was added with a member down")
+
+        # Once the leader sees it gone (its connection closed); a crash in the last 0.4 s goes unseen.
+        wait_for(lambda: not next(m for m in c.status().members if m.id == down.node_id).connected, 10,
+                 f"the leader to see {down.node_id} gone")
+        error = refused()
+        assert error.code == grpc.StatusCode.FAILED_PRECONDITION
+        assert "would leave 2 of 4 members reachable, no majority" in error.message
+        c.apply_jobs([job("still-writing")])  # the cluster goes on
+        assert {m.id for m in c.status().members} == {"r1", "r2", "r3"}
+    cluster.start(down)
+    with cluster.client([leader.api_address], retry_for=30) as c:
+        def added() -> bool:
+            try:
+                c.add_member("r4", fourth.raft_address, fourth.api_address)
+            except ClientError as e:
+                assert e.code == grpc.StatusCode.FAILED_PRECONDITION, e
+                return False
+            return True
+
+        wait_for(added, 30, "add-member to succeed once every member is back")
+    cluster.replicas.append(fourth)
+    cluster.write_configs([fourth])
+    cluster.start(fourth)
+    cluster.wait_converged(timeout=60)
+
+
 def test_isolated_leader_steps_down_quickly(cluster_factory: Any) -> None:
     cluster: LocalCluster = cluster_factory()
     cluster.start()

@@ -133,6 +133,7 @@ class ClusterServicer(api_pb2_grpc.ClusterServiceServicer):
             command = commands_pb2.Command(idempotency_key=request.idempotency_key, actor=principal().actor(),
                                            set_member=commands_pb2.SetMember(member=m))
             if m.raft_address not in api.node.members():
+                await _refuse_quorum_loss(api, m, context)
                 await hold(api, context, "cluster.membership", "", command,
                            f"add member {m.id} at {m.raft_address}", [f"member/{m.id}"])
             await api.commit(command, context)
@@ -244,3 +245,20 @@ class ClusterServicer(api_pb2_grpc.ClusterServiceServicer):
 
         return await self.api.on_leader(_SERVICE + "TransferLeader", request, api_pb2.TransferLeaderResponse,
                                         context, here)
+
+
+async def _refuse_quorum_loss(api: ApiContext, m: commands_pb2.Member, context: grpc.aio.ServicerContext) -> None:
+    """Strict reconfiguration (etcd's default): a new member counts from the moment its entry is
+    appended, before it runs. With a member already down that can leave the new configuration
+    without a majority of reachable members, and then not even the change itself can commit:
+    the cluster stops until the missing member returns. Refused instead, saying who is missing."""
+    members = api.node.members()
+    reachable = api.node.heard_members()
+    after = len(members) + 1
+    # With every member reachable the change can commit as soon as the new one starts (growing a
+    # single replica to two has no other way); refused only when one is already missing.
+    if reachable < len(members) and reachable < after // 2 + 1:
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                            f"member: adding {m.id} would leave {reachable} of {after} members reachable, no majority "
+                            f"(the new member counts at once, before it runs); bring the missing members back first, "
+                            f"see wloadctl cluster status")

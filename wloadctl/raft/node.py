@@ -209,6 +209,10 @@ class RaftNode:
         """Leader with a majority heard from within leader_fallback: safe to renew agents' leases."""
         return self.sync_obj is not None and self.sync_obj.wl_leads_now(self.timers.leader_fallback)
 
+    def heard_members(self) -> int:
+        """Members (this one included) the leader heard from within the election timeout."""
+        return self.sync_obj.wl_heard_members(self.timers.election_min) if self.sync_obj is not None else 0
+
     def leader_address(self) -> str | None:
         leader = self.sync_obj._getLeader() if self.sync_obj is not None else None
         return leader.address if leader is not None else None

@@ -474,6 +474,12 @@ class DurableSyncObj(SyncObj):
         fresh = sum(1 for n in others if heard.get(n, 0.0) > now - window)
         return fresh + 1 > (len(others) + 1) / 2
 
+    def wl_heard_members(self, window: float) -> int:
+        """Members connected to this node that answered it within ``window``, itself included."""
+        heard = self._SyncObj__lastResponseTime  # type: ignore[attr-defined]
+        now = pyso_monotonic()
+        return 1 + sum(1 for n in self.otherNodes if heard.get(n, 0.0) > now - window and self.isNodeConnected(n))
+
     def wl_set_members(self, addresses: Sequence[str]) -> None:
         others = [a for a in addresses if a != self.selfNode.address]
         self._SyncObj__updateClusterConfiguration(others)
