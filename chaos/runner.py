@@ -334,7 +334,7 @@ def logs_explained(cluster_dir: Path, nemeses: list[str]) -> Finding:
                 problems.append(f"{log.name}:{number}: not a log record: {line[:200]}")
                 continue
             level, msg = str(rec.get("level", "")).lower(), str(rec.get("msg", ""))
-            if "disk-full" in nemeses and "disk full" in msg:
+            if "disk-full" in nemeses and ("disk full" in msg or "No space left on device" in str(rec.get("exc"))):
                 continue
             if level == "critical" or rec.get("exc"):
                 exc = str(rec.get("exc") or "").strip().splitlines()

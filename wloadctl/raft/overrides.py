@@ -334,6 +334,10 @@ class GuardedTransport(TCPTransport):
             _KEEPING_SUFFIX.on = False
 
 
+SNAPSHOT_RETRY_MIN_S = 1.0   # after a failed snapshot (a full disk), the first retry
+SNAPSHOT_RETRY_MAX_S = 60.0
+
+
 class DurableSyncObj(SyncObj):
     """SyncObj with a durable LMDB journal, LMDB snapshots and the fixes above.
 
@@ -368,6 +372,9 @@ class DurableSyncObj(SyncObj):
         self._wl_keep_suffix = False
         self._wl_snapshot_path = snapshot_path
         self._wl_snapshotter = BackgroundSnapshotter(snapshot_path, copy_state, sync_state)
+        self._wl_snapshot_retry_at = 0.0
+        self._wl_snapshot_backoff = SNAPSHOT_RETRY_MIN_S
+        self._wl_snapshot_failed = False
         # D7, read by GuardedTransport while the constructor below creates its connections.
         self._wl_max_frame = max_raft_frame_bytes(conf.appendEntriesBatchSizeBytes, conf.logCompactionBatchSize)
         if not snapshot_path.exists():
@@ -502,11 +509,25 @@ class DurableSyncObj(SyncObj):
         self._wl_snapshotter.start(header, self._wl_begin_state_copy())
 
     def _wl_check_serialize(self) -> int:
+        now = pyso_monotonic()
+        if now < self._wl_snapshot_retry_at:
+            return SERIALIZER_STATE.SERIALIZING  # backing off after a failure: pysyncobj waits
+        if self._wl_snapshot_failed:
+            self._wl_snapshot_failed = False
+            return SERIALIZER_STATE.FAILED  # now pysyncobj may try again
         done = self._wl_snapshotter.poll()
         if done is None:
             return SERIALIZER_STATE.SERIALIZING if self._wl_snapshotter.busy else \
                 SERIALIZER_STATE.NOT_SERIALIZING
-        return SERIALIZER_STATE.SUCCESS if done else SERIALIZER_STATE.FAILED
+        if done:
+            self._wl_snapshot_backoff = SNAPSHOT_RETRY_MIN_S
+            return SERIALIZER_STATE.SUCCESS
+        # pysyncobj would start the next attempt at its next tick: with a full disk that was a
+        # failed copy and an error line every ~10 ms. Wait, doubling up to SNAPSHOT_RETRY_MAX_S.
+        self._wl_snapshot_retry_at = now + self._wl_snapshot_backoff
+        self._wl_snapshot_backoff = min(self._wl_snapshot_backoff * 2, SNAPSHOT_RETRY_MAX_S)
+        self._wl_snapshot_failed = True
+        return SERIALIZER_STATE.SERIALIZING
 
     @staticmethod
     def _wl_deserialize(_path: str) -> Any:
