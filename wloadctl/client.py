@@ -526,6 +526,32 @@ class Client(SecurityCalls):
         request = api_pb2.DeleteJobRequest(name=name, idempotency_key=idempotency_key or new_idempotency_key())
         return self._call(lambda ch: self._jobs(ch).DeleteJob(request, timeout=self.timeout), write=True)
 
+    def suspend_job(self, name: str, suspended: bool = True,
+                    idempotency_key: str = "") -> api_pb2.SuspendJobResponse:
+        """Stop (suspended=True) or restart a job's schedules; a new version of the job either way."""
+        request = api_pb2.SuspendJobRequest(name=name, suspended=suspended,
+                                            idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._jobs(ch).SuspendJob(request, timeout=self.timeout), write=True)
+
+    def next_fire_times(self, name: str, count: int = 10, from_ms: int = 0) -> api_pb2.NextFireTimesResponse:
+        request = api_pb2.NextFireTimesRequest(name=name, count=count, from_ms=from_ms)
+        return self._call(lambda ch: self._jobs(ch).NextFireTimes(request, timeout=self.timeout))
+
+    def list_misfires(self, job_name: str = "", page_size: int = 100,
+                      page_token: str = "") -> api_pb2.ListMisfiresResponse:
+        request = api_pb2.ListMisfiresRequest(job_name=job_name, page_size=page_size, page_token=page_token)
+        return self._call(lambda ch: self._jobs(ch).ListMisfires(request, timeout=self.timeout))
+
+    def iter_misfires(self, job_name: str = "", page_size: int = 500) -> Iterator[jobs_pb2.Misfire]:
+        """Newest first, every page."""
+        token = ""
+        while True:
+            page = self.list_misfires(job_name, page_size, token)
+            yield from page.misfires
+            token = page.next_page_token
+            if not token:
+                return
+
     # ---- cluster
 
     def status(self, server: str | None = None) -> api_pb2.ClusterStatus:

@@ -32,7 +32,7 @@ from wloadctl.testing.cluster import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 # Documents whose examples talk to a running cluster: `wloadctl up` runs for them.
-NEEDS_CLUSTER = {"README.md", "docs/cli.md", "docs/operations.md", "docs/security.md"}
+NEEDS_CLUSTER = {"README.md", "docs/cli.md", "docs/operations.md", "docs/security.md", "docs/scheduling.md"}
 # The README's first two blocks install and run `wloadctl up` (the harness does the same) and
 # run the tests (what CI runs): checked by the two README tests below instead.
 HANDLED_ELSEWHERE = {"README.md": 2}

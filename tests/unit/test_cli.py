@@ -557,7 +557,11 @@ def test_message_to_dict_complete_ordered_and_numeric() -> None:
     assert data["version"] == 3 and data["raft_index"] == 2**40 and data["deleted"] is False
     assert list(data["spec"]) == ["name", "domain", "description", "labels", "command", "env",
                                   "working_dir", "timeout_seconds", "agent_selector", "lost_policy",
-                                  "max_attempts", "task_type", "run_as", "secret_env"]
+                                  "max_attempts", "task_type", "run_as", "secret_env", "schedules",
+                                  "time_zone", "start_ms", "end_ms", "jitter_seconds", "dst_gap", "dst_repeat",
+                                  "misfire", "overlap", "suspended"]
+    assert data["spec"]["misfire"] == {"action": "MISFIRE_RUN_LATEST", "grace_seconds": 0, "window_seconds": 0,
+                                       "max_count": 0}  # an unset message prints with its defaults
     assert (data["spec"]["lost_policy"], data["spec"]["task_type"]) == ("RETRY", "COMMAND")  # enums by name
     assert data["spec"]["command"] == {"argv": {"args": ["/bin/echo", "hi there"]}}
     status = output.message_to_dict(api_pb2.ClusterStatus(members=[api_pb2.MemberStatus(id="r1")]))

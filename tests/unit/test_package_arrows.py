@@ -26,16 +26,19 @@ ALLOWED: dict[str, frozenset[str]] = {
     "logs": frozenset(),
     "proto": frozenset(),
     # Pure rules over the wire types; the state machine and the API apply the same ones.
-    "model": frozenset({"proto"}),
+    # Schedules are validated where specs are (model) by the pure trigger iterators.
+    "model": frozenset({"proto", "scheduler.triggers"}),
     "security": frozenset({"fsutil"}),
     # The state machine: pure apply, so nothing that knows about Raft, the network or the clock.
     # The permission table (no crypto, no gRPC) is checked at apply time like the job rules.
-    "state": frozenset({"proto", "model", "fsutil", "security.permissions"}),
+    # Apply computes next slots and re-checks firings with the same pure trigger and misfire rules.
+    "state": frozenset({"proto", "model", "fsutil", "security.permissions", "scheduler.triggers",
+                        "scheduler.firing"}),
     "raft": frozenset({"state", "proto", "config", "fsutil"}),
     # Decisions as functions of a view; the agent policy (model/policy.py) is one of their inputs.
     "scheduler": frozenset({"proto", "model"}),
     "control": frozenset({"raft", "state", "scheduler", "proto", "config"}),
-    "api": frozenset({"control", "raft", "state", "model", "proto", "config", "security"}),
+    "api": frozenset({"control", "raft", "state", "model", "proto", "config", "security", "scheduler"}),
     # The replica process wires everything together; nothing imports it (but the CLI's `server`).
     "server": frozenset({"api", "control", "raft", "state", "security", "config", "proto", "fsutil", "logs"}),
     # The agent shares only configuration, wire types and the policy rules with the replicas.

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import datetime
 import logging
 import os
 import platform
@@ -70,6 +71,15 @@ def agent_policy(config: AgentConfig) -> runs_pb2.AgentPolicy:
     return runs_pb2.AgentPolicy(
         user=own_user(), allowed_run_as=config.allowed_run_as, restrict_commands=config.allowed_commands is not None,
         allowed_commands=config.allowed_commands or (), allow_scripts=config.allow_scripts, secret_env=True)
+
+
+def schedule_env(slot_ms: int) -> dict[str, str]:
+    """What a job fired by a schedule is told of its slot (nothing for a run triggered otherwise)."""
+    if not slot_ms:
+        return {}
+    when = datetime.datetime.fromtimestamp(slot_ms / 1000, datetime.UTC)
+    return {"WLOADCTL_SLOT_MS": str(slot_ms),
+            "WLOADCTL_SCHEDULED_TIME": when.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
 
 
 class Agent:
@@ -363,7 +373,8 @@ class Agent:
                 # its logs or an event. Then who runs it, under which epoch: lets a job (and the chaos
                 # suite) record facts independent of the cluster's own bookkeeping.
                 env={**spec.env, **a.secret_env, "WLOADCTL_AGENT_ID": self.config.agent_id,
-                     "WLOADCTL_EPOCH": str(epoch), "WLOADCTL_ACCEPTED_NS": str(time.time_ns())},
+                     "WLOADCTL_EPOCH": str(epoch), "WLOADCTL_ACCEPTED_NS": str(time.time_ns()),
+                     **schedule_env(a.slot_ms)},
                 params=dict(a.params),
                 working_dir=spec.working_dir, timeout_seconds=spec.timeout_seconds, run_as=spec.run_as,
                 empty=spec.task_type == jobs_pb2.EMPTY)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 
@@ -11,6 +12,7 @@ from wloadctl.api.context import ApiContext
 from wloadctl.api.governance import hold
 from wloadctl.model.rules import DEFAULT_DOMAIN, validate_specs
 from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, jobs_pb2
+from wloadctl.scheduler.preview import fire_times
 from wloadctl.security.permissions import Permission
 from wloadctl.state.store import MAX_IDEMPOTENCY_KEY
 
@@ -18,6 +20,7 @@ _SERVICE = "/wloadctl.v1.JobService/"
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 _MAX_ERRORS_SHOWN = 20
+MAX_FIRE_TIMES = 1000
 
 
 async def check_key(key: str, context: grpc.aio.ServicerContext) -> None:
@@ -120,3 +123,70 @@ class JobServicer(api_pb2_grpc.JobServiceServicer):
         # Only what the caller may read; the page may come back shorter ("keep going" still holds).
         jobs = [j for j in page.jobs if visible is None or j.spec.domain in visible]
         return api_pb2.ListJobsResponse(jobs=jobs, next_page_token=page.next_token)
+
+    async def SuspendJob(self, request: api_pb2.SuspendJobRequest,
+                         context: grpc.aio.ServicerContext) -> api_pb2.SuspendJobResponse:
+        await check_name(request.name, context)
+        await check_key(request.idempotency_key, context)
+        current = self.api.store.get_job(request.name)
+        if current is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"name: job {request.name!r} not found")
+        await require(context, Permission.JOB_ACTIVATE, current.spec.domain)
+
+        async def here() -> api_pb2.SuspendJobResponse:
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key, actor=principal().actor(),
+                                           suspend_job=commands_pb2.SuspendJob(name=request.name,
+                                                                               suspended=request.suspended))
+            result = await self.api.commit(command, context)
+            return api_pb2.SuspendJobResponse(job=result.jobs[0] if result.jobs else None,
+                                              raft_index=result.raft_index)
+
+        return await self.api.on_leader(_SERVICE + "SuspendJob", request, api_pb2.SuspendJobResponse, context, here)
+
+    async def NextFireTimes(self, request: api_pb2.NextFireTimesRequest,
+                            context: grpc.aio.ServicerContext) -> api_pb2.NextFireTimesResponse:
+        await check_name(request.name, context)
+        count = request.count or 10
+        if count > MAX_FIRE_TIMES:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"count: at most {MAX_FIRE_TIMES}")
+        if request.from_ms < 0:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "from_ms: must not be negative")
+        job = self.api.store.get_job(request.name)
+        if job is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"name: job {request.name!r} not found")
+        await require(context, Permission.JOB_READ, job.spec.domain)
+        from_ms = request.from_ms or int(time.time() * 1000)
+        state = self.api.store.schedule_state(request.name)
+        # A whole year of every-second slots is cheap enough, but keep a bound on the work anyway.
+        preview = await asyncio.to_thread(fire_times, job.spec, from_ms, count)
+        response = api_pb2.NextFireTimesResponse(name=job.spec.name, version=job.version,
+                                                 time_zone=job.spec.time_zone or "UTC",
+                                                 suspended=job.spec.suspended, times=preview.times,
+                                                 skipped=preview.skipped)
+        if state is not None:
+            response.state.CopyFrom(state)
+        return response
+
+    async def ListMisfires(self, request: api_pb2.ListMisfiresRequest,
+                           context: grpc.aio.ServicerContext) -> api_pb2.ListMisfiresResponse:
+        size = request.page_size or DEFAULT_PAGE_SIZE
+        if size > MAX_PAGE_SIZE:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"page_size: at most {MAX_PAGE_SIZE}")
+        if len(request.page_token) > 24:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_token: not a token this server issued")
+        if len(request.job_name) > 128 or "\0" in request.job_name:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "job_name: longer than 128 characters")
+        visible = visible_domains(Permission.JOB_READ)
+        if request.job_name:
+            job = self.api.store.get_job(request.job_name)
+            await require(context, Permission.JOB_READ, job.spec.domain if job is not None else DEFAULT_DOMAIN)
+        records, token = await asyncio.to_thread(self.api.store.list_misfires, request.job_name, size,
+                                                 request.page_token)
+        if visible is not None:
+            domains = {}
+            for r in records:
+                if r.job_name not in domains:
+                    job = self.api.store.get_job(r.job_name)
+                    domains[r.job_name] = job.spec.domain if job is not None else DEFAULT_DOMAIN
+            records = [r for r in records if domains[r.job_name] in visible]
+        return api_pb2.ListMisfiresResponse(misfires=records, next_page_token=token)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import yaml
-from google.protobuf import descriptor, json_format
+from google.protobuf import descriptor, json_format, message_factory
 from google.protobuf.message import Message
 
 __all__ = [
@@ -103,6 +103,12 @@ def _normalize(desc: descriptor.Descriptor, data: dict[str, Any]) -> dict[str, A
     """
     out: dict[str, Any] = {}
     for field in desc.fields:
+        if field.name not in data and _unset_message(field):
+            # Every field is present (docs/cli.md): a message field that is not set prints as its
+            # message with default values, so a script never has to check whether a key exists.
+            empty = message_factory.GetMessageClass(field.message_type)()
+            data = {**data, field.name: json_format.MessageToDict(
+                empty, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)}
         if field.name not in data:
             continue
         value = data[field.name]
@@ -127,6 +133,12 @@ def _normalize(desc: descriptor.Descriptor, data: dict[str, Any]) -> dict[str, A
             value = _convert_scalar(field, value)
         out[field.name] = value
     return out
+
+
+def _unset_message(field: descriptor.FieldDescriptor) -> bool:
+    """A singular message field outside a oneof (those print only the member that is set)."""
+    return (field.type == descriptor.FieldDescriptor.TYPE_MESSAGE and not _is_repeated(field)
+            and field.containing_oneof is None and not field.message_type.full_name.startswith("google.protobuf."))
 
 
 def dump_json(data: Any) -> str:

@@ -317,6 +317,7 @@ _SHARED_VERBS = {
     "audit": ("read, verify and export the audit log", "action", "actions"),
     "diff": ("compare two versions of a job", "resource", "resources"),
     "rollback": ("apply an earlier version of a job again", "resource", "resources"),
+    "job": ("suspend, resume and preview a job's schedules", "action", "actions"),
 }
 _VERB_EXAMPLES = {
     "auth": "wloadctl auth bootstrap\n  wloadctl auth policy get\n  wloadctl auth policy set --approval job.delete",
@@ -329,6 +330,8 @@ _VERB_EXAMPLES = {
              "  wloadctl audit export --format xlsx -o audit.xlsx",
     "diff": "wloadctl diff job nightly-backup",
     "rollback": "wloadctl rollback job nightly-backup --to-version 1",
+    "job": "wloadctl job next nightly-backup --count 5\n  wloadctl job suspend nightly-backup\n"
+           "  wloadctl job resume nightly-backup",
 }
 
 
@@ -388,7 +391,19 @@ See docs/cli.md for the JSON output of every command.
 def build_parser() -> argparse.ArgumentParser:
     # Imported here: the command modules build on the helpers above.
     from wloadctl.cli.certs import add_certs_parser
-    from wloadctl.cli.commands import access, agents, approvals, audit, cluster, history, jobs, local, runs, sessions
+    from wloadctl.cli.commands import (
+        access,
+        agents,
+        approvals,
+        audit,
+        cluster,
+        history,
+        jobs,
+        local,
+        runs,
+        schedules,
+        sessions,
+    )
     from wloadctl.cli.commands import secrets as secret_commands
 
     root = _Parser(
@@ -405,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.register(verbs)
     add_certs_parser(verbs.subs)
     jobs.register(verbs)
+    schedules.register(verbs)
     history.register(verbs)
     runs.register(verbs)
     agents.register(verbs)

@@ -112,9 +112,71 @@ def describe_job(v: jobs_pb2.JobVersion) -> str:
     policy = enum_name(jobs_pb2.LostPolicy, spec.lost_policy).lower()
     tail.append(("Lost policy", f"{policy} (when the agent running it is lost)"))
     tail.append(("Attempts", f"{spec.max_attempts}" if spec.max_attempts else "3 (default)"))
+    tail += schedule_pairs(spec)
 
     text = _fmt_pairs(lines, 13) + script_block + _fmt_pairs(env_lines + tail, 13)
     return "\n".join(text) + "\n"
+
+
+_MISFIRE_NAMES = {jobs_pb2.MISFIRE_RUN_LATEST: "run-latest", jobs_pb2.MISFIRE_SKIP: "skip",
+                  jobs_pb2.MISFIRE_RUN_ALL: "run-all"}
+_OVERLAP_NAMES = {jobs_pb2.OVERLAP_ALLOW: "allow", jobs_pb2.OVERLAP_FORBID: "forbid",
+                  jobs_pb2.OVERLAP_REPLACE: "replace", jobs_pb2.OVERLAP_BUFFER_ONE: "buffer-one",
+                  jobs_pb2.OVERLAP_BUFFER_ALL: "buffer-all"}
+
+
+def schedule_text(s: jobs_pb2.Schedule) -> str:
+    kind = s.WhichOneof("kind")
+    if kind == "cron":
+        return f"cron {s.cron}"
+    if kind == "every_seconds":
+        return f"every {output.format_duration(s.every_seconds)}"
+    if kind == "at_ms":
+        return f"at {output.format_ms(s.at_ms)}"
+    return "-"
+
+
+def schedule_pairs(spec: jobs_pb2.JobSpec) -> list[tuple[str, str]]:
+    if not spec.schedules:
+        return [("Schedules", "<none> (runs only when triggered)")]
+    items = [schedule_text(s) for s in spec.schedules]
+    pairs = [("Schedules", items[0] + ("  (SUSPENDED)" if spec.suspended else ""))] + [("", i) for i in items[1:]]
+    pairs.append(("Time zone", spec.time_zone or "UTC"))
+    if spec.start_ms or spec.end_ms:
+        pairs.append(("Window", f"{output.format_ms(spec.start_ms) if spec.start_ms else '-'} .. "
+                                f"{output.format_ms(spec.end_ms) if spec.end_ms else '-'}"))
+    if spec.jitter_seconds:
+        pairs.append(("Jitter", f"up to {output.format_duration(spec.jitter_seconds)}"))
+    gap = "skip" if spec.dst_gap == jobs_pb2.DST_GAP_SKIP else "shift"
+    repeat = "twice" if spec.dst_repeat == jobs_pb2.DST_REPEAT_TWICE else "once"
+    pairs.append(("DST", f"missing local times: {gap}; repeated local times: {repeat}"))
+    m = spec.misfire
+    misfire = f"{_MISFIRE_NAMES.get(m.action, str(m.action))} (grace {m.grace_seconds or 60}s"
+    if m.action == jobs_pb2.MISFIRE_RUN_ALL:
+        misfire += f", window {m.window_seconds or 86400}s, at most {m.max_count or 100}"
+    pairs.append(("Misfire", misfire + ")"))
+    pairs.append(("Overlap", _OVERLAP_NAMES.get(spec.overlap, str(spec.overlap))))
+    return pairs
+
+
+def fire_times_text(answer: api_pb2.NextFireTimesResponse) -> str:
+    rows = [(t.local_time, output.format_ms(t.slot_ms), output.format_ms(t.due_ms) if t.due_ms != t.slot_ms else "-",
+             {"shifted": f"shifted by DST (named {t.nominal_local})",
+              "repeated": "repeated local time (second occurrence)"}.get(t.dst, "-"))
+            for t in answer.times]
+    text = output.render_table((f"LOCAL ({answer.time_zone})", "UTC", "DUE (JITTER)", "DST"), rows)
+    if answer.skipped:
+        text += "Skipped by DST (local times that do not exist): " + ", ".join(answer.skipped) + "\n"
+    if answer.suspended:
+        text += "The job is suspended: these times fire only after `wloadctl job resume`.\n"
+    return text
+
+
+def misfires_table(records: Sequence[jobs_pb2.Misfire]) -> str:
+    rows = [(m.job_name, output.format_ms(m.first_slot_ms),
+             output.format_ms(m.last_slot_ms) if m.last_slot_ms != m.first_slot_ms else "-", m.count, m.reason,
+             m.detail or "-") for m in records]
+    return output.render_table(("JOB", "SLOT", "LAST SLOT", "COUNT", "REASON", "DETAIL"), rows)
 
 
 # ---- runs ----------------------------------------------------------------------------------
@@ -139,6 +201,11 @@ def describe_run(run: runs_pb2.Run) -> str:
         ("Agent", run.agent_id or "-"),
         ("Epoch", str(run.epoch) if run.epoch else "-"),
     ]
+    if run.slot_ms:
+        pairs.append(("Schedule slot", output.format_ms(run.slot_ms)))
+    if run.waiting_for:
+        pairs.append(("Waiting for", "an earlier run of its job to end (overlap policy)"
+                      if run.waiting_for == "overlap" else run.waiting_for))
     params = [f"{k}={v}" for k, v in sorted(run.params.items())]
     pairs.append(("Params", params[0] if params else "<none>"))
     pairs += [("", p) for p in params[1:]]

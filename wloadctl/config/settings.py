@@ -41,6 +41,7 @@ class ControlSettings:
     tick_s: float = 0.05
     resend_after_s: float = 3.0         # re-send an assignment not confirmed as started
     max_dispatch_batch: int = 2000
+    max_firings_per_tick: int = 5000    # jobs whose slot is due, decided per tick (the rest next tick)
     log_request_timeout_s: float = 5.0
     agent_silence_s: float = 2.0        # an agent not heard for this long does not count as reachable
     probe_interval_s: float = 2.0       # how often a leader short of agents asks the followers

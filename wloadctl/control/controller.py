@@ -32,7 +32,8 @@ from wloadctl.proto.v1 import agent_pb2, commands_pb2, runs_pb2, secrets_pb2
 from wloadctl.raft.node import RaftNode
 from wloadctl.raft.proposer import Proposer
 from wloadctl.raft.testhooks import dispatch_pause_s, takeover_pause_s
-from wloadctl.scheduler.placement import AgentSlots, agent_quorum, lost_agents, place
+from wloadctl.scheduler.placement import agent_quorum
+from wloadctl.scheduler.plan import LinkView, free_slots, plan_dispatch, plan_lost_agents, plan_schedules
 from wloadctl.state.encoding import encode
 from wloadctl.state.runs import ON_AGENT_STATES
 from wloadctl.state.secrets import resolve
@@ -70,6 +71,7 @@ class AgentConn:
 class Controller:
     def __init__(self, node: RaftNode, store: Store, proposer: Proposer, node_id: str,
                  settings: ControlSettings | None = None, clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time,
                  probe_followers: Callable[[], Awaitable[dict[str, int]]] | None = None) -> None:
         self.node = node
         self.store = store
@@ -77,6 +79,8 @@ class Controller:
         self.node_id = node_id
         self.settings = settings or ControlSettings()
         self.clock = clock
+        self.wall_clock = wall_clock  # schedule slots are instants: they are compared with wall time
+        self.firings_total = 0
         self.conns: dict[str, AgentConn] = {}
         self.phase = "follower"
         self.epoch = 0
@@ -307,6 +311,7 @@ class Controller:
             await self._begin_epoch()
             return
         await self._register_agents()
+        await self._fire_schedules()
         if self.phase in ("inquiry", "degraded"):
             self._inquire()
             if self._quorum_reached():
@@ -488,61 +493,45 @@ class Controller:
                   extra={"reachable": reachable, "known": known, "target": best[0], "target_sees": best[1]})
         self.node.transfer_leadership(best[0], lambda _res, _err: None)
 
+    def _links(self) -> list[LinkView]:
+        return [LinkView(c.agent_id, c.last_heard, c.confirmed_epoch) for c in self.conns.values()]
+
     async def _detect_lost_agents(self) -> None:
-        now = self.clock()
-        heard: dict[str, float] = {}
-        leases: dict[str, float] = {}
-        for agent in self.store.agents():
-            if agent.lost_ms:
-                continue
-            conn = self.conns.get(agent.agent_id)
-            last = conn.last_heard if conn is not None else self.disconnected_at.get(agent.agent_id, 0.0)
-            # A new leader has heard nothing before its takeover: count from then.
-            heard[agent.agent_id] = max(last, self.takeover_started)
-            leases[agent.agent_id] = (agent.lease_ms or 3000) / 1000
-        for agent_id in lost_agents(heard, leases, now, self.settings.lease_margin_s):
-            silent = now - heard[agent_id]
-            result = await self._commit(commands_pb2.Command(mark_agent_lost=commands_pb2.MarkAgentLost(
-                agent_id=agent_id, epoch=self.epoch,
-                cause=f"agent {agent_id} silent for {silent:.1f} s (lease {leases[agent_id]:.1f} s + margin "
-                      f"{self.settings.lease_margin_s:.1f} s)")))
+        heard = dict(self.disconnected_at)
+        heard.update({agent_id: conn.last_heard for agent_id, conn in self.conns.items()})
+        with self.store.view() as view:
+            marks = plan_lost_agents(view, heard, self.takeover_started, self.clock(), self.settings.lease_margin_s,
+                                     self.epoch)
+        for mark in marks:
+            result = await self._commit(commands_pb2.Command(mark_agent_lost=mark))
             if result is not None and result.code == 0:
-                self._registered_hello.pop(agent_id, None)
-                conn = self.conns.get(agent_id)
+                self._registered_hello.pop(mark.agent_id, None)
+                conn = self.conns.get(mark.agent_id)
                 if conn is not None:
                     conn.confirmed_epoch = 0  # it must confirm again before it gets work
-                    self.confirmed.discard(agent_id)
-                log.warning("agent lost", extra={"agent": agent_id, "runs": ",".join(result.run_ids)})
+                    self.confirmed.discard(mark.agent_id)
+                log.warning("agent lost", extra={"agent": mark.agent_id, "runs": ",".join(result.run_ids)})
 
-    def _slots(self) -> list[AgentSlots]:
-        on_agent = self.store.on_agent_counts()
-        usable = {a.agent_id: a for a in self.store.agents() if not a.lost_ms}
-        slots = []
-        now = self.clock()
-        for agent_id, conn in self.conns.items():
-            agent = usable.get(agent_id)
-            silent = now - conn.last_heard > self.settings.agent_silence_s
-            if agent is None or conn.confirmed_epoch != self.epoch or silent:
-                continue  # a silent agent may be cut off: do not send it work blindly
-            used = on_agent.get(agent_id, 0)
-            slots.append(AgentSlots(agent_id, dict(agent.labels), max(0, agent.capacity - used), used,
-                                    agent.policy if agent.HasField("policy") else None))
-        return slots
+    async def _fire_schedules(self) -> None:
+        """Time-driven firings due now (any leading phase: creating runs needs no agent)."""
+        now_ms = int(self.wall_clock() * 1000)
+        with self.store.view() as view:
+            commands = plan_schedules(view, now_ms, self.settings.max_firings_per_tick)
+        for fire in commands:
+            result = await self._commit(commands_pb2.Command(fire_schedules=fire))
+            if result is None:
+                return
+            self.firings_total += len(result.run_ids)
+            if result.message:
+                log.info("firings refused at apply: %s", result.message)
 
     async def _dispatch(self) -> None:
-        slots = self._slots()
-        free = sum(a.free for a in slots)
-        if free == 0:
-            return  # nothing to place on: do not even read the queue
-        # Runs whose selector matches no free agent are skipped, so look a little further.
-        queued = self.store.queued_runs(min(self.settings.max_dispatch_batch, max(free * 4, 256)))
-        if not queued:
+        with self.store.view() as view:
+            slots = free_slots(view, self._links(), self.epoch, self.clock(), self.settings.agent_silence_s)
+            decision = plan_dispatch(view, slots, self.epoch, self.settings.max_dispatch_batch)
+        if decision is None:
             return
-        decisions = place(queued, slots)
-        if not decisions:
-            return
-        result = await self._commit(commands_pb2.Command(
-            dispatch_runs=commands_pb2.DispatchRuns(epoch=self.epoch, decisions=decisions)))
+        result = await self._commit(commands_pb2.Command(dispatch_runs=decision))
         if result is None or result.code != 0:
             if result is not None and result.code == grpc.StatusCode.ABORTED.value[0]:
                 log.error("dispatch refused: epoch %d is stale", self.epoch)
@@ -585,7 +574,8 @@ class Controller:
         """The run's spec keeps the references; the values go only into the message to the agent
         that runs this attempt, resolved now: an attempt sent after a secret changed gets the new
         values, one sent after it was deleted fails with secret_error."""
-        assignment = agent_pb2.Assignment(run_id=run.run_id, attempt=run.attempt, spec=run.spec, params=run.params)
+        assignment = agent_pb2.Assignment(run_id=run.run_id, attempt=run.attempt, spec=run.spec, params=run.params,
+                                          slot_ms=run.slot_ms)
         if run.spec.secret_env:
             env, error = resolve(self.store.secret_box, secrets, run.spec)
             if error:

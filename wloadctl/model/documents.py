@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from wloadctl.model import scheduling
 from wloadctl.model.rules import (
     DEFAULT_DOMAIN,
     LOST_POLICIES,
@@ -68,6 +69,7 @@ _SPEC_FIELDS = (
     "agentSelector",
     "lostPolicy",
     "maxAttempts",
+    *scheduling.YAML_FIELDS,
 )
 _SECTIONS = {"": _TOP_FIELDS, "metadata": _METADATA_FIELDS, "spec": _SPEC_FIELDS}
 
@@ -130,6 +132,7 @@ def spec_to_dict(spec: jobs_pb2.JobSpec) -> dict[str, Any]:
         body["lostPolicy"] = _enum_yaml(LOST_POLICIES, spec.lost_policy)
     if spec.max_attempts:
         body["maxAttempts"] = spec.max_attempts
+    scheduling.to_yaml(spec, body)
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": body}
 
 
@@ -239,10 +242,10 @@ class _DocParser:
             entries.append((entry_key, self.string(entry_value, entry_where)))
         return entries, len(value)
 
-    def duration(self, value: object) -> int | None:
+    def duration(self, value: object, where: str = _YAML_NAMES.timeout) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int | str):
             self.err(
-                _YAML_NAMES.timeout,
+                where,
                 f"{_DURATION_HINT}, or whole seconds as an integer, got {_type_name(value)}",
             )
             return None
@@ -251,7 +254,7 @@ class _DocParser:
         match = _DURATION_RE.fullmatch(value)
         if not value or match is None:
             self.err(
-                _YAML_NAMES.timeout,
+                where,
                 f"{_DURATION_HINT} (or combined, like 1h30m), or whole seconds as an unquoted integer; "
                 f"got {quote(value, 40)}",
             )
@@ -401,6 +404,8 @@ class _DocParser:
             spec.lost_policy = fields.lost_policy
         if fields.max_attempts is not None and 0 <= fields.max_attempts <= MAX_ATTEMPTS:
             spec.max_attempts = fields.max_attempts
+        scheduling.parse_yaml(body, spec, self.err, self.duration)
+        scheduling.problems(spec, self.err, yaml_names=True)
         if problem := size_problem(spec):
             self.err("", problem)
         return spec

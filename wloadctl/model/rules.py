@@ -17,6 +17,7 @@ from typing import Any
 
 from google.protobuf import unknown_fields
 
+from wloadctl.model import scheduling
 from wloadctl.model.secrets import ref_problem
 from wloadctl.proto.v1 import jobs_pb2
 
@@ -377,6 +378,9 @@ def validate_spec(spec: jobs_pb2.JobSpec) -> list[SpecError]:
         messages.append(("command", spec.command))
         if spec.command.HasField("argv"):
             messages.append(("command.argv", spec.command.argv))
+    messages += [(f"schedules[{i}]", schedule) for i, schedule in enumerate(spec.schedules)]
+    if spec.HasField("misfire"):
+        messages.append(("misfire", spec.misfire))
     for where, message in messages:
         numbers = sorted({f.field_number for f in unknown_fields.UnknownFieldSet(message)})
         for number in numbers:
@@ -410,6 +414,7 @@ def validate_spec(spec: jobs_pb2.JobSpec) -> list[SpecError]:
         command_present=spec.HasField("command"),
     )
     check_fields(fields, _PROTO_NAMES, err)
+    scheduling.problems(spec, err)
     if problem := size_problem(spec):
         err("", problem)
     return errors

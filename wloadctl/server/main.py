@@ -178,7 +178,8 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     collector: ReplicaCollector | None = None
     try:
         node.start()
-        proposer = Proposer(node, clock=wall_clock())
+        clock = wall_clock()
+        proposer = Proposer(node, clock=clock)
         if config.metrics_address:
             try:
                 collector = serve_metrics(config.metrics_address, node, proposer)
@@ -195,7 +196,7 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     ca_pem = config.tls_ca.read_bytes() if api_credentials is not None and config.tls_ca is not None else None
     api = ApiContext(config=config, node=node, store=store, proposer=proposer,
                      secret=secret.encode() if secret else None, ca_pem=ca_pem)
-    controller = Controller(node, store, proposer, config.node_id, config.control,
+    controller = Controller(node, store, proposer, config.node_id, config.control, wall_clock=clock,
                             probe_followers=lambda: _probe_followers(api))
     api.controller = controller
     if collector is not None:

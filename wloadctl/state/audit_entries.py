@@ -13,7 +13,7 @@ from wloadctl.proto.v1 import auth_pb2, commands_pb2, secrets_pb2
 from wloadctl.state.audit import capped, to_dict, to_json
 
 # High-volume machinery of the controller: the runs' own transitions record them.
-NOT_AUDITED = frozenset({"noop", "dispatch_runs", "record_run_events"})
+NOT_AUDITED = frozenset({"noop", "dispatch_runs", "record_run_events", "fire_schedules"})
 
 _OPERATION = {
     "apply_jobs": "job.apply", "delete_job": "job.delete", "set_member": "member.set",
@@ -35,6 +35,8 @@ def operation(kind: str, cmd: commands_pb2.Command, result: commands_pb2.Command
         if result.code == 0:
             return "login"
         return "login.lockout" if "now locked" in result.message else "login.failed"
+    if kind == "suspend_job":
+        return "job.suspend" if cmd.suspend_job.suspended else "job.resume"
     if kind == "decide_approval":
         return "approval.approve" if cmd.decide_approval.approve else "approval.reject"
     if kind == "record_audit":
@@ -80,6 +82,8 @@ def resources(kind: str, cmd: commands_pb2.Command, result: commands_pb2.Command
         return [f"job/{s.name}" for s in cmd.apply_jobs.jobs]
     if kind == "delete_job":
         return [f"job/{cmd.delete_job.name}"]
+    if kind == "suspend_job":
+        return [f"job/{cmd.suspend_job.name}"]
     if kind in ("set_member",):
         return [f"member/{cmd.set_member.member.id}"]
     if kind == "remove_member":

@@ -8,7 +8,7 @@ refuses stale decisions deterministically (principle 11).
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import grpc
 import lmdb
@@ -24,7 +24,7 @@ MAX_TRANSITIONS = 200
 DEFAULT_MAX_ATTEMPTS = 3
 MAX_PARAMS = 64
 
-RUN_DBS = (b"runs", b"runs_by_job", b"runs_active", b"runs_queue", b"agents", b"runs_on_agent")
+RUN_DBS = (b"runs", b"runs_by_job", b"runs_active", b"runs_queue", b"agents", b"runs_on_agent", b"runs_job_active")
 
 _U64 = struct.Struct(">Q")
 EPOCH_KEY = b"epoch_info"
@@ -60,6 +60,7 @@ class RunTables:
         self.queue = dbs[b"runs_queue"]
         self.agents = dbs[b"agents"]
         self.on_agent = dbs[b"runs_on_agent"]  # agent_id \0 seq -> b"" for DISPATCHED/RUNNING runs
+        self.job_active = dbs[b"runs_job_active"]  # job \0 seq -> b"" for runs not final (overlap policies)
 
     # ---- reads (any transaction)
 
@@ -98,6 +99,21 @@ class RunTables:
             if raw:
                 yield runs_pb2.Run.FromString(raw)
 
+    def active_of_job(self, txn: lmdb.Transaction, job_name: str) -> list[runs_pb2.Run]:
+        """The job's runs that are not final, oldest first."""
+        prefix = job_name.encode() + b"\0"
+        cur = txn.cursor(db=self.job_active)
+        out = []
+        if not cur.set_range(prefix):
+            return out
+        for key in cur.iternext(keys=True, values=False):
+            if not key.startswith(prefix):
+                break
+            raw = txn.get(key[-8:], db=self.runs)
+            if raw:
+                out.append(runs_pb2.Run.FromString(raw))
+        return out
+
     def on_agent_counts(self, txn: lmdb.Transaction) -> dict[str, int]:
         """DISPATCHED + RUNNING runs per agent, from the index keys alone (nothing parsed)."""
         counts: dict[str, int] = {}
@@ -127,11 +143,11 @@ class RunTables:
             prefix = job_name.encode() + b"\0"
             cur = txn.cursor(db=self.by_job)
             start = prefix + _U64.pack(before_seq - 1 if before_seq else (1 << 64) - 1)
-            seqs = _iter_back(cur, start, prefix, lambda k: _U64.unpack(k[len(prefix):])[0])
+            seqs = iter_back(cur, start, prefix, lambda k: _U64.unpack(k[len(prefix):])[0])
         else:
             cur = txn.cursor(db=self.runs)
             start = _U64.pack(before_seq - 1 if before_seq else (1 << 64) - 1)
-            seqs = _iter_back(cur, start, b"", lambda k: _U64.unpack(k)[0])
+            seqs = iter_back(cur, start, b"", lambda k: _U64.unpack(k)[0])
         last = 0
         size = 0
         for scanned, seq in enumerate(seqs):
@@ -154,10 +170,14 @@ class RunTables:
         key = _U64.pack(run_seq(run.run_id) or 0)
         run.updated_ms = now_ms
         txn.put(key, encode(run), db=self.runs)
+        job_key = run.job_name.encode() + b"\0" + key
         if run.state in FINAL_STATES:
             txn.delete(key, db=self.active)
+            if txn.delete(job_key, db=self.job_active):
+                self._release_waiting(txn, run.job_name, now_ms)
         else:
             txn.put(key, b"", db=self.active)
+            txn.put(job_key, b"", db=self.job_active)
         if run.state == RS.QUEUED:
             txn.put(key, b"", db=self.queue)
         else:
@@ -241,6 +261,33 @@ class RunTables:
             run.error = f"{error}; {why}"
             self._move(run, RS.FAILED, now_ms, run.error)
 
+    def _release_waiting(self, txn: lmdb.Transaction, job_name: str, now_ms: int) -> None:
+        """A run of the job ended: the oldest run waiting under its overlap policy goes, once none
+        other is on its way."""
+        active = self.active_of_job(txn, job_name)
+        if any(r.state != RS.PENDING for r in active):
+            return
+        for run in active:
+            if run.waiting_for == "overlap":
+                run.waiting_for = ""
+                self._move(run, RS.QUEUED, now_ms, "the earlier run of its job ended")
+                self._put_run(txn, run, now_ms)
+                return
+
+    def create_run(self, txn: lmdb.Transaction, job: jobs_pb2.JobVersion, params: Mapping[str, str], cause: str,
+                   now_ms: int, idempotency_key: str = "", slot_ms: int = 0, waiting_for: str = "") -> str:
+        """A new run of ``job``: QUEUED, or PENDING while it waits for ``waiting_for``."""
+        raw_seq = txn.get(_RUN_SEQ, db=self.meta)
+        seq = (_U64.unpack(raw_seq)[0] if raw_seq else 0) + 1
+        txn.put(_RUN_SEQ, _U64.pack(seq), db=self.meta)
+        run = runs_pb2.Run(run_id=f"r{seq}", job_name=job.spec.name, job_version=job.version, params=params,
+                           created_ms=now_ms, spec=job.spec, idempotency_key=idempotency_key, slot_ms=slot_ms,
+                           waiting_for=waiting_for)
+        self._move(run, RS.PENDING if waiting_for else RS.QUEUED, now_ms, cause)
+        txn.put(job.spec.name.encode() + b"\0" + _U64.pack(seq), b"", db=self.by_job)
+        self._put_run(txn, run, now_ms)
+        return run.run_id
+
     def trigger_run(self, txn: lmdb.Transaction, cmd: commands_pb2.TriggerRun, now_ms: int,
                     idempotency_key: str) -> commands_pb2.CommandResult:
         raw = txn.get(cmd.job_name.encode(), db=self.jobs) if cmd.job_name else None
@@ -250,15 +297,8 @@ class RunTables:
             return _err(grpc.StatusCode.INVALID_ARGUMENT,
                         f"params: at most {MAX_PARAMS}, keys ≤ 128 and values ≤ 4096 characters")
         job = jobs_pb2.JobVersion.FromString(raw)
-        raw_seq = txn.get(_RUN_SEQ, db=self.meta)
-        seq = (_U64.unpack(raw_seq)[0] if raw_seq else 0) + 1
-        txn.put(_RUN_SEQ, _U64.pack(seq), db=self.meta)
-        run = runs_pb2.Run(run_id=f"r{seq}", job_name=job.spec.name, job_version=job.version, params=cmd.params,
-                           created_ms=now_ms, spec=job.spec, idempotency_key=idempotency_key)
-        self._move(run, RS.QUEUED, now_ms, cmd.cause or "manual run")
-        self._put_run(txn, run, now_ms)
-        txn.put(job.spec.name.encode() + b"\0" + _U64.pack(seq), b"", db=self.by_job)
-        return _ok(run_ids=[run.run_id])
+        run_id = self.create_run(txn, job, cmd.params, cmd.cause or "manual run", now_ms, idempotency_key)
+        return _ok(run_ids=[run_id])
 
     def dispatch(self, txn: lmdb.Transaction, cmd: commands_pb2.DispatchRuns,
                  now_ms: int) -> commands_pb2.CommandResult:
@@ -345,14 +385,19 @@ class RunTables:
         if run.state in FINAL_STATES:
             return _err(grpc.StatusCode.FAILED_PRECONDITION,
                         f"run_id: {cmd.run_id} already ended ({state_name(run.state)})")
+        self.kill(txn, run, cmd.cause or "kill requested", now_ms)
+        return _ok(run_ids=[run.run_id])
+
+    def kill(self, txn: lmdb.Transaction, run: runs_pb2.Run, cause: str, now_ms: int) -> None:
+        """Kill a run that is not final: at once when no agent has it, else the leader sends the kill."""
         run.kill_requested = True
         if run.state not in ON_AGENT_STATES:
-            self._move(run, RS.KILLED, now_ms, cmd.cause or "kill requested")
+            run.waiting_for = ""
+            self._move(run, RS.KILLED, now_ms, cause)
         else:
             run.transitions.add(state=run.state, time_ms=now_ms, attempt=run.attempt, agent_id=run.agent_id,
-                                epoch=run.epoch, cause=cmd.cause or "kill requested")
+                                epoch=run.epoch, cause=cause)
         self._put_run(txn, run, now_ms)
-        return _ok(run_ids=[run.run_id])
 
 
 def gap_marker(missing: int) -> bytes:
@@ -386,7 +431,7 @@ def _record_output(run: runs_pb2.Run, ev: agent_pb2.RunEvent) -> bool:
     return True
 
 
-def _iter_back(cur: lmdb.Cursor, start: bytes, prefix: bytes, to_seq: object) -> Iterator[int]:
+def iter_back(cur: lmdb.Cursor, start: bytes, prefix: bytes, to_seq: object) -> Iterator[int]:
     """Keys at or below ``start`` with ``prefix``, descending."""
     if not cur.set_range(start):
         if not cur.last():

@@ -37,26 +37,29 @@ from wloadctl.state.audit import AUDIT_DBS, AuditLog, Verdict, audit_key, capped
 from wloadctl.state.auth import AUTH_DBS, AUTH_MESSAGES, AuthTables
 from wloadctl.state.encoding import encode
 from wloadctl.state.runs import EPOCH_KEY, RUN_DBS, RunTables, run_seq
+from wloadctl.state.schedules import SCHEDULE_DBS, SCHEDULE_MESSAGES, ScheduleTables
 from wloadctl.state.secrets import SECRET_DBS, SECRET_MESSAGES, SecretBox, SecretTables, info, secrets_key
+from wloadctl.state.view import StateView
 
 # Large and identical on every replica: a MapFullError must never make one
 # replica fail a command another one applied. The file is sparse.
 DEFAULT_MAP_SIZE = 64 << 30
 _DB_NAMES = (
     b"meta", b"jobs", b"job_versions", b"job_seq", b"domains", b"idem", b"idem_by_time", b"members",
-    b"raft_members", *RUN_DBS, *AUTH_DBS, *AUDIT_DBS, *APPROVAL_DBS, *SECRET_DBS,
+    b"raft_members", *RUN_DBS, *AUTH_DBS, *AUDIT_DBS, *APPROVAL_DBS, *SECRET_DBS, *SCHEDULE_DBS,
 )
 
 _APPLIED_INDEX = b"applied_index"
 _STATE_TIME = b"state_time_ms"
 # Version of the stored bytes. 2: every protobuf value is canonical (wloadctl.state.encoding);
 # data dirs written before (format 1, no key) are re-encoded once when the store opens.
+# 3: runs_job_active (runs not final, per job), built from runs_active when the store opens.
 _FORMAT = b"format"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 # Databases whose values are protobuf messages (the others hold index keys or integers).
 _PROTO_DBS = {b"jobs": jobs_pb2.JobVersion, b"job_versions": jobs_pb2.JobVersion, b"idem": commands_pb2.CommandResult,
               b"members": commands_pb2.Member, b"runs": runs_pb2.Run, b"agents": runs_pb2.Agent,
-              **AUTH_MESSAGES, **APPROVAL_MESSAGES, **SECRET_MESSAGES}
+              **AUTH_MESSAGES, **APPROVAL_MESSAGES, **SECRET_MESSAGES, **SCHEDULE_MESSAGES}
 _CANONICALIZE_BATCH = 10_000
 
 # Idempotency records are kept this long (in leader-stamped time) so that a
@@ -211,7 +214,7 @@ _HANDLED = frozenset({
     "register_agent", "mark_agent_lost", "trigger_run", "dispatch_runs", "record_run_events", "request_kill",
     "auth_bootstrap", "put_user", "delete_user", "put_role", "delete_role", "record_login", "revoke_session",
     "create_api_key", "revoke_api_key", "set_security_policy", "record_audit", "request_approval", "decide_approval",
-    "set_secret", "delete_secret",
+    "set_secret", "delete_secret", "fire_schedules", "suspend_job",
 })
 
 
@@ -220,6 +223,7 @@ _HANDLED = frozenset({
 _AUTH_NEUTRAL = frozenset({
     "apply_jobs", "delete_job", "noop", "begin_epoch", "register_agent", "mark_agent_lost", "trigger_run",
     "dispatch_runs", "record_run_events", "request_kill", "record_audit", "set_secret", "delete_secret",
+    "fire_schedules", "suspend_job",
 })
 
 
@@ -260,6 +264,7 @@ class Store:
         )
         self._dbs = {name: self.env.open_db(name) for name in _DB_NAMES}
         self.runs = RunTables(self._dbs)
+        self.schedules = ScheduleTables(self._dbs, self.runs)
         self.auth = AuthTables(self._dbs)
         self.audit = AuditLog(self._dbs, self._audit_key)
         self.approvals = ApprovalTables(self._dbs)
@@ -278,10 +283,11 @@ class Store:
         older bytes differed only in map order end up byte-identical. Bounded transactions keep
         memory flat on big states; an interrupted run is simply repeated (re-encoding is
         idempotent) because the format is recorded last."""
-        if self.format_version() >= FORMAT_VERSION:
+        found = self.format_version()
+        if found >= FORMAT_VERSION:
             return
         meta = self._dbs[b"meta"]
-        for name, message_type in _PROTO_DBS.items():
+        for name, message_type in _PROTO_DBS.items() if found < 2 else ():
             start = b""
             while True:
                 with self._writing() as txn:
@@ -302,6 +308,13 @@ class Store:
             raw = txn.get(EPOCH_KEY, db=meta)
             if raw:
                 txn.put(EPOCH_KEY, encode(runs_pb2.EpochInfo.FromString(raw)), db=meta)
+            if found < 3:
+                # The index of runs not final per job (overlap policies) is new in format 3.
+                for key, _ in txn.cursor(db=self._dbs[b"runs_active"]):
+                    raw_run = txn.get(key, db=self._dbs[b"runs"])
+                    if raw_run:
+                        name = runs_pb2.Run.FromString(raw_run).job_name
+                        txn.put(name.encode() + b"\0" + bytes(key), b"", db=self._dbs[b"runs_job_active"])
             txn.put(_FORMAT, _U64.pack(FORMAT_VERSION), db=meta)
 
     def close(self) -> None:
@@ -359,6 +372,28 @@ class Store:
             shutil.rmtree(old, ignore_errors=True)
             self._open()
             self._auth_generation += 1
+
+    @contextlib.contextmanager
+    def view(self) -> Iterator[StateView]:
+        """One consistent snapshot for a tick of planning (read-only, valid inside the block)."""
+        with self._reading() as txn:
+            yield StateView(txn, self.runs, self.schedules)
+
+    def schedule_state(self, name: str) -> jobs_pb2.ScheduleState | None:
+        with self._reading() as txn:
+            return self.schedules.state(txn, name)
+
+    def list_misfires(self, job_name: str = "", page_size: int = 100,
+                      page_token: str = "") -> tuple[list[jobs_pb2.Misfire], str]:
+        before = int(page_token[1:]) if page_token[:1] == "m" and page_token[1:].isdigit() else 0
+        with self._reading() as txn:
+            records, last = self.schedules.list_misfires(txn, job_name, before, page_size)
+        return records, (f"m{last}" if last else "")
+
+    def schedule_counts(self) -> dict[str, int]:
+        with self._reading() as txn:
+            return {"scheduled": self.schedules.scheduled_count(txn),
+                    "next_due_ms": self.schedules.next_due_ms(txn)}
 
     def read_txn(self) -> lmdb.Transaction:
         """A point-in-time read transaction (used for snapshots)."""
@@ -650,6 +685,10 @@ class Store:
             return self.runs.record_events(txn, cmd.record_run_events, now_ms)
         if kind == "request_kill":
             return self.runs.request_kill(txn, cmd.request_kill, now_ms)
+        if kind == "fire_schedules":
+            return self.schedules.fire(txn, cmd.fire_schedules, now_ms)
+        if kind == "suspend_job":
+            return self._suspend_job(txn, cmd.suspend_job, now_ms, raft_index)
         if kind == "auth_bootstrap":
             return self.auth.bootstrap(txn, cmd.auth_bootstrap, now_ms, raft_index)
         if kind == "put_user":
@@ -718,8 +757,9 @@ class Store:
                 raw = txn.get(spec.name.encode(), db=self._dbs[b"jobs"]) if spec.name else None
                 specs[spec.name] = to_dict(jobs_pb2.JobVersion.FromString(raw)) if raw else None
             return capped(specs)
-        if kind == "delete_job":
-            raw = txn.get(cmd.delete_job.name.encode(), db=self._dbs[b"jobs"]) if cmd.delete_job.name else None
+        if kind in ("delete_job", "suspend_job"):
+            name = cmd.delete_job.name if kind == "delete_job" else cmd.suspend_job.name
+            raw = txn.get(name.encode(), db=self._dbs[b"jobs"]) if name else None
             return to_json(jobs_pb2.JobVersion.FromString(raw)) if raw else ""
         if kind in ("put_user", "delete_user"):
             name = cmd.put_user.user.name if kind == "put_user" else cmd.delete_user.name
@@ -912,7 +952,21 @@ class Store:
             txn.put(name_b, data, db=self._dbs[b"jobs"])
             txn.put(_version_key(spec.name, version), data, db=self._dbs[b"job_versions"])
             txn.put(spec.domain.encode() + b"\0" + name_b, b"", db=self._dbs[b"domains"])
+            self.schedules.job_changed(txn, jv, now_ms)
             result.jobs.add(name=spec.name, version=version, changed=True)
+        return result
+
+    def _suspend_job(self, txn: lmdb.Transaction, cmd: commands_pb2.SuspendJob, now_ms: int,
+                     raft_index: int) -> commands_pb2.CommandResult:
+        raw = txn.get(cmd.name.encode(), db=self._dbs[b"jobs"]) if cmd.name else None
+        if raw is None:
+            return _err(grpc.StatusCode.NOT_FOUND, f"name: job {cmd.name!r} not found")
+        spec = jobs_pb2.JobVersion.FromString(raw).spec
+        if spec.suspended == cmd.suspended:
+            result = self._apply_jobs(txn, [spec], now_ms, raft_index)  # unchanged: names the current version
+        else:
+            spec.suspended = cmd.suspended
+            result = self._apply_jobs(txn, [spec], now_ms, raft_index)
         return result
 
     def _next_version(self, txn: lmdb.Transaction, name_b: bytes) -> int:
@@ -941,6 +995,7 @@ class Store:
         txn.put(_version_key(name, version), encode(tomb), db=self._dbs[b"job_versions"])
         txn.delete(name_b, db=self._dbs[b"jobs"])
         txn.delete(current.spec.domain.encode() + b"\0" + name_b, db=self._dbs[b"domains"])
+        self.schedules.job_changed(txn, tomb, now_ms)
         result = _ok()
         result.jobs.add(name=name, version=version, changed=True)
         return result

@@ -9,6 +9,84 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class SuspendJobRequest(_message.Message):
+    __slots__ = ("name", "suspended", "idempotency_key")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SUSPENDED_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    suspended: bool
+    idempotency_key: str
+    def __init__(self, name: _Optional[str] = ..., suspended: _Optional[bool] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class SuspendJobResponse(_message.Message):
+    __slots__ = ("job", "raft_index")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    RAFT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    job: _jobs_pb2.JobRef
+    raft_index: int
+    def __init__(self, job: _Optional[_Union[_jobs_pb2.JobRef, _Mapping]] = ..., raft_index: _Optional[int] = ...) -> None: ...
+
+class NextFireTimesRequest(_message.Message):
+    __slots__ = ("name", "count", "from_ms")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    FROM_MS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    count: int
+    from_ms: int
+    def __init__(self, name: _Optional[str] = ..., count: _Optional[int] = ..., from_ms: _Optional[int] = ...) -> None: ...
+
+class FireTime(_message.Message):
+    __slots__ = ("slot_ms", "due_ms", "local_time", "nominal_local", "dst")
+    SLOT_MS_FIELD_NUMBER: _ClassVar[int]
+    DUE_MS_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_TIME_FIELD_NUMBER: _ClassVar[int]
+    NOMINAL_LOCAL_FIELD_NUMBER: _ClassVar[int]
+    DST_FIELD_NUMBER: _ClassVar[int]
+    slot_ms: int
+    due_ms: int
+    local_time: str
+    nominal_local: str
+    dst: str
+    def __init__(self, slot_ms: _Optional[int] = ..., due_ms: _Optional[int] = ..., local_time: _Optional[str] = ..., nominal_local: _Optional[str] = ..., dst: _Optional[str] = ...) -> None: ...
+
+class NextFireTimesResponse(_message.Message):
+    __slots__ = ("name", "version", "time_zone", "suspended", "times", "skipped", "state")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    SUSPENDED_FIELD_NUMBER: _ClassVar[int]
+    TIMES_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    time_zone: str
+    suspended: bool
+    times: _containers.RepeatedCompositeFieldContainer[FireTime]
+    skipped: _containers.RepeatedScalarFieldContainer[str]
+    state: _jobs_pb2.ScheduleState
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., time_zone: _Optional[str] = ..., suspended: _Optional[bool] = ..., times: _Optional[_Iterable[_Union[FireTime, _Mapping]]] = ..., skipped: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[_jobs_pb2.ScheduleState, _Mapping]] = ...) -> None: ...
+
+class ListMisfiresRequest(_message.Message):
+    __slots__ = ("job_name", "page_size", "page_token")
+    JOB_NAME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    job_name: str
+    page_size: int
+    page_token: str
+    def __init__(self, job_name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListMisfiresResponse(_message.Message):
+    __slots__ = ("misfires", "next_page_token")
+    MISFIRES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    misfires: _containers.RepeatedCompositeFieldContainer[_jobs_pb2.Misfire]
+    next_page_token: str
+    def __init__(self, misfires: _Optional[_Iterable[_Union[_jobs_pb2.Misfire, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class ApplyJobsRequest(_message.Message):
     __slots__ = ("jobs", "idempotency_key")
     JOBS_FIELD_NUMBER: _ClassVar[int]

@@ -58,6 +58,21 @@ class JobServiceStub:
                 request_serializer=wloadctl_dot_v1_dot_api__pb2.DeleteJobRequest.SerializeToString,
                 response_deserializer=wloadctl_dot_v1_dot_api__pb2.DeleteJobResponse.FromString,
                 _registered_method=True)
+        self.SuspendJob = channel.unary_unary(
+                '/wloadctl.v1.JobService/SuspendJob',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.SuspendJobRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_api__pb2.SuspendJobResponse.FromString,
+                _registered_method=True)
+        self.NextFireTimes = channel.unary_unary(
+                '/wloadctl.v1.JobService/NextFireTimes',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.NextFireTimesRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_api__pb2.NextFireTimesResponse.FromString,
+                _registered_method=True)
+        self.ListMisfires = channel.unary_unary(
+                '/wloadctl.v1.JobService/ListMisfires',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.ListMisfiresRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_api__pb2.ListMisfiresResponse.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -89,6 +104,25 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SuspendJob(self, request, context):
+        """Time-driven scheduling (docs/scheduling.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NextFireTimes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMisfires(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -111,6 +145,21 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.DeleteJob,
                     request_deserializer=wloadctl_dot_v1_dot_api__pb2.DeleteJobRequest.FromString,
                     response_serializer=wloadctl_dot_v1_dot_api__pb2.DeleteJobResponse.SerializeToString,
+            ),
+            'SuspendJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuspendJob,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.SuspendJobRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_api__pb2.SuspendJobResponse.SerializeToString,
+            ),
+            'NextFireTimes': grpc.unary_unary_rpc_method_handler(
+                    servicer.NextFireTimes,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.NextFireTimesRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_api__pb2.NextFireTimesResponse.SerializeToString,
+            ),
+            'ListMisfires': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMisfires,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.ListMisfiresRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_api__pb2.ListMisfiresResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -223,6 +272,87 @@ class JobService:
             '/wloadctl.v1.JobService/DeleteJob',
             wloadctl_dot_v1_dot_api__pb2.DeleteJobRequest.SerializeToString,
             wloadctl_dot_v1_dot_api__pb2.DeleteJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuspendJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.JobService/SuspendJob',
+            wloadctl_dot_v1_dot_api__pb2.SuspendJobRequest.SerializeToString,
+            wloadctl_dot_v1_dot_api__pb2.SuspendJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NextFireTimes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.JobService/NextFireTimes',
+            wloadctl_dot_v1_dot_api__pb2.NextFireTimesRequest.SerializeToString,
+            wloadctl_dot_v1_dot_api__pb2.NextFireTimesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMisfires(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.JobService/ListMisfires',
+            wloadctl_dot_v1_dot_api__pb2.ListMisfiresRequest.SerializeToString,
+            wloadctl_dot_v1_dot_api__pb2.ListMisfiresResponse.FromString,
             options,
             channel_credentials,
             insecure,

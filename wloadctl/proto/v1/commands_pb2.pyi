@@ -24,7 +24,7 @@ class CommandBatch(_message.Message):
     def __init__(self, time_ms: _Optional[int] = ..., leader_id: _Optional[str] = ..., commands: _Optional[_Iterable[_Union[Command, _Mapping]]] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("idempotency_key", "actor", "ignorable", "apply_jobs", "delete_job", "set_member", "remove_member", "noop", "bootstrap", "begin_epoch", "force_activate", "register_agent", "mark_agent_lost", "trigger_run", "dispatch_runs", "record_run_events", "request_kill", "auth_bootstrap", "put_user", "delete_user", "put_role", "delete_role", "record_login", "revoke_session", "create_api_key", "revoke_api_key", "set_security_policy", "record_audit", "request_approval", "decide_approval", "set_secret", "delete_secret")
+    __slots__ = ("idempotency_key", "actor", "ignorable", "apply_jobs", "delete_job", "set_member", "remove_member", "noop", "bootstrap", "begin_epoch", "force_activate", "register_agent", "mark_agent_lost", "trigger_run", "dispatch_runs", "record_run_events", "request_kill", "fire_schedules", "suspend_job", "auth_bootstrap", "put_user", "delete_user", "put_role", "delete_role", "record_login", "revoke_session", "create_api_key", "revoke_api_key", "set_security_policy", "record_audit", "request_approval", "decide_approval", "set_secret", "delete_secret")
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     IGNORABLE_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,8 @@ class Command(_message.Message):
     DISPATCH_RUNS_FIELD_NUMBER: _ClassVar[int]
     RECORD_RUN_EVENTS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_KILL_FIELD_NUMBER: _ClassVar[int]
+    FIRE_SCHEDULES_FIELD_NUMBER: _ClassVar[int]
+    SUSPEND_JOB_FIELD_NUMBER: _ClassVar[int]
     AUTH_BOOTSTRAP_FIELD_NUMBER: _ClassVar[int]
     PUT_USER_FIELD_NUMBER: _ClassVar[int]
     DELETE_USER_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +76,8 @@ class Command(_message.Message):
     dispatch_runs: DispatchRuns
     record_run_events: RecordRunEvents
     request_kill: RequestKill
+    fire_schedules: FireSchedules
+    suspend_job: SuspendJob
     auth_bootstrap: _auth_pb2.AuthBootstrap
     put_user: _auth_pb2.PutUser
     delete_user: _auth_pb2.DeleteUser
@@ -89,7 +93,7 @@ class Command(_message.Message):
     decide_approval: _approval_pb2.DecideApproval
     set_secret: _secrets_pb2.SetSecret
     delete_secret: _secrets_pb2.DeleteSecret
-    def __init__(self, idempotency_key: _Optional[str] = ..., actor: _Optional[_Union[_auth_pb2.Actor, _Mapping]] = ..., ignorable: _Optional[bool] = ..., apply_jobs: _Optional[_Union[ApplyJobs, _Mapping]] = ..., delete_job: _Optional[_Union[DeleteJob, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., remove_member: _Optional[_Union[RemoveMember, _Mapping]] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., bootstrap: _Optional[_Union[Bootstrap, _Mapping]] = ..., begin_epoch: _Optional[_Union[BeginEpoch, _Mapping]] = ..., force_activate: _Optional[_Union[ForceActivate, _Mapping]] = ..., register_agent: _Optional[_Union[RegisterAgent, _Mapping]] = ..., mark_agent_lost: _Optional[_Union[MarkAgentLost, _Mapping]] = ..., trigger_run: _Optional[_Union[TriggerRun, _Mapping]] = ..., dispatch_runs: _Optional[_Union[DispatchRuns, _Mapping]] = ..., record_run_events: _Optional[_Union[RecordRunEvents, _Mapping]] = ..., request_kill: _Optional[_Union[RequestKill, _Mapping]] = ..., auth_bootstrap: _Optional[_Union[_auth_pb2.AuthBootstrap, _Mapping]] = ..., put_user: _Optional[_Union[_auth_pb2.PutUser, _Mapping]] = ..., delete_user: _Optional[_Union[_auth_pb2.DeleteUser, _Mapping]] = ..., put_role: _Optional[_Union[_auth_pb2.PutRole, _Mapping]] = ..., delete_role: _Optional[_Union[_auth_pb2.DeleteRole, _Mapping]] = ..., record_login: _Optional[_Union[_auth_pb2.RecordLogin, _Mapping]] = ..., revoke_session: _Optional[_Union[_auth_pb2.RevokeSession, _Mapping]] = ..., create_api_key: _Optional[_Union[_auth_pb2.CreateApiKey, _Mapping]] = ..., revoke_api_key: _Optional[_Union[_auth_pb2.RevokeApiKey, _Mapping]] = ..., set_security_policy: _Optional[_Union[_auth_pb2.SetSecurityPolicy, _Mapping]] = ..., record_audit: _Optional[_Union[_audit_pb2.RecordAudit, _Mapping]] = ..., request_approval: _Optional[_Union[_approval_pb2.RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[_approval_pb2.DecideApproval, _Mapping]] = ..., set_secret: _Optional[_Union[_secrets_pb2.SetSecret, _Mapping]] = ..., delete_secret: _Optional[_Union[_secrets_pb2.DeleteSecret, _Mapping]] = ...) -> None: ...
+    def __init__(self, idempotency_key: _Optional[str] = ..., actor: _Optional[_Union[_auth_pb2.Actor, _Mapping]] = ..., ignorable: _Optional[bool] = ..., apply_jobs: _Optional[_Union[ApplyJobs, _Mapping]] = ..., delete_job: _Optional[_Union[DeleteJob, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., remove_member: _Optional[_Union[RemoveMember, _Mapping]] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., bootstrap: _Optional[_Union[Bootstrap, _Mapping]] = ..., begin_epoch: _Optional[_Union[BeginEpoch, _Mapping]] = ..., force_activate: _Optional[_Union[ForceActivate, _Mapping]] = ..., register_agent: _Optional[_Union[RegisterAgent, _Mapping]] = ..., mark_agent_lost: _Optional[_Union[MarkAgentLost, _Mapping]] = ..., trigger_run: _Optional[_Union[TriggerRun, _Mapping]] = ..., dispatch_runs: _Optional[_Union[DispatchRuns, _Mapping]] = ..., record_run_events: _Optional[_Union[RecordRunEvents, _Mapping]] = ..., request_kill: _Optional[_Union[RequestKill, _Mapping]] = ..., fire_schedules: _Optional[_Union[FireSchedules, _Mapping]] = ..., suspend_job: _Optional[_Union[SuspendJob, _Mapping]] = ..., auth_bootstrap: _Optional[_Union[_auth_pb2.AuthBootstrap, _Mapping]] = ..., put_user: _Optional[_Union[_auth_pb2.PutUser, _Mapping]] = ..., delete_user: _Optional[_Union[_auth_pb2.DeleteUser, _Mapping]] = ..., put_role: _Optional[_Union[_auth_pb2.PutRole, _Mapping]] = ..., delete_role: _Optional[_Union[_auth_pb2.DeleteRole, _Mapping]] = ..., record_login: _Optional[_Union[_auth_pb2.RecordLogin, _Mapping]] = ..., revoke_session: _Optional[_Union[_auth_pb2.RevokeSession, _Mapping]] = ..., create_api_key: _Optional[_Union[_auth_pb2.CreateApiKey, _Mapping]] = ..., revoke_api_key: _Optional[_Union[_auth_pb2.RevokeApiKey, _Mapping]] = ..., set_security_policy: _Optional[_Union[_auth_pb2.SetSecurityPolicy, _Mapping]] = ..., record_audit: _Optional[_Union[_audit_pb2.RecordAudit, _Mapping]] = ..., request_approval: _Optional[_Union[_approval_pb2.RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[_approval_pb2.DecideApproval, _Mapping]] = ..., set_secret: _Optional[_Union[_secrets_pb2.SetSecret, _Mapping]] = ..., delete_secret: _Optional[_Union[_secrets_pb2.DeleteSecret, _Mapping]] = ...) -> None: ...
 
 class ApplyJobs(_message.Message):
     __slots__ = ("jobs",)
@@ -213,6 +217,50 @@ class RecordRunEvents(_message.Message):
     agent_id: str
     events: _containers.RepeatedCompositeFieldContainer[_agent_pb2.RunEvent]
     def __init__(self, agent_id: _Optional[str] = ..., events: _Optional[_Iterable[_Union[_agent_pb2.RunEvent, _Mapping]]] = ...) -> None: ...
+
+class FireSchedules(_message.Message):
+    __slots__ = ("firings",)
+    FIRINGS_FIELD_NUMBER: _ClassVar[int]
+    firings: _containers.RepeatedCompositeFieldContainer[Firing]
+    def __init__(self, firings: _Optional[_Iterable[_Union[Firing, _Mapping]]] = ...) -> None: ...
+
+class Firing(_message.Message):
+    __slots__ = ("job_name", "job_version", "expected_next_ms", "fire_slots", "misfires", "through_ms")
+    JOB_NAME_FIELD_NUMBER: _ClassVar[int]
+    JOB_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_NEXT_MS_FIELD_NUMBER: _ClassVar[int]
+    FIRE_SLOTS_FIELD_NUMBER: _ClassVar[int]
+    MISFIRES_FIELD_NUMBER: _ClassVar[int]
+    THROUGH_MS_FIELD_NUMBER: _ClassVar[int]
+    job_name: str
+    job_version: int
+    expected_next_ms: int
+    fire_slots: _containers.RepeatedScalarFieldContainer[int]
+    misfires: _containers.RepeatedCompositeFieldContainer[MisfireRange]
+    through_ms: int
+    def __init__(self, job_name: _Optional[str] = ..., job_version: _Optional[int] = ..., expected_next_ms: _Optional[int] = ..., fire_slots: _Optional[_Iterable[int]] = ..., misfires: _Optional[_Iterable[_Union[MisfireRange, _Mapping]]] = ..., through_ms: _Optional[int] = ...) -> None: ...
+
+class MisfireRange(_message.Message):
+    __slots__ = ("first_slot_ms", "last_slot_ms", "count", "reason", "detail")
+    FIRST_SLOT_MS_FIELD_NUMBER: _ClassVar[int]
+    LAST_SLOT_MS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    first_slot_ms: int
+    last_slot_ms: int
+    count: int
+    reason: str
+    detail: str
+    def __init__(self, first_slot_ms: _Optional[int] = ..., last_slot_ms: _Optional[int] = ..., count: _Optional[int] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class SuspendJob(_message.Message):
+    __slots__ = ("name", "suspended")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SUSPENDED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    suspended: bool
+    def __init__(self, name: _Optional[str] = ..., suspended: _Optional[bool] = ...) -> None: ...
 
 class RequestKill(_message.Message):
     __slots__ = ("run_id", "cause")

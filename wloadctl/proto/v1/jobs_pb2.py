@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16wloadctl/v1/jobs.proto\x12\x0bwloadctl.v1\"\xad\x05\n\x07JobSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64omain\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x30\n\x06labels\x18\x04 \x03(\x0b\x32 .wloadctl.v1.JobSpec.LabelsEntry\x12(\n\x07\x63ommand\x18\x05 \x01(\x0b\x32\x17.wloadctl.v1.JobCommand\x12*\n\x03\x65nv\x18\x06 \x03(\x0b\x32\x1d.wloadctl.v1.JobSpec.EnvEntry\x12\x13\n\x0bworking_dir\x18\x07 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x08 \x01(\r\x12?\n\x0e\x61gent_selector\x18\t \x03(\x0b\x32\'.wloadctl.v1.JobSpec.AgentSelectorEntry\x12,\n\x0blost_policy\x18\n \x01(\x0e\x32\x17.wloadctl.v1.LostPolicy\x12\x14\n\x0cmax_attempts\x18\x0b \x01(\r\x12(\n\ttask_type\x18\x0c \x01(\x0e\x32\x15.wloadctl.v1.TaskType\x12\x0e\n\x06run_as\x18\r \x01(\t\x12\x37\n\nsecret_env\x18\x0e \x03(\x0b\x32#.wloadctl.v1.JobSpec.SecretEnvEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x34\n\x12\x41gentSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x30\n\x0eSecretEnvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"O\n\nJobCommand\x12(\n\x04\x61rgv\x18\x01 \x01(\x0b\x32\x18.wloadctl.v1.ArgvCommandH\x00\x12\x0f\n\x05shell\x18\x02 \x01(\tH\x00\x42\x06\n\x04kind\"\x1b\n\x0b\x41rgvCommand\x12\x0c\n\x04\x61rgs\x18\x01 \x03(\t\"z\n\nJobVersion\x12\"\n\x04spec\x18\x01 \x01(\x0b\x32\x14.wloadctl.v1.JobSpec\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x12\n\ncreated_ms\x18\x03 \x01(\x03\x12\x12\n\nraft_index\x18\x04 \x01(\x04\x12\x0f\n\x07\x64\x65leted\x18\x05 \x01(\x08\"8\n\x06JobRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08*\"\n\x08TaskType\x12\x0b\n\x07\x43OMMAND\x10\x00\x12\t\n\x05\x45MPTY\x10\x01*!\n\nLostPolicy\x12\t\n\x05RETRY\x10\x00\x12\x08\n\x04\x46\x41IL\x10\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16wloadctl/v1/jobs.proto\x12\x0bwloadctl.v1\"\xef\x07\n\x07JobSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64omain\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x30\n\x06labels\x18\x04 \x03(\x0b\x32 .wloadctl.v1.JobSpec.LabelsEntry\x12(\n\x07\x63ommand\x18\x05 \x01(\x0b\x32\x17.wloadctl.v1.JobCommand\x12*\n\x03\x65nv\x18\x06 \x03(\x0b\x32\x1d.wloadctl.v1.JobSpec.EnvEntry\x12\x13\n\x0bworking_dir\x18\x07 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x08 \x01(\r\x12?\n\x0e\x61gent_selector\x18\t \x03(\x0b\x32\'.wloadctl.v1.JobSpec.AgentSelectorEntry\x12,\n\x0blost_policy\x18\n \x01(\x0e\x32\x17.wloadctl.v1.LostPolicy\x12\x14\n\x0cmax_attempts\x18\x0b \x01(\r\x12(\n\ttask_type\x18\x0c \x01(\x0e\x32\x15.wloadctl.v1.TaskType\x12\x0e\n\x06run_as\x18\r \x01(\t\x12\x37\n\nsecret_env\x18\x0e \x03(\x0b\x32#.wloadctl.v1.JobSpec.SecretEnvEntry\x12(\n\tschedules\x18\x14 \x03(\x0b\x32\x15.wloadctl.v1.Schedule\x12\x11\n\ttime_zone\x18\x15 \x01(\t\x12\x10\n\x08start_ms\x18\x16 \x01(\x03\x12\x0e\n\x06\x65nd_ms\x18\x17 \x01(\x03\x12\x16\n\x0ejitter_seconds\x18\x18 \x01(\r\x12*\n\x07\x64st_gap\x18\x19 \x01(\x0e\x32\x19.wloadctl.v1.DstGapPolicy\x12\x30\n\ndst_repeat\x18\x1a \x01(\x0e\x32\x1c.wloadctl.v1.DstRepeatPolicy\x12+\n\x07misfire\x18\x1b \x01(\x0b\x32\x1a.wloadctl.v1.MisfirePolicy\x12+\n\x07overlap\x18\x1c \x01(\x0e\x32\x1a.wloadctl.v1.OverlapPolicy\x12\x11\n\tsuspended\x18\x1d \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x34\n\x12\x41gentSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x30\n\x0eSecretEnvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"L\n\x08Schedule\x12\x0e\n\x04\x63ron\x18\x01 \x01(\tH\x00\x12\x17\n\revery_seconds\x18\x02 \x01(\rH\x00\x12\x0f\n\x05\x61t_ms\x18\x03 \x01(\x03H\x00\x42\x06\n\x04kind\"}\n\rMisfirePolicy\x12*\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x1a.wloadctl.v1.MisfireAction\x12\x15\n\rgrace_seconds\x18\x02 \x01(\r\x12\x16\n\x0ewindow_seconds\x18\x03 \x01(\r\x12\x11\n\tmax_count\x18\x04 \x01(\r\"\xbf\x01\n\rScheduleState\x12\x10\n\x08job_name\x18\x01 \x01(\t\x12\x13\n\x0bjob_version\x18\x02 \x01(\x04\x12\x14\n\x0cnext_slot_ms\x18\x03 \x01(\x03\x12\x13\n\x0bnext_due_ms\x18\x04 \x01(\x03\x12\x14\n\x0clast_slot_ms\x18\x05 \x01(\x03\x12\x13\n\x0blast_run_id\x18\x06 \x01(\t\x12\r\n\x05\x66ired\x18\x07 \x01(\x04\x12\x10\n\x08misfired\x18\x08 \x01(\x04\x12\x10\n\x08\x62uffered\x18\t \x01(\r\"\xae\x01\n\x07Misfire\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x10\n\x08job_name\x18\x02 \x01(\t\x12\x15\n\rfirst_slot_ms\x18\x03 \x01(\x03\x12\x14\n\x0clast_slot_ms\x18\x04 \x01(\x03\x12\r\n\x05\x63ount\x18\x05 \x01(\r\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\x12\x13\n\x0brecorded_ms\x18\x08 \x01(\x03\x12\x13\n\x0bjob_version\x18\t \x01(\x04\"O\n\nJobCommand\x12(\n\x04\x61rgv\x18\x01 \x01(\x0b\x32\x18.wloadctl.v1.ArgvCommandH\x00\x12\x0f\n\x05shell\x18\x02 \x01(\tH\x00\x42\x06\n\x04kind\"\x1b\n\x0b\x41rgvCommand\x12\x0c\n\x04\x61rgs\x18\x01 \x03(\t\"z\n\nJobVersion\x12\"\n\x04spec\x18\x01 \x01(\x0b\x32\x14.wloadctl.v1.JobSpec\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x12\n\ncreated_ms\x18\x03 \x01(\x03\x12\x12\n\nraft_index\x18\x04 \x01(\x04\x12\x0f\n\x07\x64\x65leted\x18\x05 \x01(\x08\"8\n\x06JobRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08*3\n\x0c\x44stGapPolicy\x12\x11\n\rDST_GAP_SHIFT\x10\x00\x12\x10\n\x0c\x44ST_GAP_SKIP\x10\x01*<\n\x0f\x44stRepeatPolicy\x12\x13\n\x0f\x44ST_REPEAT_ONCE\x10\x00\x12\x14\n\x10\x44ST_REPEAT_TWICE\x10\x01*N\n\rMisfireAction\x12\x16\n\x12MISFIRE_RUN_LATEST\x10\x00\x12\x10\n\x0cMISFIRE_SKIP\x10\x01\x12\x13\n\x0fMISFIRE_RUN_ALL\x10\x02*{\n\rOverlapPolicy\x12\x11\n\rOVERLAP_ALLOW\x10\x00\x12\x12\n\x0eOVERLAP_FORBID\x10\x01\x12\x13\n\x0fOVERLAP_REPLACE\x10\x02\x12\x16\n\x12OVERLAP_BUFFER_ONE\x10\x03\x12\x16\n\x12OVERLAP_BUFFER_ALL\x10\x04*\"\n\x08TaskType\x12\x0b\n\x07\x43OMMAND\x10\x00\x12\t\n\x05\x45MPTY\x10\x01*!\n\nLostPolicy\x12\t\n\x05RETRY\x10\x00\x12\x08\n\x04\x46\x41IL\x10\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,26 +39,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBSPEC_AGENTSELECTORENTRY']._serialized_options = b'8\001'
   _globals['_JOBSPEC_SECRETENVENTRY']._loaded_options = None
   _globals['_JOBSPEC_SECRETENVENTRY']._serialized_options = b'8\001'
-  _globals['_TASKTYPE']._serialized_start=1019
-  _globals['_TASKTYPE']._serialized_end=1053
-  _globals['_LOSTPOLICY']._serialized_start=1055
-  _globals['_LOSTPOLICY']._serialized_end=1088
+  _globals['_DSTGAPPOLICY']._serialized_start=1917
+  _globals['_DSTGAPPOLICY']._serialized_end=1968
+  _globals['_DSTREPEATPOLICY']._serialized_start=1970
+  _globals['_DSTREPEATPOLICY']._serialized_end=2030
+  _globals['_MISFIREACTION']._serialized_start=2032
+  _globals['_MISFIREACTION']._serialized_end=2110
+  _globals['_OVERLAPPOLICY']._serialized_start=2112
+  _globals['_OVERLAPPOLICY']._serialized_end=2235
+  _globals['_TASKTYPE']._serialized_start=2237
+  _globals['_TASKTYPE']._serialized_end=2271
+  _globals['_LOSTPOLICY']._serialized_start=2273
+  _globals['_LOSTPOLICY']._serialized_end=2306
   _globals['_JOBSPEC']._serialized_start=40
-  _globals['_JOBSPEC']._serialized_end=725
-  _globals['_JOBSPEC_LABELSENTRY']._serialized_start=532
-  _globals['_JOBSPEC_LABELSENTRY']._serialized_end=577
-  _globals['_JOBSPEC_ENVENTRY']._serialized_start=579
-  _globals['_JOBSPEC_ENVENTRY']._serialized_end=621
-  _globals['_JOBSPEC_AGENTSELECTORENTRY']._serialized_start=623
-  _globals['_JOBSPEC_AGENTSELECTORENTRY']._serialized_end=675
-  _globals['_JOBSPEC_SECRETENVENTRY']._serialized_start=677
-  _globals['_JOBSPEC_SECRETENVENTRY']._serialized_end=725
-  _globals['_JOBCOMMAND']._serialized_start=727
-  _globals['_JOBCOMMAND']._serialized_end=806
-  _globals['_ARGVCOMMAND']._serialized_start=808
-  _globals['_ARGVCOMMAND']._serialized_end=835
-  _globals['_JOBVERSION']._serialized_start=837
-  _globals['_JOBVERSION']._serialized_end=959
-  _globals['_JOBREF']._serialized_start=961
-  _globals['_JOBREF']._serialized_end=1017
+  _globals['_JOBSPEC']._serialized_end=1047
+  _globals['_JOBSPEC_LABELSENTRY']._serialized_start=854
+  _globals['_JOBSPEC_LABELSENTRY']._serialized_end=899
+  _globals['_JOBSPEC_ENVENTRY']._serialized_start=901
+  _globals['_JOBSPEC_ENVENTRY']._serialized_end=943
+  _globals['_JOBSPEC_AGENTSELECTORENTRY']._serialized_start=945
+  _globals['_JOBSPEC_AGENTSELECTORENTRY']._serialized_end=997
+  _globals['_JOBSPEC_SECRETENVENTRY']._serialized_start=999
+  _globals['_JOBSPEC_SECRETENVENTRY']._serialized_end=1047
+  _globals['_SCHEDULE']._serialized_start=1049
+  _globals['_SCHEDULE']._serialized_end=1125
+  _globals['_MISFIREPOLICY']._serialized_start=1127
+  _globals['_MISFIREPOLICY']._serialized_end=1252
+  _globals['_SCHEDULESTATE']._serialized_start=1255
+  _globals['_SCHEDULESTATE']._serialized_end=1446
+  _globals['_MISFIRE']._serialized_start=1449
+  _globals['_MISFIRE']._serialized_end=1623
+  _globals['_JOBCOMMAND']._serialized_start=1625
+  _globals['_JOBCOMMAND']._serialized_end=1704
+  _globals['_ARGVCOMMAND']._serialized_start=1706
+  _globals['_ARGVCOMMAND']._serialized_end=1733
+  _globals['_JOBVERSION']._serialized_start=1735
+  _globals['_JOBVERSION']._serialized_end=1857
+  _globals['_JOBREF']._serialized_start=1859
+  _globals['_JOBREF']._serialized_end=1915
 # @@protoc_insertion_point(module_scope)

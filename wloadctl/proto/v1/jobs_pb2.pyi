@@ -7,6 +7,30 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class DstGapPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DST_GAP_SHIFT: _ClassVar[DstGapPolicy]
+    DST_GAP_SKIP: _ClassVar[DstGapPolicy]
+
+class DstRepeatPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DST_REPEAT_ONCE: _ClassVar[DstRepeatPolicy]
+    DST_REPEAT_TWICE: _ClassVar[DstRepeatPolicy]
+
+class MisfireAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MISFIRE_RUN_LATEST: _ClassVar[MisfireAction]
+    MISFIRE_SKIP: _ClassVar[MisfireAction]
+    MISFIRE_RUN_ALL: _ClassVar[MisfireAction]
+
+class OverlapPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OVERLAP_ALLOW: _ClassVar[OverlapPolicy]
+    OVERLAP_FORBID: _ClassVar[OverlapPolicy]
+    OVERLAP_REPLACE: _ClassVar[OverlapPolicy]
+    OVERLAP_BUFFER_ONE: _ClassVar[OverlapPolicy]
+    OVERLAP_BUFFER_ALL: _ClassVar[OverlapPolicy]
+
 class TaskType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     COMMAND: _ClassVar[TaskType]
@@ -16,13 +40,25 @@ class LostPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     RETRY: _ClassVar[LostPolicy]
     FAIL: _ClassVar[LostPolicy]
+DST_GAP_SHIFT: DstGapPolicy
+DST_GAP_SKIP: DstGapPolicy
+DST_REPEAT_ONCE: DstRepeatPolicy
+DST_REPEAT_TWICE: DstRepeatPolicy
+MISFIRE_RUN_LATEST: MisfireAction
+MISFIRE_SKIP: MisfireAction
+MISFIRE_RUN_ALL: MisfireAction
+OVERLAP_ALLOW: OverlapPolicy
+OVERLAP_FORBID: OverlapPolicy
+OVERLAP_REPLACE: OverlapPolicy
+OVERLAP_BUFFER_ONE: OverlapPolicy
+OVERLAP_BUFFER_ALL: OverlapPolicy
 COMMAND: TaskType
 EMPTY: TaskType
 RETRY: LostPolicy
 FAIL: LostPolicy
 
 class JobSpec(_message.Message):
-    __slots__ = ("name", "domain", "description", "labels", "command", "env", "working_dir", "timeout_seconds", "agent_selector", "lost_policy", "max_attempts", "task_type", "run_as", "secret_env")
+    __slots__ = ("name", "domain", "description", "labels", "command", "env", "working_dir", "timeout_seconds", "agent_selector", "lost_policy", "max_attempts", "task_type", "run_as", "secret_env", "schedules", "time_zone", "start_ms", "end_ms", "jitter_seconds", "dst_gap", "dst_repeat", "misfire", "overlap", "suspended")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +101,16 @@ class JobSpec(_message.Message):
     TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
     RUN_AS_FIELD_NUMBER: _ClassVar[int]
     SECRET_ENV_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULES_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    START_MS_FIELD_NUMBER: _ClassVar[int]
+    END_MS_FIELD_NUMBER: _ClassVar[int]
+    JITTER_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DST_GAP_FIELD_NUMBER: _ClassVar[int]
+    DST_REPEAT_FIELD_NUMBER: _ClassVar[int]
+    MISFIRE_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_FIELD_NUMBER: _ClassVar[int]
+    SUSPENDED_FIELD_NUMBER: _ClassVar[int]
     name: str
     domain: str
     description: str
@@ -79,7 +125,83 @@ class JobSpec(_message.Message):
     task_type: TaskType
     run_as: str
     secret_env: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., domain: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Union[JobCommand, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ..., working_dir: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., agent_selector: _Optional[_Mapping[str, str]] = ..., lost_policy: _Optional[_Union[LostPolicy, str]] = ..., max_attempts: _Optional[int] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., run_as: _Optional[str] = ..., secret_env: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    schedules: _containers.RepeatedCompositeFieldContainer[Schedule]
+    time_zone: str
+    start_ms: int
+    end_ms: int
+    jitter_seconds: int
+    dst_gap: DstGapPolicy
+    dst_repeat: DstRepeatPolicy
+    misfire: MisfirePolicy
+    overlap: OverlapPolicy
+    suspended: bool
+    def __init__(self, name: _Optional[str] = ..., domain: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Union[JobCommand, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ..., working_dir: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., agent_selector: _Optional[_Mapping[str, str]] = ..., lost_policy: _Optional[_Union[LostPolicy, str]] = ..., max_attempts: _Optional[int] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., run_as: _Optional[str] = ..., secret_env: _Optional[_Mapping[str, str]] = ..., schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ..., time_zone: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., jitter_seconds: _Optional[int] = ..., dst_gap: _Optional[_Union[DstGapPolicy, str]] = ..., dst_repeat: _Optional[_Union[DstRepeatPolicy, str]] = ..., misfire: _Optional[_Union[MisfirePolicy, _Mapping]] = ..., overlap: _Optional[_Union[OverlapPolicy, str]] = ..., suspended: _Optional[bool] = ...) -> None: ...
+
+class Schedule(_message.Message):
+    __slots__ = ("cron", "every_seconds", "at_ms")
+    CRON_FIELD_NUMBER: _ClassVar[int]
+    EVERY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    cron: str
+    every_seconds: int
+    at_ms: int
+    def __init__(self, cron: _Optional[str] = ..., every_seconds: _Optional[int] = ..., at_ms: _Optional[int] = ...) -> None: ...
+
+class MisfirePolicy(_message.Message):
+    __slots__ = ("action", "grace_seconds", "window_seconds", "max_count")
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    GRACE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_COUNT_FIELD_NUMBER: _ClassVar[int]
+    action: MisfireAction
+    grace_seconds: int
+    window_seconds: int
+    max_count: int
+    def __init__(self, action: _Optional[_Union[MisfireAction, str]] = ..., grace_seconds: _Optional[int] = ..., window_seconds: _Optional[int] = ..., max_count: _Optional[int] = ...) -> None: ...
+
+class ScheduleState(_message.Message):
+    __slots__ = ("job_name", "job_version", "next_slot_ms", "next_due_ms", "last_slot_ms", "last_run_id", "fired", "misfired", "buffered")
+    JOB_NAME_FIELD_NUMBER: _ClassVar[int]
+    JOB_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NEXT_SLOT_MS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_DUE_MS_FIELD_NUMBER: _ClassVar[int]
+    LAST_SLOT_MS_FIELD_NUMBER: _ClassVar[int]
+    LAST_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    FIRED_FIELD_NUMBER: _ClassVar[int]
+    MISFIRED_FIELD_NUMBER: _ClassVar[int]
+    BUFFERED_FIELD_NUMBER: _ClassVar[int]
+    job_name: str
+    job_version: int
+    next_slot_ms: int
+    next_due_ms: int
+    last_slot_ms: int
+    last_run_id: str
+    fired: int
+    misfired: int
+    buffered: int
+    def __init__(self, job_name: _Optional[str] = ..., job_version: _Optional[int] = ..., next_slot_ms: _Optional[int] = ..., next_due_ms: _Optional[int] = ..., last_slot_ms: _Optional[int] = ..., last_run_id: _Optional[str] = ..., fired: _Optional[int] = ..., misfired: _Optional[int] = ..., buffered: _Optional[int] = ...) -> None: ...
+
+class Misfire(_message.Message):
+    __slots__ = ("seq", "job_name", "first_slot_ms", "last_slot_ms", "count", "reason", "detail", "recorded_ms", "job_version")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    JOB_NAME_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SLOT_MS_FIELD_NUMBER: _ClassVar[int]
+    LAST_SLOT_MS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_MS_FIELD_NUMBER: _ClassVar[int]
+    JOB_VERSION_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    job_name: str
+    first_slot_ms: int
+    last_slot_ms: int
+    count: int
+    reason: str
+    detail: str
+    recorded_ms: int
+    job_version: int
+    def __init__(self, seq: _Optional[int] = ..., job_name: _Optional[str] = ..., first_slot_ms: _Optional[int] = ..., last_slot_ms: _Optional[int] = ..., count: _Optional[int] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ..., recorded_ms: _Optional[int] = ..., job_version: _Optional[int] = ...) -> None: ...
 
 class JobCommand(_message.Message):
     __slots__ = ("argv", "shell")

@@ -1,0 +1,70 @@
+"""Time-driven firing with real replicas and an agent: every slot fires exactly once or is recorded
+as a misfire, across kill -9 of the leader, judged by the jobs' own records of their executions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wloadctl.client import Client
+from wloadctl.proto.v1 import jobs_pb2, runs_pb2
+from wloadctl.testing.cluster import LocalCluster, wait_for
+
+pytestmark = pytest.mark.integration
+RS = runs_pb2.RunState
+FINAL = {RS.SUCCEEDED, RS.FAILED, RS.TIMED_OUT, RS.KILLED, RS.SKIPPED}
+
+
+def every_second(name: str, records: Path) -> jobs_pb2.JobSpec:
+    # The job's own record of each execution: its slot and run, one file per execution (never
+    # overwritten: a second execution of a run would leave a second file).
+    script = f'echo "$WLOADCTL_SLOT_MS $WLOADCTL_RUN_ID" > "{records}/$WLOADCTL_RUN_ID.$WLOADCTL_ATTEMPT.$$"'
+    spec = jobs_pb2.JobSpec(name=name, command=jobs_pb2.JobCommand(shell=script))
+    spec.schedules.add(cron="* * * * * *")
+    return spec
+
+
+def all_runs(c: Client, job: str) -> list[runs_pb2.Run]:
+    return list(c.iter_runs(job_name=job))
+
+
+def test_every_slot_once_across_leader_kills(cluster_factory: Any, tmp_path: Path) -> None:
+    records = tmp_path / "records"
+    records.mkdir()
+    cluster: LocalCluster = cluster_factory()
+    cluster.start()
+    cluster.add_agent("a1", capacity=8)
+    with cluster.client() as c:
+        c.apply_jobs([every_second("tick", records)])
+        wait_for(lambda: len(all_runs(c, "tick")) >= 3, 30, "the first firings")
+        for _ in range(2):
+            old = cluster.wait_for_leader()
+            cluster.kill(old)
+            cluster.wait_for_leader(exclude=old)
+            seen = len(all_runs(c, "tick"))
+            wait_for(lambda s=seen: len(all_runs(c, "tick")) >= s + 3, 60, "firings under the new leader")
+            cluster.start(old)
+        c.suspend_job("tick")
+        state = c.next_fire_times("tick").state
+        runs = wait_for(lambda: (rs := all_runs(c, "tick")) and all(r.state in FINAL for r in rs) and rs, 60,
+                        "every run to end")
+        misfires = list(c.iter_misfires("tick"))
+
+    slots = sorted(r.slot_ms for r in runs)
+    assert len(slots) == len(set(slots)), "a slot fired twice"
+    missed = {m.first_slot_ms + 1000 * i for m in misfires for i in range(m.count)}
+    assert not missed & set(slots), "a slot both fired and recorded as a misfire"
+    # Every second from the first slot to the last one decided: a run or a misfire record.
+    expected = set(range(slots[0], state.last_slot_ms + 1, 1000))
+    unaccounted = sorted(expected - set(slots) - missed)
+    assert not unaccounted and set(slots) | missed <= expected, f"slots neither fired nor recorded: {unaccounted}"
+    assert state.fired == len(slots) and state.misfired == len(missed)
+    # The jobs' own records: each run executed once, with its own slot, and each succeeded.
+    lines = [p.read_text().split() for p in records.iterdir()]
+    by_run = {run_id: int(slot) for slot, run_id in lines}
+    assert len(lines) == len(by_run), "a run executed twice"
+    assert by_run == {r.run_id: r.slot_ms for r in runs if r.state == RS.SUCCEEDED}
+    assert all(r.state == RS.SUCCEEDED for r in runs), [(r.run_id, RS.Name(r.state)) for r in runs
+                                                        if r.state != RS.SUCCEEDED]

@@ -1,0 +1,296 @@
+"""The scheduling part of a job: YAML fields <-> JobSpec, and what makes it valid.
+
+    spec:
+      schedules:
+        - cron: "30 2 * * *"          # 5 fields, or 6 with seconds first
+        - every: 90s                  # fixed interval, from `start` (or the Unix epoch), in UTC
+        - at: "2027-01-04T09:00:00+01:00"   # once
+      timeZone: Europe/Berlin         # IANA name for cron schedules (default UTC)
+      start: "2026-12-01T00:00:00Z"   # no slot before (RFC 3339; without an offset: in timeZone)
+      end: "2027-12-31T23:59:59Z"     # no slot after
+      jitter: 30s                     # each slot runs up to this much later (fixed per job)
+      dst: {gap: shift, repeat: once} # gap: shift|skip; repeat: once|twice
+      misfire: {policy: run-latest, grace: 60s, window: 1d, maxCount: 100}
+      overlap: allow                  # allow|forbid|replace|buffer-one|buffer-all
+      suspended: false
+
+Both the YAML path (CLI) and the proto path (API, apply) end in `problems()`, so a spec is judged
+the same way wherever it comes from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from wloadctl.proto.v1 import jobs_pb2
+from wloadctl.scheduler.triggers import ScheduleError, schedule_problems, zone
+
+MAX_SCHEDULES = 16
+MAX_CRON_LEN = 256
+MAX_JITTER_S = 86400
+MAX_GRACE_S = 31 * 86400
+MAX_MISFIRE_COUNT = 10_000
+
+DST_GAP = {"shift": jobs_pb2.DST_GAP_SHIFT, "skip": jobs_pb2.DST_GAP_SKIP}
+DST_REPEAT = {"once": jobs_pb2.DST_REPEAT_ONCE, "twice": jobs_pb2.DST_REPEAT_TWICE}
+MISFIRE = {"run-latest": jobs_pb2.MISFIRE_RUN_LATEST, "skip": jobs_pb2.MISFIRE_SKIP,
+           "run-all": jobs_pb2.MISFIRE_RUN_ALL}
+OVERLAP = {"allow": jobs_pb2.OVERLAP_ALLOW, "forbid": jobs_pb2.OVERLAP_FORBID, "replace": jobs_pb2.OVERLAP_REPLACE,
+           "buffer-one": jobs_pb2.OVERLAP_BUFFER_ONE, "buffer-all": jobs_pb2.OVERLAP_BUFFER_ALL}
+YAML_FIELDS = ("schedules", "timeZone", "start", "end", "jitter", "dst", "misfire", "overlap", "suspended")
+
+Err = Callable[[str, str], None]
+Duration = Callable[[object, str], "int | None"]
+
+
+def _name(table: dict[str, int], value: int) -> str:
+    for key, number in table.items():
+        if number == value:
+            return key
+    return str(value)
+
+
+# ---- checks shared by both paths (field names in YAML form for the CLI, proto form for the API)
+
+_PROTO_FIELDS = {"time_zone": "time_zone", "start": "start_ms", "end": "end_ms", "every": "every_seconds",
+                 "at": "at_ms", "cron": "cron", "schedules": "schedules"}
+_YAML_FIELDS = {"time_zone": "spec.timeZone", "start": "spec.start", "end": "spec.end", "every": "every",
+                "at": "at", "cron": "cron", "schedules": "spec.schedules"}
+
+
+def problems(spec: jobs_pb2.JobSpec, err: Err, yaml_names: bool = False) -> None:
+    """Report what is wrong with the scheduling fields of ``spec`` through ``err(field, reason)``."""
+    names = _YAML_FIELDS if yaml_names else _PROTO_FIELDS
+    prefix = "spec." if yaml_names else ""
+    if len(spec.schedules) > MAX_SCHEDULES:
+        err(names["schedules"], f"at most {MAX_SCHEDULES} schedules (got {len(spec.schedules)})")
+        return
+    for i, schedule in enumerate(spec.schedules):
+        if schedule.WhichOneof("kind") == "cron" and len(schedule.cron) > MAX_CRON_LEN:
+            err(f"{names['schedules']}[{i}].cron", f"longer than {MAX_CRON_LEN} characters")
+            return
+    if spec.jitter_seconds > MAX_JITTER_S:
+        err(f"{prefix}jitter" if yaml_names else "jitter_seconds", f"at most {MAX_JITTER_S} s (1 day)")
+    enums = ((spec.dst_gap, DST_GAP, "spec.dst.gap" if yaml_names else "dst_gap"),
+             (spec.dst_repeat, DST_REPEAT, "spec.dst.repeat" if yaml_names else "dst_repeat"),
+             (spec.misfire.action, MISFIRE, "spec.misfire.policy" if yaml_names else "misfire.action"),
+             (spec.overlap, OVERLAP, "spec.overlap" if yaml_names else "overlap"))
+    for value, table, field in enums:
+        if value not in table.values():
+            err(field, f"unknown value {value}")
+    misfire = spec.misfire
+    if misfire.grace_seconds > MAX_GRACE_S or misfire.window_seconds > MAX_GRACE_S:
+        err("spec.misfire" if yaml_names else "misfire", "grace and window are at most 31 days")
+    if misfire.max_count > MAX_MISFIRE_COUNT:
+        err("spec.misfire.maxCount" if yaml_names else "misfire.max_count", f"at most {MAX_MISFIRE_COUNT}")
+    has_schedule_fields = spec.time_zone or spec.start_ms or spec.end_ms or spec.jitter_seconds
+    if has_schedule_fields and not spec.schedules:
+        err(names["schedules"], "timeZone, start, end and jitter need at least one schedule" if yaml_names
+            else "time_zone, start_ms, end_ms and jitter_seconds need at least one schedule")
+    for problem in schedule_problems(spec):
+        field = problem.field
+        head, dot, rest = field.partition(".")
+        if head.startswith("schedules["):
+            index = head[len("schedules"):]
+            field = f"{names['schedules']}{index}" + (f".{names.get(rest, rest)}" if dot else "")
+        else:
+            field = names.get(field, field)
+        err(field, problem.reason)
+
+
+# ---- YAML -> JobSpec
+
+
+def parse_yaml(body: dict[Any, Any], spec: jobs_pb2.JobSpec, err: Err, duration: Duration) -> None:
+    """Fill the scheduling fields of ``spec`` from the YAML ``spec`` mapping (errors through ``err``)."""
+    schedules = body.get("schedules")
+    time_zone = body.get("timeZone")
+    tz_name = ""
+    if time_zone is not None:
+        if not isinstance(time_zone, str) or not time_zone:
+            err("spec.timeZone", "must be an IANA time zone name like Europe/Berlin")
+        else:
+            spec.time_zone = tz_name = time_zone
+    if schedules is not None:
+        if not isinstance(schedules, list) or not schedules:
+            err("spec.schedules", "must be a list of schedules, each with cron, every or at")
+        else:
+            for i, item in enumerate(schedules):
+                _parse_schedule(item, f"spec.schedules[{i}]", spec, tz_name, err, duration)
+    for key, field in (("start", "start_ms"), ("end", "end_ms")):
+        value = body.get(key)
+        if value is not None:
+            ms = _instant(value, f"spec.{key}", tz_name, err)
+            if ms is not None:
+                setattr(spec, field, ms)
+    jitter = body.get("jitter")
+    if jitter is not None:
+        seconds = duration(jitter, "spec.jitter")
+        if seconds is not None:
+            spec.jitter_seconds = max(0, min(seconds, MAX_JITTER_S + 1))
+    dst = body.get("dst")
+    if dst is not None:
+        if not isinstance(dst, dict):
+            err("spec.dst", "must be a mapping like {gap: shift, repeat: once}")
+        else:
+            for key in dst:
+                if key not in ("gap", "repeat"):
+                    err(f"spec.dst.{key}", "unknown field (gap or repeat)")
+            if "gap" in dst:
+                spec.dst_gap = _choice(dst["gap"], "spec.dst.gap", DST_GAP, err, spec.dst_gap)
+            if "repeat" in dst:
+                spec.dst_repeat = _choice(dst["repeat"], "spec.dst.repeat", DST_REPEAT, err, spec.dst_repeat)
+    misfire = body.get("misfire")
+    if misfire is not None:
+        _parse_misfire(misfire, spec, err, duration)
+    overlap = body.get("overlap")
+    if overlap is not None:
+        spec.overlap = _choice(overlap, "spec.overlap", OVERLAP, err, spec.overlap)
+    suspended = body.get("suspended")
+    if suspended is not None:
+        if not isinstance(suspended, bool):
+            err("spec.suspended", "must be true or false")
+        else:
+            spec.suspended = suspended
+
+
+def _parse_schedule(item: object, where: str, spec: jobs_pb2.JobSpec, tz_name: str, err: Err,
+                    duration: Duration) -> None:
+    if not isinstance(item, dict) or len(item) != 1 or next(iter(item)) not in ("cron", "every", "at"):
+        err(where, 'must be a mapping with exactly one of cron, every or at (e.g. {cron: "0 6 * * 1-5"})')
+        return
+    key, value = next(iter(item.items()))
+    if key == "cron":
+        if not isinstance(value, str):
+            err(f"{where}.cron", "must be a string (quote it)")
+            return
+        spec.schedules.add(cron=value)
+    elif key == "every":
+        seconds = duration(value, f"{where}.every")
+        if seconds is not None:
+            if seconds <= 0:
+                err(f"{where}.every", "must be at least 1 second")
+                return
+            spec.schedules.add(every_seconds=min(seconds, 2**32 - 1))
+    else:
+        ms = _instant(value, f"{where}.at", tz_name, err)
+        if ms is not None:
+            spec.schedules.add(at_ms=ms)
+
+
+def _parse_misfire(value: object, spec: jobs_pb2.JobSpec, err: Err, duration: Duration) -> None:
+    if isinstance(value, str):
+        value = {"policy": value}
+    if not isinstance(value, dict):
+        err("spec.misfire", "must be a policy name or a mapping {policy, grace, window, maxCount}")
+        return
+    for key in value:
+        if key not in ("policy", "grace", "window", "maxCount"):
+            err(f"spec.misfire.{key}", "unknown field (policy, grace, window or maxCount)")
+    if "policy" in value:
+        spec.misfire.action = _choice(value["policy"], "spec.misfire.policy", MISFIRE, err, spec.misfire.action)
+    for key, field in (("grace", "grace_seconds"), ("window", "window_seconds")):
+        if key in value:
+            seconds = duration(value[key], f"spec.misfire.{key}")
+            if seconds is not None:
+                if seconds <= 0:
+                    err(f"spec.misfire.{key}", "must be at least 1 second")
+                else:
+                    setattr(spec.misfire, field, min(seconds, MAX_GRACE_S + 1))
+    if "maxCount" in value:
+        count = value["maxCount"]
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_MISFIRE_COUNT:
+            err("spec.misfire.maxCount", f"must be a whole number from 1 to {MAX_MISFIRE_COUNT}")
+        else:
+            spec.misfire.max_count = count
+
+
+def _choice(value: object, where: str, table: dict[str, int], err: Err, default: int) -> int:
+    if isinstance(value, str) and value in table:
+        return table[value]
+    err(where, "must be " + " or ".join(f'"{k}"' for k in table) + f", got {value!r}"[:200])
+    return default
+
+
+def _instant(value: object, where: str, tz_name: str, err: Err) -> int | None:
+    """An RFC 3339 time (YAML may hand over a datetime or a date already); without an offset it
+    is read in the job's time zone."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            err(where, f"must be a time like 2027-01-04T09:00:00+01:00, got {value!r}"[:200])
+            return None
+    else:
+        err(where, "must be a time like 2027-01-04T09:00:00+01:00")
+        return None
+    if moment.tzinfo is None:
+        try:
+            moment = moment.replace(tzinfo=zone(tz_name))
+        except ScheduleError:
+            return None  # the zone's own error is reported
+    ms = int(moment.timestamp() * 1000)
+    if ms <= 0:
+        err(where, "must be after 1970")
+        return None
+    return ms
+
+
+# ---- JobSpec -> YAML
+
+
+def to_yaml(spec: jobs_pb2.JobSpec, body: dict[str, Any]) -> None:
+    """Add the scheduling fields of ``spec`` to the YAML ``spec`` mapping (non-defaults only)."""
+    tz = zone(spec.time_zone) if spec.time_zone else dt.UTC
+    if spec.schedules:
+        items: list[dict[str, Any]] = []
+        for s in spec.schedules:
+            kind = s.WhichOneof("kind")
+            if kind == "cron":
+                items.append({"cron": s.cron})
+            elif kind == "every_seconds":
+                items.append({"every": s.every_seconds})
+            elif kind == "at_ms":
+                items.append({"at": _iso(s.at_ms, tz)})
+        body["schedules"] = items
+    if spec.time_zone:
+        body["timeZone"] = spec.time_zone
+    if spec.start_ms:
+        body["start"] = _iso(spec.start_ms, tz)
+    if spec.end_ms:
+        body["end"] = _iso(spec.end_ms, tz)
+    if spec.jitter_seconds:
+        body["jitter"] = spec.jitter_seconds
+    dst: dict[str, str] = {}
+    if spec.dst_gap != jobs_pb2.DST_GAP_SHIFT:
+        dst["gap"] = _name(DST_GAP, spec.dst_gap)
+    if spec.dst_repeat != jobs_pb2.DST_REPEAT_ONCE:
+        dst["repeat"] = _name(DST_REPEAT, spec.dst_repeat)
+    if dst:
+        body["dst"] = dst
+    m = spec.misfire
+    misfire: dict[str, Any] = {}
+    if m.action != jobs_pb2.MISFIRE_RUN_LATEST:
+        misfire["policy"] = _name(MISFIRE, m.action)
+    if m.grace_seconds:
+        misfire["grace"] = m.grace_seconds
+    if m.window_seconds:
+        misfire["window"] = m.window_seconds
+    if m.max_count:
+        misfire["maxCount"] = m.max_count
+    if misfire:
+        body["misfire"] = misfire
+    if spec.overlap != jobs_pb2.OVERLAP_ALLOW:
+        body["overlap"] = _name(OVERLAP, spec.overlap)
+    if spec.suspended:
+        body["suspended"] = True
+
+
+def _iso(ms: int, tz: dt.tzinfo) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz).isoformat()

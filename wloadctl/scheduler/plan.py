@@ -1,0 +1,86 @@
+"""The leader's decisions for one tick: pure functions of one state view, what the leader knows of
+its agents' streams, and the time it is given (no clock reads, no I/O, no awaits).
+
+The controller proposes what these return and sends only what was committed; apply re-checks
+every assumption (epochs, attempts, the slot a job expects next), so a plan made on a view that
+went stale is refused, never half-applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from wloadctl.proto.v1 import commands_pb2, jobs_pb2, runs_pb2
+from wloadctl.scheduler.firing import DueJob, plan_firings
+from wloadctl.scheduler.placement import AgentSlots, lost_agents, place
+
+
+class View(Protocol):
+    """What planning reads from the state (wloadctl.state.view.StateView)."""
+
+    def agents(self) -> list[runs_pb2.Agent]: ...
+    def on_agent_counts(self) -> dict[str, int]: ...
+    def queued_runs(self, limit: int) -> list[runs_pb2.Run]: ...
+    def due_jobs(self, now_ms: int, limit: int) -> list[DueJob]: ...
+    def schedule_state(self, name: str) -> jobs_pb2.ScheduleState | None: ...
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """What the leader knows of one agent's stream."""
+
+    agent_id: str
+    last_heard: float        # on the controller's clock
+    confirmed_epoch: int
+
+
+def free_slots(view: View, links: Sequence[LinkView], epoch: int, now: float,
+               silence_s: float) -> list[AgentSlots]:
+    """Agents that may get work now: registered and not lost, fenced to this epoch, heard lately."""
+    on_agent = view.on_agent_counts()
+    usable = {a.agent_id: a for a in view.agents() if not a.lost_ms}
+    slots = []
+    for link in links:
+        agent = usable.get(link.agent_id)
+        if agent is None or link.confirmed_epoch != epoch or now - link.last_heard > silence_s:
+            continue  # a silent agent may be cut off: do not send it work blindly
+        used = on_agent.get(link.agent_id, 0)
+        slots.append(AgentSlots(link.agent_id, dict(agent.labels), max(0, agent.capacity - used), used,
+                                agent.policy if agent.HasField("policy") else None))
+    return slots
+
+
+def plan_dispatch(view: View, slots: Sequence[AgentSlots], epoch: int,
+                  max_batch: int) -> commands_pb2.DispatchRuns | None:
+    free = sum(a.free for a in slots)
+    if free == 0:
+        return None  # nothing to place on: do not even read the queue
+    # Runs whose selector matches no free agent are skipped, so look a little further.
+    queued = view.queued_runs(min(max_batch, max(free * 4, 256)))
+    decisions = place(queued, slots) if queued else []
+    return commands_pb2.DispatchRuns(epoch=epoch, decisions=decisions) if decisions else None
+
+
+def plan_lost_agents(view: View, heard: Mapping[str, float], takeover_started: float, now: float,
+                     margin_s: float, epoch: int) -> list[commands_pb2.MarkAgentLost]:
+    """Agents silent past their lease + margin. ``heard``: when the leader last heard each agent
+    (its stream, or when the stream closed); a new leader counts from its takeover."""
+    last: dict[str, float] = {}
+    leases: dict[str, float] = {}
+    for agent in view.agents():
+        if agent.lost_ms:
+            continue
+        last[agent.agent_id] = max(heard.get(agent.agent_id, 0.0), takeover_started)
+        leases[agent.agent_id] = (agent.lease_ms or 3000) / 1000
+    return [commands_pb2.MarkAgentLost(
+        agent_id=agent_id, epoch=epoch,
+        cause=f"agent {agent_id} silent for {now - last[agent_id]:.1f} s (lease {leases[agent_id]:.1f} s + margin "
+              f"{margin_s:.1f} s)") for agent_id in lost_agents(last, leases, now, margin_s)]
+
+
+def plan_schedules(view: View, now_ms: int, max_jobs: int) -> list[commands_pb2.FireSchedules]:
+    """Firings of the jobs whose next slot is due at ``now_ms`` (wall clock, ms)."""
+    due = view.due_jobs(now_ms, max_jobs)
+    return plan_firings(due, now_ms) if due else []

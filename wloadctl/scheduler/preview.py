@@ -1,0 +1,40 @@
+"""`wloadctl job next`: the next fire times of a job, in its local time and UTC, with what DST did."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from wloadctl.proto.v1 import api_pb2, jobs_pb2
+from wloadctl.scheduler.triggers import jitter_ms, slots_after, zone
+
+
+@dataclass
+class Preview:
+    times: list[api_pb2.FireTime] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)   # nominal local times a DST gap removed (policy skip)
+
+
+def fire_times(spec: jobs_pb2.JobSpec, from_ms: int, count: int) -> Preview:
+    """The next ``count`` slots after ``from_ms`` (whether or not the job is suspended)."""
+    tz = zone(spec.time_zone)
+    jitter = jitter_ms(spec.name, spec.jitter_seconds)
+    preview = Preview()
+    slots = list(itertools.islice(slots_after(spec, from_ms), count))
+    for slot in slots:
+        local = datetime.fromtimestamp(slot.ms / 1000, UTC).astimezone(tz)
+        preview.times.append(api_pb2.FireTime(slot_ms=slot.ms, due_ms=slot.ms + jitter,
+                                              local_time=local.isoformat(), nominal_local=slot.local, dst=slot.dst))
+    if spec.dst_gap == jobs_pb2.DST_GAP_SKIP and slots:
+        # What shifting would have fired: its "shifted" slots are the ones skipping removed.
+        shifting = jobs_pb2.JobSpec()
+        shifting.CopyFrom(spec)
+        shifting.dst_gap = jobs_pb2.DST_GAP_SHIFT
+        last = slots[-1].ms
+        for slot in slots_after(shifting, from_ms):
+            if slot.ms > last:
+                break
+            if slot.dst == "shifted":
+                preview.skipped.append(slot.local)
+    return preview

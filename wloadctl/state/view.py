@@ -1,0 +1,43 @@
+"""A read-only view of the state bound to one LMDB read transaction.
+
+The leader plans each tick from one view, so every decision of a tick sees the same snapshot (the
+runs it places, the agents it places them on, the slots that are due). Only valid inside
+`Store.view()`.
+"""
+
+from __future__ import annotations
+
+import lmdb
+
+from wloadctl.proto.v1 import jobs_pb2, runs_pb2
+from wloadctl.scheduler.firing import DueJob
+from wloadctl.state.runs import RunTables
+from wloadctl.state.schedules import ScheduleTables
+
+
+class StateView:
+    def __init__(self, txn: lmdb.Transaction, runs: RunTables, schedules: ScheduleTables) -> None:
+        self._txn = txn
+        self._runs = runs
+        self._schedules = schedules
+
+    def epoch_info(self) -> runs_pb2.EpochInfo:
+        return self._runs.epoch(self._txn)
+
+    def agents(self) -> list[runs_pb2.Agent]:
+        return self._runs.list_agents(self._txn)
+
+    def get_run(self, run_id: str) -> runs_pb2.Run | None:
+        return self._runs.get_run(self._txn, run_id)
+
+    def on_agent_counts(self) -> dict[str, int]:
+        return self._runs.on_agent_counts(self._txn)
+
+    def queued_runs(self, limit: int) -> list[runs_pb2.Run]:
+        return self._runs.queued_runs(self._txn, limit)
+
+    def due_jobs(self, now_ms: int, limit: int) -> list[DueJob]:
+        return self._schedules.due_jobs(self._txn, now_ms, limit)
+
+    def schedule_state(self, name: str) -> jobs_pb2.ScheduleState | None:
+        return self._schedules.state(self._txn, name)
