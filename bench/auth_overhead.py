@@ -90,8 +90,9 @@ def load(address: str, ca: bytes | None, token: str, kind: str, seconds: float,
          processes: int = 2, concurrency: int = 32) -> tuple[float, list[float], int]:
     global _runs
     _runs += 1
-    out: mp.Queue = mp.Queue()
-    procs = [mp.Process(target=_proc, args=(address, ca, token, kind, seconds, concurrency, f"{_runs}.{w}", out))
+    ctx = mp.get_context("spawn")  # not forked: this process uses gRPC (see commit_throughput.py)
+    out: mp.Queue = ctx.Queue()
+    procs = [ctx.Process(target=_proc, args=(address, ca, token, kind, seconds, concurrency, f"{_runs}.{w}", out))
              for w in range(processes)]
     for p in procs:
         p.start()
@@ -280,8 +281,9 @@ def brute_force_figures(seconds: float) -> None:
                 for i in range(50):
                     c.create_user(auth_pb2.CreateUserRequest(name=f"victim{i}", password="Batch-Window-2026"))
             _, base, _ = load(leader.api_address, ca, cluster.admin_token, "read", seconds, processes=1)
-            out: mp.Queue = mp.Queue()
-            attacker = mp.Process(target=_brute_proc, args=(leader.api_address, ca, seconds + 4, out))
+            ctx = mp.get_context("spawn")
+            out: mp.Queue = ctx.Queue()
+            attacker = ctx.Process(target=_brute_proc, args=(leader.api_address, ca, seconds + 4, out))
             attacker.start()
             time.sleep(2)  # the loop is under way (benchmark pacing, not synchronisation of a test)
             _, during, _ = load(leader.api_address, ca, cluster.admin_token, "read", seconds, processes=1)

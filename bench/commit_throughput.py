@@ -118,9 +118,12 @@ def _raw_node(address: str, peers: list[str], seconds: float, drive: bool, out: 
 def raw(seconds: float) -> None:
     ports = free_ports(3)
     peers = [f"127.0.0.1:{p}" for p in ports]
-    out: mp.Queue = mp.Queue()
+    # Spawned, not forked: this process has used gRPC already (ours()), and a forked child inherits its
+    # threads' locks half-held (gRPC logs "skipping fork() handlers" and the children hung).
+    ctx = mp.get_context("spawn")
+    out: mp.Queue = ctx.Queue()
     # Every node is driven; only the leader's commands succeed, so whichever wins leads the load.
-    procs = [mp.Process(target=_raw_node, args=(a, peers, seconds, True, out)) for a in peers]
+    procs = [ctx.Process(target=_raw_node, args=(a, peers, seconds, True, out)) for a in peers]
     for p in procs:
         p.start()
     results = [out.get(timeout=seconds + 120) for _ in procs]

@@ -542,6 +542,28 @@ class Client(SecurityCalls):
         request = api_pb2.ListMisfiresRequest(job_name=job_name, page_size=page_size, page_token=page_token)
         return self._call(lambda ch: self._jobs(ch).ListMisfires(request, timeout=self.timeout))
 
+    def apply_calendars(self, specs: Sequence[jobs_pb2.CalendarSpec],
+                        idempotency_key: str = "") -> api_pb2.ApplyCalendarsResponse:
+        request = api_pb2.ApplyCalendarsRequest(calendars=list(specs),
+                                                idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._jobs(ch).ApplyCalendars(request, timeout=self.timeout), write=True)
+
+    def get_calendar(self, name: str, version: int = 0) -> jobs_pb2.CalendarVersion:
+        request = api_pb2.GetCalendarRequest(name=name, version=version)
+        return self._call(lambda ch: self._jobs(ch).GetCalendar(request, timeout=self.timeout))
+
+    def list_calendars(self) -> api_pb2.ListCalendarsResponse:
+        request = api_pb2.ListCalendarsRequest()
+        return self._call(lambda ch: self._jobs(ch).ListCalendars(request, timeout=self.timeout))
+
+    def delete_calendar(self, name: str, idempotency_key: str = "") -> api_pb2.DeleteCalendarResponse:
+        request = api_pb2.DeleteCalendarRequest(name=name, idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._jobs(ch).DeleteCalendar(request, timeout=self.timeout), write=True)
+
+    def calendar_days(self, name: str, from_date: str, to_date: str) -> api_pb2.CalendarDaysResponse:
+        request = api_pb2.CalendarDaysRequest(name=name, from_date=from_date, to_date=to_date)
+        return self._call(lambda ch: self._jobs(ch).CalendarDays(request, timeout=self.timeout))
+
     def iter_misfires(self, job_name: str = "", page_size: int = 500) -> Iterator[jobs_pb2.Misfire]:
         """Newest first, every page."""
         token = ""

@@ -305,7 +305,7 @@ def test_names_are_case_sensitive() -> None:
 def test_no_job_documents(text: str) -> None:
     error = only_error(text)
     assert error.field == ""
-    assert "no Job documents" in error.reason
+    assert "no Job or Calendar documents" in error.reason
     assert error.source == "jobs.yaml"
 
 
@@ -382,7 +382,7 @@ def test_deep_nesting_is_an_error_not_a_crash() -> None:
         (with_field("apiVersion", "wloadctl/v2"), "apiVersion", 'must be "wloadctl/v1", got "wloadctl/v2"'),
         (with_field("apiVersion", 1), "apiVersion", 'must be "wloadctl/v1", got integer'),
         (with_field("kind", _REMOVE), "kind", 'required: must be "Job"'),
-        (with_field("kind", "CronJob"), "kind", 'must be "Job", got "CronJob"'),
+        (with_field("kind", "CronJob"), "kind", 'must be "Job" or "Calendar", got "CronJob"'),
         (with_field("kind", "job"), "kind", 'must be "Job"'),
         (with_field("metadata", ["x"]), "metadata", "must be a mapping, got list"),
         (with_field("spec", "run"), "spec", "must be a mapping, got string"),
@@ -733,7 +733,7 @@ def test_errors_from_all_files_are_collected(tmp_path: Any) -> None:
         (str(comments), ""),
         (missing, ""),
     ]
-    assert "no Job documents" in info.value.errors[1].reason
+    assert "no Job or Calendar documents" in info.value.errors[1].reason
     assert len(str(info.value).splitlines()) == 3
 
 

@@ -73,12 +73,13 @@ def agent_policy(config: AgentConfig) -> runs_pb2.AgentPolicy:
         allowed_commands=config.allowed_commands or (), allow_scripts=config.allow_scripts, secret_env=True)
 
 
-def schedule_env(slot_ms: int) -> dict[str, str]:
-    """What a job fired by a schedule is told of its slot (nothing for a run triggered otherwise)."""
+def schedule_env(slot_ms: int, business_date: str = "") -> dict[str, str]:
+    """What a job is told of its business date, and of its slot when a schedule fired it."""
+    env = {"WLOADCTL_BUSINESS_DATE": business_date} if business_date else {}
     if not slot_ms:
-        return {}
+        return env
     when = datetime.datetime.fromtimestamp(slot_ms / 1000, datetime.UTC)
-    return {"WLOADCTL_SLOT_MS": str(slot_ms),
+    return {**env, "WLOADCTL_SLOT_MS": str(slot_ms),
             "WLOADCTL_SCHEDULED_TIME": when.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
 
 
@@ -374,7 +375,7 @@ class Agent:
                 # suite) record facts independent of the cluster's own bookkeeping.
                 env={**spec.env, **a.secret_env, "WLOADCTL_AGENT_ID": self.config.agent_id,
                      "WLOADCTL_EPOCH": str(epoch), "WLOADCTL_ACCEPTED_NS": str(time.time_ns()),
-                     **schedule_env(a.slot_ms)},
+                     **schedule_env(a.slot_ms, a.business_date)},
                 params=dict(a.params),
                 working_dir=spec.working_dir, timeout_seconds=spec.timeout_seconds, run_as=spec.run_as,
                 empty=spec.task_type == jobs_pb2.EMPTY)

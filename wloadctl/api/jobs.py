@@ -12,6 +12,8 @@ from wloadctl.api.context import ApiContext
 from wloadctl.api.governance import hold
 from wloadctl.model.rules import DEFAULT_DOMAIN, validate_specs
 from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, jobs_pb2
+from wloadctl.scheduler.calendars import days_between, parse_date
+from wloadctl.scheduler.calendars import spec_problems as calendar_problems
 from wloadctl.scheduler.preview import fire_times
 from wloadctl.security.permissions import Permission
 from wloadctl.state.store import MAX_IDEMPOTENCY_KEY
@@ -21,6 +23,7 @@ MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 _MAX_ERRORS_SHOWN = 20
 MAX_FIRE_TIMES = 1000
+MAX_CALENDAR_SPAN_DAYS = 3660
 
 
 async def check_key(key: str, context: grpc.aio.ServicerContext) -> None:
@@ -63,6 +66,8 @@ class JobServicer(api_pb2_grpc.JobServiceServicer):
         if ref_errors:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 "; ".join(str(e) for e in ref_errors[:_MAX_ERRORS_SHOWN]))
+        # Calendars are checked at apply only: `apply -f` commits a file's calendars just before its jobs,
+        # and this replica may not have applied them yet (the state's verdict is the same everywhere).
 
         async def here() -> api_pb2.ApplyJobsResponse:
             command = commands_pb2.Command(idempotency_key=request.idempotency_key, actor=principal().actor(),
@@ -158,11 +163,13 @@ class JobServicer(api_pb2_grpc.JobServiceServicer):
         from_ms = request.from_ms or int(time.time() * 1000)
         state = self.api.store.schedule_state(request.name)
         # A whole year of every-second slots is cheap enough, but keep a bound on the work anyway.
-        preview = await asyncio.to_thread(fire_times, job.spec, from_ms, count)
+        working = self.api.store.working_days() if job.spec.calendars else None
+        preview = await asyncio.to_thread(fire_times, job.spec, from_ms, count, working)
         response = api_pb2.NextFireTimesResponse(name=job.spec.name, version=job.version,
                                                  time_zone=job.spec.time_zone or "UTC",
                                                  suspended=job.spec.suspended, times=preview.times,
-                                                 skipped=preview.skipped)
+                                                 skipped=preview.skipped,
+                                                 skipped_non_working=preview.skipped_non_working)
         if state is not None:
             response.state.CopyFrom(state)
         return response
@@ -190,3 +197,72 @@ class JobServicer(api_pb2_grpc.JobServiceServicer):
                     domains[r.job_name] = job.spec.domain if job is not None else DEFAULT_DOMAIN
             records = [r for r in records if domains[r.job_name] in visible]
         return api_pb2.ListMisfiresResponse(misfires=records, next_page_token=token)
+
+    # ---- business calendars (shared by every domain: cluster-wide permissions)
+
+    async def ApplyCalendars(self, request: api_pb2.ApplyCalendarsRequest,
+                             context: grpc.aio.ServicerContext) -> api_pb2.ApplyCalendarsResponse:
+        await require(context, Permission.CALENDAR_WRITE)
+        await check_key(request.idempotency_key, context)
+        problems = [f"calendars[{i}].{field}: {reason}" for i, spec in enumerate(request.calendars)
+                    for field, reason in calendar_problems(spec)]
+        if not request.calendars:
+            problems.append("calendars: at least one is required")
+        if problems:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(problems[:_MAX_ERRORS_SHOWN]))
+
+        async def here() -> api_pb2.ApplyCalendarsResponse:
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key, actor=principal().actor(),
+                                           apply_calendars=commands_pb2.ApplyCalendars(calendars=request.calendars))
+            result = await self.api.commit(command, context)
+            return api_pb2.ApplyCalendarsResponse(calendars=result.jobs, raft_index=result.raft_index)
+
+        return await self.api.on_leader(_SERVICE + "ApplyCalendars", request, api_pb2.ApplyCalendarsResponse,
+                                        context, here)
+
+    async def DeleteCalendar(self, request: api_pb2.DeleteCalendarRequest,
+                             context: grpc.aio.ServicerContext) -> api_pb2.DeleteCalendarResponse:
+        await require(context, Permission.CALENDAR_WRITE)
+        await check_name(request.name, context)
+        await check_key(request.idempotency_key, context)
+
+        async def here() -> api_pb2.DeleteCalendarResponse:
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key, actor=principal().actor(),
+                                           delete_calendar=commands_pb2.DeleteCalendar(name=request.name))
+            result = await self.api.commit(command, context)
+            return api_pb2.DeleteCalendarResponse(calendar=result.jobs[0] if result.jobs else None,
+                                                  raft_index=result.raft_index)
+
+        return await self.api.on_leader(_SERVICE + "DeleteCalendar", request, api_pb2.DeleteCalendarResponse,
+                                        context, here)
+
+    async def GetCalendar(self, request: api_pb2.GetCalendarRequest,
+                          context: grpc.aio.ServicerContext) -> jobs_pb2.CalendarVersion:
+        await require(context, Permission.CALENDAR_READ)
+        await check_name(request.name, context)
+        calendar = self.api.store.get_calendar(request.name, request.version)
+        if calendar is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"name: no calendar {request.name!r}")
+        return calendar
+
+    async def ListCalendars(self, request: api_pb2.ListCalendarsRequest,
+                            context: grpc.aio.ServicerContext) -> api_pb2.ListCalendarsResponse:
+        await require(context, Permission.CALENDAR_READ)
+        return api_pb2.ListCalendarsResponse(calendars=self.api.store.list_calendars())
+
+    async def CalendarDays(self, request: api_pb2.CalendarDaysRequest,
+                           context: grpc.aio.ServicerContext) -> api_pb2.CalendarDaysResponse:
+        await require(context, Permission.CALENDAR_READ)
+        await check_name(request.name, context)
+        first, last = parse_date(request.from_date), parse_date(request.to_date)
+        if first is None or last is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "from_date, to_date: dates YYYY-MM-DD required")
+        if not 0 <= (last - first).days <= MAX_CALENDAR_SPAN_DAYS:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"to_date: from from_date to at most {MAX_CALENDAR_SPAN_DAYS} days later")
+        calendar = self.api.store.get_calendar(request.name)
+        if calendar is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"name: no calendar {request.name!r}")
+        working, non_working = days_between(self.api.store.working_days(), request.name, first, last)
+        return api_pb2.CalendarDaysResponse(name=request.name, version=calendar.version, working_days=working,
+                                            non_working_days=non_working)

@@ -306,8 +306,8 @@ def command(subs: Any, name: str, level: int, help_text: str, description: str =
 # The verbs whose sub-commands come from several command modules: (help, dest, title).
 _SHARED_VERBS = {
     "get": ("list or show jobs, runs and agents", "resource", "resources"),
-    "describe": ("show a job or a run in detail", "resource", "resources"),
-    "delete": ("delete a job", "resource", "resources"),
+    "describe": ("show a job, a run or a calendar in detail", "resource", "resources"),
+    "delete": ("delete a job or a calendar", "resource", "resources"),
     "cluster": ("inspect and change the replica set", "action", "actions"),
     "auth": ("bootstrap a cluster's first credential; the security policy", "action", "actions"),
     "user": ("manage users: create, show, change, lock, grant and revoke roles", "action", "actions"),
@@ -318,6 +318,7 @@ _SHARED_VERBS = {
     "diff": ("compare two versions of a job", "resource", "resources"),
     "rollback": ("apply an earlier version of a job again", "resource", "resources"),
     "job": ("suspend, resume and preview a job's schedules", "action", "actions"),
+    "calendar": ("business calendars: list working days", "action", "actions"),
 }
 _VERB_EXAMPLES = {
     "auth": "wloadctl auth bootstrap\n  wloadctl auth policy get\n  wloadctl auth policy set --approval job.delete",
@@ -421,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_certs_parser(verbs.subs)
     jobs.register(verbs)
     schedules.register(verbs)
+    schedules.register_calendars(verbs)
     history.register(verbs)
     runs.register(verbs)
     agents.register(verbs)

@@ -156,20 +156,76 @@ def schedule_pairs(spec: jobs_pb2.JobSpec) -> list[tuple[str, str]]:
         misfire += f", window {m.window_seconds or 86400}s, at most {m.max_count or 100}"
     pairs.append(("Misfire", misfire + ")"))
     pairs.append(("Overlap", _OVERLAP_NAMES.get(spec.overlap, str(spec.overlap))))
+    if spec.calendars:
+        policy = {jobs_pb2.NON_WORKING_NEXT: "next working day", jobs_pb2.NON_WORKING_PREVIOUS:
+                  "previous working day"}.get(spec.non_working_day, "skip")
+        pairs.append(("Calendars", f"{', '.join(spec.calendars)} (non-working day: {policy})"))
+    if spec.business_day_start_minutes:
+        minutes = spec.business_day_start_minutes
+        pairs.append(("Business day", f"starts at {minutes // 60:02d}:{minutes % 60:02d}"))
     return pairs
+
+
+def _fire_note(t: api_pb2.FireTime) -> str:
+    notes = []
+    if t.dst == "shifted":
+        notes.append(f"shifted by DST (named {t.nominal_local})")
+    elif t.dst == "repeated":
+        notes.append("repeated local time (second occurrence)")
+    if t.moved_from:
+        notes.append(f"moved from non-working {t.moved_from}")
+    return "; ".join(notes) or "-"
 
 
 def fire_times_text(answer: api_pb2.NextFireTimesResponse) -> str:
     rows = [(t.local_time, output.format_ms(t.slot_ms), output.format_ms(t.due_ms) if t.due_ms != t.slot_ms else "-",
-             {"shifted": f"shifted by DST (named {t.nominal_local})",
-              "repeated": "repeated local time (second occurrence)"}.get(t.dst, "-"))
+             _fire_note(t))
             for t in answer.times]
-    text = output.render_table((f"LOCAL ({answer.time_zone})", "UTC", "DUE (JITTER)", "DST"), rows)
+    text = output.render_table((f"LOCAL ({answer.time_zone})", "UTC", "DUE (JITTER)", "NOTE"), rows)
+    if answer.skipped_non_working:
+        text += "Skipped (not a working day): " + ", ".join(answer.skipped_non_working) + "\n"
     if answer.skipped:
         text += "Skipped by DST (local times that do not exist): " + ", ".join(answer.skipped) + "\n"
     if answer.suspended:
         text += "The job is suspended: these times fire only after `wloadctl job resume`.\n"
     return text
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _weekdays(days: Sequence[int]) -> str:
+    return ",".join(_WEEKDAYS[d - 1] for d in (days or (1, 2, 3, 4, 5)) if 1 <= d <= 7)
+
+
+def calendars_table(calendars: Sequence[jobs_pb2.CalendarVersion]) -> str:
+    rows = [(c.spec.name, c.version, _weekdays(c.spec.working_weekdays), len(c.spec.holidays),
+             ",".join(c.spec.include) or "-", ",".join(c.spec.exclude) or "-", output.format_ms(c.created_ms))
+            for c in sorted(calendars, key=lambda c: c.spec.name)]
+    return output.render_table(("NAME", "VERSION", "WORKING DAYS", "HOLIDAYS", "INCLUDE", "EXCLUDE", "UPDATED"),
+                               rows)
+
+
+def describe_calendar(c: jobs_pb2.CalendarVersion) -> str:
+    spec = c.spec
+    pairs: list[tuple[str, str]] = [("Name", spec.name), ("Version", str(c.version)),
+                                    ("Updated", output.format_ms(c.created_ms)),
+                                    ("Description", spec.description or "-"),
+                                    ("Working days", _weekdays(spec.working_weekdays)),
+                                    ("Include", ", ".join(spec.include) or "-"),
+                                    ("Exclude", ", ".join(spec.exclude) or "-")]
+    holidays = list(spec.holidays)
+    pairs.append(("Holidays", holidays[0] if holidays else "<none>"))
+    pairs += [("", h) for h in holidays[1:]]
+    return "\n".join(_fmt_pairs(pairs, 14)) + "\n"
+
+
+def calendar_days(answer: api_pb2.CalendarDaysResponse, everything: bool) -> str:
+    if not everything:
+        return "".join(f"{d}\n" for d in answer.working_days)
+    working = set(answer.working_days)
+    days = sorted([*answer.working_days, *answer.non_working_days])
+    return output.render_table(("DATE", "WORKING"), [(d, "yes" if d in working else "no") for d in days])
 
 
 def misfires_table(records: Sequence[jobs_pb2.Misfire]) -> str:
@@ -203,6 +259,8 @@ def describe_run(run: runs_pb2.Run) -> str:
     ]
     if run.slot_ms:
         pairs.append(("Schedule slot", output.format_ms(run.slot_ms)))
+    if run.business_date:
+        pairs.append(("Business date", run.business_date))
     if run.waiting_for:
         pairs.append(("Waiting for", "an earlier run of its job to end (overlap policy)"
                       if run.waiting_for == "overlap" else run.waiting_for))

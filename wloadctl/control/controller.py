@@ -575,7 +575,7 @@ class Controller:
         that runs this attempt, resolved now: an attempt sent after a secret changed gets the new
         values, one sent after it was deleted fails with secret_error."""
         assignment = agent_pb2.Assignment(run_id=run.run_id, attempt=run.attempt, spec=run.spec, params=run.params,
-                                          slot_ms=run.slot_ms)
+                                          slot_ms=run.slot_ms, business_date=run.business_date)
         if run.spec.secret_env:
             env, error = resolve(self.store.secret_box, secrets, run.spec)
             if error:

@@ -46,6 +46,7 @@ __all__ = [
 
 API_VERSION = "wloadctl/v1"
 KIND = "Job"
+CALENDAR_KIND = "Calendar"
 
 STDIN_SOURCE = "<stdin>"
 
@@ -296,9 +297,9 @@ class _DocParser:
         if api_version is not None and api_version != API_VERSION:
             self.err("apiVersion", f'must be "{API_VERSION}", got {_describe(api_version)}')
         if kind is None:
-            self.err("kind", f'required: must be "{KIND}"')
+            self.err("kind", f'required: must be "{KIND}" or "{CALENDAR_KIND}"')
         elif kind != KIND:
-            self.err("kind", f'must be "{KIND}", got {_describe(kind)}')
+            self.err("kind", f'must be "{KIND}" or "{CALENDAR_KIND}", got {_describe(kind)}')
         if (api_version is not None and api_version != API_VERSION) or (kind is not None and kind != KIND):
             # Another kind or version has other fields; checking them as a Job would only add noise.
             return spec
@@ -459,9 +460,12 @@ def _doc_source(source: str, number: int) -> str:
     return f"{source}#{number}" if source else f"document {number}"
 
 
-def _parse_text(text: str, source: str) -> tuple[list[tuple[jobs_pb2.JobSpec, str]], list[SpecError]]:
-    """Every Job document in text with its source, and all errors found."""
-    docs: list[tuple[jobs_pb2.JobSpec, str]] = []
+Spec = jobs_pb2.JobSpec | jobs_pb2.CalendarSpec
+
+
+def _parse_text(text: str, source: str) -> tuple[list[tuple[Spec, str]], list[SpecError]]:
+    """Every Job and Calendar document in text with its source, and all errors found."""
+    docs: list[tuple[Spec, str]] = []
     errors: list[SpecError] = []
     number = 0
     loader: _Loader | None = None
@@ -472,7 +476,13 @@ def _parse_text(text: str, source: str) -> tuple[list[tuple[jobs_pb2.JobSpec, st
             data = loader.get_data()
             if data is None:
                 continue
-            parser = _DocParser(_doc_source(source, number))
+            where = _doc_source(source, number)
+            if isinstance(data, dict) and data.get("kind") == CALENDAR_KIND:
+                calendar, problems = scheduling.parse_calendar(data, API_VERSION)
+                docs.append((calendar, where))
+                errors.extend(SpecError(field, reason, where) for field, reason in problems)
+                continue
+            parser = _DocParser(where)
             docs.append((parser.parse(data), parser.source))
             errors.extend(parser.errors)
     # ValueError: PyYAML lets int() and date() errors escape for values like 10**5000 or 2024-13-45.
@@ -483,26 +493,28 @@ def _parse_text(text: str, source: str) -> tuple[list[tuple[jobs_pb2.JobSpec, st
         if loader is not None:
             loader.dispose()
     if not docs:
-        errors.append(SpecError("", "no Job documents found (empty, or only comments)", source))
+        errors.append(SpecError("", "no Job or Calendar documents found (empty, or only comments)", source))
     return docs, errors
 
 
-def _duplicate_errors(docs: list[tuple[jobs_pb2.JobSpec, str]]) -> list[SpecError]:
+def _duplicate_errors(docs: list[tuple[Spec, str]]) -> list[SpecError]:
     errors: list[SpecError] = []
-    first: dict[str, str] = {}
+    first: dict[tuple[str, str], str] = {}
     for spec, source in docs:
         if not spec.name:
             continue
-        if spec.name in first:
+        what = "job" if isinstance(spec, jobs_pb2.JobSpec) else "calendar"
+        key = (what, spec.name)
+        if key in first:
             errors.append(
                 SpecError(
                     _YAML_NAMES.name,
-                    f"duplicate job name {quote(spec.name)} (also defined in {first[spec.name]})",
+                    f"duplicate {what} name {quote(spec.name)} (also defined in {first[key]})",
                     source,
                 )
             )
         else:
-            first[spec.name] = source
+            first[key] = source
     return errors
 
 
@@ -516,7 +528,7 @@ def parse_documents(text: str, source: str = "") -> list[jobs_pb2.JobSpec]:
     errors.extend(_duplicate_errors(docs))
     if errors:
         raise SpecErrors(errors)
-    return [spec for spec, _ in docs]
+    return [spec for spec, _ in docs if isinstance(spec, jobs_pb2.JobSpec)]
 
 
 def _expand(path: str) -> tuple[list[str], SpecError | None]:
@@ -545,12 +557,18 @@ def _read(path: str) -> str:
 
 
 def load_paths(paths: Sequence[str]) -> list[jobs_pb2.JobSpec]:
-    """Load Job documents from files, directories (*.yaml, *.yml; not recursive) and '-' (stdin).
+    """The Job documents of ``paths`` (see load_documents)."""
+    return load_documents(paths)[0]
+
+
+def load_documents(paths: Sequence[str]) -> tuple[list[jobs_pb2.JobSpec], list[jobs_pb2.CalendarSpec]]:
+    """Load Job and Calendar documents from files, directories (*.yaml, *.yml; not recursive) and
+    '-' (stdin).
 
     Raises SpecErrors listing every problem in every file, including duplicate names across files.
     """
     errors: list[SpecError] = []
-    docs: list[tuple[jobs_pb2.JobSpec, str]] = []
+    docs: list[tuple[Spec, str]] = []
     if not paths:
         raise SpecErrors([SpecError("", "no files given")])
     seen: set[str] = set()
@@ -583,4 +601,5 @@ def load_paths(paths: Sequence[str]) -> list[jobs_pb2.JobSpec]:
     errors.extend(_duplicate_errors(docs))
     if errors:
         raise SpecErrors(errors)
-    return [spec for spec, _ in docs]
+    return ([s for s, _ in docs if isinstance(s, jobs_pb2.JobSpec)],
+            [s for s, _ in docs if isinstance(s, jobs_pb2.CalendarSpec)])

@@ -21,10 +21,12 @@ the same way wherever it comes from.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any
 
 from wloadctl.proto.v1 import jobs_pb2
+from wloadctl.scheduler.calendars import WEEKDAY_NAMES, spec_problems
 from wloadctl.scheduler.triggers import ScheduleError, schedule_problems, zone
 
 MAX_SCHEDULES = 16
@@ -39,7 +41,13 @@ MISFIRE = {"run-latest": jobs_pb2.MISFIRE_RUN_LATEST, "skip": jobs_pb2.MISFIRE_S
            "run-all": jobs_pb2.MISFIRE_RUN_ALL}
 OVERLAP = {"allow": jobs_pb2.OVERLAP_ALLOW, "forbid": jobs_pb2.OVERLAP_FORBID, "replace": jobs_pb2.OVERLAP_REPLACE,
            "buffer-one": jobs_pb2.OVERLAP_BUFFER_ONE, "buffer-all": jobs_pb2.OVERLAP_BUFFER_ALL}
-YAML_FIELDS = ("schedules", "timeZone", "start", "end", "jitter", "dst", "misfire", "overlap", "suspended")
+NON_WORKING = {"skip": jobs_pb2.NON_WORKING_SKIP, "next": jobs_pb2.NON_WORKING_NEXT,
+               "previous": jobs_pb2.NON_WORKING_PREVIOUS}
+YAML_FIELDS = ("schedules", "timeZone", "start", "end", "jitter", "dst", "misfire", "overlap", "suspended",
+               "calendars", "nonWorkingDay", "businessDayStart")
+MAX_JOB_CALENDARS = 8
+_CALENDAR_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
+_HHMM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 
 Err = Callable[[str, str], None]
 Duration = Callable[[object, str], "int | None"]
@@ -85,6 +93,15 @@ def problems(spec: jobs_pb2.JobSpec, err: Err, yaml_names: bool = False) -> None
         err("spec.misfire" if yaml_names else "misfire", "grace and window are at most 31 days")
     if misfire.max_count > MAX_MISFIRE_COUNT:
         err("spec.misfire.maxCount" if yaml_names else "misfire.max_count", f"at most {MAX_MISFIRE_COUNT}")
+    if len(spec.calendars) > MAX_JOB_CALENDARS:
+        err("spec.calendars" if yaml_names else "calendars", f"at most {MAX_JOB_CALENDARS}")
+    for i, name in enumerate(spec.calendars[:MAX_JOB_CALENDARS]):
+        if not _CALENDAR_NAME.fullmatch(name):
+            err(f"spec.calendars[{i}]" if yaml_names else f"calendars[{i}]", f"not a calendar name: {name[:40]!r}")
+    if spec.non_working_day not in NON_WORKING.values():
+        err("spec.nonWorkingDay" if yaml_names else "non_working_day", f"unknown value {spec.non_working_day}")
+    if spec.business_day_start_minutes >= 1440:
+        err("spec.businessDayStart" if yaml_names else "business_day_start_minutes", "must be before 24:00")
     has_schedule_fields = spec.time_zone or spec.start_ms or spec.end_ms or spec.jitter_seconds
     if has_schedule_fields and not spec.schedules:
         err(names["schedules"], "timeZone, start, end and jitter need at least one schedule" if yaml_names
@@ -154,6 +171,22 @@ def parse_yaml(body: dict[Any, Any], spec: jobs_pb2.JobSpec, err: Err, duration:
             err("spec.suspended", "must be true or false")
         else:
             spec.suspended = suspended
+    calendars = body.get("calendars")
+    if calendars is not None:
+        if not isinstance(calendars, list) or not all(isinstance(c, str) for c in calendars):
+            err("spec.calendars", "must be a list of calendar names")
+        else:
+            spec.calendars.extend(calendars)
+    non_working = body.get("nonWorkingDay")
+    if non_working is not None:
+        spec.non_working_day = _choice(non_working, "spec.nonWorkingDay", NON_WORKING, err, spec.non_working_day)
+    start = body.get("businessDayStart")
+    if start is not None:
+        match = _HHMM.fullmatch(start) if isinstance(start, str) else None
+        if match is None:
+            err("spec.businessDayStart", 'must be a local time "HH:MM" (quoted), like "06:00"')
+        else:
+            spec.business_day_start_minutes = int(match.group(1)) * 60 + int(match.group(2))
 
 
 def _parse_schedule(item: object, where: str, spec: jobs_pb2.JobSpec, tz_name: str, err: Err,
@@ -290,7 +323,86 @@ def to_yaml(spec: jobs_pb2.JobSpec, body: dict[str, Any]) -> None:
         body["overlap"] = _name(OVERLAP, spec.overlap)
     if spec.suspended:
         body["suspended"] = True
+    if spec.calendars:
+        body["calendars"] = list(spec.calendars)
+    if spec.non_working_day != jobs_pb2.NON_WORKING_SKIP:
+        body["nonWorkingDay"] = _name(NON_WORKING, spec.non_working_day)
+    if spec.business_day_start_minutes:
+        minutes = spec.business_day_start_minutes
+        body["businessDayStart"] = f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _iso(ms: int, tz: dt.tzinfo) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, tz).isoformat()
+
+
+# ---- kind: Calendar
+
+_CALENDAR_SPEC_FIELDS = ("workingDays", "holidays", "include", "exclude")
+
+
+def parse_calendar(doc: dict[Any, Any], api_version: str) -> tuple[jobs_pb2.CalendarSpec, list[tuple[str, str]]]:
+    """A `kind: Calendar` document: (spec, [(field, reason)])."""
+    problems: list[tuple[str, str]] = []
+    spec = jobs_pb2.CalendarSpec()
+    for key in doc:
+        if key not in ("apiVersion", "kind", "metadata", "spec"):
+            problems.append((str(key), "unknown field (apiVersion, kind, metadata, spec)"))
+    if doc.get("apiVersion", api_version) != api_version:
+        problems.append(("apiVersion", f'must be "{api_version}"'))
+    metadata = doc.get("metadata") or {}
+    body = doc.get("spec") or {}
+    if not isinstance(metadata, dict) or not isinstance(body, dict):
+        return spec, [*problems, ("", "metadata and spec must be mappings")]
+    for key in metadata:
+        if key not in ("name", "description"):
+            problems.append((f"metadata.{key}", "unknown field (name, description)"))
+    for key in body:
+        if key not in _CALENDAR_SPEC_FIELDS:
+            problems.append((f"spec.{key}", f"unknown field ({', '.join(_CALENDAR_SPEC_FIELDS)})"))
+    name, description = metadata.get("name"), metadata.get("description", "")
+    if not isinstance(name, str) or not isinstance(description, str):
+        problems.append(("metadata", "name (required) and description must be strings"))
+    else:
+        spec.name, spec.description = name, description
+    days = body.get("workingDays")
+    if days is not None:
+        if not isinstance(days, list) or not all(isinstance(d, str) and d.lower() in WEEKDAY_NAMES for d in days):
+            problems.append(("spec.workingDays", "must be a list of mon, tue, wed, thu, fri, sat, sun"))
+        else:
+            spec.working_weekdays.extend(WEEKDAY_NAMES[d.lower()] for d in days)
+    holidays = body.get("holidays")
+    if holidays is not None:
+        if not isinstance(holidays, list):
+            problems.append(("spec.holidays", "must be a list of dates YYYY-MM-DD"))
+        else:
+            spec.holidays.extend(d.isoformat() if isinstance(d, dt.date) else str(d) for d in holidays)
+    for key in ("include", "exclude"):
+        refs = body.get(key)
+        if refs is not None:
+            if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+                problems.append((f"spec.{key}", "must be a list of calendar names"))
+            else:
+                getattr(spec, key).extend(refs)
+    yaml_field = {"name": "metadata.name", "description": "metadata.description", "working_weekdays":
+                  "spec.workingDays", "holidays": "spec.holidays", "include": "spec.include",
+                  "exclude": "spec.exclude"}
+    for field, reason in spec_problems(spec):
+        head, bracket, rest = field.partition("[")
+        problems.append((yaml_field.get(head, head) + (bracket + rest if bracket else ""), reason))
+    return spec, problems
+
+
+def calendar_to_yaml(spec: jobs_pb2.CalendarSpec) -> dict[str, Any]:
+    names = {number: name for name, number in WEEKDAY_NAMES.items()}
+    metadata: dict[str, Any] = {"name": spec.name}
+    if spec.description:
+        metadata["description"] = spec.description
+    body: dict[str, Any] = {"workingDays": [names[d] for d in spec.working_weekdays or (1, 2, 3, 4, 5)]}
+    if spec.holidays:
+        body["holidays"] = list(spec.holidays)
+    if spec.include:
+        body["include"] = list(spec.include)
+    if spec.exclude:
+        body["exclude"] = list(spec.exclude)
+    return {"apiVersion": "wloadctl/v1", "kind": "Calendar", "metadata": metadata, "spec": body}

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from wloadctl.proto.v1 import commands_pb2, jobs_pb2
+from wloadctl.scheduler.calendars import WorkingDays
 from wloadctl.scheduler.triggers import Slot, jitter_ms, slots_between
 
 MA = jobs_pb2.MisfireAction
@@ -28,6 +29,7 @@ class DueJob:
     spec: jobs_pb2.JobSpec
     version: int
     next_slot_ms: int
+    calendars: WorkingDays | None = None  # the state's, for a job that uses calendars
 
 
 def grace_ms(spec: jobs_pb2.JobSpec) -> int:
@@ -41,7 +43,7 @@ def plan_firing(job: DueJob, now_ms: int, limit: int = SLOTS_PER_FIRING) -> comm
     first = job.next_slot_ms
     if spec.suspended or not first or first + jitter > now_ms:
         return None
-    later, more = slots_between(spec, first, now_ms - jitter, max(0, limit - 1))
+    later, more = slots_between(spec, first, now_ms - jitter, max(0, limit - 1), job.calendars)
     slots = [Slot(first), *later]
     grace = grace_ms(spec)
     late = [s.ms for s in slots if now_ms - (s.ms + jitter) > grace]

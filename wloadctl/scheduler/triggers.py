@@ -23,7 +23,7 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,7 @@ from croniter import croniter
 from croniter.croniter import CroniterBadCronError, CroniterBadDateError
 
 from wloadctl.proto.v1 import jobs_pb2
+from wloadctl.scheduler.calendars import WorkingDays
 
 MS = 1000
 # Search this far for the next time a cron expression names (February 29 of a year divisible by
@@ -48,6 +49,7 @@ class Slot:
     ms: int
     dst: str = ""         # "" | "shifted" (the local time did not exist) | "repeated" (second occurrence)
     local: str = ""       # the nominal local time the schedule named, ISO (for cron slots)
+    moved_from: str = ""  # YYYY-MM-DD: the non-working day a calendar moved it from
 
 
 class ScheduleError(ValueError):
@@ -205,9 +207,8 @@ def _schedule_slots(spec: jobs_pb2.JobSpec, schedule: jobs_pb2.Schedule, after_m
     raise ScheduleError("schedules", "a schedule needs cron, every or at")
 
 
-def slots_after(spec: jobs_pb2.JobSpec, after_ms: int) -> Iterator[Slot]:
-    """The job's slots strictly after ``after_ms``, in order, each instant once, within its start
-    and end dates. Ignores ``suspended`` (callers decide)."""
+def _raw_slots(spec: jobs_pb2.JobSpec, after_ms: int) -> Iterator[Slot]:
+    """The schedules' slots after ``after_ms`` within start and end, before calendars apply."""
     floor = max(after_ms, spec.start_ms - 1) if spec.start_ms else after_ms
     streams: Iterable[Iterator[Slot]] = [_schedule_slots(spec, s, floor) for s in spec.schedules]
     merged = heapq.merge(*streams, key=lambda s: s.ms)
@@ -220,14 +221,119 @@ def slots_after(spec: jobs_pb2.JobSpec, after_ms: int) -> Iterator[Slot]:
             yield slot
 
 
-def next_slot(spec: jobs_pb2.JobSpec, after_ms: int) -> Slot | None:
-    return next(slots_after(spec, after_ms), None)
+# A run of non-working days longer than this moves no slot across it (next/previous): its slots are
+# left out, as with skip.
+MAX_NON_WORKING_RUN = 31
+# next/previous collect a whole day's slots: only for schedules that fire at most this often a day.
+MAX_MOVED_PER_DAY = 96
 
 
-def slots_between(spec: jobs_pb2.JobSpec, after_ms: int, until_ms: int, limit: int) -> tuple[list[Slot], bool]:
+def slots_after(spec: jobs_pb2.JobSpec, after_ms: int, calendars: WorkingDays | None = None,
+                skipped: list[Slot] | None = None) -> Iterator[Slot]:
+    """The job's slots strictly after ``after_ms``, in order, each instant once, within its start
+    and end dates and on working days of its calendars (``calendars``: the state's). Ignores
+    ``suspended`` (callers decide). Slots a calendar left out are appended to ``skipped``."""
+    if not spec.calendars:
+        return _raw_slots(spec, after_ms)
+    if calendars is None:
+        raise ScheduleError("calendars", "the job uses calendars and none were given")
+    if spec.non_working_day == jobs_pb2.NON_WORKING_SKIP:
+        return _working_only(spec, after_ms, calendars, skipped)
+    return _moved(spec, after_ms, calendars)
+
+
+def _local_date(ms: int, tz: ZoneInfo) -> date:
+    return datetime.fromtimestamp(ms / MS, UTC).astimezone(tz).date()
+
+
+def _working_only(spec: jobs_pb2.JobSpec, after_ms: int, calendars: WorkingDays,
+                  skipped: list[Slot] | None) -> Iterator[Slot]:
+    tz = zone(spec.time_zone)
+    names = list(spec.calendars)
+    for slot in _raw_slots(spec, after_ms):
+        if calendars.all_working(names, _local_date(slot.ms, tz)):
+            yield slot
+        elif skipped is not None:
+            skipped.append(slot)
+            if len(skipped) > 10_000:
+                return  # a preview asking past a calendar that never works again
+
+
+def _day_bounds(day: date, tz: ZoneInfo) -> tuple[int, int]:
+    start = datetime(day.year, day.month, day.day, tzinfo=tz)
+    end = start + timedelta(days=1)
+    return _ms(start.astimezone(UTC)), _ms(end.astimezone(UTC))
+
+
+def _moved(spec: jobs_pb2.JobSpec, after_ms: int, calendars: WorkingDays) -> Iterator[Slot]:
+    """next / previous: each working day fires its own slots and those of the non-working days
+    before it (next) or after it (previous), at their local times of day."""
+    tz = zone(spec.time_zone)
+    names = list(spec.calendars)
+    forward = spec.non_working_day == jobs_pb2.NON_WORKING_NEXT
+    day = _local_date(after_ms, tz) - timedelta(days=2)  # slots land on their working day: none earlier
+    last = -1
+    for _ in range(366 * MAX_YEARS_BETWEEN):
+        day += timedelta(days=1)
+        if not calendars.all_working(names, day):
+            continue
+        sources = [day]
+        step = -1 if forward else 1
+        other = day + timedelta(days=step)
+        for _ in range(MAX_NON_WORKING_RUN):
+            if calendars.all_working(names, other):
+                break
+            sources.append(other)
+            other += timedelta(days=step)
+        else:
+            sources = [day]  # too long a run of non-working days: its slots are not moved
+        placed: list[Slot] = []
+        for source in sources:
+            lo, hi = _day_bounds(source, tz)
+            for slot in itertools.islice(_raw_slots(spec, lo - 1), MAX_MOVED_PER_DAY * 2):
+                if slot.ms >= hi:
+                    break
+                if source == day:
+                    placed.append(slot)
+                    continue
+                local = datetime.fromtimestamp(slot.ms / MS, UTC).astimezone(tz).replace(tzinfo=None)
+                target = datetime.combine(day, local.time())
+                placed += [Slot(p.ms, p.dst, p.local, source.isoformat())
+                           for p in _place(target, tz, spec.dst_gap, spec.dst_repeat)[:1]]
+        for slot in sorted(placed, key=lambda s: (s.ms, s.moved_from)):
+            if slot.ms > after_ms and slot.ms != last and (not spec.end_ms or slot.ms <= spec.end_ms) \
+                    and slot.ms >= spec.start_ms:
+                last = slot.ms
+                yield slot
+        if spec.end_ms and _day_bounds(day, tz)[0] > spec.end_ms:
+            return
+
+
+def slots_per_day(spec: jobs_pb2.JobSpec) -> float:
+    """How often the schedules fire a day, on average over a sample week (calendars aside)."""
+    start = 946684800000  # 2000-01-01
+    count = sum(1 for _ in itertools.islice(
+        itertools.takewhile(lambda s: s.ms <= start + 7 * 86_400_000, _raw_slots(spec, start)),
+        MAX_MOVED_PER_DAY * 7 + 1))
+    return count / 7
+
+
+def business_date(spec: jobs_pb2.JobSpec, ms: int) -> str:
+    """The business day (YYYY-MM-DD) of an instant: its local date in the job's time zone, a day
+    beginning at business_day_start_minutes."""
+    local = datetime.fromtimestamp(ms / MS, UTC).astimezone(zone(spec.time_zone))
+    return (local - timedelta(minutes=spec.business_day_start_minutes)).date().isoformat()
+
+
+def next_slot(spec: jobs_pb2.JobSpec, after_ms: int, calendars: WorkingDays | None = None) -> Slot | None:
+    return next(slots_after(spec, after_ms, calendars), None)
+
+
+def slots_between(spec: jobs_pb2.JobSpec, after_ms: int, until_ms: int, limit: int,
+                  calendars: WorkingDays | None = None) -> tuple[list[Slot], bool]:
     """Slots in (after_ms, until_ms], at most ``limit``; and whether more were left out."""
-    out = list(itertools.islice(itertools.takewhile(lambda s: s.ms <= until_ms, slots_after(spec, after_ms)),
-                                limit + 1))
+    out = list(itertools.islice(itertools.takewhile(lambda s: s.ms <= until_ms,
+                                                    slots_after(spec, after_ms, calendars)), limit + 1))
     return out[:limit], len(out) > limit
 
 
@@ -264,6 +370,11 @@ def schedule_problems(spec: jobs_pb2.JobSpec, now_ms: int | None = None) -> list
             problems.append(ScheduleError(f"{field}.at", "must be a time after 1970"))
     if problems or not spec.schedules:
         return problems
-    if spec.end_ms and next_slot(spec, (spec.start_ms or 1) - 1) is None:
+    if spec.end_ms and next(_raw_slots(spec, (spec.start_ms or 1) - 1), None) is None:
         problems.append(ScheduleError("schedules", "no slot falls between start and end"))
+    if spec.calendars and spec.non_working_day != jobs_pb2.NON_WORKING_SKIP \
+            and slots_per_day(spec) > MAX_MOVED_PER_DAY:
+        problems.append(ScheduleError("non_working_day", f"next and previous move whole days of slots: only for "
+                                                         f"schedules that fire at most {MAX_MOVED_PER_DAY} times a "
+                                                         f"day (use skip)"))
     return problems

@@ -26,6 +26,8 @@ class Permission(StrEnum):
     JOB_WRITE = "job.write"               # create and modify
     JOB_DELETE = "job.delete"
     JOB_ACTIVATE = "job.activate"         # suspend / resume schedules
+    CALENDAR_READ = "calendar.read"       # business calendars (shared by every domain)
+    CALENDAR_WRITE = "calendar.write"     # create, change and delete them
     # run operations (per domain)
     RUN_TRIGGER = "run.trigger"
     RUN_KILL = "run.kill"
@@ -59,8 +61,10 @@ P = Permission
 CLUSTER_WIDE = frozenset({
     P.AGENT_READ, P.CLUSTER_READ, P.CLUSTER_MEMBERSHIP, P.CLUSTER_LEADERSHIP, P.CLUSTER_FORCE_DISPATCH,
     P.CLUSTER_BACKUP, P.CLUSTER_DIAGNOSE, P.USER_ADMIN, P.ROLE_ADMIN, P.KEY_ADMIN, P.POLICY_ADMIN, P.AUDIT_READ,
+    P.CALENDAR_READ, P.CALENDAR_WRITE,
 })
-READS = frozenset({P.JOB_READ, P.RUN_READ, P.RUN_LOGS, P.AGENT_READ, P.CLUSTER_READ, P.AUDIT_READ, P.SECRET_READ})
+READS = frozenset({P.JOB_READ, P.RUN_READ, P.RUN_LOGS, P.AGENT_READ, P.CLUSTER_READ, P.AUDIT_READ, P.SECRET_READ,
+                   P.CALENDAR_READ})
 
 
 @dataclass(frozen=True)
@@ -78,14 +82,15 @@ _BUILTIN = (
             "platform configuration, users, roles and keys; no business operations"),
     RoleDef("ops-admin", frozenset({P.CLUSTER_READ, P.AGENT_READ, P.CLUSTER_MEMBERSHIP, P.CLUSTER_LEADERSHIP,
                                     P.CLUSTER_FORCE_DISPATCH, P.CLUSTER_BACKUP, P.CLUSTER_DIAGNOSE, P.JOB_READ,
-                                    P.RUN_READ, P.RUN_LOGS, P.APPROVE}),
+                                    P.RUN_READ, P.RUN_LOGS, P.APPROVE, P.CALENDAR_READ}),
             "cluster and agents: daily operations and fault handling; cannot modify business definitions"),
     RoleDef("scheduling-admin", frozenset({P.JOB_READ, P.JOB_WRITE, P.JOB_DELETE, P.JOB_ACTIVATE, P.RUN_TRIGGER,
                                            P.RUN_KILL, P.RUN_RERUN, P.RUN_BATCH, P.RUN_READ, P.RUN_LOGS,
-                                           P.AGENT_READ, P.CLUSTER_READ, P.APPROVE, P.SECRET_READ, P.SECRET_WRITE}),
+                                           P.AGENT_READ, P.CLUSTER_READ, P.APPROVE, P.SECRET_READ, P.SECRET_WRITE,
+                                           P.CALENDAR_READ, P.CALENDAR_WRITE}),
             "job definitions, the secrets they use, and scheduling; no cluster or user administration"),
     RoleDef("business-operator", frozenset({P.JOB_READ, P.RUN_TRIGGER, P.RUN_KILL, P.RUN_RERUN, P.RUN_READ,
-                                            P.RUN_LOGS}),
+                                            P.RUN_LOGS, P.CALENDAR_READ}),
             "operate and monitor the runs of its business domains"),
     RoleDef("auditor", READS, "read everything, the audit log included; change nothing"),
 )
@@ -110,6 +115,11 @@ METHOD_PERMISSIONS: Mapping[str, str] = {
     _S + "JobService/SuspendJob": P.JOB_ACTIVATE,
     _S + "JobService/NextFireTimes": P.JOB_READ,
     _S + "JobService/ListMisfires": P.JOB_READ,
+    _S + "JobService/ApplyCalendars": P.CALENDAR_WRITE,
+    _S + "JobService/DeleteCalendar": P.CALENDAR_WRITE,
+    _S + "JobService/GetCalendar": P.CALENDAR_READ,
+    _S + "JobService/ListCalendars": P.CALENDAR_READ,
+    _S + "JobService/CalendarDays": P.CALENDAR_READ,
     _S + "ClusterService/Status": P.CLUSTER_READ,
     _S + "ClusterService/AddMember": P.CLUSTER_MEMBERSHIP,
     _S + "ClusterService/RemoveMember": P.CLUSTER_MEMBERSHIP,

@@ -14,6 +14,7 @@ import grpc
 import lmdb
 
 from wloadctl.proto.v1 import agent_pb2, commands_pb2, jobs_pb2, runs_pb2
+from wloadctl.scheduler.triggers import ScheduleError, business_date
 from wloadctl.state.encoding import encode
 
 RS = runs_pb2.RunState
@@ -282,7 +283,7 @@ class RunTables:
         txn.put(_RUN_SEQ, _U64.pack(seq), db=self.meta)
         run = runs_pb2.Run(run_id=f"r{seq}", job_name=job.spec.name, job_version=job.version, params=params,
                            created_ms=now_ms, spec=job.spec, idempotency_key=idempotency_key, slot_ms=slot_ms,
-                           waiting_for=waiting_for)
+                           waiting_for=waiting_for, business_date=_business_date(job.spec, slot_ms or now_ms))
         self._move(run, RS.PENDING if waiting_for else RS.QUEUED, now_ms, cause)
         txn.put(job.spec.name.encode() + b"\0" + _U64.pack(seq), b"", db=self.by_job)
         self._put_run(txn, run, now_ms)
@@ -398,6 +399,13 @@ class RunTables:
             run.transitions.add(state=run.state, time_ms=now_ms, attempt=run.attempt, agent_id=run.agent_id,
                                 epoch=run.epoch, cause=cause)
         self._put_run(txn, run, now_ms)
+
+
+def _business_date(spec: jobs_pb2.JobSpec, ms: int) -> str:
+    try:
+        return business_date(spec, ms)
+    except ScheduleError:  # a zone this tz database lacks (refused at apply since): the UTC date
+        return business_date(jobs_pb2.JobSpec(), ms)
 
 
 def gap_marker(missing: int) -> bytes:

@@ -20,8 +20,10 @@ import grpc
 import lmdb
 
 from wloadctl.proto.v1 import commands_pb2, jobs_pb2, runs_pb2
+from wloadctl.scheduler.calendars import WorkingDays
 from wloadctl.scheduler.firing import DueJob, grace_ms
 from wloadctl.scheduler.triggers import ScheduleError, jitter_ms, next_slot
+from wloadctl.state.calendars import CalendarTables
 from wloadctl.state.encoding import encode
 from wloadctl.state.runs import FINAL_STATES, RunTables, iter_back
 
@@ -49,7 +51,7 @@ def _err(code: grpc.StatusCode, message: str) -> commands_pb2.CommandResult:
 
 
 class ScheduleTables:
-    def __init__(self, dbs: dict[bytes, lmdb._Database], runs: RunTables) -> None:
+    def __init__(self, dbs: dict[bytes, lmdb._Database], runs: RunTables, calendars: CalendarTables) -> None:
         self.meta = dbs[b"meta"]
         self.jobs = dbs[b"jobs"]
         self.sched = dbs[b"sched"]
@@ -57,6 +59,7 @@ class ScheduleTables:
         self.misfires = dbs[b"misfires"]
         self.misfires_by_job = dbs[b"misfires_by_job"]
         self.runs = runs
+        self.calendars = calendars
 
     # ---- reads
 
@@ -80,7 +83,8 @@ class ScheduleTables:
             if raw_job is None or state is None:
                 continue
             job = jobs_pb2.JobVersion.FromString(raw_job)
-            out.append(DueJob(job.spec, job.version, state.next_slot_ms))
+            working = self.calendars.working(txn) if job.spec.calendars else None
+            out.append(DueJob(job.spec, job.version, state.next_slot_ms, working))
         return out
 
     def next_due_ms(self, txn: lmdb.Transaction) -> int:
@@ -126,10 +130,11 @@ class ScheduleTables:
         state.job_version = job.version
         upcoming = 0
         if not job.spec.suspended:
-            upcoming = self._first_slot(job.spec, state, now_ms)
+            upcoming = self._first_slot(job.spec, state, now_ms, self.calendars.working(txn))
         self._set_next(txn, state, job.spec, upcoming)
 
-    def _first_slot(self, spec: jobs_pb2.JobSpec, state: jobs_pb2.ScheduleState, now_ms: int) -> int:
+    def _first_slot(self, spec: jobs_pb2.JobSpec, state: jobs_pb2.ScheduleState, now_ms: int,
+                    working: WorkingDays) -> int:
         jitter = jitter_ms(spec.name, spec.jitter_seconds)
         try:
             if state.next_slot_ms:
@@ -137,10 +142,10 @@ class ScheduleTables:
                 # due right now is not lost to the update), or from now if that came later; unless
                 # that would only produce misfires (then from now, as for a new or resumed one).
                 base = max(state.last_slot_ms, min(state.next_slot_ms - 1, now_ms))
-                slot = next_slot(spec, base)
+                slot = next_slot(spec, base, working)
                 if slot is not None and now_ms - (slot.ms + jitter) <= grace_ms(spec):
                     return slot.ms
-            slot = next_slot(spec, now_ms)
+            slot = next_slot(spec, now_ms, working)
         except ScheduleError:
             return 0  # refused at validation; an old entry must not stop the replica
         return slot.ms if slot is not None else 0
@@ -197,7 +202,7 @@ class ScheduleTables:
                 state.misfired += 1
         state.last_slot_ms = f.through_ms
         try:
-            upcoming = next_slot(job.spec, f.through_ms)
+            upcoming = next_slot(job.spec, f.through_ms, self.calendars.working(txn))
         except ScheduleError:
             upcoming = None
         self._set_next(txn, state, job.spec, upcoming.ms if upcoming is not None else 0)

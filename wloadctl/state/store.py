@@ -31,10 +31,12 @@ from wloadctl.fsutil import fsync_dir, is_storage_error, storage_write_failed
 from wloadctl.model.members import MemberError, check_member_id, member_problem
 from wloadctl.model.rules import SpecError, normalize, validate_specs
 from wloadctl.proto.v1 import approval_pb2, audit_pb2, auth_pb2, commands_pb2, jobs_pb2, runs_pb2, secrets_pb2
+from wloadctl.scheduler.calendars import WorkingDays
 from wloadctl.state import audit_entries
 from wloadctl.state.approvals import APPROVAL_DBS, APPROVAL_MESSAGES, ApprovalTables
 from wloadctl.state.audit import AUDIT_DBS, AuditLog, Verdict, audit_key, capped, to_dict, to_json
 from wloadctl.state.auth import AUTH_DBS, AUTH_MESSAGES, AuthTables
+from wloadctl.state.calendars import CALENDAR_DBS, CALENDAR_MESSAGES, CalendarTables
 from wloadctl.state.encoding import encode
 from wloadctl.state.runs import EPOCH_KEY, RUN_DBS, RunTables, run_seq
 from wloadctl.state.schedules import SCHEDULE_DBS, SCHEDULE_MESSAGES, ScheduleTables
@@ -46,7 +48,7 @@ from wloadctl.state.view import StateView
 DEFAULT_MAP_SIZE = 64 << 30
 _DB_NAMES = (
     b"meta", b"jobs", b"job_versions", b"job_seq", b"domains", b"idem", b"idem_by_time", b"members",
-    b"raft_members", *RUN_DBS, *AUTH_DBS, *AUDIT_DBS, *APPROVAL_DBS, *SECRET_DBS, *SCHEDULE_DBS,
+    b"raft_members", *RUN_DBS, *AUTH_DBS, *AUDIT_DBS, *APPROVAL_DBS, *SECRET_DBS, *SCHEDULE_DBS, *CALENDAR_DBS,
 )
 
 _APPLIED_INDEX = b"applied_index"
@@ -59,7 +61,8 @@ FORMAT_VERSION = 3
 # Databases whose values are protobuf messages (the others hold index keys or integers).
 _PROTO_DBS = {b"jobs": jobs_pb2.JobVersion, b"job_versions": jobs_pb2.JobVersion, b"idem": commands_pb2.CommandResult,
               b"members": commands_pb2.Member, b"runs": runs_pb2.Run, b"agents": runs_pb2.Agent,
-              **AUTH_MESSAGES, **APPROVAL_MESSAGES, **SECRET_MESSAGES, **SCHEDULE_MESSAGES}
+              **AUTH_MESSAGES, **APPROVAL_MESSAGES, **SECRET_MESSAGES, **SCHEDULE_MESSAGES,
+              **CALENDAR_MESSAGES}
 _CANONICALIZE_BATCH = 10_000
 
 # Idempotency records are kept this long (in leader-stamped time) so that a
@@ -214,7 +217,7 @@ _HANDLED = frozenset({
     "register_agent", "mark_agent_lost", "trigger_run", "dispatch_runs", "record_run_events", "request_kill",
     "auth_bootstrap", "put_user", "delete_user", "put_role", "delete_role", "record_login", "revoke_session",
     "create_api_key", "revoke_api_key", "set_security_policy", "record_audit", "request_approval", "decide_approval",
-    "set_secret", "delete_secret", "fire_schedules", "suspend_job",
+    "set_secret", "delete_secret", "fire_schedules", "suspend_job", "apply_calendars", "delete_calendar",
 })
 
 
@@ -223,7 +226,7 @@ _HANDLED = frozenset({
 _AUTH_NEUTRAL = frozenset({
     "apply_jobs", "delete_job", "noop", "begin_epoch", "register_agent", "mark_agent_lost", "trigger_run",
     "dispatch_runs", "record_run_events", "request_kill", "record_audit", "set_secret", "delete_secret",
-    "fire_schedules", "suspend_job",
+    "fire_schedules", "suspend_job", "apply_calendars", "delete_calendar",
 })
 
 
@@ -264,7 +267,8 @@ class Store:
         )
         self._dbs = {name: self.env.open_db(name) for name in _DB_NAMES}
         self.runs = RunTables(self._dbs)
-        self.schedules = ScheduleTables(self._dbs, self.runs)
+        self.calendars = CalendarTables(self._dbs)
+        self.schedules = ScheduleTables(self._dbs, self.runs, self.calendars)
         self.auth = AuthTables(self._dbs)
         self.audit = AuditLog(self._dbs, self._audit_key)
         self.approvals = ApprovalTables(self._dbs)
@@ -378,6 +382,22 @@ class Store:
         """One consistent snapshot for a tick of planning (read-only, valid inside the block)."""
         with self._reading() as txn:
             yield StateView(txn, self.runs, self.schedules)
+
+    def get_calendar(self, name: str, version: int = 0) -> jobs_pb2.CalendarVersion | None:
+        with self._reading() as txn:
+            return self.calendars.get(txn, name, version)
+
+    def list_calendars(self) -> list[jobs_pb2.CalendarVersion]:
+        with self._reading() as txn:
+            return self.calendars.list(txn)
+
+    def working_days(self) -> WorkingDays:
+        with self._reading() as txn:
+            return self.calendars.working(txn)
+
+    def calendar_ref_errors(self, specs: Sequence[jobs_pb2.JobSpec]) -> list[str]:
+        with self._reading() as txn:
+            return self.calendars.reference_errors(txn, specs)
 
     def schedule_state(self, name: str) -> jobs_pb2.ScheduleState | None:
         with self._reading() as txn:
@@ -689,6 +709,16 @@ class Store:
             return self.schedules.fire(txn, cmd.fire_schedules, now_ms)
         if kind == "suspend_job":
             return self._suspend_job(txn, cmd.suspend_job, now_ms, raft_index)
+        if kind == "apply_calendars":
+            result, changed = self.calendars.apply(txn, cmd.apply_calendars.calendars, now_ms, raft_index)
+            # Future firings only: the jobs that use a changed calendar compute their next slot again.
+            for job_name in sorted({j for name in changed for j in self.calendars.users_of(txn, name)}):
+                raw = txn.get(job_name.encode(), db=self._dbs[b"jobs"])
+                if raw is not None:
+                    self.schedules.job_changed(txn, jobs_pb2.JobVersion.FromString(raw), now_ms)
+            return result
+        if kind == "delete_calendar":
+            return self.calendars.delete(txn, cmd.delete_calendar.name, now_ms, raft_index)
         if kind == "auth_bootstrap":
             return self.auth.bootstrap(txn, cmd.auth_bootstrap, now_ms, raft_index)
         if kind == "put_user":
@@ -757,6 +787,11 @@ class Store:
                 raw = txn.get(spec.name.encode(), db=self._dbs[b"jobs"]) if spec.name else None
                 specs[spec.name] = to_dict(jobs_pb2.JobVersion.FromString(raw)) if raw else None
             return capped(specs)
+        if kind in ("apply_calendars", "delete_calendar"):
+            names = [c.name for c in cmd.apply_calendars.calendars] if kind == "apply_calendars" else \
+                [cmd.delete_calendar.name]
+            found = {n: self.calendars.get(txn, n) for n in names[:50]}
+            return capped({n: to_dict(c) if c is not None else None for n, c in found.items()})
         if kind in ("delete_job", "suspend_job"):
             name = cmd.delete_job.name if kind == "delete_job" else cmd.suspend_job.name
             raw = txn.get(name.encode(), db=self._dbs[b"jobs"]) if name else None
@@ -934,6 +969,9 @@ class Store:
         errors = self.secrets.ref_errors(txn, list(specs))
         if errors:
             return _err(grpc.StatusCode.FAILED_PRECONDITION, "; ".join(str(e) for e in errors[:20]))
+        missing = self.calendars.reference_errors(txn, list(specs))
+        if missing:
+            return _err(grpc.StatusCode.FAILED_PRECONDITION, "; ".join(missing[:20]))
         result = _ok()
         for raw_spec in specs:
             spec = normalize(raw_spec)
@@ -952,6 +990,7 @@ class Store:
             txn.put(name_b, data, db=self._dbs[b"jobs"])
             txn.put(_version_key(spec.name, version), data, db=self._dbs[b"job_versions"])
             txn.put(spec.domain.encode() + b"\0" + name_b, b"", db=self._dbs[b"domains"])
+            self.calendars.job_applied(txn, current.spec if current_raw is not None else None, spec)
             self.schedules.job_changed(txn, jv, now_ms)
             result.jobs.add(name=spec.name, version=version, changed=True)
         return result
@@ -995,6 +1034,7 @@ class Store:
         txn.put(_version_key(name, version), encode(tomb), db=self._dbs[b"job_versions"])
         txn.delete(name_b, db=self._dbs[b"jobs"])
         txn.delete(current.spec.domain.encode() + b"\0" + name_b, db=self._dbs[b"domains"])
+        self.calendars.job_applied(txn, current.spec, None)
         self.schedules.job_changed(txn, tomb, now_ms)
         result = _ok()
         result.jobs.add(name=name, version=version, changed=True)

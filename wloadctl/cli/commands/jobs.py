@@ -74,14 +74,25 @@ def register(verbs: Verbs) -> None:
 
 def cmd_apply(args: argparse.Namespace, ctx: Context) -> int:
     # Only apply and `get job --export` need the document parser; the other commands start without it.
-    from wloadctl.model.documents import load_paths
+    from wloadctl.model.documents import load_documents
 
-    specs = load_paths(args.file)
-    response = ctx.client().apply_jobs(specs, idempotency_key=args.idempotency_key)
+    specs, calendars = load_documents(args.file)
+    client = ctx.client()
+    # Calendars first: the jobs of the same files may use them.
+    key = args.idempotency_key
+    cal_response = client.apply_calendars(calendars, idempotency_key=f"{key}/calendars" if key else "") \
+        if calendars else None
+    response = client.apply_jobs(specs, idempotency_key=key) if specs else None
     if ctx.output != "table":
-        emit_data(ctx, output.message_to_dict(response))
+        data = output.message_to_dict(response) if response is not None else {"jobs": [], "raft_index": 0}
+        if cal_response is not None:
+            data["calendars"] = output.message_to_dict(cal_response)["calendars"]
+        emit_data(ctx, data)
         return EXIT_OK
-    for ref in response.jobs:
+    for ref in cal_response.calendars if cal_response is not None else []:
+        verb = "unchanged" if not ref.changed else "created" if ref.version == 1 else "configured"
+        emit(f"calendar/{ref.name} {verb} (version {ref.version})\n")
+    for ref in response.jobs if response is not None else []:
         if not ref.changed:
             verb = "unchanged"
         elif ref.version == 1:

@@ -90,3 +90,75 @@ def cmd_next(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_get_misfires(args: argparse.Namespace, ctx: Context) -> int:
     records = ctx.client().iter_misfires(args.job, page_size=page_size(args.limit))
     return listing(ctx, records, args.limit, "misfires", render.misfires_table)
+
+
+def register_calendars(verbs: Verbs) -> None:
+    get = verbs.add_to(
+        "get", "calendars", "list business calendars",
+        description="Every business calendar (kind: Calendar) with its working weekdays and holiday count.",
+        epilog="examples:\n  wloadctl get calendars\n  wloadctl get calendars -o json",
+        handler=cmd_get_calendars,
+    )
+    del get
+    describe = verbs.add_to(
+        "describe", "calendar", "show one business calendar",
+        description="A calendar's working weekdays, holidays, the calendars it includes and excludes, and the\n"
+                    "jobs that use it. With -o json|yaml, the stored CalendarVersion.",
+        handler=cmd_describe_calendar,
+    )
+    describe.add_argument("name", metavar="NAME", help="calendar name")
+    describe.add_argument("--version", type=int_at_least(1), default=0, metavar="N",
+                          help="a specific stored version (default: the latest)")
+    delete = verbs.add_to(
+        "delete", "calendar", "delete a business calendar",
+        description="Delete a calendar no job uses and no calendar includes or excludes. Its history is kept.",
+        handler=cmd_delete_calendar,
+    )
+    delete.add_argument("name", metavar="NAME", help="calendar name")
+    delete.add_argument("--idempotency-key", default="", metavar="KEY",
+                        help="retrying with the same key deletes at most once (default: random)")
+    days = verbs.add_to(
+        "calendar", "days", "list a calendar's working days",
+        description="The working days of a calendar between two dates (inclusive, at most 10 years), its\n"
+                    "includes and excludes applied; --all lists every day with whether it is one.",
+        epilog="examples:\n  wloadctl calendar days target2 --from 2026-12-20 --to 2027-01-05\n"
+               "  wloadctl calendar days target2 --from 2027-01-01 --to 2027-12-31 -o json | jq '.working_days | "
+               "length'",
+        handler=cmd_calendar_days,
+    )
+    days.add_argument("name", metavar="NAME", help="calendar name")
+    days.add_argument("--from", dest="from_date", required=True, metavar="D", help="first date, YYYY-MM-DD")
+    days.add_argument("--to", dest="to_date", required=True, metavar="D", help="last date, YYYY-MM-DD")
+    days.add_argument("--all", action="store_true", help="list non-working days too")
+
+
+def cmd_get_calendars(args: argparse.Namespace, ctx: Context) -> int:
+    calendars = ctx.client().list_calendars().calendars
+    return listing(ctx, iter(calendars), 0, "calendars", render.calendars_table)
+
+
+def cmd_describe_calendar(args: argparse.Namespace, ctx: Context) -> int:
+    calendar = ctx.client().get_calendar(args.name, args.version)
+    if ctx.output != "table":
+        emit_data(ctx, output.message_to_dict(calendar))
+        return EXIT_OK
+    emit(render.describe_calendar(calendar))
+    return EXIT_OK
+
+
+def cmd_delete_calendar(args: argparse.Namespace, ctx: Context) -> int:
+    response = ctx.client().delete_calendar(args.name, idempotency_key=args.idempotency_key)
+    if ctx.output != "table":
+        emit_data(ctx, output.message_to_dict(response))
+        return EXIT_OK
+    emit(f"calendar/{response.calendar.name or args.name} deleted (version {response.calendar.version})\n")
+    return EXIT_OK
+
+
+def cmd_calendar_days(args: argparse.Namespace, ctx: Context) -> int:
+    answer = ctx.client().calendar_days(args.name, args.from_date, args.to_date)
+    if ctx.output != "table":
+        emit_data(ctx, output.message_to_dict(answer))
+        return EXIT_OK
+    emit(render.calendar_days(answer, args.all))
+    return EXIT_OK

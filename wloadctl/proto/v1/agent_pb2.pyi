@@ -173,7 +173,7 @@ class EventBatch(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ...) -> None: ...
 
 class Assignment(_message.Message):
-    __slots__ = ("run_id", "attempt", "spec", "params", "secret_env", "secret_error", "slot_ms")
+    __slots__ = ("run_id", "attempt", "spec", "params", "secret_env", "secret_error", "slot_ms", "business_date")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -195,6 +195,7 @@ class Assignment(_message.Message):
     SECRET_ENV_FIELD_NUMBER: _ClassVar[int]
     SECRET_ERROR_FIELD_NUMBER: _ClassVar[int]
     SLOT_MS_FIELD_NUMBER: _ClassVar[int]
+    BUSINESS_DATE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     attempt: int
     spec: _jobs_pb2.JobSpec
@@ -202,7 +203,8 @@ class Assignment(_message.Message):
     secret_env: _containers.ScalarMap[str, str]
     secret_error: str
     slot_ms: int
-    def __init__(self, run_id: _Optional[str] = ..., attempt: _Optional[int] = ..., spec: _Optional[_Union[_jobs_pb2.JobSpec, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., secret_env: _Optional[_Mapping[str, str]] = ..., secret_error: _Optional[str] = ..., slot_ms: _Optional[int] = ...) -> None: ...
+    business_date: str
+    def __init__(self, run_id: _Optional[str] = ..., attempt: _Optional[int] = ..., spec: _Optional[_Union[_jobs_pb2.JobSpec, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., secret_env: _Optional[_Mapping[str, str]] = ..., secret_error: _Optional[str] = ..., slot_ms: _Optional[int] = ..., business_date: _Optional[str] = ...) -> None: ...
 
 class ReplicaMessage(_message.Message):
     __slots__ = ("epoch", "replica_id", "leader", "state_epoch", "heartbeat_ack", "inquiry", "dispatch", "kill", "log_request", "event_ack", "welcome", "step_down", "epoch_notice")

@@ -9,6 +9,78 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ApplyCalendarsRequest(_message.Message):
+    __slots__ = ("calendars", "idempotency_key")
+    CALENDARS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    calendars: _containers.RepeatedCompositeFieldContainer[_jobs_pb2.CalendarSpec]
+    idempotency_key: str
+    def __init__(self, calendars: _Optional[_Iterable[_Union[_jobs_pb2.CalendarSpec, _Mapping]]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class ApplyCalendarsResponse(_message.Message):
+    __slots__ = ("calendars", "raft_index")
+    CALENDARS_FIELD_NUMBER: _ClassVar[int]
+    RAFT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    calendars: _containers.RepeatedCompositeFieldContainer[_jobs_pb2.JobRef]
+    raft_index: int
+    def __init__(self, calendars: _Optional[_Iterable[_Union[_jobs_pb2.JobRef, _Mapping]]] = ..., raft_index: _Optional[int] = ...) -> None: ...
+
+class GetCalendarRequest(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class ListCalendarsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListCalendarsResponse(_message.Message):
+    __slots__ = ("calendars",)
+    CALENDARS_FIELD_NUMBER: _ClassVar[int]
+    calendars: _containers.RepeatedCompositeFieldContainer[_jobs_pb2.CalendarVersion]
+    def __init__(self, calendars: _Optional[_Iterable[_Union[_jobs_pb2.CalendarVersion, _Mapping]]] = ...) -> None: ...
+
+class DeleteCalendarRequest(_message.Message):
+    __slots__ = ("name", "idempotency_key")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    idempotency_key: str
+    def __init__(self, name: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class DeleteCalendarResponse(_message.Message):
+    __slots__ = ("calendar", "raft_index")
+    CALENDAR_FIELD_NUMBER: _ClassVar[int]
+    RAFT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    calendar: _jobs_pb2.JobRef
+    raft_index: int
+    def __init__(self, calendar: _Optional[_Union[_jobs_pb2.JobRef, _Mapping]] = ..., raft_index: _Optional[int] = ...) -> None: ...
+
+class CalendarDaysRequest(_message.Message):
+    __slots__ = ("name", "from_date", "to_date")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FROM_DATE_FIELD_NUMBER: _ClassVar[int]
+    TO_DATE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    from_date: str
+    to_date: str
+    def __init__(self, name: _Optional[str] = ..., from_date: _Optional[str] = ..., to_date: _Optional[str] = ...) -> None: ...
+
+class CalendarDaysResponse(_message.Message):
+    __slots__ = ("name", "version", "working_days", "non_working_days")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WORKING_DAYS_FIELD_NUMBER: _ClassVar[int]
+    NON_WORKING_DAYS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    working_days: _containers.RepeatedScalarFieldContainer[str]
+    non_working_days: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., working_days: _Optional[_Iterable[str]] = ..., non_working_days: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class SuspendJobRequest(_message.Message):
     __slots__ = ("name", "suspended", "idempotency_key")
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -38,21 +110,25 @@ class NextFireTimesRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., count: _Optional[int] = ..., from_ms: _Optional[int] = ...) -> None: ...
 
 class FireTime(_message.Message):
-    __slots__ = ("slot_ms", "due_ms", "local_time", "nominal_local", "dst")
+    __slots__ = ("slot_ms", "due_ms", "local_time", "nominal_local", "dst", "moved_from", "business_date")
     SLOT_MS_FIELD_NUMBER: _ClassVar[int]
     DUE_MS_FIELD_NUMBER: _ClassVar[int]
     LOCAL_TIME_FIELD_NUMBER: _ClassVar[int]
     NOMINAL_LOCAL_FIELD_NUMBER: _ClassVar[int]
     DST_FIELD_NUMBER: _ClassVar[int]
+    MOVED_FROM_FIELD_NUMBER: _ClassVar[int]
+    BUSINESS_DATE_FIELD_NUMBER: _ClassVar[int]
     slot_ms: int
     due_ms: int
     local_time: str
     nominal_local: str
     dst: str
-    def __init__(self, slot_ms: _Optional[int] = ..., due_ms: _Optional[int] = ..., local_time: _Optional[str] = ..., nominal_local: _Optional[str] = ..., dst: _Optional[str] = ...) -> None: ...
+    moved_from: str
+    business_date: str
+    def __init__(self, slot_ms: _Optional[int] = ..., due_ms: _Optional[int] = ..., local_time: _Optional[str] = ..., nominal_local: _Optional[str] = ..., dst: _Optional[str] = ..., moved_from: _Optional[str] = ..., business_date: _Optional[str] = ...) -> None: ...
 
 class NextFireTimesResponse(_message.Message):
-    __slots__ = ("name", "version", "time_zone", "suspended", "times", "skipped", "state")
+    __slots__ = ("name", "version", "time_zone", "suspended", "times", "skipped", "state", "skipped_non_working")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +136,7 @@ class NextFireTimesResponse(_message.Message):
     TIMES_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_NON_WORKING_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     time_zone: str
@@ -67,7 +144,8 @@ class NextFireTimesResponse(_message.Message):
     times: _containers.RepeatedCompositeFieldContainer[FireTime]
     skipped: _containers.RepeatedScalarFieldContainer[str]
     state: _jobs_pb2.ScheduleState
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., time_zone: _Optional[str] = ..., suspended: _Optional[bool] = ..., times: _Optional[_Iterable[_Union[FireTime, _Mapping]]] = ..., skipped: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[_jobs_pb2.ScheduleState, _Mapping]] = ...) -> None: ...
+    skipped_non_working: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., time_zone: _Optional[str] = ..., suspended: _Optional[bool] = ..., times: _Optional[_Iterable[_Union[FireTime, _Mapping]]] = ..., skipped: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[_jobs_pb2.ScheduleState, _Mapping]] = ..., skipped_non_working: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListMisfiresRequest(_message.Message):
     __slots__ = ("job_name", "page_size", "page_token")

@@ -73,6 +73,31 @@ class JobServiceStub:
                 request_serializer=wloadctl_dot_v1_dot_api__pb2.ListMisfiresRequest.SerializeToString,
                 response_deserializer=wloadctl_dot_v1_dot_api__pb2.ListMisfiresResponse.FromString,
                 _registered_method=True)
+        self.ApplyCalendars = channel.unary_unary(
+                '/wloadctl.v1.JobService/ApplyCalendars',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.ApplyCalendarsRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_api__pb2.ApplyCalendarsResponse.FromString,
+                _registered_method=True)
+        self.GetCalendar = channel.unary_unary(
+                '/wloadctl.v1.JobService/GetCalendar',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.GetCalendarRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_jobs__pb2.CalendarVersion.FromString,
+                _registered_method=True)
+        self.ListCalendars = channel.unary_unary(
+                '/wloadctl.v1.JobService/ListCalendars',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.ListCalendarsRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_api__pb2.ListCalendarsResponse.FromString,
+                _registered_method=True)
+        self.DeleteCalendar = channel.unary_unary(
+                '/wloadctl.v1.JobService/DeleteCalendar',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.DeleteCalendarRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_api__pb2.DeleteCalendarResponse.FromString,
+                _registered_method=True)
+        self.CalendarDays = channel.unary_unary(
+                '/wloadctl.v1.JobService/CalendarDays',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.CalendarDaysRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_api__pb2.CalendarDaysResponse.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -123,6 +148,37 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyCalendars(self, request, context):
+        """Business calendars (kind: Calendar).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCalendar(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCalendars(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCalendar(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CalendarDays(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -160,6 +216,31 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.ListMisfires,
                     request_deserializer=wloadctl_dot_v1_dot_api__pb2.ListMisfiresRequest.FromString,
                     response_serializer=wloadctl_dot_v1_dot_api__pb2.ListMisfiresResponse.SerializeToString,
+            ),
+            'ApplyCalendars': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyCalendars,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.ApplyCalendarsRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_api__pb2.ApplyCalendarsResponse.SerializeToString,
+            ),
+            'GetCalendar': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCalendar,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.GetCalendarRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_jobs__pb2.CalendarVersion.SerializeToString,
+            ),
+            'ListCalendars': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCalendars,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.ListCalendarsRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_api__pb2.ListCalendarsResponse.SerializeToString,
+            ),
+            'DeleteCalendar': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCalendar,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.DeleteCalendarRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_api__pb2.DeleteCalendarResponse.SerializeToString,
+            ),
+            'CalendarDays': grpc.unary_unary_rpc_method_handler(
+                    servicer.CalendarDays,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.CalendarDaysRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_api__pb2.CalendarDaysResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -353,6 +434,141 @@ class JobService:
             '/wloadctl.v1.JobService/ListMisfires',
             wloadctl_dot_v1_dot_api__pb2.ListMisfiresRequest.SerializeToString,
             wloadctl_dot_v1_dot_api__pb2.ListMisfiresResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyCalendars(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.JobService/ApplyCalendars',
+            wloadctl_dot_v1_dot_api__pb2.ApplyCalendarsRequest.SerializeToString,
+            wloadctl_dot_v1_dot_api__pb2.ApplyCalendarsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCalendar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.JobService/GetCalendar',
+            wloadctl_dot_v1_dot_api__pb2.GetCalendarRequest.SerializeToString,
+            wloadctl_dot_v1_dot_jobs__pb2.CalendarVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCalendars(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.JobService/ListCalendars',
+            wloadctl_dot_v1_dot_api__pb2.ListCalendarsRequest.SerializeToString,
+            wloadctl_dot_v1_dot_api__pb2.ListCalendarsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCalendar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.JobService/DeleteCalendar',
+            wloadctl_dot_v1_dot_api__pb2.DeleteCalendarRequest.SerializeToString,
+            wloadctl_dot_v1_dot_api__pb2.DeleteCalendarResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CalendarDays(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.JobService/CalendarDays',
+            wloadctl_dot_v1_dot_api__pb2.CalendarDaysRequest.SerializeToString,
+            wloadctl_dot_v1_dot_api__pb2.CalendarDaysResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -7,6 +7,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class NonWorkingDayPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NON_WORKING_SKIP: _ClassVar[NonWorkingDayPolicy]
+    NON_WORKING_NEXT: _ClassVar[NonWorkingDayPolicy]
+    NON_WORKING_PREVIOUS: _ClassVar[NonWorkingDayPolicy]
+
 class DstGapPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     DST_GAP_SHIFT: _ClassVar[DstGapPolicy]
@@ -40,6 +46,9 @@ class LostPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     RETRY: _ClassVar[LostPolicy]
     FAIL: _ClassVar[LostPolicy]
+NON_WORKING_SKIP: NonWorkingDayPolicy
+NON_WORKING_NEXT: NonWorkingDayPolicy
+NON_WORKING_PREVIOUS: NonWorkingDayPolicy
 DST_GAP_SHIFT: DstGapPolicy
 DST_GAP_SKIP: DstGapPolicy
 DST_REPEAT_ONCE: DstRepeatPolicy
@@ -58,7 +67,7 @@ RETRY: LostPolicy
 FAIL: LostPolicy
 
 class JobSpec(_message.Message):
-    __slots__ = ("name", "domain", "description", "labels", "command", "env", "working_dir", "timeout_seconds", "agent_selector", "lost_policy", "max_attempts", "task_type", "run_as", "secret_env", "schedules", "time_zone", "start_ms", "end_ms", "jitter_seconds", "dst_gap", "dst_repeat", "misfire", "overlap", "suspended")
+    __slots__ = ("name", "domain", "description", "labels", "command", "env", "working_dir", "timeout_seconds", "agent_selector", "lost_policy", "max_attempts", "task_type", "run_as", "secret_env", "schedules", "time_zone", "start_ms", "end_ms", "jitter_seconds", "dst_gap", "dst_repeat", "misfire", "overlap", "suspended", "calendars", "non_working_day", "business_day_start_minutes")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -111,6 +120,9 @@ class JobSpec(_message.Message):
     MISFIRE_FIELD_NUMBER: _ClassVar[int]
     OVERLAP_FIELD_NUMBER: _ClassVar[int]
     SUSPENDED_FIELD_NUMBER: _ClassVar[int]
+    CALENDARS_FIELD_NUMBER: _ClassVar[int]
+    NON_WORKING_DAY_FIELD_NUMBER: _ClassVar[int]
+    BUSINESS_DAY_START_MINUTES_FIELD_NUMBER: _ClassVar[int]
     name: str
     domain: str
     description: str
@@ -135,7 +147,40 @@ class JobSpec(_message.Message):
     misfire: MisfirePolicy
     overlap: OverlapPolicy
     suspended: bool
-    def __init__(self, name: _Optional[str] = ..., domain: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Union[JobCommand, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ..., working_dir: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., agent_selector: _Optional[_Mapping[str, str]] = ..., lost_policy: _Optional[_Union[LostPolicy, str]] = ..., max_attempts: _Optional[int] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., run_as: _Optional[str] = ..., secret_env: _Optional[_Mapping[str, str]] = ..., schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ..., time_zone: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., jitter_seconds: _Optional[int] = ..., dst_gap: _Optional[_Union[DstGapPolicy, str]] = ..., dst_repeat: _Optional[_Union[DstRepeatPolicy, str]] = ..., misfire: _Optional[_Union[MisfirePolicy, _Mapping]] = ..., overlap: _Optional[_Union[OverlapPolicy, str]] = ..., suspended: _Optional[bool] = ...) -> None: ...
+    calendars: _containers.RepeatedScalarFieldContainer[str]
+    non_working_day: NonWorkingDayPolicy
+    business_day_start_minutes: int
+    def __init__(self, name: _Optional[str] = ..., domain: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Union[JobCommand, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ..., working_dir: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., agent_selector: _Optional[_Mapping[str, str]] = ..., lost_policy: _Optional[_Union[LostPolicy, str]] = ..., max_attempts: _Optional[int] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., run_as: _Optional[str] = ..., secret_env: _Optional[_Mapping[str, str]] = ..., schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ..., time_zone: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., jitter_seconds: _Optional[int] = ..., dst_gap: _Optional[_Union[DstGapPolicy, str]] = ..., dst_repeat: _Optional[_Union[DstRepeatPolicy, str]] = ..., misfire: _Optional[_Union[MisfirePolicy, _Mapping]] = ..., overlap: _Optional[_Union[OverlapPolicy, str]] = ..., suspended: _Optional[bool] = ..., calendars: _Optional[_Iterable[str]] = ..., non_working_day: _Optional[_Union[NonWorkingDayPolicy, str]] = ..., business_day_start_minutes: _Optional[int] = ...) -> None: ...
+
+class CalendarSpec(_message.Message):
+    __slots__ = ("name", "description", "working_weekdays", "holidays", "include", "exclude")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    WORKING_WEEKDAYS_FIELD_NUMBER: _ClassVar[int]
+    HOLIDAYS_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    working_weekdays: _containers.RepeatedScalarFieldContainer[int]
+    holidays: _containers.RepeatedScalarFieldContainer[str]
+    include: _containers.RepeatedScalarFieldContainer[str]
+    exclude: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., working_weekdays: _Optional[_Iterable[int]] = ..., holidays: _Optional[_Iterable[str]] = ..., include: _Optional[_Iterable[str]] = ..., exclude: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CalendarVersion(_message.Message):
+    __slots__ = ("spec", "version", "created_ms", "raft_index", "deleted")
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    RAFT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    spec: CalendarSpec
+    version: int
+    created_ms: int
+    raft_index: int
+    deleted: bool
+    def __init__(self, spec: _Optional[_Union[CalendarSpec, _Mapping]] = ..., version: _Optional[int] = ..., created_ms: _Optional[int] = ..., raft_index: _Optional[int] = ..., deleted: _Optional[bool] = ...) -> None: ...
 
 class Schedule(_message.Message):
     __slots__ = ("cron", "every_seconds", "at_ms")
