@@ -564,6 +564,13 @@ class Client(SecurityCalls):
         request = api_pb2.CalendarDaysRequest(name=name, from_date=from_date, to_date=to_date)
         return self._call(lambda ch: self._jobs(ch).CalendarDays(request, timeout=self.timeout))
 
+    def emit_event(self, name: str, params: Mapping[str, str] | None = None,
+                   idempotency_key: str = "") -> api_pb2.EmitEventResponse:
+        """A run of every job subscribed to ``name`` (in the domains the caller may emit events in)."""
+        request = api_pb2.EmitEventRequest(name=name, params=dict(params or {}),
+                                           idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._runs(ch).EmitEvent(request, timeout=self.timeout), write=True)
+
     def iter_misfires(self, job_name: str = "", page_size: int = 500) -> Iterator[jobs_pb2.Misfire]:
         """Newest first, every page."""
         token = ""

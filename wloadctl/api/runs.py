@@ -88,6 +88,34 @@ class RunServicer(api_pb2_grpc.RunServiceServicer):
 
         return await self.api.on_leader(_SERVICE + "TriggerRun", request, runs_pb2.Run, context, here)
 
+    async def EmitEvent(self, request: api_pb2.EmitEventRequest,
+                        context: grpc.aio.ServicerContext) -> api_pb2.EmitEventResponse:
+        if not request.name or len(request.name) > 128 or "\0" in request.name:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "name: 1-128 characters, no NUL")
+        await check_key(request.idempotency_key, context)
+        if len(request.params) > MAX_PARAMS:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"params: at most {MAX_PARAMS}")
+        for k, v in request.params.items():
+            if not k or len(k) > 128 or len(v) > 4096 or "\0" in k + v:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                    f"params.{k[:40]}: keys 1-128 and values up to 4096 characters, no NUL")
+        await require(context, Permission.EVENT_EMIT)  # in at least one domain
+
+        async def here() -> api_pb2.EmitEventResponse:
+            caller = principal()
+            # Only the jobs of the domains where the caller may emit events start (isolation).
+            visible = visible_domains(Permission.EVENT_EMIT)
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key, actor=caller.actor(),
+                                           emit_event=commands_pb2.EmitEvent(
+                                               name=request.name, params=request.params,
+                                               domains=sorted(visible) if visible is not None else [],
+                                               source=f"{caller.kind} {caller.name}".strip()))
+            result = await self.api.commit(command, context)
+            self.controller.wake()
+            return api_pb2.EmitEventResponse(run_ids=result.run_ids, raft_index=result.raft_index)
+
+        return await self.api.on_leader(_SERVICE + "EmitEvent", request, api_pb2.EmitEventResponse, context, here)
+
     async def GetRun(self, request: api_pb2.GetRunRequest,
                      context: grpc.aio.ServicerContext) -> runs_pb2.Run:
         await check_run_id(request.run_id, context)

@@ -319,6 +319,7 @@ _SHARED_VERBS = {
     "rollback": ("apply an earlier version of a job again", "resource", "resources"),
     "job": ("suspend, resume and preview a job's schedules", "action", "actions"),
     "calendar": ("business calendars: list working days", "action", "actions"),
+    "event": ("emit events that start the jobs subscribed to them", "action", "actions"),
 }
 _VERB_EXAMPLES = {
     "auth": "wloadctl auth bootstrap\n  wloadctl auth policy get\n  wloadctl auth policy set --approval job.delete",
@@ -423,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.register(verbs)
     schedules.register(verbs)
     schedules.register_calendars(verbs)
+    schedules.register_events(verbs)
     history.register(verbs)
     runs.register(verbs)
     agents.register(verbs)

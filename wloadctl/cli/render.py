@@ -136,9 +136,16 @@ def schedule_text(s: jobs_pb2.Schedule) -> str:
     return "-"
 
 
+def _event_text(t: jobs_pb2.EventTrigger) -> str:
+    mapping = ", ".join(f"{k}<-{v}" for k, v in sorted(t.params.items()))
+    return f"{t.name} (params {mapping})" if mapping else t.name
+
+
 def schedule_pairs(spec: jobs_pb2.JobSpec) -> list[tuple[str, str]]:
+    events = [_event_text(t) for t in spec.events]
+    event_pairs = [("Events", events[0])] + [("", e) for e in events[1:]] if events else []
     if not spec.schedules:
-        return [("Schedules", "<none> (runs only when triggered)")]
+        return [("Schedules", "<none> (runs only when triggered)"), *event_pairs]
     items = [schedule_text(s) for s in spec.schedules]
     pairs = [("Schedules", items[0] + ("  (SUSPENDED)" if spec.suspended else ""))] + [("", i) for i in items[1:]]
     pairs.append(("Time zone", spec.time_zone or "UTC"))
@@ -163,7 +170,7 @@ def schedule_pairs(spec: jobs_pb2.JobSpec) -> list[tuple[str, str]]:
     if spec.business_day_start_minutes:
         minutes = spec.business_day_start_minutes
         pairs.append(("Business day", f"starts at {minutes // 60:02d}:{minutes % 60:02d}"))
-    return pairs
+    return pairs + event_pairs
 
 
 def _fire_note(t: api_pb2.FireTime) -> str:
@@ -261,6 +268,8 @@ def describe_run(run: runs_pb2.Run) -> str:
         pairs.append(("Schedule slot", output.format_ms(run.slot_ms)))
     if run.business_date:
         pairs.append(("Business date", run.business_date))
+    if run.event:
+        pairs.append(("Event", run.event))
     if run.waiting_for:
         pairs.append(("Waiting for", "an earlier run of its job to end (overlap policy)"
                       if run.waiting_for == "overlap" else run.waiting_for))

@@ -44,7 +44,10 @@ OVERLAP = {"allow": jobs_pb2.OVERLAP_ALLOW, "forbid": jobs_pb2.OVERLAP_FORBID, "
 NON_WORKING = {"skip": jobs_pb2.NON_WORKING_SKIP, "next": jobs_pb2.NON_WORKING_NEXT,
                "previous": jobs_pb2.NON_WORKING_PREVIOUS}
 YAML_FIELDS = ("schedules", "timeZone", "start", "end", "jitter", "dst", "misfire", "overlap", "suspended",
-               "calendars", "nonWorkingDay", "businessDayStart")
+               "calendars", "nonWorkingDay", "businessDayStart", "events")
+MAX_EVENT_TRIGGERS = 16
+_EVENT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._:/-]{0,126}[A-Za-z0-9])?")
+_PARAM_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")
 MAX_JOB_CALENDARS = 8
 _CALENDAR_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")
 _HHMM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
@@ -100,6 +103,19 @@ def problems(spec: jobs_pb2.JobSpec, err: Err, yaml_names: bool = False) -> None
             err(f"spec.calendars[{i}]" if yaml_names else f"calendars[{i}]", f"not a calendar name: {name[:40]!r}")
     if spec.non_working_day not in NON_WORKING.values():
         err("spec.nonWorkingDay" if yaml_names else "non_working_day", f"unknown value {spec.non_working_day}")
+    if len(spec.events) > MAX_EVENT_TRIGGERS:
+        err("spec.events" if yaml_names else "events", f"at most {MAX_EVENT_TRIGGERS}")
+    for i, trigger in enumerate(spec.events[:MAX_EVENT_TRIGGERS]):
+        where = f"spec.events[{i}]" if yaml_names else f"events[{i}]"
+        if not _EVENT_NAME.fullmatch(trigger.name):
+            err(f"{where}.name", "1-128 letters, digits, '.', '_', ':', '/' or '-', starting and ending with a letter "
+                                 "or digit")
+        for key, value in sorted(trigger.params.items())[:65]:
+            if not _PARAM_KEY.fullmatch(key) or not _PARAM_KEY.fullmatch(value):
+                err(f"{where}.params", f"{key[:40]!r}: run and event parameter names are 1-128 letters, digits, '_', "
+                                       "'.' or '-'")
+        if len(trigger.params) > 64:
+            err(f"{where}.params", "at most 64")
     if spec.business_day_start_minutes >= 1440:
         err("spec.businessDayStart" if yaml_names else "business_day_start_minutes", "must be before 24:00")
     has_schedule_fields = spec.time_zone or spec.start_ms or spec.end_ms or spec.jitter_seconds
@@ -180,6 +196,20 @@ def parse_yaml(body: dict[Any, Any], spec: jobs_pb2.JobSpec, err: Err, duration:
     non_working = body.get("nonWorkingDay")
     if non_working is not None:
         spec.non_working_day = _choice(non_working, "spec.nonWorkingDay", NON_WORKING, err, spec.non_working_day)
+    events = body.get("events")
+    if events is not None:
+        if not isinstance(events, list):
+            err("spec.events", "must be a list of event names, or of {name, params}")
+        else:
+            for i, item in enumerate(events):
+                if isinstance(item, str):
+                    spec.events.add(name=item)
+                elif isinstance(item, dict) and isinstance(item.get("name"), str) and set(item) <= {"name", "params"} \
+                        and isinstance(item.get("params", {}), dict) \
+                        and all(isinstance(k, str) and isinstance(v, str) for k, v in item.get("params", {}).items()):
+                    spec.events.add(name=item["name"], params=item.get("params", {}))
+                else:
+                    err(f"spec.events[{i}]", "an event name, or {name: NAME, params: {RUN_PARAM: EVENT_PARAM}}")
     start = body.get("businessDayStart")
     if start is not None:
         match = _HHMM.fullmatch(start) if isinstance(start, str) else None
@@ -325,6 +355,9 @@ def to_yaml(spec: jobs_pb2.JobSpec, body: dict[str, Any]) -> None:
         body["suspended"] = True
     if spec.calendars:
         body["calendars"] = list(spec.calendars)
+    if spec.events:
+        body["events"] = [{"name": t.name, "params": dict(sorted(t.params.items()))} if t.params else t.name
+                          for t in spec.events]
     if spec.non_working_day != jobs_pb2.NON_WORKING_SKIP:
         body["nonWorkingDay"] = _name(NON_WORKING, spec.non_working_day)
     if spec.business_day_start_minutes:

@@ -30,6 +30,7 @@ class Permission(StrEnum):
     CALENDAR_WRITE = "calendar.write"     # create, change and delete them
     # run operations (per domain)
     RUN_TRIGGER = "run.trigger"
+    EVENT_EMIT = "event.emit"             # per domain: emitted events start runs of that domain's jobs
     RUN_KILL = "run.kill"
     RUN_RERUN = "run.rerun"
     RUN_BATCH = "run.batch"
@@ -87,10 +88,10 @@ _BUILTIN = (
     RoleDef("scheduling-admin", frozenset({P.JOB_READ, P.JOB_WRITE, P.JOB_DELETE, P.JOB_ACTIVATE, P.RUN_TRIGGER,
                                            P.RUN_KILL, P.RUN_RERUN, P.RUN_BATCH, P.RUN_READ, P.RUN_LOGS,
                                            P.AGENT_READ, P.CLUSTER_READ, P.APPROVE, P.SECRET_READ, P.SECRET_WRITE,
-                                           P.CALENDAR_READ, P.CALENDAR_WRITE}),
+                                           P.CALENDAR_READ, P.CALENDAR_WRITE, P.EVENT_EMIT}),
             "job definitions, the secrets they use, and scheduling; no cluster or user administration"),
     RoleDef("business-operator", frozenset({P.JOB_READ, P.RUN_TRIGGER, P.RUN_KILL, P.RUN_RERUN, P.RUN_READ,
-                                            P.RUN_LOGS, P.CALENDAR_READ}),
+                                            P.RUN_LOGS, P.CALENDAR_READ, P.EVENT_EMIT}),
             "operate and monitor the runs of its business domains"),
     RoleDef("auditor", READS, "read everything, the audit log included; change nothing"),
 )
@@ -115,6 +116,7 @@ METHOD_PERMISSIONS: Mapping[str, str] = {
     _S + "JobService/SuspendJob": P.JOB_ACTIVATE,
     _S + "JobService/NextFireTimes": P.JOB_READ,
     _S + "JobService/ListMisfires": P.JOB_READ,
+    _S + "RunService/EmitEvent": P.EVENT_EMIT,
     _S + "JobService/ApplyCalendars": P.CALENDAR_WRITE,
     _S + "JobService/DeleteCalendar": P.CALENDAR_WRITE,
     _S + "JobService/GetCalendar": P.CALENDAR_READ,

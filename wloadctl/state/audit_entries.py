@@ -23,7 +23,7 @@ _OPERATION = {
     "delete_user": "user.delete", "delete_role": "role.delete", "revoke_session": "logout",
     "create_api_key": "apikey.create", "revoke_api_key": "apikey.revoke", "set_security_policy": "policy.set",
     "request_approval": "approval.request", "set_secret": "secret.set", "delete_secret": "secret.delete",
-    "apply_calendars": "calendar.apply", "delete_calendar": "calendar.delete",
+    "apply_calendars": "calendar.apply", "delete_calendar": "calendar.delete", "emit_event": "event.emit",
 }
 
 
@@ -85,6 +85,8 @@ def resources(kind: str, cmd: commands_pb2.Command, result: commands_pb2.Command
         return [f"job/{cmd.delete_job.name}"]
     if kind == "suspend_job":
         return [f"job/{cmd.suspend_job.name}"]
+    if kind == "emit_event":
+        return [f"event/{cmd.emit_event.name}", *(f"run/{r}" for r in result.run_ids)]
     if kind == "apply_calendars":
         return [f"calendar/{c.name}" for c in cmd.apply_calendars.calendars]
     if kind == "delete_calendar":

@@ -276,14 +276,16 @@ class RunTables:
                 return
 
     def create_run(self, txn: lmdb.Transaction, job: jobs_pb2.JobVersion, params: Mapping[str, str], cause: str,
-                   now_ms: int, idempotency_key: str = "", slot_ms: int = 0, waiting_for: str = "") -> str:
+                   now_ms: int, idempotency_key: str = "", slot_ms: int = 0, waiting_for: str = "",
+                   event: str = "") -> str:
         """A new run of ``job``: QUEUED, or PENDING while it waits for ``waiting_for``."""
         raw_seq = txn.get(_RUN_SEQ, db=self.meta)
         seq = (_U64.unpack(raw_seq)[0] if raw_seq else 0) + 1
         txn.put(_RUN_SEQ, _U64.pack(seq), db=self.meta)
         run = runs_pb2.Run(run_id=f"r{seq}", job_name=job.spec.name, job_version=job.version, params=params,
                            created_ms=now_ms, spec=job.spec, idempotency_key=idempotency_key, slot_ms=slot_ms,
-                           waiting_for=waiting_for, business_date=_business_date(job.spec, slot_ms or now_ms))
+                           waiting_for=waiting_for, business_date=_business_date(job.spec, slot_ms or now_ms),
+                           event=event)
         self._move(run, RS.PENDING if waiting_for else RS.QUEUED, now_ms, cause)
         txn.put(job.spec.name.encode() + b"\0" + _U64.pack(seq), b"", db=self.by_job)
         self._put_run(txn, run, now_ms)

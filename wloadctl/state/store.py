@@ -38,6 +38,7 @@ from wloadctl.state.audit import AUDIT_DBS, AuditLog, Verdict, audit_key, capped
 from wloadctl.state.auth import AUTH_DBS, AUTH_MESSAGES, AuthTables
 from wloadctl.state.calendars import CALENDAR_DBS, CALENDAR_MESSAGES, CalendarTables
 from wloadctl.state.encoding import encode
+from wloadctl.state.events import EVENT_DBS, EventTables
 from wloadctl.state.runs import EPOCH_KEY, RUN_DBS, RunTables, run_seq
 from wloadctl.state.schedules import SCHEDULE_DBS, SCHEDULE_MESSAGES, ScheduleTables
 from wloadctl.state.secrets import SECRET_DBS, SECRET_MESSAGES, SecretBox, SecretTables, info, secrets_key
@@ -49,6 +50,7 @@ DEFAULT_MAP_SIZE = 64 << 30
 _DB_NAMES = (
     b"meta", b"jobs", b"job_versions", b"job_seq", b"domains", b"idem", b"idem_by_time", b"members",
     b"raft_members", *RUN_DBS, *AUTH_DBS, *AUDIT_DBS, *APPROVAL_DBS, *SECRET_DBS, *SCHEDULE_DBS, *CALENDAR_DBS,
+    *EVENT_DBS,
 )
 
 _APPLIED_INDEX = b"applied_index"
@@ -218,6 +220,7 @@ _HANDLED = frozenset({
     "auth_bootstrap", "put_user", "delete_user", "put_role", "delete_role", "record_login", "revoke_session",
     "create_api_key", "revoke_api_key", "set_security_policy", "record_audit", "request_approval", "decide_approval",
     "set_secret", "delete_secret", "fire_schedules", "suspend_job", "apply_calendars", "delete_calendar",
+    "emit_event",
 })
 
 
@@ -226,7 +229,7 @@ _HANDLED = frozenset({
 _AUTH_NEUTRAL = frozenset({
     "apply_jobs", "delete_job", "noop", "begin_epoch", "register_agent", "mark_agent_lost", "trigger_run",
     "dispatch_runs", "record_run_events", "request_kill", "record_audit", "set_secret", "delete_secret",
-    "fire_schedules", "suspend_job", "apply_calendars", "delete_calendar",
+    "fire_schedules", "suspend_job", "apply_calendars", "delete_calendar", "emit_event",
 })
 
 
@@ -268,6 +271,7 @@ class Store:
         self._dbs = {name: self.env.open_db(name) for name in _DB_NAMES}
         self.runs = RunTables(self._dbs)
         self.calendars = CalendarTables(self._dbs)
+        self.events = EventTables(self._dbs, self.runs)
         self.schedules = ScheduleTables(self._dbs, self.runs, self.calendars)
         self.auth = AuthTables(self._dbs)
         self.audit = AuditLog(self._dbs, self._audit_key)
@@ -719,6 +723,8 @@ class Store:
             return result
         if kind == "delete_calendar":
             return self.calendars.delete(txn, cmd.delete_calendar.name, now_ms, raft_index)
+        if kind == "emit_event":
+            return self.events.emit(txn, cmd.emit_event, now_ms, cmd.idempotency_key)
         if kind == "auth_bootstrap":
             return self.auth.bootstrap(txn, cmd.auth_bootstrap, now_ms, raft_index)
         if kind == "put_user":
@@ -991,6 +997,7 @@ class Store:
             txn.put(_version_key(spec.name, version), data, db=self._dbs[b"job_versions"])
             txn.put(spec.domain.encode() + b"\0" + name_b, b"", db=self._dbs[b"domains"])
             self.calendars.job_applied(txn, current.spec if current_raw is not None else None, spec)
+            self.events.job_applied(txn, current.spec if current_raw is not None else None, spec)
             self.schedules.job_changed(txn, jv, now_ms)
             result.jobs.add(name=spec.name, version=version, changed=True)
         return result
@@ -1035,6 +1042,7 @@ class Store:
         txn.delete(name_b, db=self._dbs[b"jobs"])
         txn.delete(current.spec.domain.encode() + b"\0" + name_b, db=self._dbs[b"domains"])
         self.calendars.job_applied(txn, current.spec, None)
+        self.events.job_applied(txn, current.spec, None)
         self.schedules.job_changed(txn, tomb, now_ms)
         result = _ok()
         result.jobs.add(name=name, version=version, changed=True)

@@ -6,7 +6,7 @@ import argparse
 
 from wloadctl.cli import output, render
 from wloadctl.cli.context import EXIT_OK, Context, emit, emit_data, listing, page_size
-from wloadctl.cli.parser import Verbs, int_at_least, time_ms
+from wloadctl.cli.parser import Verbs, int_at_least, param, time_ms
 
 _TIME_HELP = "ISO-8601 (2026-03-28T00:00:00+01:00; without an offset: UTC) or a duration ago (24h)"
 
@@ -161,4 +161,33 @@ def cmd_calendar_days(args: argparse.Namespace, ctx: Context) -> int:
         emit_data(ctx, output.message_to_dict(answer))
         return EXIT_OK
     emit(render.calendar_days(answer, args.all))
+    return EXIT_OK
+
+
+def register_events(verbs: Verbs) -> None:
+    emit = verbs.add_to(
+        "event", "emit", "emit an event: a run of every job subscribed to it",
+        description="Start a run of every job whose `events` name this event, in the business domains where\n"
+                    "you may emit events (event.emit). Event parameters become run parameters as each job's\n"
+                    "trigger maps them. The same --idempotency-key never starts runs twice (kept 24 h).",
+        epilog="examples:\n  wloadctl event emit order-received --param customer=c42 --idempotency-key order-9981\n"
+               "  wloadctl event emit eod-ready -o json | jq -r '.run_ids[]'",
+        handler=cmd_emit_event,
+    )
+    emit.add_argument("name", metavar="NAME", help="event name")
+    emit.add_argument("--param", action="append", type=param, default=[], metavar="KEY=VALUE",
+                      help="an event parameter; repeatable")
+    emit.add_argument("--idempotency-key", default="", metavar="KEY",
+                      help="retrying with the same key starts runs at most once (default: random)")
+
+
+def cmd_emit_event(args: argparse.Namespace, ctx: Context) -> int:
+    answer = ctx.client().emit_event(args.name, dict(args.param), idempotency_key=args.idempotency_key)
+    if ctx.output != "table":
+        emit_data(ctx, output.message_to_dict(answer))
+        return EXIT_OK
+    if not answer.run_ids:
+        emit(f"event/{args.name} emitted: no job subscribed to it (in your domains)\n")
+    else:
+        emit(f"event/{args.name} emitted: started {', '.join(f'run/{r}' for r in answer.run_ids)}\n")
     return EXIT_OK

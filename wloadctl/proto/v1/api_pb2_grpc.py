@@ -920,6 +920,11 @@ class RunServiceStub:
                 request_serializer=wloadctl_dot_v1_dot_api__pb2.ForceDispatchRequest.SerializeToString,
                 response_deserializer=wloadctl_dot_v1_dot_api__pb2.ForceDispatchResponse.FromString,
                 _registered_method=True)
+        self.EmitEvent = channel.unary_unary(
+                '/wloadctl.v1.RunService/EmitEvent',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.EmitEventRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_api__pb2.EmitEventResponse.FromString,
+                _registered_method=True)
 
 
 class RunServiceServicer:
@@ -970,6 +975,13 @@ class RunServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EmitEvent(self, request, context):
+        """Event-driven scheduling: a run of every job subscribed to the event (docs/scheduling.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1007,6 +1019,11 @@ def add_RunServiceServicer_to_server(servicer, server):
                     servicer.ForceDispatch,
                     request_deserializer=wloadctl_dot_v1_dot_api__pb2.ForceDispatchRequest.FromString,
                     response_serializer=wloadctl_dot_v1_dot_api__pb2.ForceDispatchResponse.SerializeToString,
+            ),
+            'EmitEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.EmitEvent,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.EmitEventRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_api__pb2.EmitEventResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1200,6 +1217,33 @@ class RunService:
             '/wloadctl.v1.RunService/ForceDispatch',
             wloadctl_dot_v1_dot_api__pb2.ForceDispatchRequest.SerializeToString,
             wloadctl_dot_v1_dot_api__pb2.ForceDispatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EmitEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.RunService/EmitEvent',
+            wloadctl_dot_v1_dot_api__pb2.EmitEventRequest.SerializeToString,
+            wloadctl_dot_v1_dot_api__pb2.EmitEventResponse.FromString,
             options,
             channel_credentials,
             insecure,

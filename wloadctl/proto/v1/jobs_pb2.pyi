@@ -67,7 +67,7 @@ RETRY: LostPolicy
 FAIL: LostPolicy
 
 class JobSpec(_message.Message):
-    __slots__ = ("name", "domain", "description", "labels", "command", "env", "working_dir", "timeout_seconds", "agent_selector", "lost_policy", "max_attempts", "task_type", "run_as", "secret_env", "schedules", "time_zone", "start_ms", "end_ms", "jitter_seconds", "dst_gap", "dst_repeat", "misfire", "overlap", "suspended", "calendars", "non_working_day", "business_day_start_minutes")
+    __slots__ = ("name", "domain", "description", "labels", "command", "env", "working_dir", "timeout_seconds", "agent_selector", "lost_policy", "max_attempts", "task_type", "run_as", "secret_env", "schedules", "time_zone", "start_ms", "end_ms", "jitter_seconds", "dst_gap", "dst_repeat", "misfire", "overlap", "suspended", "calendars", "non_working_day", "business_day_start_minutes", "events")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +123,7 @@ class JobSpec(_message.Message):
     CALENDARS_FIELD_NUMBER: _ClassVar[int]
     NON_WORKING_DAY_FIELD_NUMBER: _ClassVar[int]
     BUSINESS_DAY_START_MINUTES_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     domain: str
     description: str
@@ -150,7 +151,23 @@ class JobSpec(_message.Message):
     calendars: _containers.RepeatedScalarFieldContainer[str]
     non_working_day: NonWorkingDayPolicy
     business_day_start_minutes: int
-    def __init__(self, name: _Optional[str] = ..., domain: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Union[JobCommand, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ..., working_dir: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., agent_selector: _Optional[_Mapping[str, str]] = ..., lost_policy: _Optional[_Union[LostPolicy, str]] = ..., max_attempts: _Optional[int] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., run_as: _Optional[str] = ..., secret_env: _Optional[_Mapping[str, str]] = ..., schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ..., time_zone: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., jitter_seconds: _Optional[int] = ..., dst_gap: _Optional[_Union[DstGapPolicy, str]] = ..., dst_repeat: _Optional[_Union[DstRepeatPolicy, str]] = ..., misfire: _Optional[_Union[MisfirePolicy, _Mapping]] = ..., overlap: _Optional[_Union[OverlapPolicy, str]] = ..., suspended: _Optional[bool] = ..., calendars: _Optional[_Iterable[str]] = ..., non_working_day: _Optional[_Union[NonWorkingDayPolicy, str]] = ..., business_day_start_minutes: _Optional[int] = ...) -> None: ...
+    events: _containers.RepeatedCompositeFieldContainer[EventTrigger]
+    def __init__(self, name: _Optional[str] = ..., domain: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Union[JobCommand, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ..., working_dir: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., agent_selector: _Optional[_Mapping[str, str]] = ..., lost_policy: _Optional[_Union[LostPolicy, str]] = ..., max_attempts: _Optional[int] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., run_as: _Optional[str] = ..., secret_env: _Optional[_Mapping[str, str]] = ..., schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ..., time_zone: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., jitter_seconds: _Optional[int] = ..., dst_gap: _Optional[_Union[DstGapPolicy, str]] = ..., dst_repeat: _Optional[_Union[DstRepeatPolicy, str]] = ..., misfire: _Optional[_Union[MisfirePolicy, _Mapping]] = ..., overlap: _Optional[_Union[OverlapPolicy, str]] = ..., suspended: _Optional[bool] = ..., calendars: _Optional[_Iterable[str]] = ..., non_working_day: _Optional[_Union[NonWorkingDayPolicy, str]] = ..., business_day_start_minutes: _Optional[int] = ..., events: _Optional[_Iterable[_Union[EventTrigger, _Mapping]]] = ...) -> None: ...
+
+class EventTrigger(_message.Message):
+    __slots__ = ("name", "params")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    params: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class CalendarSpec(_message.Message):
     __slots__ = ("name", "description", "working_weekdays", "holidays", "include", "exclude")

@@ -1,0 +1,75 @@
+"""Event-driven runs: jobs subscribe to named events; an emitted event starts a run of each.
+
+An index (event, job) kept at apply finds the subscribers without looking at other jobs. The
+command's idempotency key (Store.apply's table) makes a retried emit start nothing twice.
+"""
+
+from __future__ import annotations
+
+import grpc
+import lmdb
+
+from wloadctl.proto.v1 import commands_pb2, jobs_pb2
+from wloadctl.state.runs import MAX_PARAMS, RunTables
+
+EVENT_DBS = (b"event_subs",)
+
+
+def _ok(**kwargs: object) -> commands_pb2.CommandResult:
+    return commands_pb2.CommandResult(code=grpc.StatusCode.OK.value[0], **kwargs)
+
+
+class EventTables:
+    def __init__(self, dbs: dict[bytes, lmdb._Database], runs: RunTables) -> None:
+        self.subs = dbs[b"event_subs"]  # event \0 job -> b""
+        self.jobs = dbs[b"jobs"]
+        self.runs = runs
+
+    def subscribers(self, txn: lmdb.Transaction, event: str) -> list[str]:
+        prefix = event.encode() + b"\0"
+        cur = txn.cursor(db=self.subs)
+        out: list[str] = []
+        if cur.set_range(prefix):
+            for key in cur.iternext(keys=True, values=False):
+                if not key.startswith(prefix):
+                    break
+                out.append(bytes(key[len(prefix):]).decode())
+        return out
+
+    def job_applied(self, txn: lmdb.Transaction, old: jobs_pb2.JobSpec | None, new: jobs_pb2.JobSpec | None) -> None:
+        spec = new or old
+        if spec is None:
+            return
+        for trigger in old.events if old is not None else []:
+            txn.delete(trigger.name.encode() + b"\0" + spec.name.encode(), db=self.subs)
+        for trigger in new.events if new is not None else []:
+            txn.put(trigger.name.encode() + b"\0" + spec.name.encode(), b"", db=self.subs)
+
+    def emit(self, txn: lmdb.Transaction, cmd: commands_pb2.EmitEvent, now_ms: int,
+             idempotency_key: str) -> commands_pb2.CommandResult:
+        if not cmd.name or len(cmd.name) > 128 or "\0" in cmd.name:
+            return commands_pb2.CommandResult(code=grpc.StatusCode.INVALID_ARGUMENT.value[0],
+                                              message="name: 1-128 characters, no NUL")
+        domains = set(cmd.domains)
+        started: list[str] = []
+        for job_name in self.subscribers(txn, cmd.name):
+            raw = txn.get(job_name.encode(), db=self.jobs)
+            if raw is None:
+                continue
+            job = jobs_pb2.JobVersion.FromString(raw)
+            if job.spec.suspended or (domains and job.spec.domain not in domains):
+                continue
+            for trigger in job.spec.events:
+                if trigger.name != cmd.name:
+                    continue
+                if trigger.params:
+                    params = {run_key: cmd.params[event_key] for run_key, event_key in sorted(trigger.params.items())
+                              if event_key in cmd.params}
+                else:
+                    params = dict(sorted(cmd.params.items()))
+                params = dict(list(params.items())[:MAX_PARAMS])
+                cause = f"event {cmd.name}" + (f" from {cmd.source}" if cmd.source else "")
+                started.append(self.runs.create_run(txn, job, params, cause, now_ms, idempotency_key,
+                                                    event=cmd.name))
+                break  # one run per job and event, however many triggers name it
+        return _ok(run_ids=started)
