@@ -42,6 +42,12 @@ class ControlSettings:
     resend_after_s: float = 3.0         # re-send an assignment not confirmed as started
     max_dispatch_batch: int = 2000
     max_firings_per_tick: int = 5000    # jobs whose slot is due, decided per tick (the rest next tick)
+    # Run retention, for jobs that set none (their keepRuns / keepRunsFor): finished runs are removed
+    # once older than runs_kept_s, or beyond the newest runs_kept_per_job of their job.
+    runs_kept_s: float = 30 * 86400.0
+    runs_kept_per_job: float = 1000
+    prune_interval_s: float = 5.0
+    prune_scan: int = 2000              # runs looked at per sweep (bounded work per tick)
     log_request_timeout_s: float = 5.0
     agent_silence_s: float = 2.0        # an agent not heard for this long does not count as reachable
     probe_interval_s: float = 2.0       # how often a leader short of agents asks the followers

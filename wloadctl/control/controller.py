@@ -34,6 +34,7 @@ from wloadctl.raft.proposer import Proposer
 from wloadctl.raft.testhooks import dispatch_pause_s, takeover_pause_s
 from wloadctl.scheduler.placement import agent_quorum
 from wloadctl.scheduler.plan import LinkView, free_slots, plan_dispatch, plan_lost_agents, plan_schedules
+from wloadctl.scheduler.retention import plan_prune
 from wloadctl.state.encoding import encode
 from wloadctl.state.runs import ON_AGENT_STATES
 from wloadctl.state.secrets import resolve
@@ -81,6 +82,9 @@ class Controller:
         self.clock = clock
         self.wall_clock = wall_clock  # schedule slots are instants: they are compared with wall time
         self.firings_total = 0
+        self.runs_pruned = 0
+        self._last_prune = 0.0
+        self._prune_from = 0  # where the next retention sweep starts (a run's sequence number)
         self.conns: dict[str, AgentConn] = {}
         self.phase = "follower"
         self.epoch = 0
@@ -339,6 +343,7 @@ class Controller:
                 await self._reconcile(joined)
             # Proposed together, so both land in the same Raft entry.
             await asyncio.gather(self._dispatch(), self._record_events())
+            await self._prune()
         else:
             await self._record_events()
         await self._detect_lost_agents()
@@ -524,6 +529,21 @@ class Controller:
             self.firings_total += len(result.run_ids)
             if result.message:
                 log.info("firings refused at apply: %s", result.message)
+
+    async def _prune(self) -> None:
+        """Retention: finished runs the policy no longer keeps, a bounded sweep every few seconds."""
+        now = self.clock()
+        if now - self._last_prune < self.settings.prune_interval_s:
+            return
+        self._last_prune = now
+        with self.store.view() as view:
+            prune, self._prune_from = plan_prune(view, self._prune_from, int(self.wall_clock() * 1000),
+                                                 self.settings.runs_kept_s, int(self.settings.runs_kept_per_job),
+                                                 self.settings.prune_scan)
+        if prune is not None:
+            result = await self._commit(commands_pb2.Command(prune_runs=prune))
+            if result is not None:
+                self.runs_pruned += len(result.run_ids)
 
     async def _dispatch(self) -> None:
         with self.store.view() as view:

@@ -44,7 +44,9 @@ OVERLAP = {"allow": jobs_pb2.OVERLAP_ALLOW, "forbid": jobs_pb2.OVERLAP_FORBID, "
 NON_WORKING = {"skip": jobs_pb2.NON_WORKING_SKIP, "next": jobs_pb2.NON_WORKING_NEXT,
                "previous": jobs_pb2.NON_WORKING_PREVIOUS}
 YAML_FIELDS = ("schedules", "timeZone", "start", "end", "jitter", "dst", "misfire", "overlap", "suspended",
-               "calendars", "nonWorkingDay", "businessDayStart", "events")
+               "calendars", "nonWorkingDay", "businessDayStart", "events", "keepRuns", "keepRunsFor")
+MAX_KEEP_RUNS = 1_000_000
+MAX_KEEP_SECONDS = 10 * 366 * 86400
 MAX_EVENT_TRIGGERS = 16
 _EVENT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._:/-]{0,126}[A-Za-z0-9])?")
 _PARAM_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")
@@ -116,6 +118,8 @@ def problems(spec: jobs_pb2.JobSpec, err: Err, yaml_names: bool = False) -> None
                                        "'.' or '-'")
         if len(trigger.params) > 64:
             err(f"{where}.params", "at most 64")
+    if spec.keep_runs > MAX_KEEP_RUNS or spec.keep_runs_seconds > MAX_KEEP_SECONDS:
+        err("spec.keepRuns" if yaml_names else "keep_runs", f"at most {MAX_KEEP_RUNS} runs and 10 years")
     if spec.business_day_start_minutes >= 1440:
         err("spec.businessDayStart" if yaml_names else "business_day_start_minutes", "must be before 24:00")
     has_schedule_fields = spec.time_zone or spec.start_ms or spec.end_ms or spec.jitter_seconds
@@ -196,6 +200,20 @@ def parse_yaml(body: dict[Any, Any], spec: jobs_pb2.JobSpec, err: Err, duration:
     non_working = body.get("nonWorkingDay")
     if non_working is not None:
         spec.non_working_day = _choice(non_working, "spec.nonWorkingDay", NON_WORKING, err, spec.non_working_day)
+    keep = body.get("keepRuns")
+    if keep is not None:
+        if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= MAX_KEEP_RUNS:
+            err("spec.keepRuns", f"must be a whole number from 1 to {MAX_KEEP_RUNS}")
+        else:
+            spec.keep_runs = keep
+    keep_for = body.get("keepRunsFor")
+    if keep_for is not None:
+        seconds = duration(keep_for, "spec.keepRunsFor")
+        if seconds is not None:
+            if not 1 <= seconds <= MAX_KEEP_SECONDS:
+                err("spec.keepRunsFor", "from 1 second to 10 years")
+            else:
+                spec.keep_runs_seconds = seconds
     events = body.get("events")
     if events is not None:
         if not isinstance(events, list):
@@ -355,6 +373,10 @@ def to_yaml(spec: jobs_pb2.JobSpec, body: dict[str, Any]) -> None:
         body["suspended"] = True
     if spec.calendars:
         body["calendars"] = list(spec.calendars)
+    if spec.keep_runs:
+        body["keepRuns"] = spec.keep_runs
+    if spec.keep_runs_seconds:
+        body["keepRunsFor"] = spec.keep_runs_seconds
     if spec.events:
         body["events"] = [{"name": t.name, "params": dict(sorted(t.params.items()))} if t.params else t.name
                           for t in spec.events]

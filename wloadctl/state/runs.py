@@ -100,6 +100,43 @@ class RunTables:
             if raw:
                 yield runs_pb2.Run.FromString(raw)
 
+    def runs_after(self, txn: lmdb.Transaction, seq: int, limit: int) -> list[tuple[int, runs_pb2.Run]]:
+        """Up to ``limit`` runs with a sequence number above ``seq``, oldest first."""
+        out: list[tuple[int, runs_pb2.Run]] = []
+        cur = txn.cursor(db=self.runs)
+        if not cur.set_range(_U64.pack(seq + 1)):
+            return out
+        for key, value in cur:
+            if len(out) >= limit:
+                break
+            out.append((_U64.unpack(key)[0], runs_pb2.Run.FromString(value)))
+        return out
+
+    def newer_runs_of_job(self, txn: lmdb.Transaction, job_name: str, seq: int, limit: int) -> int:
+        """How many runs of the job came after run ``seq`` (counting stops at ``limit``)."""
+        prefix = job_name.encode() + b"\0"
+        cur = txn.cursor(db=self.by_job)
+        count = 0
+        if cur.set_range(prefix + _U64.pack(seq + 1)):
+            for key in cur.iternext(keys=True, values=False):
+                if not key.startswith(prefix) or count >= limit:
+                    break
+                count += 1
+        return count
+
+    def prune(self, txn: lmdb.Transaction, cmd: commands_pb2.PruneRuns) -> commands_pb2.CommandResult:
+        """Remove the named runs that are final (others, and runs already gone, are left alone)."""
+        removed = []
+        for run_id in cmd.run_ids:
+            run = self.get_run(txn, run_id)
+            if run is None or run.state not in FINAL_STATES:
+                continue
+            key = _U64.pack(run_seq(run_id) or 0)
+            txn.delete(key, db=self.runs)
+            txn.delete(run.job_name.encode() + b"\0" + key, db=self.by_job)
+            removed.append(run_id)
+        return _ok(run_ids=removed)
+
     def active_of_job(self, txn: lmdb.Transaction, job_name: str) -> list[runs_pb2.Run]:
         """The job's runs that are not final, oldest first."""
         prefix = job_name.encode() + b"\0"

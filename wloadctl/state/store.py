@@ -220,7 +220,7 @@ _HANDLED = frozenset({
     "auth_bootstrap", "put_user", "delete_user", "put_role", "delete_role", "record_login", "revoke_session",
     "create_api_key", "revoke_api_key", "set_security_policy", "record_audit", "request_approval", "decide_approval",
     "set_secret", "delete_secret", "fire_schedules", "suspend_job", "apply_calendars", "delete_calendar",
-    "emit_event",
+    "emit_event", "prune_runs",
 })
 
 
@@ -230,6 +230,7 @@ _AUTH_NEUTRAL = frozenset({
     "apply_jobs", "delete_job", "noop", "begin_epoch", "register_agent", "mark_agent_lost", "trigger_run",
     "dispatch_runs", "record_run_events", "request_kill", "record_audit", "set_secret", "delete_secret",
     "fire_schedules", "suspend_job", "apply_calendars", "delete_calendar", "emit_event",
+    "prune_runs",
 })
 
 
@@ -725,6 +726,8 @@ class Store:
             return self.calendars.delete(txn, cmd.delete_calendar.name, now_ms, raft_index)
         if kind == "emit_event":
             return self.events.emit(txn, cmd.emit_event, now_ms, cmd.idempotency_key)
+        if kind == "prune_runs":
+            return self.runs.prune(txn, cmd.prune_runs)
         if kind == "auth_bootstrap":
             return self.auth.bootstrap(txn, cmd.auth_bootstrap, now_ms, raft_index)
         if kind == "put_user":

@@ -18,6 +18,7 @@ from wloadctl.state.schedules import ScheduleTables
 class StateView:
     def __init__(self, txn: lmdb.Transaction, runs: RunTables, schedules: ScheduleTables) -> None:
         self._txn = txn
+        self._jobs = runs.jobs
         self._runs = runs
         self._schedules = schedules
 
@@ -41,3 +42,13 @@ class StateView:
 
     def schedule_state(self, name: str) -> jobs_pb2.ScheduleState | None:
         return self._schedules.state(self._txn, name)
+
+    def runs_after(self, seq: int, limit: int) -> list[tuple[int, runs_pb2.Run]]:
+        return self._runs.runs_after(self._txn, seq, limit)
+
+    def newer_runs_of_job(self, job_name: str, seq: int, limit: int) -> int:
+        return self._runs.newer_runs_of_job(self._txn, job_name, seq, limit)
+
+    def job_spec(self, name: str) -> jobs_pb2.JobSpec | None:
+        raw = self._txn.get(name.encode(), db=self._jobs) if name else None
+        return jobs_pb2.JobVersion.FromString(raw).spec if raw else None

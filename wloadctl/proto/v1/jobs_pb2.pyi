@@ -67,7 +67,7 @@ RETRY: LostPolicy
 FAIL: LostPolicy
 
 class JobSpec(_message.Message):
-    __slots__ = ("name", "domain", "description", "labels", "command", "env", "working_dir", "timeout_seconds", "agent_selector", "lost_policy", "max_attempts", "task_type", "run_as", "secret_env", "schedules", "time_zone", "start_ms", "end_ms", "jitter_seconds", "dst_gap", "dst_repeat", "misfire", "overlap", "suspended", "calendars", "non_working_day", "business_day_start_minutes", "events")
+    __slots__ = ("name", "domain", "description", "labels", "command", "env", "working_dir", "timeout_seconds", "agent_selector", "lost_policy", "max_attempts", "task_type", "run_as", "secret_env", "schedules", "time_zone", "start_ms", "end_ms", "jitter_seconds", "dst_gap", "dst_repeat", "misfire", "overlap", "suspended", "calendars", "non_working_day", "business_day_start_minutes", "events", "keep_runs", "keep_runs_seconds")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +124,8 @@ class JobSpec(_message.Message):
     NON_WORKING_DAY_FIELD_NUMBER: _ClassVar[int]
     BUSINESS_DAY_START_MINUTES_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    KEEP_RUNS_FIELD_NUMBER: _ClassVar[int]
+    KEEP_RUNS_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     domain: str
     description: str
@@ -152,7 +154,9 @@ class JobSpec(_message.Message):
     non_working_day: NonWorkingDayPolicy
     business_day_start_minutes: int
     events: _containers.RepeatedCompositeFieldContainer[EventTrigger]
-    def __init__(self, name: _Optional[str] = ..., domain: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Union[JobCommand, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ..., working_dir: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., agent_selector: _Optional[_Mapping[str, str]] = ..., lost_policy: _Optional[_Union[LostPolicy, str]] = ..., max_attempts: _Optional[int] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., run_as: _Optional[str] = ..., secret_env: _Optional[_Mapping[str, str]] = ..., schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ..., time_zone: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., jitter_seconds: _Optional[int] = ..., dst_gap: _Optional[_Union[DstGapPolicy, str]] = ..., dst_repeat: _Optional[_Union[DstRepeatPolicy, str]] = ..., misfire: _Optional[_Union[MisfirePolicy, _Mapping]] = ..., overlap: _Optional[_Union[OverlapPolicy, str]] = ..., suspended: _Optional[bool] = ..., calendars: _Optional[_Iterable[str]] = ..., non_working_day: _Optional[_Union[NonWorkingDayPolicy, str]] = ..., business_day_start_minutes: _Optional[int] = ..., events: _Optional[_Iterable[_Union[EventTrigger, _Mapping]]] = ...) -> None: ...
+    keep_runs: int
+    keep_runs_seconds: int
+    def __init__(self, name: _Optional[str] = ..., domain: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Union[JobCommand, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ..., working_dir: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., agent_selector: _Optional[_Mapping[str, str]] = ..., lost_policy: _Optional[_Union[LostPolicy, str]] = ..., max_attempts: _Optional[int] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., run_as: _Optional[str] = ..., secret_env: _Optional[_Mapping[str, str]] = ..., schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ..., time_zone: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., jitter_seconds: _Optional[int] = ..., dst_gap: _Optional[_Union[DstGapPolicy, str]] = ..., dst_repeat: _Optional[_Union[DstRepeatPolicy, str]] = ..., misfire: _Optional[_Union[MisfirePolicy, _Mapping]] = ..., overlap: _Optional[_Union[OverlapPolicy, str]] = ..., suspended: _Optional[bool] = ..., calendars: _Optional[_Iterable[str]] = ..., non_working_day: _Optional[_Union[NonWorkingDayPolicy, str]] = ..., business_day_start_minutes: _Optional[int] = ..., events: _Optional[_Iterable[_Union[EventTrigger, _Mapping]]] = ..., keep_runs: _Optional[int] = ..., keep_runs_seconds: _Optional[int] = ...) -> None: ...
 
 class EventTrigger(_message.Message):
     __slots__ = ("name", "params")
