@@ -68,3 +68,34 @@ def test_every_slot_once_across_leader_kills(cluster_factory: Any, tmp_path: Pat
     assert by_run == {r.run_id: r.slot_ms for r in runs if r.state == RS.SUCCEEDED}
     assert all(r.state == RS.SUCCEEDED for r in runs), [(r.run_id, RS.Name(r.state)) for r in runs
                                                         if r.state != RS.SUCCEEDED]
+
+
+def test_scheduling_metrics_and_misfires_over_the_api(cluster_factory: Any, tmp_path: Path) -> None:
+    import urllib.request
+
+    cluster: LocalCluster = cluster_factory(size=1, metrics=True)
+    cluster.start()
+    cluster.add_agent("a1", capacity=4)
+    r = cluster.replicas[0]
+    records = tmp_path / "records"
+    records.mkdir()
+    with cluster.client([r.api_address]) as c:
+        slow = every_second("overlapping", records)
+        slow.command.shell = "sleep 3"  # runs 3 s, a slot every second: forbid leaves misfires
+        slow.overlap = jobs_pb2.OVERLAP_FORBID
+        c.apply_jobs([slow])
+        wait_for(lambda: len(list(c.iter_misfires("overlapping"))) >= 2, 30, "overlap misfires")
+        c.suspend_job("overlapping")
+        misfires = list(c.iter_misfires("overlapping"))
+        state = c.next_fire_times("overlapping").state
+
+    assert {m.reason for m in misfires} == {"overlap"} and all("forbid" in m.detail for m in misfires)
+    with urllib.request.urlopen(f"http://{r.metrics_address}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+              if line.startswith("wloadctl_") and " " in line}
+    assert values["wloadctl_schedule_firings_total"] == state.fired >= 1
+    assert values['wloadctl_schedule_misfires_total{reason="overlap"}'] == state.misfired >= 2
+    assert values["wloadctl_schedule_jobs_scheduled"] == 0  # suspended
+    assert values["wloadctl_schedule_firing_lateness_seconds_count"] == state.fired
+    assert values['wloadctl_schedule_firing_lateness_seconds_bucket{le="+Inf"}'] == state.fired

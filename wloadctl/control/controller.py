@@ -82,6 +82,7 @@ class Controller:
         self.clock = clock
         self.wall_clock = wall_clock  # schedule slots are instants: they are compared with wall time
         self.firings_total = 0
+        self.firing_lateness = Buckets(LATENESS_BUCKETS_S)  # slot -> its run committed (leader only)
         self.runs_pruned = 0
         self._last_prune = 0.0
         self._prune_from = 0  # where the next retention sweep starts (a run's sequence number)
@@ -527,6 +528,12 @@ class Controller:
             if result is None:
                 return
             self.firings_total += len(result.run_ids)
+            done_ms = int(self.wall_clock() * 1000)
+            slots = [slot for firing in fire.firings for slot in firing.fire_slots]
+            if len(slots) != len(result.run_ids):  # some were refused (overlap, stale): the runs say which ran
+                slots = [run.slot_ms for run in map(self.store.get_run, result.run_ids) if run is not None]
+            for slot in slots:
+                self.firing_lateness.observe(max(0.0, (done_ms - slot) / 1000))
             if result.message:
                 log.info("firings refused at apply: %s", result.message)
 
@@ -649,6 +656,26 @@ class Controller:
         hand leadership to a follower that merely has not noticed yet, and on, and on."""
         now = self.clock()
         return sum(1 for c in self.conns.values() if now - c.last_heard < self.settings.agent_silence_s)
+
+
+LATENESS_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+class Buckets:
+    """A histogram's cumulative buckets, sum and count (read by the metrics collector)."""
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self.bounds = tuple(bounds)
+        self.counts = [0] * len(self.bounds)
+        self.total = 0
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.total += 1
+        self.sum += value
+        for i, bound in enumerate(self.bounds):
+            if value <= bound:
+                self.counts[i] += 1
 
 
 def _close(conn: AgentConn) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from wloadctl.control.controller import Controller
 from wloadctl.raft.node import RaftNode
@@ -43,11 +43,32 @@ class ReplicaCollector:
         yield counter("proposer_failures", "Proposed entries that failed to commit", self.proposer.failures)
         yield gauge("proposer_queued", "Commands waiting for a Raft entry", self.proposer.queued)
         yield gauge("jobs", "Job definitions stored", self.node.store.count_jobs())
+        store = self.node.store
+        counts = store.schedule_counts()
+        yield gauge("schedule_jobs_scheduled", "Jobs with a next slot (schedules not suspended or ended)",
+                    counts["scheduled"])
+        yield gauge("schedule_next_due_timestamp_seconds", "When the earliest next slot is due (0: none)",
+                    counts["next_due_ms"] / 1000)
+        fired, misfired = store.schedule_totals()
+        yield counter("schedule_firings", "Schedule slots that started a run", fired)
+        misfires = CounterMetricFamily("wloadctl_schedule_misfires", "Schedule slots recorded as misfires",
+                                       labels=["reason"])
+        for reason, n in sorted(misfired.items()):
+            misfires.add_metric([reason], n)
+        yield misfires
         if self.controller is not None:
             yield counter("agent_outbox_overflows", "Agent streams closed because their outbox was full",
                           self.controller.outbox_overflows)
             yield counter("agent_event_overflows", "Agent streams closed because too many of their events "
                           "waited to be committed", self.controller.event_overflows)
+            yield counter("runs_pruned", "Finished runs this replica removed by retention while leading",
+                          self.controller.runs_pruned)
+            late = self.controller.firing_lateness
+            yield HistogramMetricFamily(
+                "wloadctl_schedule_firing_lateness_seconds",
+                "From a slot to the commit of its run, on this replica while leading",
+                buckets=[*((str(b), c) for b, c in zip(late.bounds, late.counts, strict=True)), ("+Inf", late.total)],
+                sum_value=late.sum)
 
 
 def serve_metrics(address: str, node: RaftNode, proposer: Proposer) -> ReplicaCollector:

@@ -36,6 +36,8 @@ MAX_BUFFERED = 100              # runs of one job waiting under overlap buffer a
 _U64 = struct.Struct(">Q")
 _I64 = struct.Struct(">q")
 _MISFIRE_SEQ = b"misfire_seq"
+_FIRED_TOTAL = b"sched_fired_total"
+_MISFIRED_PREFIX = b"sched_misfired/"   # + reason: slots recorded as misfires, per reason
 
 
 def _due_key(due_ms: int, name: str) -> bytes:
@@ -91,6 +93,22 @@ class ScheduleTables:
         """The earliest due time of any job (0: none)."""
         cur = txn.cursor(db=self.due)
         return _U64.unpack(cur.key()[:8])[0] if cur.first() else 0
+
+    def totals(self, txn: lmdb.Transaction) -> tuple[int, dict[str, int]]:
+        """(slots fired, slots recorded as misfires per reason) since the cluster began."""
+        raw = txn.get(_FIRED_TOTAL, db=self.meta)
+        misfired: dict[str, int] = {}
+        cur = txn.cursor(db=self.meta)
+        if cur.set_range(_MISFIRED_PREFIX):
+            for key, value in cur:
+                if not bytes(key).startswith(_MISFIRED_PREFIX):
+                    break
+                misfired[bytes(key[len(_MISFIRED_PREFIX):]).decode()] = _U64.unpack(value)[0]
+        return (_U64.unpack(raw)[0] if raw else 0), misfired
+
+    def _add(self, txn: lmdb.Transaction, key: bytes, n: int) -> None:
+        raw = txn.get(key, db=self.meta)
+        txn.put(key, _U64.pack((_U64.unpack(raw)[0] if raw else 0) + n), db=self.meta)
 
     def scheduled_count(self, txn: lmdb.Transaction) -> int:
         return int(txn.stat(self.due)["entries"])
@@ -198,6 +216,7 @@ class ScheduleTables:
                 created.append(run_id)
                 state.fired += 1
                 state.last_run_id = run_id
+                self._add(txn, _FIRED_TOTAL, 1)
             else:
                 state.misfired += 1
         state.last_slot_ms = f.through_ms
@@ -246,6 +265,7 @@ class ScheduleTables:
         raw = txn.get(_MISFIRE_SEQ, db=self.meta)
         seq = (_U64.unpack(raw)[0] if raw else 0) + 1
         txn.put(_MISFIRE_SEQ, _U64.pack(seq), db=self.meta)
+        self._add(txn, _MISFIRED_PREFIX + reason[:64].encode(), count)
         record = jobs_pb2.Misfire(seq=seq, job_name=job.spec.name, first_slot_ms=first_ms, last_slot_ms=last_ms,
                                   count=count, reason=reason[:64], detail=detail[:500], recorded_ms=now_ms,
                                   job_version=job.version)

@@ -420,6 +420,10 @@ class Store:
             return {"scheduled": self.schedules.scheduled_count(txn),
                     "next_due_ms": self.schedules.next_due_ms(txn)}
 
+    def schedule_totals(self) -> tuple[int, dict[str, int]]:
+        with self._reading() as txn:
+            return self.schedules.totals(txn)
+
     def read_txn(self) -> lmdb.Transaction:
         """A point-in-time read transaction (used for snapshots)."""
         return self.env.begin(buffers=False)
