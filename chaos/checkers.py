@@ -28,6 +28,7 @@ from chaos.history import (
     EXECUTIONS_FILE,
     FINAL_RUNS_FILE,
     HISTORY_FILE,
+    SCHEDULES_FILE,
     Digest,
     EpochAdopted,
     EpochRecord,
@@ -35,12 +36,14 @@ from chaos.history import (
     ExecutionRecord,
     FinalRun,
     Operation,
+    ScheduleRecord,
     Transition,
     load_agent_epochs,
     load_digests,
     load_executions,
     load_final_runs,
     load_history,
+    load_schedules,
     pair_operations,
 )
 
@@ -85,18 +88,22 @@ class RunData:
     allowed_agents: dict[str, frozenset[str]] = field(default_factory=dict)
     # set by the runner: job -> the exact size of the output its work prints
     output_bytes: dict[str, int] = field(default_factory=dict)
+    # set by the runner: jobs fired by their schedules (each must have a ScheduleRecord)
+    scheduled_jobs: frozenset[str] = frozenset()
+    schedules: list[ScheduleRecord] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # input files absent from the results directory
 
     @classmethod
     def load(cls, results_dir: Path, *, expect_rejections: bool = False, orphan_kill: bool = False,
              members: Iterable[str] = (), settled_ns: int = 0, recorded_jobs: Iterable[str] = (),
              allowed_agents: dict[str, frozenset[str]] | None = None,
-             output_bytes: dict[str, int] | None = None) -> RunData:
+             output_bytes: dict[str, int] | None = None, scheduled_jobs: Iterable[str] = ()) -> RunData:
         """Read the records of ``results_dir``; a missing file reads as empty and is listed in ``missing``."""
         results_dir = Path(results_dir)
         data = cls(expect_rejections=expect_rejections, orphan_kill=orphan_kill, members=list(members),
                    settled_ns=settled_ns, recorded_jobs=frozenset(recorded_jobs),
-                   allowed_agents=dict(allowed_agents or {}), output_bytes=dict(output_bytes or {}))
+                   allowed_agents=dict(allowed_agents or {}), output_bytes=dict(output_bytes or {}),
+                   scheduled_jobs=frozenset(scheduled_jobs))
 
         def present(name: str) -> Path | None:
             path = results_dir / name
@@ -115,6 +122,8 @@ class RunData:
             data.final_runs = load_final_runs(path)
         if path := present(DIGESTS_FILE):
             data.digests = load_digests(path)
+        if data.scheduled_jobs and (path := present(SCHEDULES_FILE)):
+            data.schedules = load_schedules(path)
         return data
 
 
@@ -1002,8 +1011,100 @@ class LogsComplete:
                         "log reads that lost or added output")
 
 
+# --- scheduled firings ---------------------------------------------------------------------------
+
+
+class SlotsExactlyOnce:
+    """Every slot of a scheduled job fired exactly once or was recorded as a misfire.
+
+    Proves, per scheduled job, from its first decided slot to the last one the cluster decided
+    (it is suspended before the end): each slot has exactly one run or is inside one misfire
+    record, never both, none is missing and none lies outside; the schedule's own counters agree;
+    and the jobs' own records agree: every execution says it ran for its run's slot, and none
+    started before its slot. Late firings (created more than the grace after their slot, which a
+    slow commit under faults can cause) are counted, not failed. Cannot prove: that a misfire
+    record's reason was the right one, nor anything about slots after the last decided one.
+    """
+
+    name = "slots_exactly_once"
+
+    def check(self, data: RunData) -> Finding:
+        if not data.scheduled_jobs:
+            return Finding(self.name, True, "nothing to check: no scheduled job in this run", [])
+        records = {r.job: r for r in data.schedules}
+        starts: dict[str, list[ExecutionRecord]] = defaultdict(list)
+        for rec in data.executions:
+            if rec.event == "start":
+                starts[rec.run].append(rec)
+        problems: list[str] = []
+        summary: list[str] = []
+        for job in sorted(data.scheduled_jobs):
+            rec = records.get(job)
+            runs = [r for r in data.final_runs if r.job == job]
+            if rec is None:
+                problems.append(f"{job}: no schedule record (was it collected?)")
+                continue
+            if not runs:
+                problems.append(f"{job}: no slot fired at all: nothing was proved")
+                continue
+            problems += self._job(job, rec, runs, starts, summary)
+        return _verdict(self.name, problems, "; ".join(summary), "slot problems")
+
+    @staticmethod
+    def _job(job: str, rec: ScheduleRecord, runs: list[FinalRun], starts: dict[str, list[ExecutionRecord]],
+             summary: list[str]) -> list[str]:
+        problems: list[str] = []
+        by_slot: dict[int, list[str]] = defaultdict(list)
+        for run in runs:
+            if not run.slot_ms:
+                problems.append(f"{job}: {run.run_id} has no slot (the job only runs by its schedule)")
+            else:
+                by_slot[run.slot_ms].append(run.run_id)
+        problems += [f"{job}: slot {slot} fired {len(ids)} times: {', '.join(ids)}"
+                     for slot, ids in sorted(by_slot.items()) if len(ids) > 1]
+        missed: set[int] = set()
+        reasons: dict[str, int] = defaultdict(int)
+        for m in rec.misfires:
+            if m.count < 1 or m.first_slot_ms + (m.count - 1) * rec.every_ms != m.last_slot_ms:
+                problems.append(f"{job}: misfire record {m.first_slot_ms}..{m.last_slot_ms} does not hold "
+                                f"{m.count} slots {rec.every_ms} ms apart")
+            slots = {m.first_slot_ms + i * rec.every_ms for i in range(max(0, m.count))}
+            if slots & missed:
+                problems.append(f"{job}: slots recorded as misfires twice: {sorted(slots & missed)[:5]}")
+            missed |= slots
+            reasons[m.reason] += m.count
+        fired = set(by_slot)
+        problems += [f"{job}: slot {slot} both fired ({', '.join(by_slot[slot])}) and recorded as a misfire"
+                     for slot in sorted(fired & missed)]
+        decided = fired | missed
+        first, last = min(decided), rec.last_slot_ms
+        expected = set(range(first, last + 1, rec.every_ms))
+        problems += [f"{job}: slot {slot} neither fired nor recorded as a misfire"
+                     for slot in sorted(expected - decided)]
+        problems += [f"{job}: slot {slot} is outside the decided slots {first}..{last}"
+                     for slot in sorted(decided - expected)]
+        if rec.fired != len(fired) or rec.misfired != len(missed):
+            problems.append(f"{job}: the schedule counts {rec.fired} fired and {rec.misfired} misfired, the runs and "
+                            f"records show {len(fired)} and {len(missed)}")
+        late = 0
+        for run in runs:
+            if run.slot_ms and run.created_ms - run.slot_ms > rec.grace_ms:
+                late += 1
+            for start in starts.get(run.run_id, []):
+                if start.slot_ms != run.slot_ms:
+                    problems.append(f"{job}: {run.run_id} attempt {start.attempt} ran for slot {start.slot_ms}, "
+                                    f"the run's slot is {run.slot_ms}")
+                if start.time_ns // 1_000_000 < run.slot_ms:
+                    problems.append(f"{job}: {run.run_id} started at {start.time_ns // 1_000_000} ms, before its "
+                                    f"slot {run.slot_ms}")
+        why = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items())) or "none"
+        summary.append(f"{job}: {len(expected)} slots, {len(fired)} fired ({late} late), {len(missed)} misfires "
+                       f"({why})")
+        return problems
+
+
 for _checker in (AcknowledgedWrites(), NoDoubleExecution(), NoStaleEpochStart(), StaleRejectionsObserved(),
                  NoOverlap(), NoStuckRuns(), EqualDigests(), AcknowledgedRunsFinal(), MonotonicStateTime(),
                  RecordsExplainOutcomes(), NothingAliveAtEnd(), OneRunPerKey(), FinalSpecs(),
-                 PlacementRespectsSelectors(), LogsComplete()):
+                 PlacementRespectsSelectors(), LogsComplete(), SlotsExactlyOnce()):
     register(_checker)

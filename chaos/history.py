@@ -56,6 +56,7 @@ EXECUTIONS_FILE = "executions.jsonl"
 EPOCHS_FILE = "agent_epochs.jsonl"
 FINAL_RUNS_FILE = "final_runs.jsonl"
 DIGESTS_FILE = "digests.json"
+SCHEDULES_FILE = "schedules.json"
 
 EventType = Literal["invoke", "ok", "fail", "info"]
 OutcomeType = Literal["ok", "fail", "info"]
@@ -127,6 +128,7 @@ class ExecutionRecord:
     time_ns: int
     accepted_ns: int = 0  # when the agent accepted the assignment (its fencing decision); 0 = unknown
     code: int | None = None  # exit code of the job's work, on "end" records; None = not recorded
+    slot_ms: int = 0  # the schedule slot the job was told it runs for (WLOADCTL_SLOT_MS); 0 = none
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,29 @@ class FinalRun:
     attempt: int
     transitions: tuple[Transition, ...] = ()
     idempotency_key: str = ""  # the key of the trigger that created the run; "" = none given
+    slot_ms: int = 0           # the schedule slot that fired it; 0 = not fired by a schedule
+    created_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MisfireRecord:
+    first_slot_ms: int
+    last_slot_ms: int
+    count: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    """One scheduled job of the workload as the cluster left it (after it was suspended)."""
+
+    job: str
+    every_ms: int              # its slots are this far apart
+    grace_ms: int
+    last_slot_ms: int          # the last slot the cluster decided (fired or recorded as a misfire)
+    fired: int
+    misfired: int
+    misfires: tuple[MisfireRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +316,7 @@ def load_executions(path: Path | str) -> list[ExecutionRecord]:
             accepted_ns=rec.get_int("accepted_ns") if "accepted_ns" in rec.obj else 0,
             # null as well as absent: a writer may know the record is an end but not the code
             code=rec.get_int("code") if rec.obj.get("code") is not None else None,
+            slot_ms=int(rec.obj["slot"]) if str(rec.obj.get("slot", "")).isdigit() else 0,
         )
         for rec in _iter_jsonl(path)
     ]
@@ -336,6 +362,8 @@ def load_final_runs(path: Path | str) -> list[FinalRun]:
             attempt=rec.get_int("attempt", 0, decimal_str=True),
             transitions=tuple(transitions),
             idempotency_key=rec.get_str("idempotency_key", ""),
+            slot_ms=rec.get_int("slot_ms", 0, decimal_str=True),
+            created_ms=rec.get_int("created_ms", 0, decimal_str=True),
         )
         if run.run_id in seen:
             raise rec.error(f"run {run.run_id} already reported on line {seen[run.run_id]}")
@@ -477,3 +505,24 @@ class HistoryWriter:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def load_schedules(path: Path | str) -> list[ScheduleRecord]:
+    try:
+        raw = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise HistoryError(f"not JSON: {e}", path) from None
+    if not isinstance(raw, dict):
+        raise HistoryError("expected an object keyed by job name", path)
+    out = []
+    for job, obj in sorted(raw.items()):
+        f = _Fields(obj, str(path), None, f"{job}.")
+        misfires = []
+        for i, m in enumerate(f.get_list("misfires", [])):
+            mf = _Fields(m, str(path), None, f"{job}.misfires[{i}].")
+            misfires.append(MisfireRecord(mf.get_int("first_slot_ms"), mf.get_int("last_slot_ms"),
+                                          mf.get_int("count"), mf.get_str("reason")))
+        out.append(ScheduleRecord(job=job, every_ms=f.get_int("every_ms"), grace_ms=f.get_int("grace_ms"),
+                                  last_slot_ms=f.get_int("last_slot_ms"), fired=f.get_int("fired"),
+                                  misfired=f.get_int("misfired"), misfires=tuple(misfires)))
+    return out

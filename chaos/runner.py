@@ -30,10 +30,19 @@ from pathlib import Path
 from typing import Any
 
 from chaos.checkers import Finding, RunData, check_all
-from chaos.history import HistoryWriter
+from chaos.history import SCHEDULES_FILE, HistoryWriter
 from chaos.nemesis import NEMESES, Context, Nemesis, NoEffect
 from chaos.topology import PROXY_HOST, Topology
-from chaos.workload import BEAT_S, OUTPUT_BYTES, RECORDED_JOBS, SELECTED_ZONE, Workload, run_jobs, spec_digest
+from chaos.workload import (
+    BEAT_S,
+    OUTPUT_BYTES,
+    RECORDED_JOBS,
+    SCHEDULED_JOBS,
+    SELECTED_ZONE,
+    Workload,
+    run_jobs,
+    spec_digest,
+)
 from wloadctl.proto.v1 import auth_pb2, runs_pb2
 from wloadctl.testing.cluster import LocalCluster, wait_for
 
@@ -223,6 +232,10 @@ def _run(sc: Scenario, out: Path) -> tuple[bool, Path, list[Finding]]:
                 cluster.start(r, wait=False)
         for a in cluster.agents:
             a.start()
+        # The scheduled jobs stop firing, so their last decided slot is final and their runs can end.
+        with cluster.client(retry_for=60) as c:
+            for name in SCHEDULED_JOBS:
+                c.suspend_job(name)
         digests = _recover(cluster, sc)
         settled_ns = time.time_ns()
         members = _members(cluster)
@@ -272,7 +285,7 @@ def _run(sc: Scenario, out: Path) -> tuple[bool, Path, list[Finding]]:
                  for e in events)
     data = RunData.load(out, expect_rejections=paused, orphan_kill=True, members=members, settled_ns=settled_ns,
                         recorded_jobs=RECORDED_JOBS, allowed_agents={"chaos-picky": frozenset({"a1"})},
-                        output_bytes={"chaos-output": OUTPUT_BYTES})
+                        output_bytes={"chaos-output": OUTPUT_BYTES}, scheduled_jobs=frozenset(SCHEDULED_JOBS))
     findings = check_all(data)
     findings.append(Finding("nemesis_errors", not errors, f"{len(errors)} faults could not be made or healed"
                             if errors else "every fault was made and healed", errors[:20]))
@@ -498,11 +511,21 @@ def _collect(cluster: LocalCluster, out: Path, history: HistoryWriter, digests: 
             for r in c.iter_runs(page_size=1000):
                 f.write(json.dumps({
                     "run_id": r.run_id, "job": r.job_name, "state": runs_pb2.RunState.Name(r.state),
-                    "attempt": r.attempt, "idempotency_key": r.idempotency_key,
+                    "attempt": r.attempt, "idempotency_key": r.idempotency_key, "slot_ms": r.slot_ms,
+                    "created_ms": r.created_ms,
                     "transitions": [{"state": runs_pb2.RunState.Name(t.state), "time_ms": t.time_ms,
                                      "attempt": t.attempt, "agent": t.agent_id, "epoch": t.epoch,
                                      "cause": t.cause}
                                     for t in r.transitions]}) + "\n")
+        schedules = {}
+        for name, (every_s, grace_s) in SCHEDULED_JOBS.items():
+            state = c.next_fire_times(name, count=1).state
+            schedules[name] = {
+                "every_ms": every_s * 1000, "grace_ms": grace_s * 1000, "last_slot_ms": state.last_slot_ms,
+                "fired": state.fired, "misfired": state.misfired,
+                "misfires": [{"first_slot_ms": m.first_slot_ms, "last_slot_ms": m.last_slot_ms, "count": m.count,
+                              "reason": m.reason} for m in c.iter_misfires(name)]}
+        (out / SCHEDULES_FILE).write_text(json.dumps(schedules, indent=1))
     (out / "digests.json").write_text(json.dumps({k: list(v) for k, v in digests.items()}))
 
 

@@ -36,8 +36,9 @@ _DEFINITE_FAILURES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUN
 
 # rec EVENT [CODE]: one JSON line, a single append (atomic for lines this short).
 RECORD = ('rec() { printf \'{"run":"%s","attempt":%s,"epoch":%s,"agent":"%s","event":"%s","time_ns":%s,'
-          '"accepted_ns":%s%s}\\n\' "$WLOADCTL_RUN_ID" "$WLOADCTL_ATTEMPT" "$WLOADCTL_EPOCH" "$WLOADCTL_AGENT_ID" "$1" '
-          '"$(date +%s%N)" "$WLOADCTL_ACCEPTED_NS" "${2:+,\\"code\\":$2}" '
+          '"accepted_ns":%s,"slot":"%s"%s}\\n\' "$WLOADCTL_RUN_ID" "$WLOADCTL_ATTEMPT" "$WLOADCTL_EPOCH" '
+          '"$WLOADCTL_AGENT_ID" "$1" "$(date +%s%N)" "$WLOADCTL_ACCEPTED_NS" "$WLOADCTL_SLOT_MS" '
+          '"${2:+,\\"code\\":$2}" '
           '>> "$EXEC_DIR/exec-$WLOADCTL_AGENT_ID.jsonl"; }')
 BEAT_S = 0.2
 # The work runs in the foreground; a child process beats while the job's process group lives.
@@ -47,8 +48,13 @@ WORK = (f"{RECORD}; rec start; (while :; do rec alive; sleep {BEAT_S}; done) & b
 OUTPUT_BYTES = 256 * 1024  # what chaos-output prints: more than the state's capped tail holds
 SELECTED_ZONE = "a"        # chaos-picky runs only on agents labelled zone=a
 # Every recorded job's work exits 0; the others end otherwise only by a fault, a kill or its timeout.
+# Jobs fired by their schedules (every second, every 2 s): name -> (seconds between slots, misfire grace).
+# chaos-cron keeps the defaults (run the latest late slot, 60 s grace: nothing is expected to be left
+# out); chaos-cron-skip skips slots found more than 2 s late and forbids overlapping runs, so failovers
+# and its 1-3 s runs leave misfires, each of which must be recorded.
+SCHEDULED_JOBS = {"chaos-cron": (1, 60), "chaos-cron-skip": (2, 2)}
 RECORDED_JOBS = frozenset({"chaos-short", "chaos-long", "chaos-stubborn", "chaos-timeout", "chaos-once",
-                           "chaos-picky", "chaos-output"})
+                           "chaos-picky", "chaos-output", *SCHEDULED_JOBS})
 # Triggered at random, weighted: mostly short runs.
 RUN_MIX = ("chaos-short", "chaos-short", "chaos-short", "chaos-long", "chaos-stubborn", "chaos-timeout",
            "chaos-once", "chaos-picky", "chaos-output")
@@ -101,7 +107,11 @@ def run_jobs(exec_dir: Path) -> list[jobs_pb2.JobSpec]:
             job("chaos-timeout", "sleep 4", timeout_seconds=1),
             job("chaos-once", "sleep 1", lost_policy=jobs_pb2.FAIL, max_attempts=1),
             job("chaos-picky", "sleep 0.5", agent_selector={"zone": SELECTED_ZONE}),
-            job("chaos-output", f"head -c {OUTPUT_BYTES} /dev/zero | tr '\\0' x")]
+            job("chaos-output", f"head -c {OUTPUT_BYTES} /dev/zero | tr '\\0' x"),
+            job("chaos-cron", "sleep 0.2", schedules=[jobs_pb2.Schedule(cron="* * * * * *")]),
+            job("chaos-cron-skip", "sleep $((RANDOM % 3 + 1))", schedules=[jobs_pb2.Schedule(cron="*/2 * * * * *")],
+                misfire=jobs_pb2.MisfirePolicy(action=jobs_pb2.MISFIRE_SKIP, grace_seconds=2),
+                overlap=jobs_pb2.OVERLAP_FORBID)]
 
 
 def spec_digest(spec: jobs_pb2.JobSpec) -> str:
