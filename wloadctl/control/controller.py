@@ -543,10 +543,14 @@ class Controller:
         if now - self._last_prune < self.settings.prune_interval_s:
             return
         self._last_prune = now
-        with self.store.view() as view:
-            prune, self._prune_from = plan_prune(view, self._prune_from, int(self.wall_clock() * 1000),
-                                                 self.settings.runs_kept_s, int(self.settings.runs_kept_per_job),
-                                                 self.settings.prune_scan)
+
+        def plan() -> tuple[commands_pb2.PruneRuns | None, int]:
+            with self.store.view() as view:
+                return plan_prune(view, self._prune_from, int(self.wall_clock() * 1000), self.settings.runs_kept_s,
+                                  int(self.settings.runs_kept_per_job), self.settings.prune_scan)
+
+        # Parsing a thousand runs takes tens of milliseconds: not on the loop that serves the agents.
+        prune, self._prune_from = await asyncio.to_thread(plan)
         if prune is not None:
             result = await self._commit(commands_pb2.Command(prune_runs=prune))
             if result is not None:
