@@ -16,6 +16,7 @@ tz database), which is what lets the state check a firing against the slot it ex
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import heapq
 import importlib.resources
@@ -99,11 +100,18 @@ def jitter_ms(job_name: str, jitter_seconds: int) -> int:
     return int.from_bytes(digest[:8], "big") % (jitter_seconds * MS)
 
 
+@lru_cache(maxsize=4096)
+def _parsed(text: str, seconds: bool) -> croniter:
+    """A parsed expression to copy: parsing costs more than the next match (~45 µs here)."""
+    return croniter(text, datetime(2000, 1, 1), ret_type=datetime, second_at_beginning=seconds,
+                    max_years_between_matches=MAX_YEARS_BETWEEN)
+
+
 def _local_times(expr: str, after_local: datetime) -> Iterator[datetime]:
     text, seconds = cron_fields(expr)
     try:
-        it = croniter(text, after_local, ret_type=datetime, second_at_beginning=seconds,
-                      max_years_between_matches=MAX_YEARS_BETWEEN)
+        it = copy.copy(_parsed(text, seconds))  # shallow: the parsed fields are only read
+        it.set_current(after_local, force=True)
         while True:
             yield it.get_next(datetime)
     except CroniterBadCronError as e:
