@@ -210,7 +210,7 @@ def test_deleting_a_job_ends_its_schedule(c: Cluster) -> None:
     (OP.OVERLAP_FORBID, [RS.QUEUED], 2),
     (OP.OVERLAP_BUFFER_ONE, [RS.QUEUED, RS.PENDING], 1),
     (OP.OVERLAP_BUFFER_ALL, [RS.QUEUED, RS.PENDING, RS.PENDING], 0),
-    (OP.OVERLAP_REPLACE, [RS.KILLED, RS.KILLED, RS.PENDING], 0),
+    (OP.OVERLAP_REPLACE, [RS.KILLED, RS.KILLED, RS.QUEUED], 0),  # nothing on an agent: killed at once
 ])
 def test_overlap_policies(c: Cluster, policy: int, states: list[int], misfires: int) -> None:
     c.apply(apply_cmd(every(10, overlap=policy)))
@@ -252,6 +252,16 @@ def test_replace_starts_the_new_run_once_the_killed_one_has_ended(c: Cluster) ->
         agent_pb2.RunEvent(kind=agent_pb2.RunEvent.FINISHED, run_id=first, attempt=1, epoch=1, killed=True)])))
     runs = {r.run_id: r for r in c.runs()}
     assert runs[first].state == RS.KILLED and runs[second].state == RS.QUEUED
+
+
+def test_replace_of_a_run_no_agent_has_starts_the_new_one_at_once(c: Cluster) -> None:
+    c.apply(apply_cmd(every(10, overlap=OP.OVERLAP_REPLACE)))
+    c.clock.advance(10)
+    (first,) = c.tick()  # QUEUED: no agent has it, so the kill ends it at once
+    c.clock.advance(10)
+    (second,) = c.tick()
+    runs = {r.run_id: r for r in c.runs()}
+    assert runs[first].state == RS.KILLED and runs[second].state == RS.QUEUED and not runs[second].waiting_for
 
 
 def test_due_jobs_are_found_without_looking_at_the_others(c: Cluster) -> None:

@@ -257,6 +257,9 @@ class ScheduleTables:
                                now_ms)
             for run in waiting:  # superseded too: only the newest slot runs next
                 self.runs.kill(txn, run, f"replaced by the run of schedule slot {slot_ms}", now_ms)
+            if not any(r.state != RS.PENDING for r in self.runs.active_of_job(txn, job.spec.name)):
+                # Nothing was on an agent: the kills ended them at once, and nothing will end later.
+                return self.runs.create_run(txn, job, {}, f"{cause}; replaced {names}", now_ms, slot_ms=slot_ms)
         return self.runs.create_run(txn, job, {}, f"{cause}; waits for {names} (overlap)", now_ms,
                                     slot_ms=slot_ms, waiting_for="overlap")
 
