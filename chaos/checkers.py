@@ -91,19 +91,23 @@ class RunData:
     # set by the runner: jobs fired by their schedules (each must have a ScheduleRecord)
     scheduled_jobs: frozenset[str] = frozenset()
     schedules: list[ScheduleRecord] = field(default_factory=list)
+    # set by the runner: the largest forward jump of a leader's clock (clock-jump): a leader whose clock
+    # is ahead decides slots early, so a start up to this much before its slot is explained
+    clock_ahead_ms: int = 0
     missing: list[str] = field(default_factory=list)  # input files absent from the results directory
 
     @classmethod
     def load(cls, results_dir: Path, *, expect_rejections: bool = False, orphan_kill: bool = False,
              members: Iterable[str] = (), settled_ns: int = 0, recorded_jobs: Iterable[str] = (),
              allowed_agents: dict[str, frozenset[str]] | None = None,
-             output_bytes: dict[str, int] | None = None, scheduled_jobs: Iterable[str] = ()) -> RunData:
+             output_bytes: dict[str, int] | None = None, scheduled_jobs: Iterable[str] = (),
+             clock_ahead_ms: int = 0) -> RunData:
         """Read the records of ``results_dir``; a missing file reads as empty and is listed in ``missing``."""
         results_dir = Path(results_dir)
         data = cls(expect_rejections=expect_rejections, orphan_kill=orphan_kill, members=list(members),
                    settled_ns=settled_ns, recorded_jobs=frozenset(recorded_jobs),
                    allowed_agents=dict(allowed_agents or {}), output_bytes=dict(output_bytes or {}),
-                   scheduled_jobs=frozenset(scheduled_jobs))
+                   scheduled_jobs=frozenset(scheduled_jobs), clock_ahead_ms=clock_ahead_ms)
 
         def present(name: str) -> Path | None:
             path = results_dir / name
@@ -1047,12 +1051,12 @@ class SlotsExactlyOnce:
             if not runs:
                 problems.append(f"{job}: no slot fired at all: nothing was proved")
                 continue
-            problems += self._job(job, rec, runs, starts, summary)
+            problems += self._job(job, rec, runs, starts, summary, data.clock_ahead_ms)
         return _verdict(self.name, problems, "; ".join(summary), "slot problems")
 
     @staticmethod
     def _job(job: str, rec: ScheduleRecord, runs: list[FinalRun], starts: dict[str, list[ExecutionRecord]],
-             summary: list[str]) -> list[str]:
+             summary: list[str], clock_ahead_ms: int = 0) -> list[str]:
         problems: list[str] = []
         by_slot: dict[int, list[str]] = defaultdict(list)
         for run in runs:
@@ -1086,7 +1090,7 @@ class SlotsExactlyOnce:
         if rec.fired != len(fired) or rec.misfired != len(missed):
             problems.append(f"{job}: the schedule counts {rec.fired} fired and {rec.misfired} misfired, the runs and "
                             f"records show {len(fired)} and {len(missed)}")
-        late = 0
+        late = early = 0
         for run in runs:
             if run.slot_ms and run.created_ms - run.slot_ms > rec.grace_ms:
                 late += 1
@@ -1094,12 +1098,17 @@ class SlotsExactlyOnce:
                 if start.slot_ms != run.slot_ms:
                     problems.append(f"{job}: {run.run_id} attempt {start.attempt} ran for slot {start.slot_ms}, "
                                     f"the run's slot is {run.slot_ms}")
-                if start.time_ns // 1_000_000 < run.slot_ms:
-                    problems.append(f"{job}: {run.run_id} started at {start.time_ns // 1_000_000} ms, before its "
-                                    f"slot {run.slot_ms}")
+                started_ms = start.time_ns // 1_000_000
+                if started_ms < run.slot_ms - clock_ahead_ms:
+                    problems.append(f"{job}: {run.run_id} started at {started_ms} ms, before its slot {run.slot_ms}"
+                                    + (f" by more than the leader's clock was ahead ({clock_ahead_ms} ms)"
+                                       if clock_ahead_ms else ""))
+                elif started_ms < run.slot_ms:
+                    early += 1
         why = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items())) or "none"
-        summary.append(f"{job}: {len(expected)} slots, {len(fired)} fired ({late} late), {len(missed)} misfires "
-                       f"({why})")
+        ahead = f", {early} early by a leader clock ahead" if early else ""
+        summary.append(f"{job}: {len(expected)} slots, {len(fired)} fired ({late} late{ahead}), {len(missed)} "
+                       f"misfires ({why})")
         return problems
 
 

@@ -285,7 +285,8 @@ def _run(sc: Scenario, out: Path) -> tuple[bool, Path, list[Finding]]:
                  for e in events)
     data = RunData.load(out, expect_rejections=paused, orphan_kill=True, members=members, settled_ns=settled_ns,
                         recorded_jobs=RECORDED_JOBS, allowed_agents={"chaos-picky": frozenset({"a1"})},
-                        output_bytes={"chaos-output": OUTPUT_BYTES}, scheduled_jobs=frozenset(SCHEDULED_JOBS))
+                        output_bytes={"chaos-output": OUTPUT_BYTES}, scheduled_jobs=frozenset(SCHEDULED_JOBS),
+                        clock_ahead_ms=_clock_ahead_ms(events))
     findings = check_all(data)
     findings.append(Finding("nemesis_errors", not errors, f"{len(errors)} faults could not be made or healed"
                             if errors else "every fault was made and healed", errors[:20]))
@@ -308,6 +309,16 @@ COUNTED_MESSAGES = {"snapshots_installed": "installed snapshot",
 COUNTED_CAUSES = {"attempts_lost": "retry after lost agent", "late_reports": "late report:",
                   "lost_in_agent_restarts": "restarted while attempt", "orphan_kills": "orphan",
                   "agent_rejections": "rejected by"}
+
+
+def _clock_ahead_ms(events: list[dict[str, object]]) -> int:
+    """The largest forward jump clock-jump gave a replica ("r2 clock +3600 s"), plus a second."""
+    ahead = 0
+    for e in events:
+        match = re.search(r"clock \+(\d+) s", str(e.get("inject", ""))) if e.get("nemesis") == "clock-jump" else None
+        if match:
+            ahead = max(ahead, int(match.group(1)) * 1000 + 1000)
+    return ahead
 
 
 def _counters(out: Path) -> dict[str, int]:

@@ -99,3 +99,15 @@ def test_schedules_file_round_trip(tmp_path: Path) -> None:
                                                                       "reason": "late"}]}}))
     (rec,) = load_schedules(path)
     assert rec.misfires == (MisfireRecord(S - 2000, S - 1000, 2, "late"),) and rec.every_ms == 1000
+
+
+def test_a_start_before_its_slot_is_explained_only_by_a_leader_clock_ahead() -> None:
+    runs = [*GOOD_RUNS[:-1], run("r5", S + 5000)]
+    early = [start(r.run_id, r.slot_ms) for r in runs[:-1]] + [start("r5", S + 5000, at_ms=S + 5000 - 3_000)]
+    assert any("before its slot" in p for p in check(data(runs, GOOD_MISFIRES, executions=early)))
+    d = data(runs, GOOD_MISFIRES, executions=early)
+    d.clock_ahead_ms = 4_000
+    finding = SlotsExactlyOnce().check(d)
+    assert finding.ok and "1 early by a leader clock ahead" in finding.summary
+    d.clock_ahead_ms = 2_000
+    assert not SlotsExactlyOnce().check(d).ok
