@@ -17,6 +17,8 @@ import lmdb
 
 from wloadctl.proto.v1 import approval_pb2, auth_pb2, commands_pb2
 from wloadctl.state.encoding import encode
+from wloadctl.state.results import err as _err
+from wloadctl.state.results import ok as _ok
 
 APPROVAL_DBS = (b"approvals", b"approval_expiry")
 APPROVAL_MESSAGES = {b"approvals": approval_pb2.Approval}
@@ -25,14 +27,6 @@ MAX_TTL_MS = 7 * 24 * 3600 * 1000
 _U64 = struct.Struct(">Q")
 _EXPIRE_PER_BATCH = 200
 MAX_REASON = 1000
-
-
-def _ok(**kwargs: object) -> commands_pb2.CommandResult:
-    return commands_pb2.CommandResult(code=grpc.StatusCode.OK.value[0], **kwargs)
-
-
-def _err(code: grpc.StatusCode, message: str) -> commands_pb2.CommandResult:
-    return commands_pb2.CommandResult(code=code.value[0], message=message)
 
 
 def _seq(approval_id: str) -> int | None:

@@ -19,6 +19,8 @@ import lmdb
 from wloadctl.proto.v1 import auth_pb2, commands_pb2
 from wloadctl.security.permissions import BUILTIN_ROLES, role_problems
 from wloadctl.state.encoding import encode
+from wloadctl.state.results import err as _err
+from wloadctl.state.results import ok as _ok
 
 AUTH_DBS = (b"users", b"roles", b"api_keys", b"sessions", b"session_expiry")
 # Message type of each database's values (for Store's canonical re-encoding; session_expiry is an index).
@@ -52,14 +54,6 @@ def default_policy() -> auth_pb2.SecurityPolicy:
 # The operations a rule may name:
 APPROVAL_OPERATIONS = ("job.delete", "run.kill", "cluster.force_dispatch", "cluster.membership", "role.change")
 DEFAULT_APPROVALS: tuple[str, ...] = ()
-
-
-def _ok(**kwargs: object) -> commands_pb2.CommandResult:
-    return commands_pb2.CommandResult(code=grpc.StatusCode.OK.value[0], **kwargs)
-
-
-def _err(code: grpc.StatusCode, message: str) -> commands_pb2.CommandResult:
-    return commands_pb2.CommandResult(code=code.value[0], message=message)
 
 
 def binding_problems(bindings: Sequence[auth_pb2.Binding], roles: set[str]) -> list[str]:

@@ -15,19 +15,13 @@ import lmdb
 from wloadctl.proto.v1 import commands_pb2, jobs_pb2
 from wloadctl.scheduler.calendars import MAX_CALENDARS, WorkingDays, cycle, normalized, spec_problems
 from wloadctl.state.encoding import encode
+from wloadctl.state.results import err as _err
+from wloadctl.state.results import ok as _ok
 
 CALENDAR_DBS = (b"calendars", b"calendar_versions", b"calendar_seq", b"calendar_users")
 CALENDAR_MESSAGES = {b"calendars": jobs_pb2.CalendarVersion, b"calendar_versions": jobs_pb2.CalendarVersion}
 _U64 = struct.Struct(">Q")
 _GENERATION = b"calendars_generation"
-
-
-def _ok(**kwargs: object) -> commands_pb2.CommandResult:
-    return commands_pb2.CommandResult(code=grpc.StatusCode.OK.value[0], **kwargs)
-
-
-def _err(code: grpc.StatusCode, message: str) -> commands_pb2.CommandResult:
-    return commands_pb2.CommandResult(code=code.value[0], message=message)
 
 
 def _version_key(name: str, version: int) -> bytes:

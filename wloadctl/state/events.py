@@ -10,13 +10,10 @@ import grpc
 import lmdb
 
 from wloadctl.proto.v1 import commands_pb2, jobs_pb2
+from wloadctl.state.results import ok as _ok
 from wloadctl.state.runs import MAX_PARAMS, RunTables
 
 EVENT_DBS = (b"event_subs",)
-
-
-def _ok(**kwargs: object) -> commands_pb2.CommandResult:
-    return commands_pb2.CommandResult(code=grpc.StatusCode.OK.value[0], **kwargs)
 
 
 class EventTables:

@@ -16,6 +16,8 @@ import lmdb
 from wloadctl.proto.v1 import agent_pb2, commands_pb2, jobs_pb2, runs_pb2
 from wloadctl.scheduler.triggers import ScheduleError, business_date
 from wloadctl.state.encoding import encode
+from wloadctl.state.results import err as _err
+from wloadctl.state.results import ok as _ok
 
 RS = runs_pb2.RunState
 FINAL_STATES = frozenset({RS.SUCCEEDED, RS.FAILED, RS.TIMED_OUT, RS.KILLED, RS.SKIPPED})
@@ -41,14 +43,6 @@ def run_seq(run_id: str) -> int | None:
 
 def state_name(state: int) -> str:
     return RS.Name(state)
-
-
-def _ok(**kwargs: object) -> commands_pb2.CommandResult:
-    return commands_pb2.CommandResult(code=grpc.StatusCode.OK.value[0], **kwargs)
-
-
-def _err(code: grpc.StatusCode, message: str) -> commands_pb2.CommandResult:
-    return commands_pb2.CommandResult(code=code.value[0], message=message)
 
 
 class RunTables:

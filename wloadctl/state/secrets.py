@@ -27,6 +27,8 @@ from wloadctl.model.secrets import MAX_SECRET_VALUE_LEN, parse_ref, secret_probl
 from wloadctl.proto.v1 import commands_pb2, jobs_pb2, secrets_pb2
 from wloadctl.state.audit import INSECURE_SECRET
 from wloadctl.state.encoding import encode
+from wloadctl.state.results import err as _err
+from wloadctl.state.results import ok as _ok
 
 SECRET_DBS = (b"secrets",)
 SECRET_MESSAGES = {b"secrets": secrets_pb2.StoredSecret}
@@ -76,14 +78,6 @@ def info(secret: secrets_pb2.StoredSecret) -> secrets_pb2.SecretInfo:
         name=secret.name, domain=secret.domain, description=secret.description,
         keys=sorted(v.key for v in secret.values), version=secret.version, created_ms=secret.created_ms,
         created_by=secret.created_by, updated_ms=secret.updated_ms, updated_by=secret.updated_by)
-
-
-def _ok() -> commands_pb2.CommandResult:
-    return commands_pb2.CommandResult(code=grpc.StatusCode.OK.value[0])
-
-
-def _err(code: grpc.StatusCode, message: str) -> commands_pb2.CommandResult:
-    return commands_pb2.CommandResult(code=code.value[0], message=message)
 
 
 def set_problems(cmd: secrets_pb2.SetSecret) -> list[str]:

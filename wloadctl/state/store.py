@@ -39,6 +39,8 @@ from wloadctl.state.auth import AUTH_DBS, AUTH_MESSAGES, AuthTables
 from wloadctl.state.calendars import CALENDAR_DBS, CALENDAR_MESSAGES, CalendarTables
 from wloadctl.state.encoding import encode
 from wloadctl.state.events import EVENT_DBS, EventTables
+from wloadctl.state.results import err as _err
+from wloadctl.state.results import ok as _ok
 from wloadctl.state.runs import EPOCH_KEY, RUN_DBS, RunTables, run_seq
 from wloadctl.state.schedules import SCHEDULE_DBS, SCHEDULE_MESSAGES, ScheduleTables
 from wloadctl.state.secrets import SECRET_DBS, SECRET_MESSAGES, SecretBox, SecretTables, info, secrets_key
@@ -203,14 +205,6 @@ class _EnvGuard:
             with self._cond:
                 self._writer = None
                 self._cond.notify_all()
-
-
-def _ok(**kwargs: object) -> commands_pb2.CommandResult:
-    return commands_pb2.CommandResult(code=grpc.StatusCode.OK.value[0], **kwargs)
-
-
-def _err(code: grpc.StatusCode, message: str) -> commands_pb2.CommandResult:
-    return commands_pb2.CommandResult(code=code.value[0], message=message)
 
 
 # Command types this version applies (any other one stops the replica unless marked ignorable).
@@ -1015,12 +1009,9 @@ class Store:
         if raw is None:
             return _err(grpc.StatusCode.NOT_FOUND, f"name: job {cmd.name!r} not found")
         spec = jobs_pb2.JobVersion.FromString(raw).spec
-        if spec.suspended == cmd.suspended:
-            result = self._apply_jobs(txn, [spec], now_ms, raft_index)  # unchanged: names the current version
-        else:
-            spec.suspended = cmd.suspended
-            result = self._apply_jobs(txn, [spec], now_ms, raft_index)
-        return result
+        spec.suspended = cmd.suspended
+        # Already so: apply_jobs answers "unchanged" with the current version.
+        return self._apply_jobs(txn, [spec], now_ms, raft_index)
 
     def _next_version(self, txn: lmdb.Transaction, name_b: bytes) -> int:
         raw = txn.get(name_b, db=self._dbs[b"job_seq"])
