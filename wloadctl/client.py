@@ -24,7 +24,14 @@ from typing import Any, TypeVar
 
 import grpc
 
-from wloadctl.api.headers import APPROVAL_HEADER, LEADER_HEADER, REPLICA_HEADER, SEES_HEADER
+from wloadctl.api.headers import (
+    APPROVAL_HEADER,
+    INDEX_HEADER,
+    LEADER_HEADER,
+    MIN_INDEX_HEADER,
+    REPLICA_HEADER,
+    SEES_HEADER,
+)
 from wloadctl.config.server import DEFAULT_MAX_MESSAGE_BYTES
 from wloadctl.proto.v1 import (
     api_pb2,
@@ -79,6 +86,28 @@ class _Bearer(grpc.UnaryUnaryClientInterceptor):
         details = details._replace(metadata=[*(details.metadata or ()), *self.metadata]) \
             if hasattr(details, "_replace") else _Details(details, self.metadata)
         return continuation(details, request)
+
+
+class _IndexTracker(grpc.UnaryUnaryClientInterceptor):
+    """Read-your-writes on any replica: every call carries the highest Raft index this client has
+    seen in an answer, and a replica answers only once it has applied that far (api/consistency.py)."""
+
+    def __init__(self) -> None:
+        self.index = 0
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        if self.index:
+            extra = ((MIN_INDEX_HEADER, str(self.index)),)
+            details = details._replace(metadata=[*(details.metadata or ()), *extra]) \
+                if hasattr(details, "_replace") else _Details(details, extra)
+        outcome = continuation(details, request)
+        try:
+            seen = dict(outcome.trailing_metadata() or ()).get(INDEX_HEADER, "")
+        except grpc.RpcError:
+            seen = ""
+        if isinstance(seen, str) and seen.isdigit():
+            self.index = max(self.index, int(seen))
+        return outcome
 
 
 class _Details(grpc.ClientCallDetails):
@@ -408,6 +437,7 @@ class Client(SecurityCalls):
         self.retry_for = retry_for
         self._channels: dict[str, grpc.Channel] = {}
         self._preferred: str | None = None  # the last known leader
+        self._index = _IndexTracker()
 
     # ---- plumbing
 
@@ -434,6 +464,7 @@ class Client(SecurityCalls):
                 if creds.ca_pem is not None else grpc.insecure_channel(address, options=options)
             if creds.token:
                 ch = grpc.intercept_channel(ch, _Bearer(creds.token))
+            ch = grpc.intercept_channel(ch, self._index)
             self._channels[address] = ch
         return ch
 
@@ -487,6 +518,12 @@ class Client(SecurityCalls):
 
     def _runs(self, ch: grpc.Channel) -> api_pb2_grpc.RunServiceStub:
         return api_pb2_grpc.RunServiceStub(ch)
+
+    @property
+    def last_index(self) -> int:
+        """The highest Raft index an answer to this client has reflected: every later call, on any
+        replica, sees at least that state."""
+        return self._index.index
 
     def find_leader(self) -> str:
         """API address of the current leader (asks the replicas in turn)."""

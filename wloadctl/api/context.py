@@ -11,7 +11,16 @@ import grpc
 from google.protobuf.message import Message
 
 from wloadctl.api.authn import AUTHORIZATION, SOURCE_HEADER, Authenticator, replica_auth, sign_source
-from wloadctl.api.headers import FORWARDED_HEADER, LEADER_HEADER, REPLICA_AUTH_HEADER, REPLICA_HEADER, SEES_HEADER
+from wloadctl.api.consistency import note_forwarded_index
+from wloadctl.api.headers import (
+    FORWARDED_HEADER,
+    INDEX_HEADER,
+    LEADER_HEADER,
+    MIN_INDEX_HEADER,
+    REPLICA_AUTH_HEADER,
+    REPLICA_HEADER,
+    SEES_HEADER,
+)
 from wloadctl.config import ServerConfig
 from wloadctl.control.controller import Controller
 from wloadctl.proto.v1 import commands_pb2
@@ -145,8 +154,12 @@ class ApiContext:
         if self.secret is not None:
             source = Authenticator(self.store, self.secret).source_of(context.invocation_metadata(), context.peer())
             metadata.append((SOURCE_HEADER, sign_source(self.secret, self.config.node_id, source)))
-        return await call(request, timeout=(remaining if remaining else self.request_timeout) * share,
-                          metadata=tuple(metadata))
+        metadata += [(k, v) for k, v in context.invocation_metadata() or () if k == MIN_INDEX_HEADER]
+        pending = call(request, timeout=(remaining if remaining else self.request_timeout) * share,
+                       metadata=tuple(metadata))
+        response = await pending
+        note_forwarded_index(dict(await pending.trailing_metadata() or ()).get(INDEX_HEADER))
+        return response
 
     def channel(self, address: str) -> grpc.aio.Channel:
         """A channel to another replica's API: TLS with the cluster CA (only a replica certificate can serve)."""

@@ -14,3 +14,9 @@ APPROVAL_HEADER = "x-wloadctl-approval"
 # A call one replica makes to another for itself (not for a client): "NODE|MAC", where MAC is an
 # HMAC of the node id under the cluster secret (api/authn.py).
 REPLICA_AUTH_HEADER = "x-wloadctl-replica-auth"
+# On every successful answer: the Raft index the answer reflects (a write: at least its own entry's;
+# a read: what the replica had applied when it answered).
+INDEX_HEADER = "x-wloadctl-index"
+# On a request: answer only once this replica has applied at least this index (read-your-writes on
+# any replica: the client sends the highest index it has seen).
+MIN_INDEX_HEADER = "x-wloadctl-min-index"
