@@ -525,6 +525,11 @@ class Client(SecurityCalls):
         replica, sees at least that state."""
         return self._index.index
 
+    def saw_index(self, index: int) -> None:
+        """Tell the client about a Raft index seen elsewhere (a webhook's answer, another client's
+        write): its later calls, on any replica, see at least that state."""
+        self._index.index = max(self._index.index, int(index))
+
     def find_leader(self) -> str:
         """API address of the current leader (asks the replicas in turn)."""
         status = self.status()

@@ -40,7 +40,7 @@ DOCUMENTS = sorted(
     str(p.relative_to(REPO)) for p in [REPO / "README.md", *REPO.glob("docs/*.md"), *REPO.glob("*/README.md")]
     if not p.relative_to(REPO).parts[0].startswith(".")
 )
-UP_PORTS = [18581, 18582, 18583, 18681, 18682, 18683, 18781, 18782, 18783]
+UP_PORTS = [18581, 18582, 18583, 18681, 18682, 18683, 18781, 18782, 18783, 18881, 18882, 18883]
 UP_READY = "press Ctrl-C to stop the cluster"
 
 

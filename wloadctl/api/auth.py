@@ -26,7 +26,7 @@ from wloadctl.api.context import ApiContext
 from wloadctl.api.governance import hold
 from wloadctl.api.ratelimit import PerKeyLimiter
 from wloadctl.proto.v1 import auth_pb2, auth_pb2_grpc, commands_pb2
-from wloadctl.security import passwords, tokens
+from wloadctl.security import passwords, tokens, webhooks
 from wloadctl.security.permissions import Permission, grants_of
 from wloadctl.state.auth import USER_NAME, merge_bindings
 
@@ -513,8 +513,11 @@ class ApiKeyServicer(auth_pb2_grpc.ApiKeyServiceServicer):
             shown = auth_pb2.ApiKey()
             shown.CopyFrom(stored)
             shown.ClearField("secret_hash")
+            signing = webhooks.signing_key(self.api.secret, stored.id, stored.secret_hash) \
+                if self.api.secret is not None and stored.id else ""
             return auth_pb2.CreateApiKeyResponse(key=shown, token=tokens.format_token("apikey", result.raft_index,
-                                                                                       secret))
+                                                                                       secret),
+                                                 webhook_signing_key=signing)
 
         return await self.api.on_leader(_S + "ApiKeyService/CreateApiKey", request, auth_pb2.CreateApiKeyResponse,
                                         context, here)

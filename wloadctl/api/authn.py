@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from wloadctl.api.headers import REPLICA_AUTH_HEADER
+from wloadctl.api.headers import REPLICA_AUTH_HEADER, WEBHOOK_HEADER
 from wloadctl.proto.v1 import auth_pb2
 from wloadctl.security.permissions import Grants, Permission, grants_of
 from wloadctl.security.tokens import Token, matches, parse_token
@@ -192,6 +192,13 @@ class Authenticator:
         if replica is not None:
             return replica
         source = self.source_of(metadata, peer)
+        signed = self._webhook_key(metadata)
+        if signed is not None:
+            key = self.state.api_key(signed)
+            if key is None:
+                raise AuthError("unauthenticated", "invalid credentials")
+            found, _ = self._key_checks(key, source)
+            return dataclasses.replace(found, method="hmac")
         credential = bearer(metadata)
         if not credential:
             raise AuthError("unauthenticated", "no credentials: log in (wloadctl login) or pass an API key "
@@ -248,10 +255,31 @@ class Authenticator:
                          password_change_only=session.password_change_only, source=source), \
             _first_limit(session.expires_ms, user.valid_until_ms)
 
+    def _webhook_key(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
+        """The API key whose webhook signature a replica checked (api/webhooks.py), if the assertion
+        holds and is recent; None when there is none."""
+        if self.secret is None:
+            return None
+        for key, value in metadata or ():
+            if key == WEBHOOK_HEADER and isinstance(value, str):
+                vouched = verify_source(self.secret, value) or ""
+                kind, _, rest = vouched.partition(":")
+                key_id, _, until = rest.rpartition(":")
+                if kind != "hmac" or not key_id or not until.isdigit():
+                    raise AuthError("unauthenticated", "invalid webhook assertion")
+                if self.wall_ms() > int(until):
+                    raise AuthError("unauthenticated", "webhook assertion expired")
+                return key_id
+        return None
+
     def _key_principal(self, token: Token, key: auth_pb2.ApiKey | None, source: str) -> tuple[Principal, int]:
-        now = self.wall_ms()
         if key is None or not matches(token, key.secret_hash):
             raise AuthError("unauthenticated", "invalid credentials")
+        return self._key_checks(key, source)
+
+    def _key_checks(self, key: auth_pb2.ApiKey, source: str) -> tuple[Principal, int]:
+        """The principal of an API key whose secret was proven (a token, or a webhook signature)."""
+        now = self.wall_ms()
         if key.revoked:
             raise AuthError("unauthenticated", f"API key {key.id} was revoked")
         if key.expires_ms and now >= key.expires_ms:

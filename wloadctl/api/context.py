@@ -20,6 +20,7 @@ from wloadctl.api.headers import (
     REPLICA_AUTH_HEADER,
     REPLICA_HEADER,
     SEES_HEADER,
+    WEBHOOK_HEADER,
 )
 from wloadctl.config import ServerConfig
 from wloadctl.control.controller import Controller
@@ -150,7 +151,7 @@ class ApiContext:
         # and its address signed, so that the leader's audit records and network rules see the caller.
         metadata: list[tuple[str, str]] = [(FORWARDED_HEADER, self.config.node_id)]
         metadata += [(k, v) for k, v in context.invocation_metadata() or ()
-                     if k == AUTHORIZATION and isinstance(v, str)]
+                     if k in (AUTHORIZATION, WEBHOOK_HEADER) and isinstance(v, str)]
         if self.secret is not None:
             source = Authenticator(self.store, self.secret).source_of(context.invocation_metadata(), context.peer())
             metadata.append((SOURCE_HEADER, sign_source(self.secret, self.config.node_id, source)))

@@ -20,3 +20,6 @@ INDEX_HEADER = "x-wloadctl-index"
 # On a request: answer only once this replica has applied at least this index (read-your-writes on
 # any replica: the client sends the highest index it has seen).
 MIN_INDEX_HEADER = "x-wloadctl-min-index"
+# A request signed with a webhook signing key, checked by the replica that received it over HTTP
+# (server/http.py): "NODE|hmac:KEY_ID:UNTIL_MS|MAC", the MAC under the cluster secret (api/authn.py).
+WEBHOOK_HEADER = "x-wloadctl-webhook"

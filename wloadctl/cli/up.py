@@ -35,6 +35,7 @@ DEFAULT_BASE_PORT = 18581
 DEFAULT_DATA_DIR = "wloadctl-data"
 RAFT_PORT_OFFSET = 100
 AGENT_PORT_OFFSET = 200
+HTTP_PORT_OFFSET = 300  # 18881, 18882, ...: webhooks (and later the console and /metrics)
 HOST = "127.0.0.1"
 LEADER_DEADLINE_SECONDS = 60.0
 STOP_GRACE_SECONDS = 10.0
@@ -65,6 +66,7 @@ class Replica:
     reported_exit: bool = False
     kind: str = "replica"
     agent_address: str = ""
+    http_address: str = ""
     exits: list[float] = field(default_factory=list)   # monotonic times it died at
     restart_at: float | None = None
 
@@ -82,7 +84,8 @@ def plan(replicas: int, base_port: int, data_dir: str) -> list[Replica]:
         peer = Peer(node, f"{HOST}:{base_port + RAFT_PORT_OFFSET + i}", f"{HOST}:{base_port + i}")
         agent_address = f"{HOST}:{base_port + AGENT_PORT_OFFSET + i}"
         out.append(Replica(peer, os.path.join(root, f"{node}.toml"), os.path.join(root, node),
-                           os.path.join(root, f"{node}.log"), agent_address=agent_address))
+                           os.path.join(root, f"{node}.log"), agent_address=agent_address,
+                           http_address=f"{HOST}:{base_port + HTTP_PORT_OFFSET + i}"))
     return out
 
 
@@ -107,7 +110,7 @@ def _port_in_use(port: int) -> bool:
 def _check_ports(replicas: list[Replica]) -> str | None:
     for replica in replicas:
         for kind, address in (("API", replica.peer.api_address), ("Raft", replica.peer.raft_address),
-                              ("agent link", replica.agent_address)):
+                              ("agent link", replica.agent_address), ("HTTP", replica.http_address)):
             port = int(address.rsplit(":", 1)[1])
             if _port_in_use(port):
                 return (
@@ -370,6 +373,7 @@ def _print_banner(replicas: list[Replica], leader: tuple[str, str], root: str, i
         f"wloadctl: {len(replicas)} {noun} running; {elected}",
         "",
         f"servers:    {servers}",
+        f"HTTP:       {', '.join('http://' + r.http_address + '/' for r in replicas)}  (POST /v1/events/NAME)",
         f"data dir:   {root}" + ("  (insecure: no cluster secret, no TLS)" if insecure else ""),
     ]
     if token_file and os.path.exists(token_file):
@@ -444,8 +448,9 @@ def up(replicas: int, base_port: int, data_dir: str, insecure: bool, log_format:
     root = os.path.abspath(data_dir)
     members = plan(replicas, base_port, root)
     agent_procs = plan_agents(agents, root)
-    if base_port + AGENT_PORT_OFFSET + replicas - 1 > 65535:
-        _warn(f"error: --base-port leaves no room for the agent ports (base+{AGENT_PORT_OFFSET}...)")
+    if base_port + HTTP_PORT_OFFSET + replicas - 1 > 65535:
+        _warn(f"error: --base-port leaves no room for the agent and HTTP ports (base+{AGENT_PORT_OFFSET}..., "
+              f"base+{HTTP_PORT_OFFSET}...)")
         return 2
 
     problem = _check_ports(members)
@@ -466,7 +471,7 @@ def up(replicas: int, base_port: int, data_dir: str, insecure: bool, log_format:
         os.makedirs(replica.data_dir, mode=0o700, exist_ok=True)
         text = render_config(replica.peer.id, replica.peer.raft_address, replica.peer.api_address,
                              replica.data_dir, secret_file, peers, log_format, agent_address=replica.agent_address,
-                             tls=_tls(certs, "replica", replica.peer.id))
+                             tls=_tls(certs, "replica", replica.peer.id), http_address=replica.http_address)
         with open(replica.config_path, "w", encoding="utf-8") as handle:
             handle.write(text)
     for agent in agent_procs:

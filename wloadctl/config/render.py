@@ -83,12 +83,14 @@ def render_config(
     control: Mapping[str, str | float | int] | None = None,
     raft_bind_address: str = "",
     settings: Mapping[str, int | float] | None = None,
+    http_address: str | None = None,
 ) -> str:
     """The TOML config of one replica.
 
     `peers` lists every member including this one. `secret_file=None` (insecure mode) leaves
     the key out entirely rather than writing an empty path the server would try to open.
     `settings`: more top-level numeric settings (login_burst_per_source = 100, ...).
+    `http_address`: None leaves the server's default (the API's host, port 18881); "" turns it off.
     """
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
@@ -110,6 +112,8 @@ def render_config(
         lines.append(f"metrics_address = {toml_string(metrics_address)}")
     if agent_address:
         lines.append(f"agent_address = {toml_string(agent_address)}")
+    if http_address is not None:
+        lines.append(f"http_address = {toml_string(http_address)}")
     lines += [f"{key} = {value!r}" for key, value in (settings or {}).items()]
     for member in members:
         lines += [

@@ -17,6 +17,7 @@ from wloadctl.config.toml import read_toml, tls_paths
 DEFAULT_API_PORT = 18581
 DEFAULT_RAFT_PORT = 18681
 DEFAULT_AGENT_PORT = 18781
+DEFAULT_HTTP_PORT = 18881
 MIN_SECRET_CHARS = 32
 # Largest gRPC message (API, forwarding, agent link) unless max_message_bytes says otherwise. A
 # command is at most one request, so this also bounds Raft entries (MAX_ENTRY_BYTES, raft/overrides.py).
@@ -46,6 +47,7 @@ class ServerConfig:
     secret_file: Path | None = None
     metrics_address: str = ""
     agent_address: str = ""               # the AgentLink port agents connect to
+    http_address: str = ""                # webhooks (later the console and /metrics); "" = off
     tls_ca: Path | None = None            # mTLS on the agent port (replica certificate)
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -72,6 +74,8 @@ class ServerConfig:
                  ("agent_address", self.agent_address)]
         if self.metrics_address:
             found.append(("metrics_address", self.metrics_address))
+        if self.http_address:
+            found.append(("http_address", self.http_address))
         return found
 
     def read_secret(self) -> str | None:
@@ -121,7 +125,7 @@ def load_config(path: str | Path) -> ServerConfig:
 
 
 _TOP = {"node_id", "raft_address", "api_address", "data_dir", "secret_file", "peers", "raft", "log",
-        "metrics_address", "agent_address", "tls", "control", "raft_bind_address", "max_message_bytes",
+        "metrics_address", "agent_address", "http_address", "tls", "control", "raft_bind_address", "max_message_bytes",
         "login_burst_per_source", "login_rate_per_source"}
 
 
@@ -195,6 +199,12 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
         check_address(metrics, "metrics_address")
     agent_address = doc.get("agent_address") or f"{api_address.rpartition(':')[0]}:{DEFAULT_AGENT_PORT}"
     check_address(agent_address, "agent_address")
+    # Like the agent port: on the API's host by default; an empty string turns it off.
+    http_address = doc.get("http_address", f"{api_address.rpartition(':')[0]}:{DEFAULT_HTTP_PORT}")
+    if not isinstance(http_address, str):
+        raise ConfigError("http_address: must be a string HOST:PORT (\"\" turns the HTTP port off)")
+    if http_address:
+        check_address(http_address, "http_address")
     tls = tls_paths(doc, base)
     control = _control_settings(doc.get("control", {}))
     max_message = doc.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
@@ -209,7 +219,7 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
         raise ConfigError("login_rate_per_source: logins per second, from 0.01 to 10000")
     return ServerConfig(node_id=node_id, raft_address=raft_address, api_address=api_address, data_dir=data_dir,
                         peers=tuple(peers), raft_bind_address=raft_bind_address, secret_file=secret_file,
-                        metrics_address=metrics,
+                        metrics_address=metrics, http_address=http_address,
                         agent_address=agent_address, tls_ca=tls.get("ca"), tls_cert=tls.get("cert"),
                         tls_key=tls.get("key"), control=control,
                         log_format=log_format, log_level=log_level, timers=timers, max_message_bytes=max_message,

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 import signal
+import ssl
 import sys
 from collections.abc import Awaitable
 
@@ -21,11 +22,14 @@ from wloadctl.api.authz import Guard
 from wloadctl.api.cluster import ClusterServicer
 from wloadctl.api.context import ApiContext
 from wloadctl.api.governance import ApprovalServicer, AuditServicer, DenialReporter
+from wloadctl.api.http import HttpServer
 from wloadctl.api.interceptors import add_service
 from wloadctl.api.jobs import JobServicer
 from wloadctl.api.runs import RunServicer
 from wloadctl.api.secrets import SecretServicer
+from wloadctl.api.webhooks import EventWebhook
 from wloadctl.config import ConfigError, ServerConfig, describe_error, ensure_dir, load_config
+from wloadctl.config.addresses import is_loopback
 from wloadctl.control.controller import Controller
 from wloadctl.control.link import AgentLinkServicer
 from wloadctl.fsutil import set_storage_failure_handler
@@ -160,9 +164,12 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     _listen(agent_server, "agent_address", config.agent_address, agent_credentials)
     if agent_credentials is None:
         log.warning("agent link WITHOUT TLS: any process that reaches the agent port can pose as an agent")
+    http = await _start_http(config, api_credentials is not None)
     try:
         store = Store(config.data_dir / "state", cluster_secret=audit_secret)
     except (lmdb.Error, OSError) as e:
+        if http is not None:
+            await http.close()
         raise RecoveryError(f"data_dir: cannot open the state: {describe_error(e)}") from None
     loop = asyncio.get_running_loop()
     role_changed = asyncio.Event()
@@ -239,6 +246,11 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
         auth_pb2_grpc.add_CertificateAuthServicer_to_server(CertificateAuthServicer(api, identity), agent_server)
     await agent_server.start()
     log.info("agent link listening", extra={"agent_address": config.agent_address, "tls": identity is not None})
+    if http is not None:
+        webhook = EventWebhook(api)
+        http.routes = [webhook.route()]
+        if collector is not None:
+            collector.webhook = webhook
     controller.start()
     for name in ("", *service_names[:-2]):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -259,6 +271,8 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     # when a peer is silently partitioned away or a task ignores its cancellation.
     await _bounded("controller", controller.stop(), 15)
     await _bounded("agent link", agent_server.stop(grace=1), 5)
+    if http is not None:
+        await _bounded("HTTP port", http.close(), 5)
     await _bounded("API", server.stop(grace=2), 5)
     await _bounded("proposer", proposer.stop(), 5)
     await _bounded("API clients", api.close(), 5)
@@ -266,6 +280,35 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     store.close()
     log.info("stopped")
     return 0
+
+
+async def _start_http(config: ServerConfig, tls_configured: bool) -> HttpServer | None:
+    """Bind the HTTP port now (its routes arrive once the API is ready: until then it answers 503).
+
+    Plain HTTP on loopback; on any other interface HTTPS with the replica's certificate, unless the
+    API itself runs without TLS (--insecure)."""
+    if not config.http_address:
+        return None
+    host, _, port = config.http_address.rpartition(":")
+    host = host.strip("[]")
+    context: ssl.SSLContext | None = None
+    if tls_configured and not is_loopback(host):
+        assert config.tls_cert is not None and config.tls_key is not None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(str(config.tls_cert), str(config.tls_key))
+        except (OSError, ssl.SSLError) as e:
+            raise ConfigError(f"tls: the HTTP port cannot use the replica's certificate: {e}") from None
+    server = HttpServer([])
+    try:
+        await server.start(host, int(port), context)
+    except OSError:
+        raise bind_error("http_address", config.http_address) from None
+    if context is None and not is_loopback(host):
+        log.warning("HTTP port WITHOUT TLS on a non-loopback address (--insecure)",
+                    extra={"http_address": config.http_address})
+    log.info("HTTP port listening", extra={"http_address": config.http_address, "tls": context is not None})
+    return server
 
 
 async def _bounded(what: str, step: Awaitable[object], seconds: float) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from wloadctl.api.webhooks import EventWebhook
 from wloadctl.control.controller import Controller
 from wloadctl.raft.node import RaftNode
 from wloadctl.raft.proposer import Proposer
@@ -17,6 +18,7 @@ class ReplicaCollector:
         self.node = node
         self.proposer = proposer
         self.controller: Controller | None = None  # set once it exists (it starts after this)
+        self.webhook: EventWebhook | None = None
 
     def collect(self) -> Iterator[Metric]:
         status = self.node.status()
@@ -56,6 +58,12 @@ class ReplicaCollector:
         for reason, n in sorted(misfired.items()):
             misfires.add_metric([reason], n)
         yield misfires
+        if self.webhook is not None:
+            requests = CounterMetricFamily("wloadctl_webhook_requests", "Event webhook requests on this replica's "
+                                           "HTTP port, by outcome", labels=["outcome"])
+            requests.add_metric(["emitted"], self.webhook.emitted)
+            requests.add_metric(["refused"], self.webhook.refused)
+            yield requests
         if self.controller is not None:
             yield counter("agent_outbox_overflows", "Agent streams closed because their outbox was full",
                           self.controller.outbox_overflows)

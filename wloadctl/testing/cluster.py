@@ -96,6 +96,7 @@ class Replica:
     log_path: Path
     metrics_address: str = ""
     agent_address: str = ""
+    http_address: str = ""        # webhooks (api/webhooks.py)
     raft_bind_address: str = ""   # when peers reach it through a proxy at raft_address
     netns: str | None = None      # network namespace it runs in (chaos hosts), None = this one
     proc: subprocess.Popen[bytes] | None = None
@@ -215,7 +216,8 @@ class LocalCluster:
         return Replica(node_id=node_id, api_address=f"{ip}:{api_port}",
                        raft_address=f"{ip}:{raft_port}", data_dir=self.root / node_id,
                        config_path=self.root / f"{node_id}.toml", log_path=self.root / f"{node_id}.log",
-                       metrics_address=metrics, agent_address=f"{ip}:{free_ports(1)[0]}", netns=where.netns)
+                       metrics_address=metrics, agent_address=f"{ip}:{free_ports(1)[0]}",
+                       http_address=f"{ip}:{free_ports(1)[0]}", netns=where.netns)
 
     def write_configs(self, members: list[Replica] | None = None) -> None:
         secret_file = self.root / "cluster.secret"
@@ -232,7 +234,7 @@ class LocalCluster:
             metrics_address=r.metrics_address, agent_address=r.agent_address, control=self.control,
             tls={"ca": str(self.certs / "ca.crt"), "cert": str(self.certs / f"replica-{r.node_id}.crt"),
                  "key": str(self.certs / f"replica-{r.node_id}.key")} if self.tls else None,
-            raft_bind_address=r.raft_bind_address, settings=self.settings))
+            raft_bind_address=r.raft_bind_address, settings=self.settings, http_address=r.http_address))
 
     # ---- processes
 

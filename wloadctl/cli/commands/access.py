@@ -273,7 +273,11 @@ def cmd_apikey_create(args: argparse.Namespace, ctx: Context) -> int:
         bindings=[auth_pb2.Binding(role=args.role, domains=args.domain)], allowed_networks=args.allow_ip,
         expires_ms=expires_ms, description=args.description, owner=args.owner)
     response = ctx.client().create_api_key(request)
-    return answer(ctx, response, f"apikey/{response.key.id} created; the key is shown once:\n{response.token}")
+    text = f"apikey/{response.key.id} created; the key is shown once:\n{response.token}"
+    if response.webhook_signing_key:
+        text += f"\nwebhook signing key (signs POST /v1/events/NAME as this key; shown once):\n" \
+                f"{response.webhook_signing_key}"
+    return answer(ctx, response, text)
 
 
 def cmd_apikey_get(args: argparse.Namespace, ctx: Context) -> int:

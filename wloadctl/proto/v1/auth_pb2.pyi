@@ -473,12 +473,14 @@ class CreateApiKeyRequest(_message.Message):
     def __init__(self, bindings: _Optional[_Iterable[_Union[Binding, _Mapping]]] = ..., allowed_networks: _Optional[_Iterable[str]] = ..., expires_ms: _Optional[int] = ..., description: _Optional[str] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class CreateApiKeyResponse(_message.Message):
-    __slots__ = ("key", "token")
+    __slots__ = ("key", "token", "webhook_signing_key")
     KEY_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_SIGNING_KEY_FIELD_NUMBER: _ClassVar[int]
     key: ApiKey
     token: str
-    def __init__(self, key: _Optional[_Union[ApiKey, _Mapping]] = ..., token: _Optional[str] = ...) -> None: ...
+    webhook_signing_key: str
+    def __init__(self, key: _Optional[_Union[ApiKey, _Mapping]] = ..., token: _Optional[str] = ..., webhook_signing_key: _Optional[str] = ...) -> None: ...
 
 class GetApiKeyRequest(_message.Message):
     __slots__ = ("id",)
