@@ -178,9 +178,10 @@ def test_lock_and_unlock(people: dict[str, Person]) -> None:
 def test_api_key_create_use_revoke(people: dict[str, Person]) -> None:
     admin, erin = people["admin"], people["erin"]
     shown = admin.ok("apikey", "create", "--role", "auditor", "--description", "robot", "--expires", "1d")
-    first, key_line = shown.splitlines()
+    first, key_line, signing_title, signing_key = shown.splitlines()
     assert first.startswith("apikey/k") and first.endswith(" created; the key is shown once:")
     assert key_line.startswith("wlk.")
+    assert signing_title.startswith("webhook signing key") and len(signing_key) == 64 and int(signing_key, 16) >= 0
     created = admin.json("apikey", "create", "--role", "business-operator", "--domain", "finance",
                          "--allow-ip", "127.0.0.0/8")
     key_id, token = created["key"]["id"], created["token"]   # type: ignore[index]

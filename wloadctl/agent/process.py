@@ -38,6 +38,7 @@ import uvloop
 import wloadctl
 from wloadctl.agent.durable import AgentDurableState
 from wloadctl.agent.executor import ExecError, ExecEvent, ExecSpec, Executor, own_user
+from wloadctl.agent.filewatch import FileWatcher
 from wloadctl.agent.logstore import LogStore
 from wloadctl.config import AgentConfig, ConfigError, describe_error, ensure_dir, load_agent_config
 from wloadctl.config.server import DEFAULT_MAX_MESSAGE_BYTES
@@ -49,6 +50,11 @@ log = logging.getLogger("wloadctl.agent")
 EV = agent_pb2.RunEvent
 HEARTBEAT_S = 0.5
 _MAX_MESSAGE = DEFAULT_MAX_MESSAGE_BYTES  # as the replicas' max_message_bytes
+# File triggers: how often watched directories are listed, how often unacknowledged files are
+# reported again, and how many go in one report.
+FILE_SCAN_INTERVAL_S = 1.0
+FILE_RESEND_INTERVAL_S = 5.0
+FILE_REPORT_MAX = 1000
 
 
 @dataclass
@@ -114,6 +120,10 @@ class Agent:
         # so the state can tell output that never reached it from output that follows on.
         self._output_offsets: dict[tuple[str, int], int] = {}
         self.rejected_stale = 0
+        self.files = FileWatcher(self.durable)
+        # Watch sets and acknowledgements for the file watcher, applied in order by one task (the
+        # watcher's work runs off the event loop: a hung NFS mount must not stall heartbeats).
+        self._file_ops: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
         self.stop = asyncio.Event()
 
     # ---- connections
@@ -255,6 +265,12 @@ class Agent:
         elif kind == "event_ack":
             if self._from_leader(link, msg, "event ack"):
                 self.durable.ack(msg.event_ack.seq)
+        elif kind == "file_watches":
+            if self._from_leader(link, msg, "file watches"):
+                self._file_ops.put_nowait(("watches", msg.file_watches))
+        elif kind == "file_ack":
+            if self._from_leader(link, msg, "file acknowledgement"):
+                self._file_ops.put_nowait(("ack", list(msg.file_ack.files)))
         elif kind == "log_request":
             self._serve_logs(link, msg.log_request)
         elif kind == "step_down":
@@ -506,6 +522,7 @@ class Agent:
         tasks.append(asyncio.create_task(self._heartbeats()))
         tasks.append(asyncio.create_task(self._lease_watch()))
         tasks.append(asyncio.create_task(self._expire_logs()))
+        tasks.append(asyncio.create_task(self._watch_files()))
         log.info("agent started", extra={"agent": self.config.agent_id, "replicas": ",".join(self.config.replicas),
                                          "epoch": self.durable.highest_epoch, "capacity": self.config.capacity})
         await self.stop.wait()
@@ -518,6 +535,40 @@ class Agent:
         self._flush()           # results are kept durably until a leader acknowledges them
         self.durable.close()
         log.info("agent stopped")
+
+    async def _watch_files(self) -> None:
+        """Scan the watched directories and report ready files to the confirmed leader until it
+        acknowledges them; watch sets and acknowledgements apply in arrival order."""
+        next_scan = 0.0
+        last_report = 0.0
+        while not self.stop.is_set():
+            try:
+                op = await asyncio.wait_for(self._file_ops.get(), max(0.0, next_scan - time.monotonic()))
+            except TimeoutError:
+                op = None
+            try:
+                if op is not None:
+                    kind, payload = op
+                    if kind == "watches":
+                        await asyncio.to_thread(self.files.set_watches, payload)  # type: ignore[arg-type]
+                    else:
+                        await asyncio.to_thread(self.files.acknowledged, payload)  # type: ignore[arg-type]
+                    continue
+                next_scan = time.monotonic() + FILE_SCAN_INTERVAL_S
+                if not self.files.watch_ids:
+                    continue
+                fresh = await asyncio.to_thread(self.files.scan)
+                now = time.monotonic()
+                if self.files.pending and self.leader is not None and \
+                        (fresh or now - last_report >= FILE_RESEND_INTERVAL_S):
+                    last_report = now
+                    report = list(self.files.pending.values())[:FILE_REPORT_MAX]
+                    self._send(self.leader, agent_pb2.AgentMessage(file_arrivals=agent_pb2.FileArrivals(files=report)))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("file watching failed; retrying")
+                next_scan = time.monotonic() + FILE_SCAN_INTERVAL_S
 
     async def _expire_logs(self) -> None:
         while not self.stop.is_set():

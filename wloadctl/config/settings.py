@@ -47,6 +47,7 @@ class ControlSettings:
     runs_kept_s: float = 30 * 86400.0
     runs_kept_per_job: float = 1000
     prune_interval_s: float = 5.0
+    file_watch_interval_s: float = 1.0   # how often the leader recomputes the agents' file watches
     prune_scan: int = 1000              # runs looked at per sweep (bounded work, off the event loop)
     log_request_timeout_s: float = 5.0
     agent_silence_s: float = 2.0        # an agent not heard for this long does not count as reachable

@@ -32,8 +32,16 @@ from wloadctl.proto.v1 import agent_pb2, commands_pb2, runs_pb2, secrets_pb2
 from wloadctl.raft.node import RaftNode
 from wloadctl.raft.proposer import Proposer
 from wloadctl.raft.testhooks import dispatch_pause_s, takeover_pause_s
-from wloadctl.scheduler.placement import agent_quorum
-from wloadctl.scheduler.plan import LinkView, free_slots, plan_dispatch, plan_lost_agents, plan_schedules
+from wloadctl.scheduler.placement import AgentSlots, agent_quorum
+from wloadctl.scheduler.plan import (
+    LinkView,
+    file_arrival_command,
+    free_slots,
+    plan_dispatch,
+    plan_file_watches,
+    plan_lost_agents,
+    plan_schedules,
+)
 from wloadctl.scheduler.retention import plan_prune
 from wloadctl.state.encoding import encode
 from wloadctl.state.runs import ON_AGENT_STATES
@@ -48,6 +56,9 @@ EVENT_CHUNK_BYTES = 1 << 20
 # One DispatchBatch message to an agent holds at most this many bytes of assignments (one larger
 # assignment goes alone): below the smallest max_message_bytes (4 MiB).
 ASSIGNMENT_BATCH_BYTES = 2 << 20
+# File triggers: jobs planned for watches, and file arrivals committed per tick (the rest waits).
+MAX_FILE_TRIGGER_JOBS = 10_000
+FILE_ARRIVALS_PER_TICK = 512
 
 
 @dataclass
@@ -64,6 +75,7 @@ class AgentConn:
     free_slots: int = 0
     closed: bool = False
     sent_kill: dict[tuple[str, int], float] = field(default_factory=dict)
+    sent_watches: bytes | None = None  # the file watches last sent (serialized), None: none yet
     # Ends the call with a status (set by the AgentLink servicer): a writer blocked on a peer that
     # reads nothing would never look at ``closed``.
     stop_stream: Callable[[], object] | None = None
@@ -95,6 +107,10 @@ class Controller:
         self.last_inquiry = 0.0
         self.disconnected_at: dict[str, float] = {}
         self._pending_events: dict[str, list[agent_pb2.RunEvent]] = {}
+        # File arrivals agents reported, by agent, until committed (then acknowledged to the agent).
+        self._pending_files: dict[str, dict[str, agent_pb2.FileArrival]] = {}
+        self._last_watch_plan = 0.0
+        self.file_runs_total = 0
         self._dispatched_at: dict[tuple[str, int], float] = {}
         self._registered_hello: dict[str, bytes] = {}
         self._log_requests: dict[int, asyncio.Future[agent_pb2.LogChunk]] = {}
@@ -155,6 +171,7 @@ class Controller:
             self.confirmed.clear()
             # A follower commits nothing: the agents send their results again to the next leader.
             self._pending_events.clear()
+            self._pending_files.clear()
         return True
 
     async def _loop(self) -> None:
@@ -269,6 +286,15 @@ class Controller:
                 self._drop_stream(conn, f"{len(pending)} of its events wait to be committed "
                                         f"(at most {self.settings.pending_events_max})")
             self.wake()
+        elif kind == "file_arrivals":
+            if self.phase != "active" or conn.confirmed_epoch != self.epoch:
+                return  # the agent reports them again to the leader it confirms
+            pending = self._pending_files.setdefault(conn.agent_id, {})
+            for arrival in msg.file_arrivals.files:
+                if len(pending) >= self.settings.pending_events_max:
+                    break  # the rest comes again with the agent's next report
+                pending[file_arrival_command(conn.agent_id, arrival).idempotency_key] = arrival
+            self.wake()
         elif kind == "log_chunk":
             fut = self._log_requests.pop(msg.log_chunk.request_id, None)
             if fut is not None and not fut.done():
@@ -345,6 +371,7 @@ class Controller:
             # Proposed together, so both land in the same Raft entry.
             await asyncio.gather(self._dispatch(), self._record_events())
             await self._prune()
+            await self._file_triggers()
         else:
             await self._record_events()
         await self._detect_lost_agents()
@@ -536,6 +563,44 @@ class Controller:
                 self.firing_lateness.observe(max(0.0, (done_ms - slot) / 1000))
             if result.message:
                 log.info("firings refused at apply: %s", result.message)
+
+    async def _file_triggers(self) -> None:
+        """Send each agent its file watches when they changed; commit a run per file the agents found."""
+        now = self.clock()
+        if now - self._last_watch_plan >= self.settings.file_watch_interval_s:
+            self._last_watch_plan = now
+            with self.store.view() as view:
+                jobs = view.file_trigger_jobs(MAX_FILE_TRIGGER_JOBS)
+            agents = [AgentSlots(c.agent_id, c.hello.labels, 0, 0, c.hello.policy if c.hello.HasField("policy")
+                                 else None) for c in self.conns.values() if c.confirmed_epoch == self.epoch]
+            for agent_id, watches in plan_file_watches(jobs, agents).items():
+                conn = self.conns.get(agent_id)
+                raw = watches.SerializeToString(deterministic=True)
+                if conn is not None and raw != conn.sent_watches:
+                    conn.sent_watches = raw
+                    self._send(conn, self._message(file_watches=watches))
+        if not self._pending_files:
+            return
+        batch: list[tuple[str, str, agent_pb2.FileArrival]] = []
+        for agent_id, pending in self._pending_files.items():
+            batch += [(agent_id, key, arrival) for key, arrival in list(pending.items())[:FILE_ARRIVALS_PER_TICK]]
+        batch = batch[:FILE_ARRIVALS_PER_TICK]
+        results = await asyncio.gather(*(self._commit(file_arrival_command(agent_id, a)) for agent_id, _, a in batch))
+        acks: dict[str, list[agent_pb2.FileArrival]] = {}
+        for (agent_id, key, arrival), result in zip(batch, results, strict=True):
+            if result is None:
+                continue  # not committed: the agent reports it again
+            self._pending_files.get(agent_id, {}).pop(key, None)
+            self.file_runs_total += len(result.run_ids)
+            if result.code != 0 or result.message:
+                log.info("file not run: %s", result.message, extra={"agent": agent_id, "path": arrival.path[:300]})
+            acks.setdefault(agent_id, []).append(arrival)
+        for agent_id in [a for a, p in self._pending_files.items() if not p]:
+            del self._pending_files[agent_id]
+        for agent_id, acked in acks.items():
+            conn = self.conns.get(agent_id)
+            if conn is not None:
+                self._send(conn, self._message(file_ack=agent_pb2.FileArrivalAck(files=acked)))
 
     async def _prune(self) -> None:
         """Retention: finished runs the policy no longer keeps, a bounded sweep every few seconds."""

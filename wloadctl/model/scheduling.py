@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from wloadctl.model import files
 from wloadctl.proto.v1 import jobs_pb2
 from wloadctl.scheduler.calendars import WEEKDAY_NAMES, spec_problems
 from wloadctl.scheduler.triggers import ScheduleError, schedule_problems, zone
@@ -44,7 +45,8 @@ OVERLAP = {"allow": jobs_pb2.OVERLAP_ALLOW, "forbid": jobs_pb2.OVERLAP_FORBID, "
 NON_WORKING = {"skip": jobs_pb2.NON_WORKING_SKIP, "next": jobs_pb2.NON_WORKING_NEXT,
                "previous": jobs_pb2.NON_WORKING_PREVIOUS}
 YAML_FIELDS = ("schedules", "timeZone", "start", "end", "jitter", "dst", "misfire", "overlap", "suspended",
-               "calendars", "nonWorkingDay", "businessDayStart", "events", "keepRuns", "keepRunsFor")
+               "calendars", "nonWorkingDay", "businessDayStart", "events", "keepRuns", "keepRunsFor",
+               "fileTriggers")
 MAX_KEEP_RUNS = 1_000_000
 MAX_KEEP_SECONDS = 10 * 366 * 86400
 MAX_EVENT_TRIGGERS = 16
@@ -118,6 +120,7 @@ def problems(spec: jobs_pb2.JobSpec, err: Err, yaml_names: bool = False) -> None
                                        "'.' or '-'")
         if len(trigger.params) > 64:
             err(f"{where}.params", "at most 64")
+    files.problems(spec, err, yaml_names)
     if spec.keep_runs > MAX_KEEP_RUNS or spec.keep_runs_seconds > MAX_KEEP_SECONDS:
         err("spec.keepRuns" if yaml_names else "keep_runs", f"at most {MAX_KEEP_RUNS} runs and 10 years")
     if spec.business_day_start_minutes >= 1440:
@@ -228,6 +231,9 @@ def parse_yaml(body: dict[Any, Any], spec: jobs_pb2.JobSpec, err: Err, duration:
                     spec.events.add(name=item["name"], params=item.get("params", {}))
                 else:
                     err(f"spec.events[{i}]", "an event name, or {name: NAME, params: {RUN_PARAM: EVENT_PARAM}}")
+    file_triggers = body.get("fileTriggers")
+    if file_triggers is not None:
+        files.parse(file_triggers, spec, err, duration)
     start = body.get("businessDayStart")
     if start is not None:
         match = _HHMM.fullmatch(start) if isinstance(start, str) else None
@@ -380,6 +386,8 @@ def to_yaml(spec: jobs_pb2.JobSpec, body: dict[str, Any]) -> None:
     if spec.events:
         body["events"] = [{"name": t.name, "params": dict(sorted(t.params.items()))} if t.params else t.name
                           for t in spec.events]
+    if spec.file_triggers:
+        body["fileTriggers"] = files.render(spec)
     if spec.non_working_day != jobs_pb2.NON_WORKING_SKIP:
         body["nonWorkingDay"] = _name(NON_WORKING, spec.non_working_day)
     if spec.business_day_start_minutes:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from wloadctl.model.policy import refusal
-from wloadctl.proto.v1 import commands_pb2, runs_pb2
+from wloadctl.proto.v1 import commands_pb2, jobs_pb2, runs_pb2
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,13 @@ def place(queued: Sequence[runs_pb2.Run], agents: Iterable[AgentSlots]) -> list[
         running[a_id] += 1
         decisions.append(commands_pb2.DispatchDecision(run_id=run.run_id, attempt=run.attempt + 1, agent_id=a_id))
     return decisions
+
+
+def eligible(agent: AgentSlots, spec: jobs_pb2.JobSpec) -> bool:
+    """Whether the job may run on the agent: its labels match the selector and its policy allows it."""
+    if any(agent.labels.get(k) != v for k, v in spec.agent_selector.items()):
+        return False
+    return agent.policy is None or not refusal(agent.policy, spec)
 
 
 def _allows(agent: AgentSlots, run: runs_pb2.Run, memo: dict[tuple[str, str, int], bool]) -> bool:

@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from wloadctl.proto.v1 import commands_pb2, jobs_pb2, runs_pb2
+from wloadctl.model import files
+from wloadctl.proto.v1 import agent_pb2, commands_pb2, jobs_pb2, runs_pb2
 from wloadctl.scheduler.firing import DueJob, plan_firings
-from wloadctl.scheduler.placement import AgentSlots, lost_agents, place
+from wloadctl.scheduler.placement import AgentSlots, eligible, lost_agents, place
 
 
 class View(Protocol):
@@ -84,3 +85,32 @@ def plan_schedules(view: View, now_ms: int, max_jobs: int) -> list[commands_pb2.
     """Firings of the jobs whose next slot is due at ``now_ms`` (wall clock, ms)."""
     due = view.due_jobs(now_ms, max_jobs)
     return plan_firings(due, now_ms) if due else []
+
+
+def plan_file_watches(jobs: Sequence[jobs_pb2.JobVersion],
+                      agents: Sequence[AgentSlots]) -> dict[str, agent_pb2.FileWatches]:
+    """Every agent's file watches: each file trigger of each job, on every agent the job may run on
+    (its selector and the agent's policy), in a stable order (the controller sends a set only when
+    it changed)."""
+    out = {a.agent_id: agent_pb2.FileWatches() for a in agents}
+    for job in sorted(jobs, key=lambda j: j.spec.name):
+        # A suspended job stays watched: the files that land meanwhile are seen (apply starts no run
+        # for them), so resuming it does not start runs for them all at once.
+        watches = [agent_pb2.FileWatch(id=files.watch_id(job.spec.name, i, t), job_name=job.spec.name,
+                                       directory=t.directory, glob=t.glob, stable_ms=files.stable_ms(t),
+                                       include_existing=t.include_existing, since_ms=job.created_ms)
+                   for i, t in enumerate(job.spec.file_triggers)]
+        for agent in agents:
+            if eligible(agent, job.spec):
+                out[agent.agent_id].watches.extend(watches)
+    return out
+
+
+def file_arrival_command(agent_id: str, a: agent_pb2.FileArrival) -> commands_pb2.Command:
+    """The command for one file an agent found; its idempotency key is the file's identity, so the
+    same file reported again (by this agent after a leader change, or by another agent sharing the
+    directory) starts nothing twice."""
+    return commands_pb2.Command(
+        idempotency_key=files.arrival_key(a.job_name, a.watch_id, a.path, a.size, a.mtime_ns),
+        file_arrived=commands_pb2.FileArrived(job_name=a.job_name, watch_id=a.watch_id, path=a.path, size=a.size,
+                                              mtime_ns=a.mtime_ns, agent_id=agent_id))

@@ -13,7 +13,8 @@ from wloadctl.proto.v1 import auth_pb2, commands_pb2, secrets_pb2
 from wloadctl.state.audit import capped, to_dict, to_json
 
 # High-volume machinery of the controller: the runs' own transitions record them.
-NOT_AUDITED = frozenset({"noop", "dispatch_runs", "record_run_events", "fire_schedules", "prune_runs"})
+NOT_AUDITED = frozenset({"noop", "dispatch_runs", "record_run_events", "fire_schedules", "prune_runs",
+                         "file_arrived"})
 
 _OPERATION = {
     "apply_jobs": "job.apply", "delete_job": "job.delete", "set_member": "member.set",

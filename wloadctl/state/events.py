@@ -9,16 +9,18 @@ from __future__ import annotations
 import grpc
 import lmdb
 
+from wloadctl.model import files
 from wloadctl.proto.v1 import commands_pb2, jobs_pb2
 from wloadctl.state.results import ok as _ok
 from wloadctl.state.runs import MAX_PARAMS, RunTables
 
-EVENT_DBS = (b"event_subs",)
+EVENT_DBS = (b"event_subs", b"file_jobs")
 
 
 class EventTables:
     def __init__(self, dbs: dict[bytes, lmdb._Database], runs: RunTables) -> None:
         self.subs = dbs[b"event_subs"]  # event \0 job -> b""
+        self.file_jobs = dbs[b"file_jobs"]  # job -> b"": the jobs with file triggers (the leader's watch list)
         self.jobs = dbs[b"jobs"]
         self.runs = runs
 
@@ -41,6 +43,36 @@ class EventTables:
             txn.delete(trigger.name.encode() + b"\0" + spec.name.encode(), db=self.subs)
         for trigger in new.events if new is not None else []:
             txn.put(trigger.name.encode() + b"\0" + spec.name.encode(), b"", db=self.subs)
+        if new is not None and new.file_triggers:
+            txn.put(spec.name.encode(), b"", db=self.file_jobs)
+        else:
+            txn.delete(spec.name.encode(), db=self.file_jobs)
+
+    def jobs_with_file_triggers(self, txn: lmdb.Transaction) -> list[str]:
+        return [bytes(k).decode() for k in txn.cursor(db=self.file_jobs).iternext(keys=True, values=False)]
+
+    def file_arrived(self, txn: lmdb.Transaction, cmd: commands_pb2.FileArrived, now_ms: int,
+                     idempotency_key: str) -> commands_pb2.CommandResult:
+        """A run for a file an agent found, if the job still has that trigger and the file fits it;
+        otherwise nothing (an answer, so that the agent stops reporting it)."""
+        raw = txn.get(cmd.job_name.encode(), db=self.jobs) if 0 < len(cmd.job_name) <= 512 else None
+        if raw is None:
+            return _ok(message=f"job {cmd.job_name[:100]!r} no longer exists")
+        job = jobs_pb2.JobVersion.FromString(raw)
+        if job.spec.suspended:
+            return _ok(message="the job is suspended")
+        for index, trigger in enumerate(job.spec.file_triggers):
+            if files.watch_id(job.spec.name, index, trigger) != cmd.watch_id:
+                continue
+            if len(cmd.path) > files.MAX_PATH or "\0" in cmd.path or not files.matches(trigger, cmd.path):
+                return commands_pb2.CommandResult(code=grpc.StatusCode.INVALID_ARGUMENT.value[0],
+                                                  message=f"path: not a file matching {trigger.glob!r} in "
+                                                          f"{trigger.directory!r}")
+            cause = f"file {cmd.path} (found by agent {cmd.agent_id[:100]})"
+            run_id = self.runs.create_run(txn, job, {files.param(trigger): cmd.path}, cause, now_ms,
+                                          idempotency_key, event=f"file:{trigger.directory}/{trigger.glob}"[:300])
+            return _ok(run_ids=[run_id])
+        return _ok(message="the job no longer has that file trigger")
 
     def emit(self, txn: lmdb.Transaction, cmd: commands_pb2.EmitEvent, now_ms: int,
              idempotency_key: str) -> commands_pb2.CommandResult:

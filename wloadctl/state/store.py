@@ -214,7 +214,7 @@ _HANDLED = frozenset({
     "auth_bootstrap", "put_user", "delete_user", "put_role", "delete_role", "record_login", "revoke_session",
     "create_api_key", "revoke_api_key", "set_security_policy", "record_audit", "request_approval", "decide_approval",
     "set_secret", "delete_secret", "fire_schedules", "suspend_job", "apply_calendars", "delete_calendar",
-    "emit_event", "prune_runs",
+    "emit_event", "prune_runs", "file_arrived",
 })
 
 
@@ -224,7 +224,7 @@ _AUTH_NEUTRAL = frozenset({
     "apply_jobs", "delete_job", "noop", "begin_epoch", "register_agent", "mark_agent_lost", "trigger_run",
     "dispatch_runs", "record_run_events", "request_kill", "record_audit", "set_secret", "delete_secret",
     "fire_schedules", "suspend_job", "apply_calendars", "delete_calendar", "emit_event",
-    "prune_runs",
+    "prune_runs", "file_arrived",
 })
 
 
@@ -380,7 +380,7 @@ class Store:
     def view(self) -> Iterator[StateView]:
         """One consistent snapshot for a tick of planning (read-only, valid inside the block)."""
         with self._reading() as txn:
-            yield StateView(txn, self.runs, self.schedules)
+            yield StateView(txn, self.runs, self.schedules, self.events)
 
     def get_calendar(self, name: str, version: int = 0) -> jobs_pb2.CalendarVersion | None:
         with self._reading() as txn:
@@ -726,6 +726,8 @@ class Store:
             return self.events.emit(txn, cmd.emit_event, now_ms, cmd.idempotency_key)
         if kind == "prune_runs":
             return self.runs.prune(txn, cmd.prune_runs)
+        if kind == "file_arrived":
+            return self.events.file_arrived(txn, cmd.file_arrived, now_ms, cmd.idempotency_key)
         if kind == "auth_bootstrap":
             return self.auth.bootstrap(txn, cmd.auth_bootstrap, now_ms, raft_index)
         if kind == "put_user":

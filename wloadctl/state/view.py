@@ -11,16 +11,30 @@ import lmdb
 
 from wloadctl.proto.v1 import jobs_pb2, runs_pb2
 from wloadctl.scheduler.firing import DueJob
+from wloadctl.state.events import EventTables
 from wloadctl.state.runs import RunTables
 from wloadctl.state.schedules import ScheduleTables
 
 
 class StateView:
-    def __init__(self, txn: lmdb.Transaction, runs: RunTables, schedules: ScheduleTables) -> None:
+    def __init__(self, txn: lmdb.Transaction, runs: RunTables, schedules: ScheduleTables,
+                 events: EventTables | None = None) -> None:
         self._txn = txn
         self._jobs = runs.jobs
         self._runs = runs
         self._schedules = schedules
+        self._events = events
+
+    def file_trigger_jobs(self, limit: int) -> list[jobs_pb2.JobVersion]:
+        """The jobs with file triggers (an index kept at apply: no scan of the other jobs)."""
+        if self._events is None:
+            return []
+        out = []
+        for name in self._events.jobs_with_file_triggers(self._txn)[:limit]:
+            raw = self._txn.get(name.encode(), db=self._jobs)
+            if raw:
+                out.append(jobs_pb2.JobVersion.FromString(raw))
+        return out
 
     def epoch_info(self) -> runs_pb2.EpochInfo:
         return self._runs.epoch(self._txn)

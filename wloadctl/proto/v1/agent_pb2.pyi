@@ -151,20 +151,42 @@ class RejectedMessage(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., highest_epoch: _Optional[int] = ..., what: _Optional[str] = ...) -> None: ...
 
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "heartbeat", "events", "inquiry_reply", "log_chunk", "rejected")
+    __slots__ = ("hello", "heartbeat", "events", "inquiry_reply", "log_chunk", "rejected", "file_arrivals")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     INQUIRY_REPLY_FIELD_NUMBER: _ClassVar[int]
     LOG_CHUNK_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
+    FILE_ARRIVALS_FIELD_NUMBER: _ClassVar[int]
     hello: AgentHello
     heartbeat: AgentHeartbeat
     events: EventBatch
     inquiry_reply: InquiryReply
     log_chunk: LogChunk
     rejected: RejectedMessage
-    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., heartbeat: _Optional[_Union[AgentHeartbeat, _Mapping]] = ..., events: _Optional[_Union[EventBatch, _Mapping]] = ..., inquiry_reply: _Optional[_Union[InquiryReply, _Mapping]] = ..., log_chunk: _Optional[_Union[LogChunk, _Mapping]] = ..., rejected: _Optional[_Union[RejectedMessage, _Mapping]] = ...) -> None: ...
+    file_arrivals: FileArrivals
+    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., heartbeat: _Optional[_Union[AgentHeartbeat, _Mapping]] = ..., events: _Optional[_Union[EventBatch, _Mapping]] = ..., inquiry_reply: _Optional[_Union[InquiryReply, _Mapping]] = ..., log_chunk: _Optional[_Union[LogChunk, _Mapping]] = ..., rejected: _Optional[_Union[RejectedMessage, _Mapping]] = ..., file_arrivals: _Optional[_Union[FileArrivals, _Mapping]] = ...) -> None: ...
+
+class FileArrivals(_message.Message):
+    __slots__ = ("files",)
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    files: _containers.RepeatedCompositeFieldContainer[FileArrival]
+    def __init__(self, files: _Optional[_Iterable[_Union[FileArrival, _Mapping]]] = ...) -> None: ...
+
+class FileArrival(_message.Message):
+    __slots__ = ("watch_id", "job_name", "path", "size", "mtime_ns")
+    WATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_NAME_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    MTIME_NS_FIELD_NUMBER: _ClassVar[int]
+    watch_id: str
+    job_name: str
+    path: str
+    size: int
+    mtime_ns: int
+    def __init__(self, watch_id: _Optional[str] = ..., job_name: _Optional[str] = ..., path: _Optional[str] = ..., size: _Optional[int] = ..., mtime_ns: _Optional[int] = ...) -> None: ...
 
 class EventBatch(_message.Message):
     __slots__ = ("events",)
@@ -207,7 +229,7 @@ class Assignment(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., attempt: _Optional[int] = ..., spec: _Optional[_Union[_jobs_pb2.JobSpec, _Mapping]] = ..., params: _Optional[_Mapping[str, str]] = ..., secret_env: _Optional[_Mapping[str, str]] = ..., secret_error: _Optional[str] = ..., slot_ms: _Optional[int] = ..., business_date: _Optional[str] = ...) -> None: ...
 
 class ReplicaMessage(_message.Message):
-    __slots__ = ("epoch", "replica_id", "leader", "state_epoch", "heartbeat_ack", "inquiry", "dispatch", "kill", "log_request", "event_ack", "welcome", "step_down", "epoch_notice")
+    __slots__ = ("epoch", "replica_id", "leader", "state_epoch", "heartbeat_ack", "inquiry", "dispatch", "kill", "log_request", "event_ack", "welcome", "step_down", "epoch_notice", "file_watches", "file_ack")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     LEADER_FIELD_NUMBER: _ClassVar[int]
@@ -221,6 +243,8 @@ class ReplicaMessage(_message.Message):
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     STEP_DOWN_FIELD_NUMBER: _ClassVar[int]
     EPOCH_NOTICE_FIELD_NUMBER: _ClassVar[int]
+    FILE_WATCHES_FIELD_NUMBER: _ClassVar[int]
+    FILE_ACK_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     replica_id: str
     leader: bool
@@ -234,7 +258,39 @@ class ReplicaMessage(_message.Message):
     welcome: Welcome
     step_down: StepDown
     epoch_notice: EpochNotice
-    def __init__(self, epoch: _Optional[int] = ..., replica_id: _Optional[str] = ..., leader: _Optional[bool] = ..., state_epoch: _Optional[int] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., inquiry: _Optional[_Union[Inquiry, _Mapping]] = ..., dispatch: _Optional[_Union[DispatchBatch, _Mapping]] = ..., kill: _Optional[_Union[KillRun, _Mapping]] = ..., log_request: _Optional[_Union[LogRequest, _Mapping]] = ..., event_ack: _Optional[_Union[EventAck, _Mapping]] = ..., welcome: _Optional[_Union[Welcome, _Mapping]] = ..., step_down: _Optional[_Union[StepDown, _Mapping]] = ..., epoch_notice: _Optional[_Union[EpochNotice, _Mapping]] = ...) -> None: ...
+    file_watches: FileWatches
+    file_ack: FileArrivalAck
+    def __init__(self, epoch: _Optional[int] = ..., replica_id: _Optional[str] = ..., leader: _Optional[bool] = ..., state_epoch: _Optional[int] = ..., heartbeat_ack: _Optional[_Union[HeartbeatAck, _Mapping]] = ..., inquiry: _Optional[_Union[Inquiry, _Mapping]] = ..., dispatch: _Optional[_Union[DispatchBatch, _Mapping]] = ..., kill: _Optional[_Union[KillRun, _Mapping]] = ..., log_request: _Optional[_Union[LogRequest, _Mapping]] = ..., event_ack: _Optional[_Union[EventAck, _Mapping]] = ..., welcome: _Optional[_Union[Welcome, _Mapping]] = ..., step_down: _Optional[_Union[StepDown, _Mapping]] = ..., epoch_notice: _Optional[_Union[EpochNotice, _Mapping]] = ..., file_watches: _Optional[_Union[FileWatches, _Mapping]] = ..., file_ack: _Optional[_Union[FileArrivalAck, _Mapping]] = ...) -> None: ...
+
+class FileWatches(_message.Message):
+    __slots__ = ("watches",)
+    WATCHES_FIELD_NUMBER: _ClassVar[int]
+    watches: _containers.RepeatedCompositeFieldContainer[FileWatch]
+    def __init__(self, watches: _Optional[_Iterable[_Union[FileWatch, _Mapping]]] = ...) -> None: ...
+
+class FileWatch(_message.Message):
+    __slots__ = ("id", "job_name", "directory", "glob", "stable_ms", "include_existing", "since_ms")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_NAME_FIELD_NUMBER: _ClassVar[int]
+    DIRECTORY_FIELD_NUMBER: _ClassVar[int]
+    GLOB_FIELD_NUMBER: _ClassVar[int]
+    STABLE_MS_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_EXISTING_FIELD_NUMBER: _ClassVar[int]
+    SINCE_MS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    job_name: str
+    directory: str
+    glob: str
+    stable_ms: int
+    include_existing: bool
+    since_ms: int
+    def __init__(self, id: _Optional[str] = ..., job_name: _Optional[str] = ..., directory: _Optional[str] = ..., glob: _Optional[str] = ..., stable_ms: _Optional[int] = ..., include_existing: _Optional[bool] = ..., since_ms: _Optional[int] = ...) -> None: ...
+
+class FileArrivalAck(_message.Message):
+    __slots__ = ("files",)
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    files: _containers.RepeatedCompositeFieldContainer[FileArrival]
+    def __init__(self, files: _Optional[_Iterable[_Union[FileArrival, _Mapping]]] = ...) -> None: ...
 
 class EpochNotice(_message.Message):
     __slots__ = ()

@@ -67,7 +67,7 @@ RETRY: LostPolicy
 FAIL: LostPolicy
 
 class JobSpec(_message.Message):
-    __slots__ = ("name", "domain", "description", "labels", "command", "env", "working_dir", "timeout_seconds", "agent_selector", "lost_policy", "max_attempts", "task_type", "run_as", "secret_env", "schedules", "time_zone", "start_ms", "end_ms", "jitter_seconds", "dst_gap", "dst_repeat", "misfire", "overlap", "suspended", "calendars", "non_working_day", "business_day_start_minutes", "events", "keep_runs", "keep_runs_seconds")
+    __slots__ = ("name", "domain", "description", "labels", "command", "env", "working_dir", "timeout_seconds", "agent_selector", "lost_policy", "max_attempts", "task_type", "run_as", "secret_env", "schedules", "time_zone", "start_ms", "end_ms", "jitter_seconds", "dst_gap", "dst_repeat", "misfire", "overlap", "suspended", "calendars", "non_working_day", "business_day_start_minutes", "events", "keep_runs", "keep_runs_seconds", "file_triggers")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +126,7 @@ class JobSpec(_message.Message):
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     KEEP_RUNS_FIELD_NUMBER: _ClassVar[int]
     KEEP_RUNS_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FILE_TRIGGERS_FIELD_NUMBER: _ClassVar[int]
     name: str
     domain: str
     description: str
@@ -156,7 +157,22 @@ class JobSpec(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[EventTrigger]
     keep_runs: int
     keep_runs_seconds: int
-    def __init__(self, name: _Optional[str] = ..., domain: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Union[JobCommand, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ..., working_dir: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., agent_selector: _Optional[_Mapping[str, str]] = ..., lost_policy: _Optional[_Union[LostPolicy, str]] = ..., max_attempts: _Optional[int] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., run_as: _Optional[str] = ..., secret_env: _Optional[_Mapping[str, str]] = ..., schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ..., time_zone: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., jitter_seconds: _Optional[int] = ..., dst_gap: _Optional[_Union[DstGapPolicy, str]] = ..., dst_repeat: _Optional[_Union[DstRepeatPolicy, str]] = ..., misfire: _Optional[_Union[MisfirePolicy, _Mapping]] = ..., overlap: _Optional[_Union[OverlapPolicy, str]] = ..., suspended: _Optional[bool] = ..., calendars: _Optional[_Iterable[str]] = ..., non_working_day: _Optional[_Union[NonWorkingDayPolicy, str]] = ..., business_day_start_minutes: _Optional[int] = ..., events: _Optional[_Iterable[_Union[EventTrigger, _Mapping]]] = ..., keep_runs: _Optional[int] = ..., keep_runs_seconds: _Optional[int] = ...) -> None: ...
+    file_triggers: _containers.RepeatedCompositeFieldContainer[FileTrigger]
+    def __init__(self, name: _Optional[str] = ..., domain: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., command: _Optional[_Union[JobCommand, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ..., working_dir: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., agent_selector: _Optional[_Mapping[str, str]] = ..., lost_policy: _Optional[_Union[LostPolicy, str]] = ..., max_attempts: _Optional[int] = ..., task_type: _Optional[_Union[TaskType, str]] = ..., run_as: _Optional[str] = ..., secret_env: _Optional[_Mapping[str, str]] = ..., schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ..., time_zone: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., jitter_seconds: _Optional[int] = ..., dst_gap: _Optional[_Union[DstGapPolicy, str]] = ..., dst_repeat: _Optional[_Union[DstRepeatPolicy, str]] = ..., misfire: _Optional[_Union[MisfirePolicy, _Mapping]] = ..., overlap: _Optional[_Union[OverlapPolicy, str]] = ..., suspended: _Optional[bool] = ..., calendars: _Optional[_Iterable[str]] = ..., non_working_day: _Optional[_Union[NonWorkingDayPolicy, str]] = ..., business_day_start_minutes: _Optional[int] = ..., events: _Optional[_Iterable[_Union[EventTrigger, _Mapping]]] = ..., keep_runs: _Optional[int] = ..., keep_runs_seconds: _Optional[int] = ..., file_triggers: _Optional[_Iterable[_Union[FileTrigger, _Mapping]]] = ...) -> None: ...
+
+class FileTrigger(_message.Message):
+    __slots__ = ("directory", "glob", "stable_ms", "param", "include_existing")
+    DIRECTORY_FIELD_NUMBER: _ClassVar[int]
+    GLOB_FIELD_NUMBER: _ClassVar[int]
+    STABLE_MS_FIELD_NUMBER: _ClassVar[int]
+    PARAM_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_EXISTING_FIELD_NUMBER: _ClassVar[int]
+    directory: str
+    glob: str
+    stable_ms: int
+    param: str
+    include_existing: bool
+    def __init__(self, directory: _Optional[str] = ..., glob: _Optional[str] = ..., stable_ms: _Optional[int] = ..., param: _Optional[str] = ..., include_existing: _Optional[bool] = ...) -> None: ...
 
 class EventTrigger(_message.Message):
     __slots__ = ("name", "params")
