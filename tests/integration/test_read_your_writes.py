@@ -79,3 +79,12 @@ def test_a_replica_behind_the_callers_index_says_so_and_bounds_its_wait(cluster:
         with pytest.raises(grpc.RpcError) as bad:
             stub.Status(api_pb2.StatusRequest(), timeout=2, metadata=((MIN_INDEX_HEADER, "-1"),))
         assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_status_counts_what_the_state_holds(cluster: LocalCluster) -> None:
+    with cluster.client(_followers_first(cluster)) as c:
+        c.apply_jobs([jobs_pb2.JobSpec(name=f"counted-{i}", command=jobs_pb2.JobCommand(shell="true"))
+                      for i in range(3)])
+        state = c.status().state
+    assert state.jobs >= 3 and state.job_versions >= state.jobs and state.state_bytes > 0
+    assert state.idempotency_records >= 1 and state.journal_entries > 0

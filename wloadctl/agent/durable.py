@@ -68,11 +68,41 @@ class AgentDurableState:
                 txn.put(_U64.pack(self._seq), event.SerializeToString(), db=self._unacked)
             txn.put(_SEQ, _U64.pack(self._seq), db=self._meta)
 
-    def ack(self, seq: int) -> None:
+    def ack(self, seq: int, now_ms: int = 0) -> None:
+        """The leader committed the results up to ``seq``. Their attempts are final in the state from now
+        on (no leader re-sends them), so their accepted records may go after a while: marked with ``now_ms``."""
         with self.env.begin(write=True) as txn:
             cur = txn.cursor(db=self._unacked)
             while cur.first() and _U64.unpack(cur.key())[0] <= seq:
+                event = agent_pb2.RunEvent.FromString(cur.value())
+                if event.kind in (agent_pb2.RunEvent.FINISHED, agent_pb2.RunEvent.REJECTED) and now_ms:
+                    key = event.run_id.encode() + b"\0" + _U64.pack(event.attempt)
+                    if txn.get(key, db=self._attempts) is not None:
+                        txn.put(key, _U64.pack(now_ms), db=self._attempts)
                 cur.delete()
+
+    def prune_attempts(self, before_ms: int, limit: int = 10_000) -> int:
+        """Remove accepted-attempt records whose results the leader acknowledged before ``before_ms``
+        (at most ``limit`` per call); records of attempts not acknowledged are kept."""
+        removed = 0
+        with self.env.begin(write=True) as txn:
+            cur = txn.cursor(db=self._attempts)
+            if not cur.first():
+                return 0
+            while removed < limit:
+                value = cur.value()
+                if len(value) == _U64.size and 0 < _U64.unpack(value)[0] < before_ms:
+                    removed += 1
+                    if not cur.delete():
+                        break
+                    continue
+                if not cur.next():
+                    break
+        return removed
+
+    def attempt_records(self) -> int:
+        with self.env.begin() as txn:
+            return int(txn.stat(self._attempts)["entries"])
 
     def unacked(self) -> list[agent_pb2.RunEvent]:
         with self.env.begin() as txn:

@@ -40,6 +40,7 @@ from wloadctl.agent.durable import AgentDurableState
 from wloadctl.agent.executor import ExecError, ExecEvent, ExecSpec, Executor, own_user
 from wloadctl.agent.filewatch import FileWatcher
 from wloadctl.agent.logstore import LogStore
+from wloadctl.agent.workdirs import expire_run_dirs
 from wloadctl.config import AgentConfig, ConfigError, describe_error, ensure_dir, load_agent_config
 from wloadctl.config.server import DEFAULT_MAX_MESSAGE_BYTES
 from wloadctl.logs import setup_logging
@@ -55,6 +56,7 @@ _MAX_MESSAGE = DEFAULT_MAX_MESSAGE_BYTES  # as the replicas' max_message_bytes
 FILE_SCAN_INTERVAL_S = 1.0
 FILE_RESEND_INTERVAL_S = 5.0
 FILE_REPORT_MAX = 1000
+HOUSEKEEPING_INTERVAL_S = 600.0
 
 
 @dataclass
@@ -95,7 +97,8 @@ class Agent:
         self.config = config
         self.credentials = credentials
         self.durable = AgentDurableState(config.work_dir / "state")
-        self.logs = LogStore(config.work_dir / "logs", retention_seconds=config.log_retention_hours * 3600)
+        self.logs = LogStore(config.work_dir / "logs", retention_seconds=config.log_retention_hours * 3600,
+                             max_total_bytes=int(config.log_max_total_gib * (1 << 30)))
         self.loop = asyncio.get_running_loop()
         self.executor = Executor(config.work_dir, self.logs, self._from_executor_thread,
                                  max_workers=min(64, max(4, config.capacity)),
@@ -264,7 +267,7 @@ class Agent:
                 self.executor.kill(msg.kill.run_id, msg.kill.attempt)
         elif kind == "event_ack":
             if self._from_leader(link, msg, "event ack"):
-                self.durable.ack(msg.event_ack.seq)
+                self.durable.ack(msg.event_ack.seq, now_ms=time.time_ns() // 1_000_000)
         elif kind == "file_watches":
             if self._from_leader(link, msg, "file watches"):
                 self._file_ops.put_nowait(("watches", msg.file_watches))
@@ -571,11 +574,25 @@ class Agent:
                 next_scan = time.monotonic() + FILE_SCAN_INTERVAL_S
 
     async def _expire_logs(self) -> None:
+        """Retention on the agent: logs (age, total size), per-attempt work directories (age, count) and
+        the records of attempts whose results the leader acknowledged long ago."""
         while not self.stop.is_set():
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.logs.expire)
+                await asyncio.to_thread(self.housekeeping)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), 600)
+                await asyncio.wait_for(self.stop.wait(), HOUSEKEEPING_INTERVAL_S)
+
+    def housekeeping(self) -> dict[str, int]:
+        c = self.config
+        now = time.time()
+        running = {f"{run_id}-{attempt}" for run_id, attempt, *_ in self.executor.running()}
+        out = {"logs": self.logs.expire(),
+               "run_dirs": expire_run_dirs(c.work_dir / "runs", running, c.run_dirs_kept_hours * 3600,
+                                           c.max_run_dirs, now),
+               "attempt_records": self.durable.prune_attempts(int((now - c.log_retention_hours * 3600) * 1000))}
+        if any(out.values()):
+            log.info("retention removed old records", extra=out)
+        return out
 
 
 def tls_credentials(config: AgentConfig, insecure: bool) -> grpc.ChannelCredentials | None:

@@ -36,6 +36,8 @@ class ClusterServicer(api_pb2_grpc.ClusterServiceServicer):
             commit_index=raw["commit_index"], applied_index=raw["applied_index"], has_quorum=raw["has_quorum"],
             role=raw["role"], log_entries=raw["log_entries"], snapshot_index=raw["snapshot_index"],
             state_time_ms=api.store.state_time_ms())
+        status.state.CopyFrom(api.store.sizes())
+        status.state.journal_entries = raw["log_entries"]
         info = api.store.epoch_info()
         status.epoch = info.epoch
         status.dispatch_forced = info.forced and info.epoch == status.epoch

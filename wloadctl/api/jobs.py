@@ -16,7 +16,7 @@ from wloadctl.scheduler.calendars import days_between, parse_date
 from wloadctl.scheduler.calendars import spec_problems as calendar_problems
 from wloadctl.scheduler.preview import fire_times
 from wloadctl.security.permissions import Permission
-from wloadctl.state.store import MAX_IDEMPOTENCY_KEY
+from wloadctl.state.store import JOB_VERSIONS_KEPT, MAX_IDEMPOTENCY_KEY
 
 _SERVICE = "/wloadctl.v1.JobService/"
 MAX_PAGE_SIZE = 1000
@@ -104,6 +104,11 @@ class JobServicer(api_pb2_grpc.JobServiceServicer):
         if job is None:
             what = f"version {request.version} of job {request.name!r}" if request.version else \
                 f"job {request.name!r}"
+            oldest = self.api.store.oldest_version(request.name) if request.version else 0
+            if oldest and request.version < oldest:
+                await context.abort(grpc.StatusCode.NOT_FOUND,
+                                    f"version: {what} was removed by retention (the newest {JOB_VERSIONS_KEPT} "
+                                    f"versions are kept; the oldest now is {oldest})")
             await context.abort(grpc.StatusCode.NOT_FOUND, f"name: {what} not found")
         await require(context, Permission.JOB_READ, job.spec.domain)
         return job

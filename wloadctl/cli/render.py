@@ -344,6 +344,13 @@ def cluster_status(status: api_pb2.ClusterStatus) -> str:
     ]
     if status.dispatch_forced:
         header.append(("dispatch", "forced by an operator (no agent quorum needed)"))
+    if status.HasField("state"):
+        st = status.state
+        header.append(("state", f"{st.jobs:,} jobs ({st.job_versions:,} versions), {st.runs:,} runs "
+                                f"({st.runs_active:,} not final), {st.calendars:,} calendars, "
+                                f"{st.misfires:,} misfire records, {st.audit_records:,} audit records, "
+                                f"{st.idempotency_records:,} retry answers; {_bytes(st.state_bytes)} on disk, "
+                                f"{st.journal_entries:,} journal entries"))
     lines = [f"{key + ':':<15}{value}" for key, value in header]
     if status.takeover_phase == "degraded":
         lines.append(f"DEGRADED: no agent quorum ({status.agents_confirmed} of {status.agents_required} agents "
@@ -358,6 +365,14 @@ def cluster_status(status: api_pb2.ClusterStatus) -> str:
     table = output.render_table(
         ("ID", "RAFT ADDRESS", "API ADDRESS", "ROLE", "CONNECTED", "MATCH INDEX", "LAG"), rows)
     return "\n".join(lines) + "\n\n" + table
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
 
 
 def digest_table(results: Sequence[dict[str, Any]]) -> str:

@@ -17,7 +17,8 @@ _LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")  # as a job's runAs (wloadctl/model/rules.py)
 
 _KEYS = {"agent_id", "capacity", "labels", "replicas", "work_dir", "lease_seconds", "orphan_policy",
-         "log_retention_hours", "tls", "log", "leader_silence_seconds", "kill_jobs_with_agent",
+         "log_retention_hours", "log_max_total_gib", "run_dirs_kept_hours", "max_run_dirs", "tls", "log",
+         "leader_silence_seconds", "kill_jobs_with_agent",
          "allowed_run_as", "allowed_commands", "allow_scripts"}
 
 
@@ -31,6 +32,9 @@ class AgentConfig:
     lease_seconds: float = 3.0
     orphan_policy: str = "kill"
     log_retention_hours: float = 168.0
+    log_max_total_gib: float = 10.0       # logs beyond this go, the oldest first
+    run_dirs_kept_hours: float = 168.0    # per-attempt work directories (WORK_DIR/runs) kept this long
+    max_run_dirs: int = 10_000            # and at most this many (the oldest go first)
     leader_silence_seconds: float = 0.5
     kill_jobs_with_agent: bool = True     # with orphan_policy kill: jobs die if the agent process dies
     # What the agent runs (wloadctl/model/policy.py): runAs users besides its own (root only when
@@ -117,6 +121,9 @@ def parse_agent_config(doc: dict[str, Any], base: Path = Path(".")) -> AgentConf
         agent_id=agent_id, replicas=tuple(replicas), work_dir=base / work_dir, capacity=capacity, labels=dict(labels),
         lease_seconds=_number(doc, "lease_seconds", 3.0, 0.5, 3600),
         orphan_policy=orphan, log_retention_hours=_number(doc, "log_retention_hours", 168, 0.01, 24 * 365),
+        log_max_total_gib=_number(doc, "log_max_total_gib", 10, 0.001, 100_000),
+        run_dirs_kept_hours=_number(doc, "run_dirs_kept_hours", 168, 0.01, 24 * 365),
+        max_run_dirs=int(_number(doc, "max_run_dirs", 10_000, 1, 10_000_000)),
         leader_silence_seconds=_number(doc, "leader_silence_seconds", 0.5, 0.05, 60),
         kill_jobs_with_agent=kill_with_agent,
         allowed_run_as=allowed_run_as or (), allowed_commands=allowed_commands, allow_scripts=allow_scripts,

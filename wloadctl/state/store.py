@@ -30,7 +30,7 @@ from google.protobuf.message import DecodeError
 from wloadctl.fsutil import fsync_dir, is_storage_error, storage_write_failed
 from wloadctl.model.members import MemberError, check_member_id, member_problem
 from wloadctl.model.rules import SpecError, normalize, validate_specs
-from wloadctl.proto.v1 import approval_pb2, audit_pb2, auth_pb2, commands_pb2, jobs_pb2, runs_pb2, secrets_pb2
+from wloadctl.proto.v1 import api_pb2, approval_pb2, audit_pb2, auth_pb2, commands_pb2, jobs_pb2, runs_pb2, secrets_pb2
 from wloadctl.scheduler.calendars import WorkingDays
 from wloadctl.state import audit_entries
 from wloadctl.state.approvals import APPROVAL_DBS, APPROVAL_MESSAGES, ApprovalTables
@@ -56,6 +56,10 @@ _DB_NAMES = (
 )
 
 _APPLIED_INDEX = b"applied_index"
+# Retention of job versions (a constant: every replica must trim the same): the newest this many of
+# each job are kept; each new version removes at most VERSION_TRIM_STEP of the oldest.
+JOB_VERSIONS_KEPT = 100
+VERSION_TRIM_STEP = 4
 _STATE_TIME = b"state_time_ms"
 # Version of the stored bytes. 2: every protobuf value is canonical (wloadctl.state.encoding);
 # data dirs written before (format 1, no key) are re-encoded once when the store opens.
@@ -488,6 +492,18 @@ class Store:
                     size += len(raw)
                 last = bytes(name).decode()
         return JobPage(out, last if more else "")
+
+    def sizes(self) -> api_pb2.StateSize:
+        """Record counts (O(1) each: LMDB keeps them) and the pages in use."""
+        with self._reading() as txn:
+            def n(name: bytes) -> int:
+                return int(txn.stat(self._dbs[name])["entries"])
+
+            info, stat = self.env.info(), self.env.stat()
+            return api_pb2.StateSize(
+                jobs=n(b"jobs"), job_versions=n(b"job_versions"), runs=n(b"runs"), runs_active=n(b"runs_active"),
+                calendars=n(b"calendars"), misfires=n(b"misfires"), audit_records=n(b"audit"),
+                idempotency_records=n(b"idem"), state_bytes=(int(info["last_pgno"]) + 1) * int(stat["psize"]))
 
     def count_jobs(self) -> int:
         with self._reading() as txn:
@@ -998,6 +1014,7 @@ class Store:
             data = encode(jv)
             txn.put(name_b, data, db=self._dbs[b"jobs"])
             txn.put(_version_key(spec.name, version), data, db=self._dbs[b"job_versions"])
+            self._trim_versions(txn, spec.name, version)
             txn.put(spec.domain.encode() + b"\0" + name_b, b"", db=self._dbs[b"domains"])
             self.calendars.job_applied(txn, current.spec if current_raw is not None else None, spec)
             self.events.job_applied(txn, current.spec if current_raw is not None else None, spec)
@@ -1014,6 +1031,27 @@ class Store:
         spec.suspended = cmd.suspended
         # Already so: apply_jobs answers "unchanged" with the current version.
         return self._apply_jobs(txn, [spec], now_ms, raft_index)
+
+    def _trim_versions(self, txn: lmdb.Transaction, name: str, newest: int) -> None:
+        """Retention of job versions: the newest JOB_VERSIONS_KEPT stay. Bounded work per new version
+        (a few more than one, so a history longer than the bound shrinks to it as the job changes)."""
+        cur = txn.cursor(db=self._dbs[b"job_versions"])
+        prefix = name.encode() + b"\0"
+        for _ in range(VERSION_TRIM_STEP):
+            if not cur.set_range(prefix) or not cur.key().startswith(prefix):
+                return
+            if _U64.unpack(cur.key()[len(prefix):])[0] > newest - JOB_VERSIONS_KEPT:
+                return
+            cur.delete()
+
+    def oldest_version(self, name: str) -> int:
+        """The oldest version of the job still kept (0: none)."""
+        prefix = name.encode() + b"\0"
+        with self._reading() as txn:
+            cur = txn.cursor(db=self._dbs[b"job_versions"])
+            if cur.set_range(prefix) and cur.key().startswith(prefix):
+                return int(_U64.unpack(cur.key()[len(prefix):])[0])
+        return 0
 
     def _next_version(self, txn: lmdb.Transaction, name_b: bytes) -> int:
         raw = txn.get(name_b, db=self._dbs[b"job_seq"])

@@ -257,7 +257,7 @@ class MemberStatus(_message.Message):
     def __init__(self, id: _Optional[str] = ..., raft_address: _Optional[str] = ..., api_address: _Optional[str] = ..., role: _Optional[str] = ..., connected: _Optional[bool] = ..., match_index: _Optional[int] = ..., lag: _Optional[int] = ..., is_self: _Optional[bool] = ...) -> None: ...
 
 class ClusterStatus(_message.Message):
-    __slots__ = ("self_id", "leader_id", "leader_api_address", "term", "commit_index", "applied_index", "members", "has_quorum", "role", "log_entries", "snapshot_index", "state_time_ms", "epoch", "takeover_phase", "agents_confirmed", "agents_required", "agents_registered", "agents_connected", "dispatch_forced")
+    __slots__ = ("self_id", "leader_id", "leader_api_address", "term", "commit_index", "applied_index", "members", "has_quorum", "role", "log_entries", "snapshot_index", "state_time_ms", "epoch", "takeover_phase", "agents_confirmed", "agents_required", "agents_registered", "agents_connected", "dispatch_forced", "state")
     SELF_ID_FIELD_NUMBER: _ClassVar[int]
     LEADER_ID_FIELD_NUMBER: _ClassVar[int]
     LEADER_API_ADDRESS_FIELD_NUMBER: _ClassVar[int]
@@ -277,6 +277,7 @@ class ClusterStatus(_message.Message):
     AGENTS_REGISTERED_FIELD_NUMBER: _ClassVar[int]
     AGENTS_CONNECTED_FIELD_NUMBER: _ClassVar[int]
     DISPATCH_FORCED_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     self_id: str
     leader_id: str
     leader_api_address: str
@@ -296,7 +297,32 @@ class ClusterStatus(_message.Message):
     agents_registered: int
     agents_connected: int
     dispatch_forced: bool
-    def __init__(self, self_id: _Optional[str] = ..., leader_id: _Optional[str] = ..., leader_api_address: _Optional[str] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStatus, _Mapping]]] = ..., has_quorum: _Optional[bool] = ..., role: _Optional[str] = ..., log_entries: _Optional[int] = ..., snapshot_index: _Optional[int] = ..., state_time_ms: _Optional[int] = ..., epoch: _Optional[int] = ..., takeover_phase: _Optional[str] = ..., agents_confirmed: _Optional[int] = ..., agents_required: _Optional[int] = ..., agents_registered: _Optional[int] = ..., agents_connected: _Optional[int] = ..., dispatch_forced: _Optional[bool] = ...) -> None: ...
+    state: StateSize
+    def __init__(self, self_id: _Optional[str] = ..., leader_id: _Optional[str] = ..., leader_api_address: _Optional[str] = ..., term: _Optional[int] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., members: _Optional[_Iterable[_Union[MemberStatus, _Mapping]]] = ..., has_quorum: _Optional[bool] = ..., role: _Optional[str] = ..., log_entries: _Optional[int] = ..., snapshot_index: _Optional[int] = ..., state_time_ms: _Optional[int] = ..., epoch: _Optional[int] = ..., takeover_phase: _Optional[str] = ..., agents_confirmed: _Optional[int] = ..., agents_required: _Optional[int] = ..., agents_registered: _Optional[int] = ..., agents_connected: _Optional[int] = ..., dispatch_forced: _Optional[bool] = ..., state: _Optional[_Union[StateSize, _Mapping]] = ...) -> None: ...
+
+class StateSize(_message.Message):
+    __slots__ = ("jobs", "job_versions", "runs", "runs_active", "calendars", "misfires", "audit_records", "idempotency_records", "state_bytes", "journal_entries")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    JOB_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    RUNS_ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    CALENDARS_FIELD_NUMBER: _ClassVar[int]
+    MISFIRES_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    STATE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    JOURNAL_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    jobs: int
+    job_versions: int
+    runs: int
+    runs_active: int
+    calendars: int
+    misfires: int
+    audit_records: int
+    idempotency_records: int
+    state_bytes: int
+    journal_entries: int
+    def __init__(self, jobs: _Optional[int] = ..., job_versions: _Optional[int] = ..., runs: _Optional[int] = ..., runs_active: _Optional[int] = ..., calendars: _Optional[int] = ..., misfires: _Optional[int] = ..., audit_records: _Optional[int] = ..., idempotency_records: _Optional[int] = ..., state_bytes: _Optional[int] = ..., journal_entries: _Optional[int] = ...) -> None: ...
 
 class AddMemberRequest(_message.Message):
     __slots__ = ("member", "idempotency_key")
