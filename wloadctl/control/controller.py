@@ -35,16 +35,18 @@ from wloadctl.raft.testhooks import dispatch_pause_s, takeover_pause_s
 from wloadctl.scheduler.placement import AgentSlots, agent_quorum
 from wloadctl.scheduler.plan import (
     LinkView,
+    agent_record,
     file_arrival_command,
     free_slots,
     plan_dispatch,
     plan_file_watches,
     plan_lost_agents,
+    plan_registrations,
+    plan_resends,
     plan_schedules,
+    plan_sweep,
 )
 from wloadctl.scheduler.retention import plan_prune
-from wloadctl.state.encoding import encode
-from wloadctl.state.runs import ON_AGENT_STATES
 from wloadctl.state.secrets import resolve
 from wloadctl.state.store import Store
 
@@ -434,38 +436,31 @@ class Controller:
             self.store.epoch_info().epoch == self.epoch)
 
     async def _register_agents(self) -> None:
-        agents = {a.agent_id: a for a in self.store.agents()}
-        for conn in list(self.conns.values()):
-            if conn.confirmed_epoch != self.epoch:
-                continue  # only agents fenced to this epoch join (or re-join) the pool
-            h = conn.hello
-            known = agents.get(conn.agent_id)
-            record = runs_pb2.Agent(agent_id=h.agent_id, labels=h.labels, capacity=h.capacity, hostname=h.hostname,
-                                    platform=h.platform, cpus=h.cpus, version=h.version, lease_ms=h.lease_ms,
-                                    orphan_policy=h.orphan_policy)
-            if h.HasField("policy"):  # placement reads it from the record
-                record.policy.CopyFrom(h.policy)
-            fingerprint = encode(record)
-            if known is not None and not known.lost_ms and self._registered_hello.get(conn.agent_id) == fingerprint:
+        known = {a.agent_id: a for a in self.store.agents()}
+        # Only agents fenced to this epoch join (or re-join) the pool; one registered with the hello it
+        # still sends, and not lost since, is not even compared with its record again.
+        changed = [c.hello for c in self.conns.values() if c.confirmed_epoch == self.epoch and not (
+            c.agent_id in known and not known[c.agent_id].lost_ms and
+            self._registered_hello.get(c.agent_id) == c.hello.SerializeToString(deterministic=True))]
+        if not changed:
+            return
+        needed = {r.agent_id for r in plan_registrations(known, changed)}
+        for hello in changed:
+            fingerprint = hello.SerializeToString(deterministic=True)
+            if hello.agent_id not in needed:
+                self._registered_hello[hello.agent_id] = fingerprint
                 continue
-            if known is not None and not known.lost_ms:
-                cmp = runs_pb2.Agent()
-                cmp.CopyFrom(known)
-                cmp.ClearField("registered_ms")
-                cmp.ClearField("lost_count")
-                if encode(cmp) == fingerprint:
-                    self._registered_hello[conn.agent_id] = fingerprint
-                    continue
-            result = await self._commit(commands_pb2.Command(register_agent=commands_pb2.RegisterAgent(agent=record)))
+            result = await self._commit(commands_pb2.Command(
+                register_agent=commands_pb2.RegisterAgent(agent=agent_record(hello))))
             if result is not None and result.code == 0:
-                self._registered_hello[conn.agent_id] = fingerprint
-                log.info("agent registered", extra={"agent": conn.agent_id})
+                self._registered_hello[hello.agent_id] = fingerprint
+                log.info("agent registered", extra={"agent": hello.agent_id})
 
     async def _reconcile(self, only: set[str] | None = None) -> None:
         """Step 4: what confirmed agents hold, against the state. Also run for an agent that
         (re)confirms later: a run the state has on it but it does not hold is re-sent, and the
         agent answers for it (started again never: it deduplicates; unknown outcome otherwise)."""
-        active = {(r.run_id, r.attempt): r for r in self.store.on_agent_runs()}
+        active = self.store.on_agent_runs()
         for conn in list(self.conns.values()):
             report = conn.report
             skipped = only is not None and conn.agent_id not in only
@@ -474,9 +469,7 @@ class Controller:
             events = list(report.running) + list(report.unacked)
             if events:
                 self._pending_events.setdefault(conn.agent_id, [])[:0] = events
-            held = {(e.run_id, e.attempt) for e in events}
-            resend = [r for key, r in active.items()
-                      if r.agent_id == conn.agent_id and r.state in ON_AGENT_STATES and key not in held]
+            resend = plan_resends(active, conn.agent_id, {(e.run_id, e.attempt) for e in events})
             if resend:
                 self._send_assignments(conn, resend)
         await self._record_events()
@@ -685,29 +678,22 @@ class Controller:
 
     def _send_kills_and_resends(self) -> None:
         now = self.clock()
-        resend: dict[str, list[runs_pb2.Run]] = {}
-        live = set()
-        live_on: dict[str, set[tuple[str, int]]] = {}
-        for run in self.store.on_agent_runs():
-            key = (run.run_id, run.attempt)
-            live.add(key)
-            live_on.setdefault(run.agent_id, set()).add(key)
-            conn = self.conns.get(run.agent_id)
-            if conn is None:
-                continue
-            if run.kill_requested and now - conn.sent_kill.get(key, 0.0) > 1.0:
-                conn.sent_kill[key] = now
-                self._send(conn, self._message(kill=agent_pb2.KillRun(run_id=run.run_id, attempt=run.attempt)))
-            if run.state == RS.DISPATCHED and now - self._dispatched_at.get(key, 0.0) > self.settings.resend_after_s:
-                resend.setdefault(run.agent_id, []).append(run)
-        for agent_id, runs in resend.items():
+        sent: dict[tuple[str, int], float] = {}
+        for conn in self.conns.values():
+            sent.update(conn.sent_kill)
+        sweep = plan_sweep(self.store.on_agent_runs(), set(self.conns), sent, self._dispatched_at, now,
+                           kill_every_s=1.0, resend_after_s=self.settings.resend_after_s)
+        for agent_id, run_id, attempt in sweep.kills:
+            conn = self.conns[agent_id]
+            conn.sent_kill[(run_id, attempt)] = now
+            self._send(conn, self._message(kill=agent_pb2.KillRun(run_id=run_id, attempt=attempt)))
+        for agent_id, runs in sweep.resends.items():
             self._send_assignments(self.conns[agent_id], runs)  # the agent deduplicates by (run, attempt)
-        for key in set(self._dispatched_at) - live:
+        for key in set(self._dispatched_at) - sweep.live:
             del self._dispatched_at[key]
-        for agent_id, conn in self.conns.items():
+        for conn in self.conns.values():
             # Kills of runs no longer on the agent (ended, lost, moved) are never sent again.
-            held = live_on.get(agent_id, set())
-            for key in [k for k in conn.sent_kill if k not in held]:
+            for key in [k for k in conn.sent_kill if k not in sweep.live]:
                 del conn.sent_kill[key]
 
     # ---- views

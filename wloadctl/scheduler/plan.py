@@ -17,6 +17,8 @@ from wloadctl.proto.v1 import agent_pb2, commands_pb2, jobs_pb2, runs_pb2
 from wloadctl.scheduler.firing import DueJob, plan_firings
 from wloadctl.scheduler.placement import AgentSlots, eligible, lost_agents, place
 
+_ON_AGENT = frozenset({runs_pb2.DISPATCHED, runs_pb2.RUNNING})
+
 
 class View(Protocol):
     """What planning reads from the state (wloadctl.state.view.StateView)."""
@@ -114,3 +116,70 @@ def file_arrival_command(agent_id: str, a: agent_pb2.FileArrival) -> commands_pb
         idempotency_key=files.arrival_key(a.job_name, a.watch_id, a.path, a.size, a.mtime_ns),
         file_arrived=commands_pb2.FileArrived(job_name=a.job_name, watch_id=a.watch_id, path=a.path, size=a.size,
                                               mtime_ns=a.mtime_ns, agent_id=agent_id))
+
+
+def agent_record(hello: agent_pb2.AgentHello) -> runs_pb2.Agent:
+    """The registration an agent's hello asks for (placement reads its policy from the record)."""
+    record = runs_pb2.Agent(agent_id=hello.agent_id, labels=hello.labels, capacity=hello.capacity,
+                            hostname=hello.hostname, platform=hello.platform, cpus=hello.cpus, version=hello.version,
+                            lease_ms=hello.lease_ms, orphan_policy=hello.orphan_policy)
+    if hello.HasField("policy"):
+        record.policy.CopyFrom(hello.policy)
+    return record
+
+
+def plan_registrations(known: Mapping[str, runs_pb2.Agent],
+                       hellos: Sequence[agent_pb2.AgentHello]) -> list[runs_pb2.Agent]:
+    """Agents fenced to this epoch whose record is missing, lost, or differs from what they say now
+    (capacity, labels, policy, version...): each needs a RegisterAgent. ``hellos``: of the agents
+    that confirmed the current epoch (only they join the pool)."""
+    out = []
+    for hello in hellos:
+        record = agent_record(hello)
+        current = known.get(hello.agent_id)
+        if current is not None and not current.lost_ms:
+            same = runs_pb2.Agent()
+            same.CopyFrom(current)
+            same.ClearField("registered_ms")
+            same.ClearField("lost_count")
+            if same.SerializeToString(deterministic=True) == record.SerializeToString(deterministic=True):
+                continue
+        out.append(record)
+    return out
+
+
+def plan_resends(on_agent: Sequence[runs_pb2.Run], agent_id: str,
+                 held: set[tuple[str, int]]) -> list[runs_pb2.Run]:
+    """Reconcile: the attempts the state has on ``agent_id`` that the agent does not report holding
+    (never received, or lost in a crash): sent again; the agent deduplicates by (run, attempt) and
+    answers for each."""
+    return [r for r in on_agent if r.agent_id == agent_id and r.state in _ON_AGENT and
+            (r.run_id, r.attempt) not in held]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    kills: list[tuple[str, str, int]]                 # (agent, run, attempt) to send a KillRun to
+    resends: dict[str, list[runs_pb2.Run]]            # agent -> DISPATCHED attempts to send again
+    live: set[tuple[str, int]]                        # every attempt on an agent (to forget the rest)
+
+
+def plan_sweep(on_agent: Sequence[runs_pb2.Run], connected: set[str], kill_sent: Mapping[tuple[str, int], float],
+               dispatched_at: Mapping[tuple[str, int], float], now: float, kill_every_s: float,
+               resend_after_s: float) -> Sweep:
+    """Kills the state asks for (again every ``kill_every_s`` until the attempt ends), and attempts
+    dispatched ``resend_after_s`` ago that never started (the assignment may have been lost), on the
+    agents with a stream to this leader."""
+    kills: list[tuple[str, str, int]] = []
+    resends: dict[str, list[runs_pb2.Run]] = {}
+    live: set[tuple[str, int]] = set()
+    for run in on_agent:
+        key = (run.run_id, run.attempt)
+        live.add(key)
+        if run.agent_id not in connected:
+            continue
+        if run.kill_requested and now - kill_sent.get(key, 0.0) > kill_every_s:
+            kills.append((run.agent_id, run.run_id, run.attempt))
+        if run.state == runs_pb2.DISPATCHED and now - dispatched_at.get(key, 0.0) > resend_after_s:
+            resends.setdefault(run.agent_id, []).append(run)
+    return Sweep(kills, resends, live)
