@@ -99,3 +99,26 @@ def test_scheduling_metrics_and_misfires_over_the_api(cluster_factory: Any, tmp_
     assert values["wloadctl_schedule_jobs_scheduled"] == 0  # suspended
     assert values["wloadctl_schedule_firing_lateness_seconds_count"] == state.fired
     assert values['wloadctl_schedule_firing_lateness_seconds_bucket{le="+Inf"}'] == state.fired
+
+
+def test_retention_prunes_the_same_runs_on_every_replica(cluster_factory: Any, tmp_path: Path) -> None:
+    records = tmp_path / "records"
+    records.mkdir()
+    cluster: LocalCluster = cluster_factory()
+    cluster.start()
+    cluster.add_agent("a1", capacity=4)
+    spec = every_second("pruned", records)
+    spec.keep_runs = 3
+    with cluster.client() as c:
+        c.apply_jobs([spec])
+        wait_for(lambda: c.next_fire_times("pruned").state.fired >= 10, 60, "ten firings")
+        c.suspend_job("pruned")
+        wait_for(lambda: (rs := all_runs(c, "pruned")) and all(r.state in FINAL for r in rs) and len(rs) <= 3, 60,
+                 "retention to keep the newest 3 finished runs")
+        fired = c.next_fire_times("pruned").state.fired
+        kept = all_runs(c, "pruned")
+    # The job's runs are the cluster's only runs (r1, r2, ... one per slot): the newest three stay.
+    assert sorted(int(r.run_id[1:]) for r in kept) == [fired - 2, fired - 1, fired]
+    assert len(list(records.iterdir())) == fired  # every pruned run had executed (its own record)
+    digests = cluster.wait_converged()
+    assert len(set(digests.values())) == 1 and len(digests) == 3
