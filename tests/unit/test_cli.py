@@ -560,7 +560,8 @@ def test_message_to_dict_complete_ordered_and_numeric() -> None:
                                   "max_attempts", "task_type", "run_as", "secret_env", "schedules",
                                   "time_zone", "start_ms", "end_ms", "jitter_seconds", "dst_gap", "dst_repeat",
                                   "misfire", "overlap", "suspended", "calendars", "non_working_day",
-                                  "business_day_start_minutes", "events", "keep_runs", "keep_runs_seconds"]
+                                  "business_day_start_minutes", "events", "keep_runs", "keep_runs_seconds",
+                                  "file_triggers"]
     assert data["spec"]["misfire"] == {"action": "MISFIRE_RUN_LATEST", "grace_seconds": 0, "window_seconds": 0,
                                        "max_count": 0}  # an unset message prints with its defaults
     assert (data["spec"]["lost_policy"], data["spec"]["task_type"]) == ("RETRY", "COMMAND")  # enums by name

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Protocol
 
 from wloadctl.proto.v1 import workflows_pb2
 
@@ -97,48 +98,79 @@ class Dag:
                    downstream={k: tuple(v) for k, v in down.items()}, order=tuple(t.name for t in spec.tasks))
 
 
+class Progress(Protocol):
+    """Where one workflow run stands, however it is stored (in memory for tests and the planner's
+    previews, in LMDB records by the state machine)."""
+
+    def counts(self, task: str) -> Counts: ...
+    def is_decided(self, task: str) -> bool: ...
+    def record(self, task: str, counts: Counts, decision: Decision | None) -> None: ...
+
+
+def propagate(dag: Dag, progress: Progress, task: str, outcome: Outcome) -> list[tuple[str, Decision]]:
+    """``task`` ended with ``outcome``: update its downstream tasks' counters and return what this
+    decides (run or skip), skips propagated by the same rules, iteratively (whatever the depth).
+    Looks at the downstream tasks only: cost proportional to the out-degrees involved."""
+    out: list[tuple[str, Decision]] = []
+    ended: list[tuple[str, Outcome]] = [(task, outcome)]
+    while ended:
+        name, result = ended.pop()
+        for child in dag.downstream[name]:
+            counts = progress.counts(child)
+            counts.add(result)
+            if progress.is_decided(child):
+                progress.record(child, counts, None)
+                continue
+            decision = decide(dag.rules[child], counts)
+            progress.record(child, counts, None if decision is Decision.WAIT else decision)
+            if decision is Decision.WAIT:
+                continue
+            out.append((child, decision))
+            if decision is Decision.SKIP:
+                ended.append((child, Outcome.SKIPPED))
+    return out
+
+
+def first_tasks(dag: Dag) -> list[str]:
+    """The tasks a new run starts with: those without upstreams, and ALWAYS ones."""
+    return [name for name in dag.order if not dag.upstream[name] or dag.rules[name] == TR.ALWAYS]
+
+
 @dataclass
 class RunProgress:
-    """Where one workflow run stands: each task's counters, and the tasks decided (run or skip)."""
+    """A workflow run's progress in memory (Progress)."""
 
-    counts: dict[str, Counts]
+    counts_of: dict[str, Counts]
     decided: dict[str, Decision] = field(default_factory=dict)
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
+    def counts(self, task: str) -> Counts:
+        return self.counts_of[task]
+
+    def is_decided(self, task: str) -> bool:
+        return task in self.decided
+
+    def record(self, task: str, counts: Counts, decision: Decision | None) -> None:
+        self.counts_of[task] = counts
+        if decision is not None:
+            self.decided[task] = decision
+            if decision is Decision.SKIP:
+                self.outcomes[task] = Outcome.SKIPPED
+
     @classmethod
     def start(cls, dag: Dag) -> tuple[RunProgress, list[tuple[str, Decision]]]:
-        """A new run: tasks without upstreams (and ALWAYS ones) run at once."""
         progress = cls({name: Counts(len(ups)) for name, ups in dag.upstream.items()})
-        first = [(name, Decision.RUN) for name in dag.order
-                 if not dag.upstream[name] or dag.rules[name] == TR.ALWAYS]
+        first = [(name, Decision.RUN) for name in first_tasks(dag)]
         for name, decision in first:
             progress.decided[name] = decision
         return progress, first
 
     def finished(self, dag: Dag, task: str, outcome: Outcome) -> list[tuple[str, Decision]]:
-        """``task`` ended with ``outcome``: the downstream tasks this decides, skips propagated.
-        Each task is decided once; a second report of the same task changes nothing."""
+        """Each task ends once; a second report of the same task changes nothing."""
         if task in self.outcomes or self.decided.get(task) is not Decision.RUN:
             return []
         self.outcomes[task] = outcome
-        out: list[tuple[str, Decision]] = []
-        ended: list[tuple[str, Outcome]] = [(task, outcome)]
-        while ended:
-            name, result = ended.pop()
-            for child in dag.downstream[name]:
-                counts = self.counts[child]
-                counts.add(result)
-                if child in self.decided:
-                    continue
-                decision = decide(dag.rules[child], counts)
-                if decision is Decision.WAIT:
-                    continue
-                self.decided[child] = decision
-                out.append((child, decision))
-                if decision is Decision.SKIP:
-                    self.outcomes[child] = Outcome.SKIPPED
-                    ended.append((child, Outcome.SKIPPED))
-        return out
+        return propagate(dag, self, task, outcome)
 
     def complete(self, dag: Dag) -> bool:
         """Every task has an outcome (ran and ended, or was skipped)."""

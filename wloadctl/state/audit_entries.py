@@ -25,6 +25,7 @@ _OPERATION = {
     "create_api_key": "apikey.create", "revoke_api_key": "apikey.revoke", "set_security_policy": "policy.set",
     "request_approval": "approval.request", "set_secret": "secret.set", "delete_secret": "secret.delete",
     "apply_calendars": "calendar.apply", "delete_calendar": "calendar.delete", "emit_event": "event.emit",
+    "apply_workflows": "workflow.apply", "delete_workflow": "workflow.delete", "trigger_workflow": "workflow.run",
 }
 
 

@@ -8,7 +8,7 @@ refuses stale decisions deterministically (principle 11).
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import grpc
 import lmdb
@@ -56,6 +56,8 @@ class RunTables:
         self.agents = dbs[b"agents"]
         self.on_agent = dbs[b"runs_on_agent"]  # agent_id \0 seq -> b"" for DISPATCHED/RUNNING runs
         self.job_active = dbs[b"runs_job_active"]  # job \0 seq -> b"" for runs not final (overlap policies)
+        # Called when a run of a workflow task becomes final (state/workflows.py), in the same apply.
+        self.on_task_final: Callable[[lmdb.Transaction, runs_pb2.Run, int], None] | None = None
 
     # ---- reads (any transaction)
 
@@ -207,6 +209,8 @@ class RunTables:
             txn.delete(key, db=self.active)
             if txn.delete(job_key, db=self.job_active):
                 self._release_waiting(txn, run.job_name, now_ms)
+                if run.workflow_run_id and self.on_task_final is not None:
+                    self.on_task_final(txn, run, now_ms)  # its workflow moves on in the same entry
         else:
             txn.put(key, b"", db=self.active)
             txn.put(job_key, b"", db=self.job_active)
@@ -308,15 +312,16 @@ class RunTables:
 
     def create_run(self, txn: lmdb.Transaction, job: jobs_pb2.JobVersion, params: Mapping[str, str], cause: str,
                    now_ms: int, idempotency_key: str = "", slot_ms: int = 0, waiting_for: str = "",
-                   event: str = "") -> str:
+                   event: str = "", workflow_run_id: str = "", task: str = "", business_date: str = "") -> str:
         """A new run of ``job``: QUEUED, or PENDING while it waits for ``waiting_for``."""
         raw_seq = txn.get(_RUN_SEQ, db=self.meta)
         seq = (_U64.unpack(raw_seq)[0] if raw_seq else 0) + 1
         txn.put(_RUN_SEQ, _U64.pack(seq), db=self.meta)
         run = runs_pb2.Run(run_id=f"r{seq}", job_name=job.spec.name, job_version=job.version, params=params,
                            created_ms=now_ms, spec=job.spec, idempotency_key=idempotency_key, slot_ms=slot_ms,
-                           waiting_for=waiting_for, business_date=_business_date(job.spec, slot_ms or now_ms),
-                           event=event)
+                           waiting_for=waiting_for,
+                           business_date=business_date or _business_date(job.spec, slot_ms or now_ms),
+                           event=event, workflow_run_id=workflow_run_id, task=task)
         self._move(run, RS.PENDING if waiting_for else RS.QUEUED, now_ms, cause)
         txn.put(job.spec.name.encode() + b"\0" + _U64.pack(seq), b"", db=self.by_job)
         self._put_run(txn, run, now_ms)

@@ -30,7 +30,17 @@ from google.protobuf.message import DecodeError
 from wloadctl.fsutil import fsync_dir, is_storage_error, storage_write_failed
 from wloadctl.model.members import MemberError, check_member_id, member_problem
 from wloadctl.model.rules import SpecError, normalize, validate_specs
-from wloadctl.proto.v1 import api_pb2, approval_pb2, audit_pb2, auth_pb2, commands_pb2, jobs_pb2, runs_pb2, secrets_pb2
+from wloadctl.proto.v1 import (
+    api_pb2,
+    approval_pb2,
+    audit_pb2,
+    auth_pb2,
+    commands_pb2,
+    jobs_pb2,
+    runs_pb2,
+    secrets_pb2,
+    workflows_pb2,
+)
 from wloadctl.scheduler.calendars import WorkingDays
 from wloadctl.state import audit_entries
 from wloadctl.state.approvals import APPROVAL_DBS, APPROVAL_MESSAGES, ApprovalTables
@@ -45,6 +55,7 @@ from wloadctl.state.runs import EPOCH_KEY, RUN_DBS, RunTables, run_seq
 from wloadctl.state.schedules import SCHEDULE_DBS, SCHEDULE_MESSAGES, ScheduleTables
 from wloadctl.state.secrets import SECRET_DBS, SECRET_MESSAGES, SecretBox, SecretTables, info, secrets_key
 from wloadctl.state.view import StateView
+from wloadctl.state.workflows import WORKFLOW_DBS, WORKFLOW_MESSAGES, WorkflowTables
 
 # Large and identical on every replica: a MapFullError must never make one
 # replica fail a command another one applied. The file is sparse.
@@ -52,7 +63,7 @@ DEFAULT_MAP_SIZE = 64 << 30
 _DB_NAMES = (
     b"meta", b"jobs", b"job_versions", b"job_seq", b"domains", b"idem", b"idem_by_time", b"members",
     b"raft_members", *RUN_DBS, *AUTH_DBS, *AUDIT_DBS, *APPROVAL_DBS, *SECRET_DBS, *SCHEDULE_DBS, *CALENDAR_DBS,
-    *EVENT_DBS,
+    *EVENT_DBS, *WORKFLOW_DBS,
 )
 
 _APPLIED_INDEX = b"applied_index"
@@ -70,7 +81,7 @@ FORMAT_VERSION = 3
 _PROTO_DBS = {b"jobs": jobs_pb2.JobVersion, b"job_versions": jobs_pb2.JobVersion, b"idem": commands_pb2.CommandResult,
               b"members": commands_pb2.Member, b"runs": runs_pb2.Run, b"agents": runs_pb2.Agent,
               **AUTH_MESSAGES, **APPROVAL_MESSAGES, **SECRET_MESSAGES, **SCHEDULE_MESSAGES,
-              **CALENDAR_MESSAGES}
+              **CALENDAR_MESSAGES, **WORKFLOW_MESSAGES}
 _CANONICALIZE_BATCH = 10_000
 
 # Idempotency records are kept this long (in leader-stamped time) so that a
@@ -218,7 +229,7 @@ _HANDLED = frozenset({
     "auth_bootstrap", "put_user", "delete_user", "put_role", "delete_role", "record_login", "revoke_session",
     "create_api_key", "revoke_api_key", "set_security_policy", "record_audit", "request_approval", "decide_approval",
     "set_secret", "delete_secret", "fire_schedules", "suspend_job", "apply_calendars", "delete_calendar",
-    "emit_event", "prune_runs", "file_arrived",
+    "emit_event", "prune_runs", "file_arrived", "apply_workflows", "delete_workflow", "trigger_workflow",
 })
 
 
@@ -228,7 +239,7 @@ _AUTH_NEUTRAL = frozenset({
     "apply_jobs", "delete_job", "noop", "begin_epoch", "register_agent", "mark_agent_lost", "trigger_run",
     "dispatch_runs", "record_run_events", "request_kill", "record_audit", "set_secret", "delete_secret",
     "fire_schedules", "suspend_job", "apply_calendars", "delete_calendar", "emit_event",
-    "prune_runs", "file_arrived",
+    "prune_runs", "file_arrived", "apply_workflows", "delete_workflow", "trigger_workflow",
 })
 
 
@@ -272,6 +283,8 @@ class Store:
         self.calendars = CalendarTables(self._dbs)
         self.events = EventTables(self._dbs, self.runs)
         self.schedules = ScheduleTables(self._dbs, self.runs, self.calendars)
+        self.workflows = WorkflowTables(self._dbs, self.runs)
+        self.runs.on_task_final = self.workflows.task_final
         self.auth = AuthTables(self._dbs)
         self.audit = AuditLog(self._dbs, self._audit_key)
         self.approvals = ApprovalTables(self._dbs)
@@ -504,6 +517,22 @@ class Store:
                 jobs=n(b"jobs"), job_versions=n(b"job_versions"), runs=n(b"runs"), runs_active=n(b"runs_active"),
                 calendars=n(b"calendars"), misfires=n(b"misfires"), audit_records=n(b"audit"),
                 idempotency_records=n(b"idem"), state_bytes=(int(info["last_pgno"]) + 1) * int(stat["psize"]))
+
+    def get_workflow(self, name: str, version: int = 0) -> workflows_pb2.WorkflowVersion | None:
+        with self._reading() as txn:
+            return self.workflows.get(txn, name, version)
+
+    def list_workflows(self) -> list[workflows_pb2.WorkflowVersion]:
+        with self._reading() as txn:
+            return self.workflows.list(txn)
+
+    def get_workflow_run(self, wrun_id: str) -> workflows_pb2.WorkflowRun | None:
+        with self._reading() as txn:
+            return self.workflows.get_run(txn, wrun_id)
+
+    def list_workflow_runs(self, workflow: str = "", limit: int = 100) -> list[workflows_pb2.WorkflowRun]:
+        with self._reading() as txn:
+            return self.workflows.list_runs(txn, workflow, limit)
 
     def count_jobs(self) -> int:
         with self._reading() as txn:
@@ -744,6 +773,12 @@ class Store:
             return self.runs.prune(txn, cmd.prune_runs)
         if kind == "file_arrived":
             return self.events.file_arrived(txn, cmd.file_arrived, now_ms, cmd.idempotency_key)
+        if kind == "apply_workflows":
+            return self.workflows.apply(txn, cmd.apply_workflows, now_ms, raft_index)
+        if kind == "delete_workflow":
+            return self.workflows.delete(txn, cmd.delete_workflow.name, now_ms, raft_index)
+        if kind == "trigger_workflow":
+            return self.workflows.trigger(txn, cmd.trigger_workflow, now_ms, cmd.idempotency_key)
         if kind == "auth_bootstrap":
             return self.auth.bootstrap(txn, cmd.auth_bootstrap, now_ms, raft_index)
         if kind == "put_user":

@@ -23,6 +23,7 @@ _sym_db = _symbol_database.Default()
 
 
 from wloadctl.proto.v1 import jobs_pb2 as wloadctl_dot_v1_dot_jobs__pb2
+from wloadctl.proto.v1 import workflows_pb2 as wloadctl_dot_v1_dot_workflows__pb2
 from wloadctl.proto.v1 import runs_pb2 as wloadctl_dot_v1_dot_runs__pb2
 from wloadctl.proto.v1 import agent_pb2 as wloadctl_dot_v1_dot_agent__pb2
 from wloadctl.proto.v1 import auth_pb2 as wloadctl_dot_v1_dot_auth__pb2
@@ -31,7 +32,7 @@ from wloadctl.proto.v1 import approval_pb2 as wloadctl_dot_v1_dot_approval__pb2
 from wloadctl.proto.v1 import secrets_pb2 as wloadctl_dot_v1_dot_secrets__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1awloadctl/v1/commands.proto\x12\x0bwloadctl.v1\x1a\x16wloadctl/v1/jobs.proto\x1a\x16wloadctl/v1/runs.proto\x1a\x17wloadctl/v1/agent.proto\x1a\x16wloadctl/v1/auth.proto\x1a\x17wloadctl/v1/audit.proto\x1a\x1awloadctl/v1/approval.proto\x1a\x19wloadctl/v1/secrets.proto\"Z\n\x0c\x43ommandBatch\x12\x0f\n\x07time_ms\x18\x01 \x01(\x03\x12\x11\n\tleader_id\x18\x02 \x01(\t\x12&\n\x08\x63ommands\x18\x03 \x03(\x0b\x32\x14.wloadctl.v1.Command\"\xf7\x0e\n\x07\x43ommand\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12!\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x12.wloadctl.v1.Actor\x12\x11\n\tignorable\x18\x03 \x01(\x08\x12,\n\napply_jobs\x18\n \x01(\x0b\x32\x16.wloadctl.v1.ApplyJobsH\x00\x12,\n\ndelete_job\x18\x0b \x01(\x0b\x32\x16.wloadctl.v1.DeleteJobH\x00\x12,\n\nset_member\x18\x0c \x01(\x0b\x32\x16.wloadctl.v1.SetMemberH\x00\x12\x32\n\rremove_member\x18\r \x01(\x0b\x32\x19.wloadctl.v1.RemoveMemberH\x00\x12!\n\x04noop\x18\x0e \x01(\x0b\x32\x11.wloadctl.v1.NoopH\x00\x12+\n\tbootstrap\x18\x0f \x01(\x0b\x32\x16.wloadctl.v1.BootstrapH\x00\x12.\n\x0b\x62\x65gin_epoch\x18\x14 \x01(\x0b\x32\x17.wloadctl.v1.BeginEpochH\x00\x12\x34\n\x0e\x66orce_activate\x18\x15 \x01(\x0b\x32\x1a.wloadctl.v1.ForceActivateH\x00\x12\x34\n\x0eregister_agent\x18\x16 \x01(\x0b\x32\x1a.wloadctl.v1.RegisterAgentH\x00\x12\x35\n\x0fmark_agent_lost\x18\x17 \x01(\x0b\x32\x1a.wloadctl.v1.MarkAgentLostH\x00\x12.\n\x0btrigger_run\x18\x18 \x01(\x0b\x32\x17.wloadctl.v1.TriggerRunH\x00\x12\x32\n\rdispatch_runs\x18\x19 \x01(\x0b\x32\x19.wloadctl.v1.DispatchRunsH\x00\x12\x39\n\x11record_run_events\x18\x1a \x01(\x0b\x32\x1c.wloadctl.v1.RecordRunEventsH\x00\x12\x30\n\x0crequest_kill\x18\x1b \x01(\x0b\x32\x18.wloadctl.v1.RequestKillH\x00\x12\x34\n\x0e\x66ire_schedules\x18\x1c \x01(\x0b\x32\x1a.wloadctl.v1.FireSchedulesH\x00\x12.\n\x0bsuspend_job\x18\x1d \x01(\x0b\x32\x17.wloadctl.v1.SuspendJobH\x00\x12\x36\n\x0f\x61pply_calendars\x18\x1e \x01(\x0b\x32\x1b.wloadctl.v1.ApplyCalendarsH\x00\x12\x36\n\x0f\x64\x65lete_calendar\x18\x1f \x01(\x0b\x32\x1b.wloadctl.v1.DeleteCalendarH\x00\x12,\n\nemit_event\x18  \x01(\x0b\x32\x16.wloadctl.v1.EmitEventH\x00\x12,\n\nprune_runs\x18! \x01(\x0b\x32\x16.wloadctl.v1.PruneRunsH\x00\x12\x30\n\x0c\x66ile_arrived\x18\" \x01(\x0b\x32\x18.wloadctl.v1.FileArrivedH\x00\x12\x34\n\x0e\x61uth_bootstrap\x18( \x01(\x0b\x32\x1a.wloadctl.v1.AuthBootstrapH\x00\x12(\n\x08put_user\x18) \x01(\x0b\x32\x14.wloadctl.v1.PutUserH\x00\x12.\n\x0b\x64\x65lete_user\x18* \x01(\x0b\x32\x17.wloadctl.v1.DeleteUserH\x00\x12(\n\x08put_role\x18+ \x01(\x0b\x32\x14.wloadctl.v1.PutRoleH\x00\x12.\n\x0b\x64\x65lete_role\x18, \x01(\x0b\x32\x17.wloadctl.v1.DeleteRoleH\x00\x12\x30\n\x0crecord_login\x18- \x01(\x0b\x32\x18.wloadctl.v1.RecordLoginH\x00\x12\x34\n\x0erevoke_session\x18. \x01(\x0b\x32\x1a.wloadctl.v1.RevokeSessionH\x00\x12\x33\n\x0e\x63reate_api_key\x18/ \x01(\x0b\x32\x19.wloadctl.v1.CreateApiKeyH\x00\x12\x33\n\x0erevoke_api_key\x18\x30 \x01(\x0b\x32\x19.wloadctl.v1.RevokeApiKeyH\x00\x12=\n\x13set_security_policy\x18\x31 \x01(\x0b\x32\x1e.wloadctl.v1.SetSecurityPolicyH\x00\x12\x30\n\x0crecord_audit\x18\x32 \x01(\x0b\x32\x18.wloadctl.v1.RecordAuditH\x00\x12\x38\n\x10request_approval\x18\x33 \x01(\x0b\x32\x1c.wloadctl.v1.RequestApprovalH\x00\x12\x36\n\x0f\x64\x65\x63ide_approval\x18\x34 \x01(\x0b\x32\x1b.wloadctl.v1.DecideApprovalH\x00\x12,\n\nset_secret\x18< \x01(\x0b\x32\x16.wloadctl.v1.SetSecretH\x00\x12\x32\n\rdelete_secret\x18= \x01(\x0b\x32\x19.wloadctl.v1.DeleteSecretH\x00\x42\x06\n\x04\x62ody\"/\n\tApplyJobs\x12\"\n\x04jobs\x18\x01 \x03(\x0b\x32\x14.wloadctl.v1.JobSpec\"\x19\n\tDeleteJob\x12\x0c\n\x04name\x18\x01 \x01(\t\"?\n\x06Member\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0craft_address\x18\x02 \x01(\t\x12\x13\n\x0b\x61pi_address\x18\x03 \x01(\t\"0\n\tSetMember\x12#\n\x06member\x18\x01 \x01(\x0b\x32\x13.wloadctl.v1.Member\"\x1a\n\x0cRemoveMember\x12\n\n\x02id\x18\x01 \x01(\t\"1\n\tBootstrap\x12$\n\x07members\x18\x01 \x03(\x0b\x32\x13.wloadctl.v1.Member\"\x17\n\x04Noop\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"7\n\nBeginEpoch\x12\x11\n\tleader_id\x18\x01 \x01(\t\x12\x16\n\x0e\x65xpected_epoch\x18\x02 \x01(\x04\"@\n\rForceActivate\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x10\n\x08operator\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"2\n\rRegisterAgent\x12!\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x12.wloadctl.v1.Agent\"?\n\rMarkAgentLost\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\r\n\x05\x63\x61use\x18\x03 \x01(\t\"\x91\x01\n\nTriggerRun\x12\x10\n\x08job_name\x18\x01 \x01(\t\x12\x33\n\x06params\x18\x02 \x03(\x0b\x32#.wloadctl.v1.TriggerRun.ParamsEntry\x12\r\n\x05\x63\x61use\x18\x03 \x01(\t\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x10\x44ispatchDecision\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\"O\n\x0c\x44ispatchRuns\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x30\n\tdecisions\x18\x02 \x03(\x0b\x32\x1d.wloadctl.v1.DispatchDecision\"J\n\x0fRecordRunEvents\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12%\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x15.wloadctl.v1.RunEvent\"5\n\rFireSchedules\x12$\n\x07\x66irings\x18\x01 \x03(\x0b\x32\x13.wloadctl.v1.Firing\"\x9e\x01\n\x06\x46iring\x12\x10\n\x08job_name\x18\x01 \x01(\t\x12\x13\n\x0bjob_version\x18\x02 \x01(\x04\x12\x18\n\x10\x65xpected_next_ms\x18\x03 \x01(\x03\x12\x12\n\nfire_slots\x18\x04 \x03(\x03\x12+\n\x08misfires\x18\x05 \x03(\x0b\x32\x19.wloadctl.v1.MisfireRange\x12\x12\n\nthrough_ms\x18\x06 \x01(\x03\"j\n\x0cMisfireRange\x12\x15\n\rfirst_slot_ms\x18\x01 \x01(\x03\x12\x14\n\x0clast_slot_ms\x18\x02 \x01(\x03\x12\r\n\x05\x63ount\x18\x03 \x01(\r\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"-\n\nSuspendJob\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tsuspended\x18\x02 \x01(\x08\">\n\x0e\x41pplyCalendars\x12,\n\tcalendars\x18\x01 \x03(\x0b\x32\x19.wloadctl.v1.CalendarSpec\"\x1e\n\x0e\x44\x65leteCalendar\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1c\n\tPruneRuns\x12\x0f\n\x07run_ids\x18\x01 \x03(\t\"\x9d\x01\n\tEmitEvent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x32\n\x06params\x18\x02 \x03(\x0b\x32\".wloadctl.v1.EmitEvent.ParamsEntry\x12\x0f\n\x07\x64omains\x18\x03 \x03(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"q\n\x0b\x46ileArrived\x12\x10\n\x08job_name\x18\x01 \x01(\t\x12\x10\n\x08watch_id\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x04\x12\x10\n\x08mtime_ns\x18\x05 \x01(\x03\x12\x10\n\x08\x61gent_id\x18\x06 \x01(\t\",\n\x0bRequestKill\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05\x63\x61use\x18\x02 \x01(\t\"\xc7\x01\n\rCommandResult\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0f\n\x07message\x18\x02 \x01(\t\x12!\n\x04jobs\x18\x03 \x03(\x0b\x32\x13.wloadctl.v1.JobRef\x12\x12\n\nraft_index\x18\x04 \x01(\x04\x12\x0f\n\x07run_ids\x18\x05 \x03(\t\x12\r\n\x05\x65poch\x18\x06 \x01(\x04\x12\n\n\x02id\x18\x07 \x01(\t\x12\x12\n\nexpires_ms\x18\x08 \x01(\x03\x12 \n\x18password_change_required\x18\t \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1awloadctl/v1/commands.proto\x12\x0bwloadctl.v1\x1a\x16wloadctl/v1/jobs.proto\x1a\x1bwloadctl/v1/workflows.proto\x1a\x16wloadctl/v1/runs.proto\x1a\x17wloadctl/v1/agent.proto\x1a\x16wloadctl/v1/auth.proto\x1a\x17wloadctl/v1/audit.proto\x1a\x1awloadctl/v1/approval.proto\x1a\x19wloadctl/v1/secrets.proto\"Z\n\x0c\x43ommandBatch\x12\x0f\n\x07time_ms\x18\x01 \x01(\x03\x12\x11\n\tleader_id\x18\x02 \x01(\t\x12&\n\x08\x63ommands\x18\x03 \x03(\x0b\x32\x14.wloadctl.v1.Command\"\xa1\x10\n\x07\x43ommand\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12!\n\x05\x61\x63tor\x18\x02 \x01(\x0b\x32\x12.wloadctl.v1.Actor\x12\x11\n\tignorable\x18\x03 \x01(\x08\x12,\n\napply_jobs\x18\n \x01(\x0b\x32\x16.wloadctl.v1.ApplyJobsH\x00\x12,\n\ndelete_job\x18\x0b \x01(\x0b\x32\x16.wloadctl.v1.DeleteJobH\x00\x12,\n\nset_member\x18\x0c \x01(\x0b\x32\x16.wloadctl.v1.SetMemberH\x00\x12\x32\n\rremove_member\x18\r \x01(\x0b\x32\x19.wloadctl.v1.RemoveMemberH\x00\x12!\n\x04noop\x18\x0e \x01(\x0b\x32\x11.wloadctl.v1.NoopH\x00\x12+\n\tbootstrap\x18\x0f \x01(\x0b\x32\x16.wloadctl.v1.BootstrapH\x00\x12.\n\x0b\x62\x65gin_epoch\x18\x14 \x01(\x0b\x32\x17.wloadctl.v1.BeginEpochH\x00\x12\x34\n\x0e\x66orce_activate\x18\x15 \x01(\x0b\x32\x1a.wloadctl.v1.ForceActivateH\x00\x12\x34\n\x0eregister_agent\x18\x16 \x01(\x0b\x32\x1a.wloadctl.v1.RegisterAgentH\x00\x12\x35\n\x0fmark_agent_lost\x18\x17 \x01(\x0b\x32\x1a.wloadctl.v1.MarkAgentLostH\x00\x12.\n\x0btrigger_run\x18\x18 \x01(\x0b\x32\x17.wloadctl.v1.TriggerRunH\x00\x12\x32\n\rdispatch_runs\x18\x19 \x01(\x0b\x32\x19.wloadctl.v1.DispatchRunsH\x00\x12\x39\n\x11record_run_events\x18\x1a \x01(\x0b\x32\x1c.wloadctl.v1.RecordRunEventsH\x00\x12\x30\n\x0crequest_kill\x18\x1b \x01(\x0b\x32\x18.wloadctl.v1.RequestKillH\x00\x12\x34\n\x0e\x66ire_schedules\x18\x1c \x01(\x0b\x32\x1a.wloadctl.v1.FireSchedulesH\x00\x12.\n\x0bsuspend_job\x18\x1d \x01(\x0b\x32\x17.wloadctl.v1.SuspendJobH\x00\x12\x36\n\x0f\x61pply_calendars\x18\x1e \x01(\x0b\x32\x1b.wloadctl.v1.ApplyCalendarsH\x00\x12\x36\n\x0f\x64\x65lete_calendar\x18\x1f \x01(\x0b\x32\x1b.wloadctl.v1.DeleteCalendarH\x00\x12,\n\nemit_event\x18  \x01(\x0b\x32\x16.wloadctl.v1.EmitEventH\x00\x12,\n\nprune_runs\x18! \x01(\x0b\x32\x16.wloadctl.v1.PruneRunsH\x00\x12\x30\n\x0c\x66ile_arrived\x18\" \x01(\x0b\x32\x18.wloadctl.v1.FileArrivedH\x00\x12\x36\n\x0f\x61pply_workflows\x18# \x01(\x0b\x32\x1b.wloadctl.v1.ApplyWorkflowsH\x00\x12\x36\n\x0f\x64\x65lete_workflow\x18$ \x01(\x0b\x32\x1b.wloadctl.v1.DeleteWorkflowH\x00\x12\x38\n\x10trigger_workflow\x18% \x01(\x0b\x32\x1c.wloadctl.v1.TriggerWorkflowH\x00\x12\x34\n\x0e\x61uth_bootstrap\x18( \x01(\x0b\x32\x1a.wloadctl.v1.AuthBootstrapH\x00\x12(\n\x08put_user\x18) \x01(\x0b\x32\x14.wloadctl.v1.PutUserH\x00\x12.\n\x0b\x64\x65lete_user\x18* \x01(\x0b\x32\x17.wloadctl.v1.DeleteUserH\x00\x12(\n\x08put_role\x18+ \x01(\x0b\x32\x14.wloadctl.v1.PutRoleH\x00\x12.\n\x0b\x64\x65lete_role\x18, \x01(\x0b\x32\x17.wloadctl.v1.DeleteRoleH\x00\x12\x30\n\x0crecord_login\x18- \x01(\x0b\x32\x18.wloadctl.v1.RecordLoginH\x00\x12\x34\n\x0erevoke_session\x18. \x01(\x0b\x32\x1a.wloadctl.v1.RevokeSessionH\x00\x12\x33\n\x0e\x63reate_api_key\x18/ \x01(\x0b\x32\x19.wloadctl.v1.CreateApiKeyH\x00\x12\x33\n\x0erevoke_api_key\x18\x30 \x01(\x0b\x32\x19.wloadctl.v1.RevokeApiKeyH\x00\x12=\n\x13set_security_policy\x18\x31 \x01(\x0b\x32\x1e.wloadctl.v1.SetSecurityPolicyH\x00\x12\x30\n\x0crecord_audit\x18\x32 \x01(\x0b\x32\x18.wloadctl.v1.RecordAuditH\x00\x12\x38\n\x10request_approval\x18\x33 \x01(\x0b\x32\x1c.wloadctl.v1.RequestApprovalH\x00\x12\x36\n\x0f\x64\x65\x63ide_approval\x18\x34 \x01(\x0b\x32\x1b.wloadctl.v1.DecideApprovalH\x00\x12,\n\nset_secret\x18< \x01(\x0b\x32\x16.wloadctl.v1.SetSecretH\x00\x12\x32\n\rdelete_secret\x18= \x01(\x0b\x32\x19.wloadctl.v1.DeleteSecretH\x00\x42\x06\n\x04\x62ody\"/\n\tApplyJobs\x12\"\n\x04jobs\x18\x01 \x03(\x0b\x32\x14.wloadctl.v1.JobSpec\"\x19\n\tDeleteJob\x12\x0c\n\x04name\x18\x01 \x01(\t\"?\n\x06Member\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0craft_address\x18\x02 \x01(\t\x12\x13\n\x0b\x61pi_address\x18\x03 \x01(\t\"0\n\tSetMember\x12#\n\x06member\x18\x01 \x01(\x0b\x32\x13.wloadctl.v1.Member\"\x1a\n\x0cRemoveMember\x12\n\n\x02id\x18\x01 \x01(\t\"1\n\tBootstrap\x12$\n\x07members\x18\x01 \x03(\x0b\x32\x13.wloadctl.v1.Member\"\x17\n\x04Noop\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"7\n\nBeginEpoch\x12\x11\n\tleader_id\x18\x01 \x01(\t\x12\x16\n\x0e\x65xpected_epoch\x18\x02 \x01(\x04\"@\n\rForceActivate\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x10\n\x08operator\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"2\n\rRegisterAgent\x12!\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x12.wloadctl.v1.Agent\"?\n\rMarkAgentLost\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\r\n\x05\x63\x61use\x18\x03 \x01(\t\"\x91\x01\n\nTriggerRun\x12\x10\n\x08job_name\x18\x01 \x01(\t\x12\x33\n\x06params\x18\x02 \x03(\x0b\x32#.wloadctl.v1.TriggerRun.ParamsEntry\x12\r\n\x05\x63\x61use\x18\x03 \x01(\t\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x10\x44ispatchDecision\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\r\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\"O\n\x0c\x44ispatchRuns\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x30\n\tdecisions\x18\x02 \x03(\x0b\x32\x1d.wloadctl.v1.DispatchDecision\"J\n\x0fRecordRunEvents\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12%\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x15.wloadctl.v1.RunEvent\"5\n\rFireSchedules\x12$\n\x07\x66irings\x18\x01 \x03(\x0b\x32\x13.wloadctl.v1.Firing\"\x9e\x01\n\x06\x46iring\x12\x10\n\x08job_name\x18\x01 \x01(\t\x12\x13\n\x0bjob_version\x18\x02 \x01(\x04\x12\x18\n\x10\x65xpected_next_ms\x18\x03 \x01(\x03\x12\x12\n\nfire_slots\x18\x04 \x03(\x03\x12+\n\x08misfires\x18\x05 \x03(\x0b\x32\x19.wloadctl.v1.MisfireRange\x12\x12\n\nthrough_ms\x18\x06 \x01(\x03\"j\n\x0cMisfireRange\x12\x15\n\rfirst_slot_ms\x18\x01 \x01(\x03\x12\x14\n\x0clast_slot_ms\x18\x02 \x01(\x03\x12\r\n\x05\x63ount\x18\x03 \x01(\r\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"-\n\nSuspendJob\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tsuspended\x18\x02 \x01(\x08\">\n\x0e\x41pplyCalendars\x12,\n\tcalendars\x18\x01 \x03(\x0b\x32\x19.wloadctl.v1.CalendarSpec\"\x1e\n\x0e\x44\x65leteCalendar\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1c\n\tPruneRuns\x12\x0f\n\x07run_ids\x18\x01 \x03(\t\"\x9d\x01\n\tEmitEvent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x32\n\x06params\x18\x02 \x03(\x0b\x32\".wloadctl.v1.EmitEvent.ParamsEntry\x12\x0f\n\x07\x64omains\x18\x03 \x03(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"q\n\x0b\x46ileArrived\x12\x10\n\x08job_name\x18\x01 \x01(\t\x12\x10\n\x08watch_id\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x04\x12\x10\n\x08mtime_ns\x18\x05 \x01(\x03\x12\x10\n\x08\x61gent_id\x18\x06 \x01(\t\"Q\n\x0e\x41pplyWorkflows\x12,\n\tworkflows\x18\x01 \x03(\x0b\x32\x19.wloadctl.v1.WorkflowSpec\x12\x11\n\tmax_tasks\x18\x02 \x01(\r\"\x1e\n\x0e\x44\x65leteWorkflow\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xae\x01\n\x0fTriggerWorkflow\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x38\n\x06params\x18\x02 \x03(\x0b\x32(.wloadctl.v1.TriggerWorkflow.ParamsEntry\x12\x15\n\rbusiness_date\x18\x03 \x01(\t\x12\r\n\x05\x63\x61use\x18\x04 \x01(\t\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\",\n\x0bRequestKill\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05\x63\x61use\x18\x02 \x01(\t\"\xc7\x01\n\rCommandResult\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0f\n\x07message\x18\x02 \x01(\t\x12!\n\x04jobs\x18\x03 \x03(\x0b\x32\x13.wloadctl.v1.JobRef\x12\x12\n\nraft_index\x18\x04 \x01(\x04\x12\x0f\n\x07run_ids\x18\x05 \x03(\t\x12\r\n\x05\x65poch\x18\x06 \x01(\x04\x12\n\n\x02id\x18\x07 \x01(\t\x12\x12\n\nexpires_ms\x18\x08 \x01(\x03\x12 \n\x18password_change_required\x18\t \x01(\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,64 +43,74 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRIGGERRUN_PARAMSENTRY']._serialized_options = b'8\001'
   _globals['_EMITEVENT_PARAMSENTRY']._loaded_options = None
   _globals['_EMITEVENT_PARAMSENTRY']._serialized_options = b'8\001'
-  _globals['_COMMANDBATCH']._serialized_start=220
-  _globals['_COMMANDBATCH']._serialized_end=310
-  _globals['_COMMAND']._serialized_start=313
-  _globals['_COMMAND']._serialized_end=2224
-  _globals['_APPLYJOBS']._serialized_start=2226
-  _globals['_APPLYJOBS']._serialized_end=2273
-  _globals['_DELETEJOB']._serialized_start=2275
-  _globals['_DELETEJOB']._serialized_end=2300
-  _globals['_MEMBER']._serialized_start=2302
-  _globals['_MEMBER']._serialized_end=2365
-  _globals['_SETMEMBER']._serialized_start=2367
-  _globals['_SETMEMBER']._serialized_end=2415
-  _globals['_REMOVEMEMBER']._serialized_start=2417
-  _globals['_REMOVEMEMBER']._serialized_end=2443
-  _globals['_BOOTSTRAP']._serialized_start=2445
-  _globals['_BOOTSTRAP']._serialized_end=2494
-  _globals['_NOOP']._serialized_start=2496
-  _globals['_NOOP']._serialized_end=2519
-  _globals['_BEGINEPOCH']._serialized_start=2521
-  _globals['_BEGINEPOCH']._serialized_end=2576
-  _globals['_FORCEACTIVATE']._serialized_start=2578
-  _globals['_FORCEACTIVATE']._serialized_end=2642
-  _globals['_REGISTERAGENT']._serialized_start=2644
-  _globals['_REGISTERAGENT']._serialized_end=2694
-  _globals['_MARKAGENTLOST']._serialized_start=2696
-  _globals['_MARKAGENTLOST']._serialized_end=2759
-  _globals['_TRIGGERRUN']._serialized_start=2762
-  _globals['_TRIGGERRUN']._serialized_end=2907
-  _globals['_TRIGGERRUN_PARAMSENTRY']._serialized_start=2862
-  _globals['_TRIGGERRUN_PARAMSENTRY']._serialized_end=2907
-  _globals['_DISPATCHDECISION']._serialized_start=2909
-  _globals['_DISPATCHDECISION']._serialized_end=2978
-  _globals['_DISPATCHRUNS']._serialized_start=2980
-  _globals['_DISPATCHRUNS']._serialized_end=3059
-  _globals['_RECORDRUNEVENTS']._serialized_start=3061
-  _globals['_RECORDRUNEVENTS']._serialized_end=3135
-  _globals['_FIRESCHEDULES']._serialized_start=3137
-  _globals['_FIRESCHEDULES']._serialized_end=3190
-  _globals['_FIRING']._serialized_start=3193
-  _globals['_FIRING']._serialized_end=3351
-  _globals['_MISFIRERANGE']._serialized_start=3353
-  _globals['_MISFIRERANGE']._serialized_end=3459
-  _globals['_SUSPENDJOB']._serialized_start=3461
-  _globals['_SUSPENDJOB']._serialized_end=3506
-  _globals['_APPLYCALENDARS']._serialized_start=3508
-  _globals['_APPLYCALENDARS']._serialized_end=3570
-  _globals['_DELETECALENDAR']._serialized_start=3572
-  _globals['_DELETECALENDAR']._serialized_end=3602
-  _globals['_PRUNERUNS']._serialized_start=3604
-  _globals['_PRUNERUNS']._serialized_end=3632
-  _globals['_EMITEVENT']._serialized_start=3635
-  _globals['_EMITEVENT']._serialized_end=3792
-  _globals['_EMITEVENT_PARAMSENTRY']._serialized_start=2862
-  _globals['_EMITEVENT_PARAMSENTRY']._serialized_end=2907
-  _globals['_FILEARRIVED']._serialized_start=3794
-  _globals['_FILEARRIVED']._serialized_end=3907
-  _globals['_REQUESTKILL']._serialized_start=3909
-  _globals['_REQUESTKILL']._serialized_end=3953
-  _globals['_COMMANDRESULT']._serialized_start=3956
-  _globals['_COMMANDRESULT']._serialized_end=4155
+  _globals['_TRIGGERWORKFLOW_PARAMSENTRY']._loaded_options = None
+  _globals['_TRIGGERWORKFLOW_PARAMSENTRY']._serialized_options = b'8\001'
+  _globals['_COMMANDBATCH']._serialized_start=249
+  _globals['_COMMANDBATCH']._serialized_end=339
+  _globals['_COMMAND']._serialized_start=342
+  _globals['_COMMAND']._serialized_end=2423
+  _globals['_APPLYJOBS']._serialized_start=2425
+  _globals['_APPLYJOBS']._serialized_end=2472
+  _globals['_DELETEJOB']._serialized_start=2474
+  _globals['_DELETEJOB']._serialized_end=2499
+  _globals['_MEMBER']._serialized_start=2501
+  _globals['_MEMBER']._serialized_end=2564
+  _globals['_SETMEMBER']._serialized_start=2566
+  _globals['_SETMEMBER']._serialized_end=2614
+  _globals['_REMOVEMEMBER']._serialized_start=2616
+  _globals['_REMOVEMEMBER']._serialized_end=2642
+  _globals['_BOOTSTRAP']._serialized_start=2644
+  _globals['_BOOTSTRAP']._serialized_end=2693
+  _globals['_NOOP']._serialized_start=2695
+  _globals['_NOOP']._serialized_end=2718
+  _globals['_BEGINEPOCH']._serialized_start=2720
+  _globals['_BEGINEPOCH']._serialized_end=2775
+  _globals['_FORCEACTIVATE']._serialized_start=2777
+  _globals['_FORCEACTIVATE']._serialized_end=2841
+  _globals['_REGISTERAGENT']._serialized_start=2843
+  _globals['_REGISTERAGENT']._serialized_end=2893
+  _globals['_MARKAGENTLOST']._serialized_start=2895
+  _globals['_MARKAGENTLOST']._serialized_end=2958
+  _globals['_TRIGGERRUN']._serialized_start=2961
+  _globals['_TRIGGERRUN']._serialized_end=3106
+  _globals['_TRIGGERRUN_PARAMSENTRY']._serialized_start=3061
+  _globals['_TRIGGERRUN_PARAMSENTRY']._serialized_end=3106
+  _globals['_DISPATCHDECISION']._serialized_start=3108
+  _globals['_DISPATCHDECISION']._serialized_end=3177
+  _globals['_DISPATCHRUNS']._serialized_start=3179
+  _globals['_DISPATCHRUNS']._serialized_end=3258
+  _globals['_RECORDRUNEVENTS']._serialized_start=3260
+  _globals['_RECORDRUNEVENTS']._serialized_end=3334
+  _globals['_FIRESCHEDULES']._serialized_start=3336
+  _globals['_FIRESCHEDULES']._serialized_end=3389
+  _globals['_FIRING']._serialized_start=3392
+  _globals['_FIRING']._serialized_end=3550
+  _globals['_MISFIRERANGE']._serialized_start=3552
+  _globals['_MISFIRERANGE']._serialized_end=3658
+  _globals['_SUSPENDJOB']._serialized_start=3660
+  _globals['_SUSPENDJOB']._serialized_end=3705
+  _globals['_APPLYCALENDARS']._serialized_start=3707
+  _globals['_APPLYCALENDARS']._serialized_end=3769
+  _globals['_DELETECALENDAR']._serialized_start=3771
+  _globals['_DELETECALENDAR']._serialized_end=3801
+  _globals['_PRUNERUNS']._serialized_start=3803
+  _globals['_PRUNERUNS']._serialized_end=3831
+  _globals['_EMITEVENT']._serialized_start=3834
+  _globals['_EMITEVENT']._serialized_end=3991
+  _globals['_EMITEVENT_PARAMSENTRY']._serialized_start=3061
+  _globals['_EMITEVENT_PARAMSENTRY']._serialized_end=3106
+  _globals['_FILEARRIVED']._serialized_start=3993
+  _globals['_FILEARRIVED']._serialized_end=4106
+  _globals['_APPLYWORKFLOWS']._serialized_start=4108
+  _globals['_APPLYWORKFLOWS']._serialized_end=4189
+  _globals['_DELETEWORKFLOW']._serialized_start=4191
+  _globals['_DELETEWORKFLOW']._serialized_end=4221
+  _globals['_TRIGGERWORKFLOW']._serialized_start=4224
+  _globals['_TRIGGERWORKFLOW']._serialized_end=4398
+  _globals['_TRIGGERWORKFLOW_PARAMSENTRY']._serialized_start=3061
+  _globals['_TRIGGERWORKFLOW_PARAMSENTRY']._serialized_end=3106
+  _globals['_REQUESTKILL']._serialized_start=4400
+  _globals['_REQUESTKILL']._serialized_end=4444
+  _globals['_COMMANDRESULT']._serialized_start=4447
+  _globals['_COMMANDRESULT']._serialized_end=4646
 # @@protoc_insertion_point(module_scope)

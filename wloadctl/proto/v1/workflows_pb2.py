@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from wloadctl.proto.v1 import jobs_pb2 as wloadctl_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bwloadctl/v1/workflows.proto\x12\x0bwloadctl.v1\x1a\x16wloadctl/v1/jobs.proto\"\xc3\x03\n\x0cWorkflowTask\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x17.wloadctl.v1.JobCommand\x12\x0b\n\x03job\x18\x03 \x01(\t\x12\x12\n\ndepends_on\x18\x04 \x03(\t\x12.\n\x0ctrigger_rule\x18\x05 \x01(\x0e\x32\x18.wloadctl.v1.TriggerRule\x12\x44\n\x0e\x61gent_selector\x18\x06 \x03(\x0b\x32,.wloadctl.v1.WorkflowTask.AgentSelectorEntry\x12\x17\n\x0ftimeout_seconds\x18\x07 \x01(\r\x12\x0e\n\x06run_as\x18\x08 \x01(\t\x12/\n\x03\x65nv\x18\t \x03(\x0b\x32\".wloadctl.v1.WorkflowTask.EnvEntry\x12\x13\n\x0bworking_dir\x18\n \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0b \x01(\t\x1a\x34\n\x12\x41gentSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb7\x02\n\x0cWorkflowSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64omain\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x35\n\x06labels\x18\x04 \x03(\x0b\x32%.wloadctl.v1.WorkflowSpec.LabelsEntry\x12\x35\n\x06params\x18\x05 \x03(\x0b\x32%.wloadctl.v1.WorkflowSpec.ParamsEntry\x12(\n\x05tasks\x18\x06 \x03(\x0b\x32\x19.wloadctl.v1.WorkflowTask\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*n\n\x0bTriggerRule\x12\x11\n\rALL_SUCCEEDED\x10\x00\x12\x0c\n\x08\x41LL_DONE\x10\x01\x12\x0e\n\nANY_FAILED\x10\x02\x12\x11\n\rANY_SUCCEEDED\x10\x03\x12\x0f\n\x0bNONE_FAILED\x10\x04\x12\n\n\x06\x41LWAYS\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bwloadctl/v1/workflows.proto\x12\x0bwloadctl.v1\x1a\x16wloadctl/v1/jobs.proto\"\xc3\x03\n\x0cWorkflowTask\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x17.wloadctl.v1.JobCommand\x12\x0b\n\x03job\x18\x03 \x01(\t\x12\x12\n\ndepends_on\x18\x04 \x03(\t\x12.\n\x0ctrigger_rule\x18\x05 \x01(\x0e\x32\x18.wloadctl.v1.TriggerRule\x12\x44\n\x0e\x61gent_selector\x18\x06 \x03(\x0b\x32,.wloadctl.v1.WorkflowTask.AgentSelectorEntry\x12\x17\n\x0ftimeout_seconds\x18\x07 \x01(\r\x12\x0e\n\x06run_as\x18\x08 \x01(\t\x12/\n\x03\x65nv\x18\t \x03(\x0b\x32\".wloadctl.v1.WorkflowTask.EnvEntry\x12\x13\n\x0bworking_dir\x18\n \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0b \x01(\t\x1a\x34\n\x12\x41gentSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb7\x02\n\x0cWorkflowSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64omain\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x35\n\x06labels\x18\x04 \x03(\x0b\x32%.wloadctl.v1.WorkflowSpec.LabelsEntry\x12\x35\n\x06params\x18\x05 \x03(\x0b\x32%.wloadctl.v1.WorkflowSpec.ParamsEntry\x12(\n\x05tasks\x18\x06 \x03(\x0b\x32\x19.wloadctl.v1.WorkflowTask\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x84\x01\n\x0fWorkflowVersion\x12\'\n\x04spec\x18\x01 \x01(\x0b\x32\x19.wloadctl.v1.WorkflowSpec\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x12\n\ncreated_ms\x18\x03 \x01(\x03\x12\x12\n\nraft_index\x18\x04 \x01(\x04\x12\x0f\n\x07\x64\x65leted\x18\x05 \x01(\x08\"\xe5\x01\n\x07TaskRun\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.wloadctl.v1.TaskState\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x10\n\x08upstream\x18\x04 \x01(\r\x12\x1a\n\x12upstream_succeeded\x18\x05 \x01(\r\x12\x17\n\x0fupstream_failed\x18\x06 \x01(\r\x12\x18\n\x10upstream_skipped\x18\x07 \x01(\r\x12\x12\n\nstarted_ms\x18\x08 \x01(\x03\x12\x10\n\x08\x65nded_ms\x18\t \x01(\x03\x12\x0e\n\x06reason\x18\n \x01(\t\"\xb9\x03\n\x0bWorkflowRun\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x18\n\x10workflow_version\x18\x03 \x01(\x04\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x1d.wloadctl.v1.WorkflowRunState\x12\x34\n\x06params\x18\x05 \x03(\x0b\x32$.wloadctl.v1.WorkflowRun.ParamsEntry\x12\x15\n\rbusiness_date\x18\x06 \x01(\t\x12\x12\n\ncreated_ms\x18\x07 \x01(\x03\x12\x10\n\x08\x65nded_ms\x18\x08 \x01(\x03\x12\r\n\x05\x63\x61use\x18\t \x01(\t\x12\x13\n\x0btasks_total\x18\n \x01(\r\x12\x17\n\x0ftasks_succeeded\x18\x0b \x01(\r\x12\x14\n\x0ctasks_failed\x18\x0c \x01(\r\x12\x15\n\rtasks_skipped\x18\r \x01(\r\x12\x0e\n\x06\x64omain\x18\x0e \x01(\t\x12#\n\x05tasks\x18\x0f \x03(\x0b\x32\x14.wloadctl.v1.TaskRun\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*n\n\x0bTriggerRule\x12\x11\n\rALL_SUCCEEDED\x10\x00\x12\x0c\n\x08\x41LL_DONE\x10\x01\x12\x0e\n\nANY_FAILED\x10\x02\x12\x11\n\rANY_SUCCEEDED\x10\x03\x12\x0f\n\x0bNONE_FAILED\x10\x04\x12\n\n\x06\x41LWAYS\x10\x05*C\n\x10WorkflowRunState\x12\x0e\n\nWF_RUNNING\x10\x00\x12\x10\n\x0cWF_SUCCEEDED\x10\x01\x12\r\n\tWF_FAILED\x10\x02*f\n\tTaskState\x12\x10\n\x0cTASK_WAITING\x10\x00\x12\x10\n\x0cTASK_STARTED\x10\x01\x12\x12\n\x0eTASK_SUCCEEDED\x10\x02\x12\x0f\n\x0bTASK_FAILED\x10\x03\x12\x10\n\x0cTASK_SKIPPED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,8 +40,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKFLOWSPEC_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_WORKFLOWSPEC_PARAMSENTRY']._loaded_options = None
   _globals['_WORKFLOWSPEC_PARAMSENTRY']._serialized_options = b'8\001'
-  _globals['_TRIGGERRULE']._serialized_start=836
-  _globals['_TRIGGERRULE']._serialized_end=946
+  _globals['_WORKFLOWRUN_PARAMSENTRY']._loaded_options = None
+  _globals['_WORKFLOWRUN_PARAMSENTRY']._serialized_options = b'8\001'
+  _globals['_TRIGGERRULE']._serialized_start=1647
+  _globals['_TRIGGERRULE']._serialized_end=1757
+  _globals['_WORKFLOWRUNSTATE']._serialized_start=1759
+  _globals['_WORKFLOWRUNSTATE']._serialized_end=1826
+  _globals['_TASKSTATE']._serialized_start=1828
+  _globals['_TASKSTATE']._serialized_end=1930
   _globals['_WORKFLOWTASK']._serialized_start=69
   _globals['_WORKFLOWTASK']._serialized_end=520
   _globals['_WORKFLOWTASK_AGENTSELECTORENTRY']._serialized_start=424
@@ -54,4 +60,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKFLOWSPEC_LABELSENTRY']._serialized_end=787
   _globals['_WORKFLOWSPEC_PARAMSENTRY']._serialized_start=789
   _globals['_WORKFLOWSPEC_PARAMSENTRY']._serialized_end=834
+  _globals['_WORKFLOWVERSION']._serialized_start=837
+  _globals['_WORKFLOWVERSION']._serialized_end=969
+  _globals['_TASKRUN']._serialized_start=972
+  _globals['_TASKRUN']._serialized_end=1201
+  _globals['_WORKFLOWRUN']._serialized_start=1204
+  _globals['_WORKFLOWRUN']._serialized_end=1645
+  _globals['_WORKFLOWRUN_PARAMSENTRY']._serialized_start=789
+  _globals['_WORKFLOWRUN_PARAMSENTRY']._serialized_end=834
 # @@protoc_insertion_point(module_scope)

@@ -16,12 +16,34 @@ class TriggerRule(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ANY_SUCCEEDED: _ClassVar[TriggerRule]
     NONE_FAILED: _ClassVar[TriggerRule]
     ALWAYS: _ClassVar[TriggerRule]
+
+class WorkflowRunState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WF_RUNNING: _ClassVar[WorkflowRunState]
+    WF_SUCCEEDED: _ClassVar[WorkflowRunState]
+    WF_FAILED: _ClassVar[WorkflowRunState]
+
+class TaskState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TASK_WAITING: _ClassVar[TaskState]
+    TASK_STARTED: _ClassVar[TaskState]
+    TASK_SUCCEEDED: _ClassVar[TaskState]
+    TASK_FAILED: _ClassVar[TaskState]
+    TASK_SKIPPED: _ClassVar[TaskState]
 ALL_SUCCEEDED: TriggerRule
 ALL_DONE: TriggerRule
 ANY_FAILED: TriggerRule
 ANY_SUCCEEDED: TriggerRule
 NONE_FAILED: TriggerRule
 ALWAYS: TriggerRule
+WF_RUNNING: WorkflowRunState
+WF_SUCCEEDED: WorkflowRunState
+WF_FAILED: WorkflowRunState
+TASK_WAITING: TaskState
+TASK_STARTED: TaskState
+TASK_SUCCEEDED: TaskState
+TASK_FAILED: TaskState
+TASK_SKIPPED: TaskState
 
 class WorkflowTask(_message.Message):
     __slots__ = ("name", "command", "job", "depends_on", "trigger_rule", "agent_selector", "timeout_seconds", "run_as", "env", "working_dir", "description")
@@ -92,3 +114,82 @@ class WorkflowSpec(_message.Message):
     params: _containers.ScalarMap[str, str]
     tasks: _containers.RepeatedCompositeFieldContainer[WorkflowTask]
     def __init__(self, name: _Optional[str] = ..., domain: _Optional[str] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., params: _Optional[_Mapping[str, str]] = ..., tasks: _Optional[_Iterable[_Union[WorkflowTask, _Mapping]]] = ...) -> None: ...
+
+class WorkflowVersion(_message.Message):
+    __slots__ = ("spec", "version", "created_ms", "raft_index", "deleted")
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    RAFT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    spec: WorkflowSpec
+    version: int
+    created_ms: int
+    raft_index: int
+    deleted: bool
+    def __init__(self, spec: _Optional[_Union[WorkflowSpec, _Mapping]] = ..., version: _Optional[int] = ..., created_ms: _Optional[int] = ..., raft_index: _Optional[int] = ..., deleted: _Optional[bool] = ...) -> None: ...
+
+class TaskRun(_message.Message):
+    __slots__ = ("name", "state", "run_id", "upstream", "upstream_succeeded", "upstream_failed", "upstream_skipped", "started_ms", "ended_ms", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_FAILED_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    STARTED_MS_FIELD_NUMBER: _ClassVar[int]
+    ENDED_MS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    state: TaskState
+    run_id: str
+    upstream: int
+    upstream_succeeded: int
+    upstream_failed: int
+    upstream_skipped: int
+    started_ms: int
+    ended_ms: int
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., run_id: _Optional[str] = ..., upstream: _Optional[int] = ..., upstream_succeeded: _Optional[int] = ..., upstream_failed: _Optional[int] = ..., upstream_skipped: _Optional[int] = ..., started_ms: _Optional[int] = ..., ended_ms: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class WorkflowRun(_message.Message):
+    __slots__ = ("id", "workflow_name", "workflow_version", "state", "params", "business_date", "created_ms", "ended_ms", "cause", "tasks_total", "tasks_succeeded", "tasks_failed", "tasks_skipped", "domain", "tasks")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_NAME_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    BUSINESS_DATE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    ENDED_MS_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_FIELD_NUMBER: _ClassVar[int]
+    TASKS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    TASKS_SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FAILED_FIELD_NUMBER: _ClassVar[int]
+    TASKS_SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    workflow_name: str
+    workflow_version: int
+    state: WorkflowRunState
+    params: _containers.ScalarMap[str, str]
+    business_date: str
+    created_ms: int
+    ended_ms: int
+    cause: str
+    tasks_total: int
+    tasks_succeeded: int
+    tasks_failed: int
+    tasks_skipped: int
+    domain: str
+    tasks: _containers.RepeatedCompositeFieldContainer[TaskRun]
+    def __init__(self, id: _Optional[str] = ..., workflow_name: _Optional[str] = ..., workflow_version: _Optional[int] = ..., state: _Optional[_Union[WorkflowRunState, str]] = ..., params: _Optional[_Mapping[str, str]] = ..., business_date: _Optional[str] = ..., created_ms: _Optional[int] = ..., ended_ms: _Optional[int] = ..., cause: _Optional[str] = ..., tasks_total: _Optional[int] = ..., tasks_succeeded: _Optional[int] = ..., tasks_failed: _Optional[int] = ..., tasks_skipped: _Optional[int] = ..., domain: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[TaskRun, _Mapping]]] = ...) -> None: ...
