@@ -47,6 +47,8 @@ from wloadctl.proto.v1 import (
     runs_pb2,
     secrets_pb2,
     secrets_pb2_grpc,
+    workflows_pb2,
+    workflows_pb2_grpc,
 )
 
 DEFAULT_SERVERS = ("127.0.0.1:18581", "127.0.0.1:18582", "127.0.0.1:18583")
@@ -518,6 +520,45 @@ class Client(SecurityCalls):
 
     def _runs(self, ch: grpc.Channel) -> api_pb2_grpc.RunServiceStub:
         return api_pb2_grpc.RunServiceStub(ch)
+
+    def _workflows(self, ch: grpc.Channel) -> workflows_pb2_grpc.WorkflowServiceStub:
+        return workflows_pb2_grpc.WorkflowServiceStub(ch)
+
+    # ---- workflows
+
+    def apply_workflows(self, specs: Sequence[workflows_pb2.WorkflowSpec],
+                        idempotency_key: str = "") -> workflows_pb2.ApplyWorkflowsResponse:
+        request = workflows_pb2.ApplyWorkflowsRequest(workflows=specs,
+                                                      idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._workflows(ch).ApplyWorkflows(request, timeout=self.timeout), write=True)
+
+    def get_workflow(self, name: str, version: int = 0) -> workflows_pb2.WorkflowVersion:
+        request = workflows_pb2.GetWorkflowRequest(name=name, version=version)
+        return self._call(lambda ch: self._workflows(ch).GetWorkflow(request, timeout=self.timeout))
+
+    def list_workflows(self, domain: str = "") -> workflows_pb2.ListWorkflowsResponse:
+        request = workflows_pb2.ListWorkflowsRequest(domain=domain)
+        return self._call(lambda ch: self._workflows(ch).ListWorkflows(request, timeout=self.timeout))
+
+    def delete_workflow(self, name: str, idempotency_key: str = "") -> workflows_pb2.DeleteWorkflowResponse:
+        request = workflows_pb2.DeleteWorkflowRequest(name=name,
+                                                      idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._workflows(ch).DeleteWorkflow(request, timeout=self.timeout), write=True)
+
+    def run_workflow(self, name: str, params: Mapping[str, str] | None = None, business_date: str = "",
+                     idempotency_key: str = "") -> workflows_pb2.WorkflowRun:
+        """Start a run of the workflow's latest version; a retry with the same key returns the same run."""
+        request = workflows_pb2.RunWorkflowRequest(name=name, params=dict(params or {}), business_date=business_date,
+                                                   idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._workflows(ch).RunWorkflow(request, timeout=self.timeout), write=True)
+
+    def get_workflow_run(self, run_id: str) -> workflows_pb2.WorkflowRun:
+        request = workflows_pb2.GetWorkflowRunRequest(id=run_id)
+        return self._call(lambda ch: self._workflows(ch).GetWorkflowRun(request, timeout=self.timeout))
+
+    def list_workflow_runs(self, workflow_name: str = "", limit: int = 0) -> workflows_pb2.ListWorkflowRunsResponse:
+        request = workflows_pb2.ListWorkflowRunsRequest(workflow_name=workflow_name, limit=limit)
+        return self._call(lambda ch: self._workflows(ch).ListWorkflowRuns(request, timeout=self.timeout))
 
     @property
     def last_index(self) -> int:

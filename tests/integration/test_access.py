@@ -15,7 +15,7 @@ from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2
 
 from wloadctl.client import ClientCredentials, ClientError
-from wloadctl.proto.v1 import api_pb2, approval_pb2, audit_pb2, auth_pb2, jobs_pb2, secrets_pb2
+from wloadctl.proto.v1 import api_pb2, approval_pb2, audit_pb2, auth_pb2, jobs_pb2, secrets_pb2, workflows_pb2
 from wloadctl.security.certs import init_ca
 from wloadctl.security.permissions import METHOD_PERMISSIONS, OPEN
 from wloadctl.testing.cluster import LocalCluster, wait_for
@@ -53,7 +53,7 @@ def _user(cluster: LocalCluster, name: str, *bindings: auth_pb2.Binding, **field
 def _methods() -> list[tuple[str, Any]]:
     """Every method of every client API service, with its request message class."""
     out = []
-    for module in (api_pb2, auth_pb2, audit_pb2, approval_pb2, secrets_pb2):
+    for module in (api_pb2, auth_pb2, audit_pb2, approval_pb2, secrets_pb2, workflows_pb2):
         for service in module.DESCRIPTOR.services_by_name.values():
             if service.full_name == "wloadctl.v1.CertificateAuth":
                 continue  # served on the mutual-TLS port, where the certificate is the credential

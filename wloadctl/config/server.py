@@ -58,6 +58,7 @@ class ServerConfig:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     login_burst_per_source: int = DEFAULT_LOGIN_BURST
     login_rate_per_source: float = DEFAULT_LOGIN_RATE
+    max_workflow_tasks: int = 100_000     # tasks per workflow the API accepts (the state's hard cap: 1,000,000)
 
     @property
     def multi_replica(self) -> bool:
@@ -126,7 +127,7 @@ def load_config(path: str | Path) -> ServerConfig:
 
 _TOP = {"node_id", "raft_address", "api_address", "data_dir", "secret_file", "peers", "raft", "log",
         "metrics_address", "agent_address", "http_address", "tls", "control", "raft_bind_address", "max_message_bytes",
-        "login_burst_per_source", "login_rate_per_source"}
+        "login_burst_per_source", "login_rate_per_source", "max_workflow_tasks"}
 
 
 def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
@@ -217,13 +218,17 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
     login_rate = doc.get("login_rate_per_source", DEFAULT_LOGIN_RATE)
     if not isinstance(login_rate, int | float) or isinstance(login_rate, bool) or not 0.01 <= login_rate <= 10_000:
         raise ConfigError("login_rate_per_source: logins per second, from 0.01 to 10000")
+    max_tasks = doc.get("max_workflow_tasks", 100_000)
+    if not isinstance(max_tasks, int) or isinstance(max_tasks, bool) or not 1 <= max_tasks <= 1_000_000:
+        raise ConfigError("max_workflow_tasks: a whole number from 1 to 1000000")
     return ServerConfig(node_id=node_id, raft_address=raft_address, api_address=api_address, data_dir=data_dir,
                         peers=tuple(peers), raft_bind_address=raft_bind_address, secret_file=secret_file,
                         metrics_address=metrics, http_address=http_address,
                         agent_address=agent_address, tls_ca=tls.get("ca"), tls_cert=tls.get("cert"),
                         tls_key=tls.get("key"), control=control,
                         log_format=log_format, log_level=log_level, timers=timers, max_message_bytes=max_message,
-                        login_burst_per_source=login_burst, login_rate_per_source=float(login_rate))
+                        login_burst_per_source=login_burst, login_rate_per_source=float(login_rate),
+                        max_workflow_tasks=max_tasks)
 
 
 _CONTROL_KEYS = {"agent_quorum": "agent_quorum", "lease_margin_seconds": "lease_margin_s",

@@ -28,6 +28,7 @@ from wloadctl.api.jobs import JobServicer
 from wloadctl.api.runs import RunServicer
 from wloadctl.api.secrets import SecretServicer
 from wloadctl.api.webhooks import EventWebhook
+from wloadctl.api.workflows import WorkflowServicer
 from wloadctl.config import ConfigError, ServerConfig, describe_error, ensure_dir, load_config
 from wloadctl.config.addresses import is_loopback
 from wloadctl.control.controller import Controller
@@ -47,6 +48,8 @@ from wloadctl.proto.v1 import (
     commands_pb2,
     secrets_pb2,
     secrets_pb2_grpc,
+    workflows_pb2,
+    workflows_pb2_grpc,
 )
 from wloadctl.raft.node import RaftBindError, RaftNode
 from wloadctl.raft.proposer import Proposer
@@ -221,7 +224,8 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
                           (ApiKeyServicer(api), auth_pb2_grpc.add_ApiKeyServiceServicer_to_server),
                           (AuditServicer(api), audit_pb2_grpc.add_AuditServiceServicer_to_server),
                           (ApprovalServicer(api), approval_pb2_grpc.add_ApprovalServiceServicer_to_server),
-                          (SecretServicer(api), secrets_pb2_grpc.add_SecretServiceServicer_to_server)):
+                          (SecretServicer(api), secrets_pb2_grpc.add_SecretServiceServicer_to_server),
+                          (WorkflowServicer(api), workflows_pb2_grpc.add_WorkflowServiceServicer_to_server)):
         add_service(server, servicer, add, guard)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -233,6 +237,7 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
         audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
         approval_pb2.DESCRIPTOR.services_by_name["ApprovalService"].full_name,
         secrets_pb2.DESCRIPTOR.services_by_name["SecretService"].full_name,
+        workflows_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
         reflection.SERVICE_NAME,
     ]

@@ -193,3 +193,104 @@ class WorkflowRun(_message.Message):
     domain: str
     tasks: _containers.RepeatedCompositeFieldContainer[TaskRun]
     def __init__(self, id: _Optional[str] = ..., workflow_name: _Optional[str] = ..., workflow_version: _Optional[int] = ..., state: _Optional[_Union[WorkflowRunState, str]] = ..., params: _Optional[_Mapping[str, str]] = ..., business_date: _Optional[str] = ..., created_ms: _Optional[int] = ..., ended_ms: _Optional[int] = ..., cause: _Optional[str] = ..., tasks_total: _Optional[int] = ..., tasks_succeeded: _Optional[int] = ..., tasks_failed: _Optional[int] = ..., tasks_skipped: _Optional[int] = ..., domain: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[TaskRun, _Mapping]]] = ...) -> None: ...
+
+class ApplyWorkflowsRequest(_message.Message):
+    __slots__ = ("workflows", "idempotency_key")
+    WORKFLOWS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    workflows: _containers.RepeatedCompositeFieldContainer[WorkflowSpec]
+    idempotency_key: str
+    def __init__(self, workflows: _Optional[_Iterable[_Union[WorkflowSpec, _Mapping]]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class WorkflowRef(_message.Message):
+    __slots__ = ("name", "version", "changed")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    changed: bool
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., changed: _Optional[bool] = ...) -> None: ...
+
+class ApplyWorkflowsResponse(_message.Message):
+    __slots__ = ("workflows", "raft_index")
+    WORKFLOWS_FIELD_NUMBER: _ClassVar[int]
+    RAFT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    workflows: _containers.RepeatedCompositeFieldContainer[WorkflowRef]
+    raft_index: int
+    def __init__(self, workflows: _Optional[_Iterable[_Union[WorkflowRef, _Mapping]]] = ..., raft_index: _Optional[int] = ...) -> None: ...
+
+class GetWorkflowRequest(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class ListWorkflowsRequest(_message.Message):
+    __slots__ = ("domain",)
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    domain: str
+    def __init__(self, domain: _Optional[str] = ...) -> None: ...
+
+class ListWorkflowsResponse(_message.Message):
+    __slots__ = ("workflows",)
+    WORKFLOWS_FIELD_NUMBER: _ClassVar[int]
+    workflows: _containers.RepeatedCompositeFieldContainer[WorkflowVersion]
+    def __init__(self, workflows: _Optional[_Iterable[_Union[WorkflowVersion, _Mapping]]] = ...) -> None: ...
+
+class DeleteWorkflowRequest(_message.Message):
+    __slots__ = ("name", "idempotency_key")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    idempotency_key: str
+    def __init__(self, name: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class DeleteWorkflowResponse(_message.Message):
+    __slots__ = ("version", "raft_index")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    RAFT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    raft_index: int
+    def __init__(self, version: _Optional[int] = ..., raft_index: _Optional[int] = ...) -> None: ...
+
+class RunWorkflowRequest(_message.Message):
+    __slots__ = ("name", "params", "business_date", "idempotency_key")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    BUSINESS_DATE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    params: _containers.ScalarMap[str, str]
+    business_date: str
+    idempotency_key: str
+    def __init__(self, name: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., business_date: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class GetWorkflowRunRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ListWorkflowRunsRequest(_message.Message):
+    __slots__ = ("workflow_name", "limit")
+    WORKFLOW_NAME_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    workflow_name: str
+    limit: int
+    def __init__(self, workflow_name: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListWorkflowRunsResponse(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[WorkflowRun]
+    def __init__(self, runs: _Optional[_Iterable[_Union[WorkflowRun, _Mapping]]] = ...) -> None: ...

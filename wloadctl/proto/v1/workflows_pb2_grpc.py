@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from wloadctl.proto.v1 import workflows_pb2 as wloadctl_dot_v1_dot_workflows__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -22,3 +23,339 @@ if _version_not_supported:
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
+
+
+class WorkflowServiceStub:
+    """---- the API (docs/workflows.md)
+
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ApplyWorkflows = channel.unary_unary(
+                '/wloadctl.v1.WorkflowService/ApplyWorkflows',
+                request_serializer=wloadctl_dot_v1_dot_workflows__pb2.ApplyWorkflowsRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_workflows__pb2.ApplyWorkflowsResponse.FromString,
+                _registered_method=True)
+        self.GetWorkflow = channel.unary_unary(
+                '/wloadctl.v1.WorkflowService/GetWorkflow',
+                request_serializer=wloadctl_dot_v1_dot_workflows__pb2.GetWorkflowRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowVersion.FromString,
+                _registered_method=True)
+        self.ListWorkflows = channel.unary_unary(
+                '/wloadctl.v1.WorkflowService/ListWorkflows',
+                request_serializer=wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowsRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowsResponse.FromString,
+                _registered_method=True)
+        self.DeleteWorkflow = channel.unary_unary(
+                '/wloadctl.v1.WorkflowService/DeleteWorkflow',
+                request_serializer=wloadctl_dot_v1_dot_workflows__pb2.DeleteWorkflowRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_workflows__pb2.DeleteWorkflowResponse.FromString,
+                _registered_method=True)
+        self.RunWorkflow = channel.unary_unary(
+                '/wloadctl.v1.WorkflowService/RunWorkflow',
+                request_serializer=wloadctl_dot_v1_dot_workflows__pb2.RunWorkflowRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.FromString,
+                _registered_method=True)
+        self.GetWorkflowRun = channel.unary_unary(
+                '/wloadctl.v1.WorkflowService/GetWorkflowRun',
+                request_serializer=wloadctl_dot_v1_dot_workflows__pb2.GetWorkflowRunRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.FromString,
+                _registered_method=True)
+        self.ListWorkflowRuns = channel.unary_unary(
+                '/wloadctl.v1.WorkflowService/ListWorkflowRuns',
+                request_serializer=wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowRunsRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowRunsResponse.FromString,
+                _registered_method=True)
+
+
+class WorkflowServiceServicer:
+    """---- the API (docs/workflows.md)
+
+    """
+
+    def ApplyWorkflows(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWorkflow(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkflows(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWorkflow(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunWorkflow(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWorkflowRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkflowRuns(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_WorkflowServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ApplyWorkflows': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyWorkflows,
+                    request_deserializer=wloadctl_dot_v1_dot_workflows__pb2.ApplyWorkflowsRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_workflows__pb2.ApplyWorkflowsResponse.SerializeToString,
+            ),
+            'GetWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWorkflow,
+                    request_deserializer=wloadctl_dot_v1_dot_workflows__pb2.GetWorkflowRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowVersion.SerializeToString,
+            ),
+            'ListWorkflows': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkflows,
+                    request_deserializer=wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowsRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowsResponse.SerializeToString,
+            ),
+            'DeleteWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWorkflow,
+                    request_deserializer=wloadctl_dot_v1_dot_workflows__pb2.DeleteWorkflowRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_workflows__pb2.DeleteWorkflowResponse.SerializeToString,
+            ),
+            'RunWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunWorkflow,
+                    request_deserializer=wloadctl_dot_v1_dot_workflows__pb2.RunWorkflowRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.SerializeToString,
+            ),
+            'GetWorkflowRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWorkflowRun,
+                    request_deserializer=wloadctl_dot_v1_dot_workflows__pb2.GetWorkflowRunRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.SerializeToString,
+            ),
+            'ListWorkflowRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkflowRuns,
+                    request_deserializer=wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowRunsRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowRunsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'wloadctl.v1.WorkflowService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('wloadctl.v1.WorkflowService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class WorkflowService:
+    """---- the API (docs/workflows.md)
+
+    """
+
+    @staticmethod
+    def ApplyWorkflows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.WorkflowService/ApplyWorkflows',
+            wloadctl_dot_v1_dot_workflows__pb2.ApplyWorkflowsRequest.SerializeToString,
+            wloadctl_dot_v1_dot_workflows__pb2.ApplyWorkflowsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.WorkflowService/GetWorkflow',
+            wloadctl_dot_v1_dot_workflows__pb2.GetWorkflowRequest.SerializeToString,
+            wloadctl_dot_v1_dot_workflows__pb2.WorkflowVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkflows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.WorkflowService/ListWorkflows',
+            wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowsRequest.SerializeToString,
+            wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.WorkflowService/DeleteWorkflow',
+            wloadctl_dot_v1_dot_workflows__pb2.DeleteWorkflowRequest.SerializeToString,
+            wloadctl_dot_v1_dot_workflows__pb2.DeleteWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.WorkflowService/RunWorkflow',
+            wloadctl_dot_v1_dot_workflows__pb2.RunWorkflowRequest.SerializeToString,
+            wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWorkflowRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.WorkflowService/GetWorkflowRun',
+            wloadctl_dot_v1_dot_workflows__pb2.GetWorkflowRunRequest.SerializeToString,
+            wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkflowRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.WorkflowService/ListWorkflowRuns',
+            wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowRunsRequest.SerializeToString,
+            wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -1,0 +1,145 @@
+"""WorkflowService: validate -> (forward to the leader | propose) or read the local state.
+
+Permissions are the jobs' (a workflow is a definition like a job, its runs are runs): job.read,
+job.write and job.delete on workflows, run.trigger and run.read on their runs, in the workflow's
+domain.
+"""
+
+from __future__ import annotations
+
+import re
+
+import grpc
+
+from wloadctl.api.authz import principal, require, visible_domains
+from wloadctl.api.context import ApiContext
+from wloadctl.api.governance import hold
+from wloadctl.api.jobs import check_key, check_name
+from wloadctl.model.rules import DEFAULT_DOMAIN
+from wloadctl.model.workflows import validate_workflow
+from wloadctl.proto.v1 import commands_pb2, workflows_pb2, workflows_pb2_grpc
+from wloadctl.security.permissions import Permission
+
+_SERVICE = "/wloadctl.v1.WorkflowService/"
+_MAX_ERRORS_SHOWN = 20
+MAX_RUNS_LISTED = 1000
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class WorkflowServicer(workflows_pb2_grpc.WorkflowServiceServicer):
+    def __init__(self, api: ApiContext) -> None:
+        self.api = api
+
+    async def ApplyWorkflows(self, request: workflows_pb2.ApplyWorkflowsRequest,
+                             context: grpc.aio.ServicerContext) -> workflows_pb2.ApplyWorkflowsResponse:
+        if not request.workflows:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "workflows: at least one")
+        limit = self.api.config.max_workflow_tasks
+        errors = [f"workflows[{i}].{e.field}: {e.reason}" if e.field else f"workflows[{i}]: {e.reason}"
+                  for i, spec in enumerate(request.workflows) for e in validate_workflow(spec, limit)]
+        if errors:
+            more = f" (and {len(errors) - _MAX_ERRORS_SHOWN} more)" if len(errors) > _MAX_ERRORS_SHOWN else ""
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(errors[:_MAX_ERRORS_SHOWN]) + more)
+        await check_key(request.idempotency_key, context)
+        for spec in request.workflows:
+            await require(context, Permission.JOB_WRITE, spec.domain or DEFAULT_DOMAIN)
+            current = self.api.store.get_workflow(spec.name)
+            if current is not None and current.spec.domain != (spec.domain or DEFAULT_DOMAIN):
+                await require(context, Permission.JOB_WRITE, current.spec.domain)
+
+        async def here() -> workflows_pb2.ApplyWorkflowsResponse:
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key, actor=principal().actor(),
+                                           apply_workflows=commands_pb2.ApplyWorkflows(
+                                               workflows=request.workflows, max_tasks=limit))
+            result = await self.api.commit(command, context)
+            return workflows_pb2.ApplyWorkflowsResponse(
+                workflows=[workflows_pb2.WorkflowRef(name=j.name, version=j.version, changed=j.changed)
+                           for j in result.jobs], raft_index=result.raft_index)
+
+        return await self.api.on_leader(_SERVICE + "ApplyWorkflows", request, workflows_pb2.ApplyWorkflowsResponse,
+                                        context, here)
+
+    async def GetWorkflow(self, request: workflows_pb2.GetWorkflowRequest,
+                          context: grpc.aio.ServicerContext) -> workflows_pb2.WorkflowVersion:
+        await check_name(request.name, context)
+        found = self.api.store.get_workflow(request.name, request.version)
+        if found is None:
+            what = f"version {request.version} of workflow" if request.version else "workflow"
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"name: {what} {request.name!r} not found")
+        await require(context, Permission.JOB_READ, found.spec.domain)
+        return found
+
+    async def ListWorkflows(self, request: workflows_pb2.ListWorkflowsRequest,
+                            context: grpc.aio.ServicerContext) -> workflows_pb2.ListWorkflowsResponse:
+        visible = visible_domains(Permission.JOB_READ)
+        if request.domain:
+            await require(context, Permission.JOB_READ, request.domain)
+        found = [w for w in self.api.store.list_workflows()
+                 if (visible is None or w.spec.domain in visible) and (not request.domain or
+                                                                       w.spec.domain == request.domain)]
+        return workflows_pb2.ListWorkflowsResponse(workflows=found)
+
+    async def DeleteWorkflow(self, request: workflows_pb2.DeleteWorkflowRequest,
+                             context: grpc.aio.ServicerContext) -> workflows_pb2.DeleteWorkflowResponse:
+        await check_name(request.name, context)
+        await check_key(request.idempotency_key, context)
+        current = self.api.store.get_workflow(request.name)
+        domain = current.spec.domain if current is not None else DEFAULT_DOMAIN
+        await require(context, Permission.JOB_DELETE, domain)
+
+        async def here() -> workflows_pb2.DeleteWorkflowResponse:
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key, actor=principal().actor(),
+                                           delete_workflow=commands_pb2.DeleteWorkflow(name=request.name))
+            if current is not None:
+                await hold(self.api, context, "job.delete", domain, command, f"delete workflow {request.name}",
+                           [f"workflow/{request.name}"])
+            result = await self.api.commit(command, context)
+            return workflows_pb2.DeleteWorkflowResponse(version=result.jobs[0].version if result.jobs else 0,
+                                                        raft_index=result.raft_index)
+
+        return await self.api.on_leader(_SERVICE + "DeleteWorkflow", request, workflows_pb2.DeleteWorkflowResponse,
+                                        context, here)
+
+    async def RunWorkflow(self, request: workflows_pb2.RunWorkflowRequest,
+                          context: grpc.aio.ServicerContext) -> workflows_pb2.WorkflowRun:
+        await check_name(request.name, context)
+        await check_key(request.idempotency_key, context)
+        if request.business_date and not _DATE.fullmatch(request.business_date):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "business_date: YYYY-MM-DD")
+        current = self.api.store.get_workflow(request.name)
+        await require(context, Permission.RUN_TRIGGER, current.spec.domain if current is not None else DEFAULT_DOMAIN)
+
+        async def here() -> workflows_pb2.WorkflowRun:
+            caller = principal()
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key, actor=caller.actor(),
+                                           trigger_workflow=commands_pb2.TriggerWorkflow(
+                                               name=request.name, params=request.params,
+                                               business_date=request.business_date,
+                                               cause=f"manual run by {caller.kind} {caller.name}".strip()))
+            result = await self.api.commit(command, context)
+            found = self.api.store.get_workflow_run(result.run_ids[0])
+            if found is None:
+                await context.abort(grpc.StatusCode.INTERNAL, f"workflow run {result.run_ids[0]} not found after "
+                                                              "its commit")
+            return found
+
+        return await self.api.on_leader(_SERVICE + "RunWorkflow", request, workflows_pb2.WorkflowRun, context, here)
+
+    async def GetWorkflowRun(self, request: workflows_pb2.GetWorkflowRunRequest,
+                             context: grpc.aio.ServicerContext) -> workflows_pb2.WorkflowRun:
+        found = self.api.store.get_workflow_run(request.id) if len(request.id) < 24 else None
+        if found is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"id: no workflow run {request.id[:40]!r}")
+        await require(context, Permission.RUN_READ, found.domain)
+        return found
+
+    async def ListWorkflowRuns(self, request: workflows_pb2.ListWorkflowRunsRequest,
+                               context: grpc.aio.ServicerContext) -> workflows_pb2.ListWorkflowRunsResponse:
+        if request.limit > MAX_RUNS_LISTED:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"limit: at most {MAX_RUNS_LISTED}")
+        visible = visible_domains(Permission.RUN_READ)
+        if visible is not None and not visible:
+            await require(context, Permission.RUN_READ)
+        runs = self.api.store.list_workflow_runs(request.workflow_name, request.limit or 100)
+        return workflows_pb2.ListWorkflowRunsResponse(
+            runs=[r for r in runs if visible is None or r.domain in visible])
