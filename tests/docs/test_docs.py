@@ -32,7 +32,8 @@ from wloadctl.testing.cluster import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 # Documents whose examples talk to a running cluster: `wloadctl up` runs for them.
-NEEDS_CLUSTER = {"README.md", "docs/cli.md", "docs/operations.md", "docs/security.md", "docs/scheduling.md"}
+NEEDS_CLUSTER = {"README.md", "docs/cli.md", "docs/operations.md", "docs/security.md", "docs/scheduling.md",
+                 "docs/workflows.md"}
 # The README's first two blocks install and run `wloadctl up` (the harness does the same) and
 # run the tests (what CI runs): checked by the two README tests below instead.
 HANDLED_ELSEWHERE = {"README.md": 2}
@@ -247,9 +248,11 @@ def _message_class(name: str) -> Any:
         jobs_pb2,
         runs_pb2,
         secrets_pb2,
+        workflows_pb2,
     )
 
-    for module in (api_pb2, jobs_pb2, runs_pb2, commands_pb2, auth_pb2, audit_pb2, approval_pb2, secrets_pb2):
+    for module in (api_pb2, jobs_pb2, runs_pb2, commands_pb2, auth_pb2, audit_pb2, approval_pb2, secrets_pb2,
+                   workflows_pb2):
         if hasattr(module, name):
             return getattr(module, name)
     raise AssertionError(f"docs/cli.md shows a shape named {name!r}, which is no message in protos/")

@@ -834,7 +834,7 @@ def test_run_prints_the_new_run(capsys: pytest.CaptureFixture[str], with_jobs: F
 def test_run_unknown_job(capsys: pytest.CaptureFixture[str], with_jobs: Fake) -> None:
     code, out, err = run(capsys, with_jobs, "run", "ghost")
     assert (code, out) == (1, "")
-    assert err == "error: job_name: job 'ghost' not found\n"
+    assert err == "error: no job or workflow named 'ghost'\n"
 
 
 def test_run_wait_succeeded_exits_zero(capsys: pytest.CaptureFixture[str], with_jobs: Fake) -> None:

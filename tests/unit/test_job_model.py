@@ -305,7 +305,7 @@ def test_names_are_case_sensitive() -> None:
 def test_no_job_documents(text: str) -> None:
     error = only_error(text)
     assert error.field == ""
-    assert "no Job or Calendar documents" in error.reason
+    assert "no Job, Calendar or Workflow documents" in error.reason
     assert error.source == "jobs.yaml"
 
 
@@ -733,7 +733,7 @@ def test_errors_from_all_files_are_collected(tmp_path: Any) -> None:
         (str(comments), ""),
         (missing, ""),
     ]
-    assert "no Job or Calendar documents" in info.value.errors[1].reason
+    assert "no Job, Calendar or Workflow documents" in info.value.errors[1].reason
     assert len(str(info.value).splitlines()) == 3
 
 

@@ -305,9 +305,9 @@ def command(subs: Any, name: str, level: int, help_text: str, description: str =
 
 # The verbs whose sub-commands come from several command modules: (help, dest, title).
 _SHARED_VERBS = {
-    "get": ("list or show jobs, runs and agents", "resource", "resources"),
+    "get": ("list or show jobs, workflows, runs and agents", "resource", "resources"),
     "describe": ("show a job, a run or a calendar in detail", "resource", "resources"),
-    "delete": ("delete a job or a calendar", "resource", "resources"),
+    "delete": ("delete a job, a workflow or a calendar", "resource", "resources"),
     "cluster": ("inspect and change the replica set", "action", "actions"),
     "auth": ("bootstrap a cluster's first credential; the security policy", "action", "actions"),
     "user": ("manage users: create, show, change, lock, grant and revoke roles", "action", "actions"),
@@ -405,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
         runs,
         schedules,
         sessions,
+        workflows,
     )
     from wloadctl.cli.commands import secrets as secret_commands
 
@@ -427,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     schedules.register_events(verbs)
     history.register(verbs)
     runs.register(verbs)
+    workflows.register(verbs)
     agents.register(verbs)
     cluster.register(verbs)
     sessions.register(verbs)

@@ -33,7 +33,8 @@ from wloadctl.model.rules import (
     quote,
     size_problem,
 )
-from wloadctl.proto.v1 import jobs_pb2
+from wloadctl.model.workflow_documents import WORKFLOW_KIND, parse_workflow
+from wloadctl.proto.v1 import jobs_pb2, workflows_pb2
 
 __all__ = [
     "API_VERSION",
@@ -460,7 +461,7 @@ def _doc_source(source: str, number: int) -> str:
     return f"{source}#{number}" if source else f"document {number}"
 
 
-Spec = jobs_pb2.JobSpec | jobs_pb2.CalendarSpec
+Spec = jobs_pb2.JobSpec | jobs_pb2.CalendarSpec | workflows_pb2.WorkflowSpec
 
 
 def _parse_text(text: str, source: str) -> tuple[list[tuple[Spec, str]], list[SpecError]]:
@@ -482,6 +483,11 @@ def _parse_text(text: str, source: str) -> tuple[list[tuple[Spec, str]], list[Sp
                 docs.append((calendar, where))
                 errors.extend(SpecError(field, reason, where) for field, reason in problems)
                 continue
+            if isinstance(data, dict) and data.get("kind") == WORKFLOW_KIND:
+                workflow, problems = parse_workflow(data, API_VERSION, _DocParser(where).duration)
+                docs.append((workflow, where))
+                errors.extend(SpecError(field, reason, where) for field, reason in problems)
+                continue
             parser = _DocParser(where)
             docs.append((parser.parse(data), parser.source))
             errors.extend(parser.errors)
@@ -493,7 +499,7 @@ def _parse_text(text: str, source: str) -> tuple[list[tuple[Spec, str]], list[Sp
         if loader is not None:
             loader.dispose()
     if not docs:
-        errors.append(SpecError("", "no Job or Calendar documents found (empty, or only comments)", source))
+        errors.append(SpecError("", "no Job, Calendar or Workflow documents found (empty, or only comments)", source))
     return docs, errors
 
 
@@ -503,7 +509,8 @@ def _duplicate_errors(docs: list[tuple[Spec, str]]) -> list[SpecError]:
     for spec, source in docs:
         if not spec.name:
             continue
-        what = "job" if isinstance(spec, jobs_pb2.JobSpec) else "calendar"
+        what = "job" if isinstance(spec, jobs_pb2.JobSpec) else "calendar" if isinstance(
+            spec, jobs_pb2.CalendarSpec) else "workflow"
         key = (what, spec.name)
         if key in first:
             errors.append(
@@ -561,8 +568,9 @@ def load_paths(paths: Sequence[str]) -> list[jobs_pb2.JobSpec]:
     return load_documents(paths)[0]
 
 
-def load_documents(paths: Sequence[str]) -> tuple[list[jobs_pb2.JobSpec], list[jobs_pb2.CalendarSpec]]:
-    """Load Job and Calendar documents from files, directories (*.yaml, *.yml; not recursive) and
+def load_documents(paths: Sequence[str]) -> tuple[list[jobs_pb2.JobSpec], list[jobs_pb2.CalendarSpec],
+                                                  list[workflows_pb2.WorkflowSpec]]:
+    """Load Job, Calendar and Workflow documents from files, directories (*.yaml, *.yml; not recursive) and
     '-' (stdin).
 
     Raises SpecErrors listing every problem in every file, including duplicate names across files.
@@ -602,4 +610,5 @@ def load_documents(paths: Sequence[str]) -> tuple[list[jobs_pb2.JobSpec], list[j
     if errors:
         raise SpecErrors(errors)
     return ([s for s, _ in docs if isinstance(s, jobs_pb2.JobSpec)],
-            [s for s, _ in docs if isinstance(s, jobs_pb2.CalendarSpec)])
+            [s for s, _ in docs if isinstance(s, jobs_pb2.CalendarSpec)],
+            [s for s, _ in docs if isinstance(s, workflows_pb2.WorkflowSpec)])

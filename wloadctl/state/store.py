@@ -1032,6 +1032,10 @@ class Store:
         missing = self.calendars.reference_errors(txn, list(specs))
         if missing:
             return _err(grpc.StatusCode.FAILED_PRECONDITION, "; ".join(missing[:20]))
+        taken = [s.name for s in specs if self.workflows.get(txn, s.name) is not None]
+        if taken:
+            return _err(grpc.StatusCode.ALREADY_EXISTS, f"name: a workflow is named {taken[0]!r} (jobs and "
+                                                        "workflows share names: wloadctl run NAME starts either)")
         result = _ok()
         for raw_spec in specs:
             spec = normalize(raw_spec)

@@ -110,6 +110,9 @@ class WorkflowTables:
             names.add(spec.name)
             problems += [f"{where}.{e.field}: {e.reason}" if e.field else f"{where}: {e.reason}"
                          for e in validate_workflow(spec, cmd.max_tasks or DEFAULT_MAX_TASKS)]
+            if spec.name and txn.get(spec.name.encode(), db=self.jobs) is not None:
+                problems.append(f"{where}.name: a job is named {spec.name!r} (jobs and workflows share names: "
+                                "wloadctl run NAME starts either)")
             for j, task in enumerate(spec.tasks):
                 if task.job and txn.get(task.job.encode(), db=self.jobs) is None:
                     problems.append(f"{where}.tasks[{j}].job: no job {task.job!r}")

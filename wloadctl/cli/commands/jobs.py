@@ -76,17 +76,22 @@ def cmd_apply(args: argparse.Namespace, ctx: Context) -> int:
     # Only apply and `get job --export` need the document parser; the other commands start without it.
     from wloadctl.model.documents import load_documents
 
-    specs, calendars = load_documents(args.file)
+    specs, calendars, workflows = load_documents(args.file)
     client = ctx.client()
     # Calendars first: the jobs of the same files may use them.
     key = args.idempotency_key
     cal_response = client.apply_calendars(calendars, idempotency_key=f"{key}/calendars" if key else "") \
         if calendars else None
     response = client.apply_jobs(specs, idempotency_key=key) if specs else None
+    # Workflows last: their tasks may run jobs of the same files.
+    wf_response = client.apply_workflows(workflows, idempotency_key=f"{key}/workflows" if key else "") \
+        if workflows else None
     if ctx.output != "table":
         data = output.message_to_dict(response) if response is not None else {"jobs": [], "raft_index": 0}
         if cal_response is not None:
             data["calendars"] = output.message_to_dict(cal_response)["calendars"]
+        if wf_response is not None:
+            data["workflows"] = output.message_to_dict(wf_response)["workflows"]
         emit_data(ctx, data)
         return EXIT_OK
     for ref in cal_response.calendars if cal_response is not None else []:
@@ -100,6 +105,9 @@ def cmd_apply(args: argparse.Namespace, ctx: Context) -> int:
         else:
             verb = "configured"
         emit(f"job/{ref.name} {verb} (version {ref.version})\n")
+    for wref in wf_response.workflows if wf_response is not None else []:
+        verb = "unchanged" if not wref.changed else "created" if wref.version == 1 else "configured"
+        emit(f"workflow/{wref.name} {verb} (version {wref.version})\n")
     return EXIT_OK
 
 

@@ -6,7 +6,10 @@ import argparse
 import sys
 import time
 
-from wloadctl.cli import output, render
+import grpc
+
+from wloadctl.cli import output, render, workflow_render
+from wloadctl.cli.commands.workflows import run_workflow
 from wloadctl.cli.context import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -20,7 +23,7 @@ from wloadctl.cli.context import (
     page_size,
 )
 from wloadctl.cli.parser import RUN_STATE_NAMES, Verbs, int_at_least, param, positive_float, run_state
-from wloadctl.client import FINAL_RUN_STATES
+from wloadctl.client import FINAL_RUN_STATES, Client, ClientError
 from wloadctl.proto.v1 import api_pb2, runs_pb2
 
 DEFAULT_WAIT_TIMEOUT = 3600.0
@@ -44,12 +47,15 @@ def register(verbs: Verbs) -> None:
                           help="only runs in this state (case-insensitive, e.g. running, failed)")
     get_runs.add_argument("--limit", type=int_at_least(1), default=None, metavar="N",
                           help="show at most N runs (default: all)")
+    get_runs.add_argument("--workflow", default="", metavar="W",
+                          help="the runs of this workflow (newest first, at most 1000), instead of job runs")
+    get_runs.set_defaults(parser=get_runs)
     get_run = verbs.add_to(
         "get", "run", "show one run",
         description="Show one run as a table row (the full document with -o json|yaml).",
         handler=cmd_get_run,
     )
-    get_run.add_argument("run_id", metavar="ID", help="run id (e.g. r12)")
+    get_run.add_argument("run_id", metavar="ID", help="run id (r12), or workflow run id (w3)")
 
     describe_run = verbs.add_to(
         "describe", "run", "show one run in detail",
@@ -59,11 +65,14 @@ def register(verbs: Verbs) -> None:
                     "kept in the cluster state. With -o json|yaml this prints the same document as `get run`.",
         handler=cmd_describe_run,
     )
-    describe_run.add_argument("run_id", metavar="ID", help="run id (e.g. r12)")
+    describe_run.add_argument("run_id", metavar="ID",
+                              help="run id (r12), or workflow run id (w3): its tasks, their runs and what they wait "
+                                   "for")
 
     run = verbs.add(
-        "run", "start a run of a job",
-        description="Start a run of the latest version of a job. Without --wait this prints the new\n"
+        "run", "start a run of a job or a workflow",
+        description="Start a run of the latest version of a job (or of a workflow of that name: jobs and\n"
+                    "workflows share names). Without --wait this prints the new\n"
                     "run's id and returns at once. With --wait it then waits for the run's final state and\n"
                     "exits 0 only if the run SUCCEEDED (1 for FAILED, TIMED_OUT, KILLED, LOST, SKIPPED,\n"
                     "or when --wait-timeout runs out; the run itself keeps going).",
@@ -72,7 +81,9 @@ def register(verbs: Verbs) -> None:
                "  wloadctl run report --idempotency-key report-2024-05-01   # started at most once",
         handler=cmd_run,
     )
-    run.add_argument("job", metavar="JOB", help="job name")
+    run.add_argument("job", metavar="NAME", help="job or workflow name")
+    run.add_argument("--business-date", default="", metavar="YYYY-MM-DD",
+                     help="a workflow run's business date (default: today, UTC)")
     run.add_argument("--param", action="append", type=param, default=[], metavar="KEY=VALUE",
                      help="a parameter of this run; repeatable (a later KEY replaces an earlier one)")
     run.add_argument("--idempotency-key", default="", metavar="KEY",
@@ -115,7 +126,17 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
     if args.wait_timeout is not None and not args.wait:
         args.parser.error("--wait-timeout needs --wait")
     client = ctx.client()
-    run = client.trigger_run(args.job, dict(args.param), idempotency_key=args.idempotency_key)
+    if args.business_date:
+        return run_workflow(args, ctx, client)
+    try:
+        run = client.trigger_run(args.job, dict(args.param), idempotency_key=args.idempotency_key)
+    except ClientError as e:
+        if e.code != grpc.StatusCode.NOT_FOUND or "job_name:" not in e.message:
+            raise
+        if not _is_workflow(client, args.job):
+            error(f"no job or workflow named {args.job!r}")
+            return EXIT_FAILURE
+        return run_workflow(args, ctx, client)
     started = f"run/{run.run_id} {render.state_name(run.state)} (job {run.job_name or args.job})"
     if not args.wait:
         return answer(ctx, run, started)
@@ -136,12 +157,34 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_FAILURE
 
 
+def _is_workflow(client: Client, name: str) -> bool:
+    try:
+        client.get_workflow(name)
+        return True
+    except ClientError as e:
+        if e.code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNIMPLEMENTED):  # (a server without workflows)
+            return False
+        raise
+
+
 def cmd_get_runs(args: argparse.Namespace, ctx: Context) -> int:
+    if args.workflow:
+        if args.job or args.state:
+            args.parser.error("--workflow lists workflow runs: it does not combine with --job or --state")
+        found = ctx.client().list_workflow_runs(args.workflow, limit=min(args.limit or 1000, 1000)).runs
+        return listing(ctx, iter(found), 0, "runs", workflow_render.workflow_runs_table)
     runs = ctx.client().iter_runs(args.job, args.state, page_size=page_size(args.limit))
     return listing(ctx, runs, args.limit, "runs", render.runs_table)
 
 
 def cmd_get_run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.run_id.startswith("w"):
+        wrun = ctx.client().get_workflow_run(args.run_id)
+        if ctx.output != "table":
+            emit_data(ctx, output.message_to_dict(wrun))
+        else:
+            emit(workflow_render.workflow_runs_table([wrun]))
+        return EXIT_OK
     run = ctx.client().get_run(args.run_id)
     if ctx.output != "table":
         emit_data(ctx, output.message_to_dict(run))
@@ -151,6 +194,16 @@ def cmd_get_run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_describe_run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.run_id.startswith("w"):
+        client = ctx.client()
+        wrun = client.get_workflow_run(args.run_id)
+        if ctx.output != "table":
+            emit_data(ctx, output.message_to_dict(wrun))
+            return EXIT_OK
+        spec = client.get_workflow(wrun.workflow_name, wrun.workflow_version).spec
+        runs = {t.run_id: client.get_run(t.run_id) for t in wrun.tasks if t.run_id}
+        emit(workflow_render.describe_workflow_run(wrun, spec, runs))
+        return EXIT_OK
     run = ctx.client().get_run(args.run_id)
     if ctx.output != "table":
         emit_data(ctx, output.message_to_dict(run))

@@ -1,0 +1,85 @@
+"""Workflows: `get workflows`, `get workflow`, `delete workflow` (apply, run, get runs and describe
+run cover workflows too: see commands/jobs.py and commands/runs.py)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from wloadctl.cli import output, workflow_render
+from wloadctl.cli.context import EXIT_FAILURE, EXIT_OK, Context, answer, emit, emit_data, error, listing
+from wloadctl.cli.parser import Verbs
+from wloadctl.client import Client
+from wloadctl.proto.v1 import workflows_pb2
+
+WF = workflows_pb2.WorkflowRunState
+
+
+def register(verbs: Verbs) -> None:
+    get_all = verbs.add_to("get", "workflows", "list workflows",
+                           description="List the workflows (their latest versions) of the domains you may read.",
+                           handler=cmd_get_workflows)
+    get_all.add_argument("--domain", default="", metavar="D", help="only this domain's")
+    get_one = verbs.add_to("get", "workflow", "show one workflow",
+                           description="Show one workflow as a table row; -o json|yaml prints its WorkflowVersion, "
+                                       "--export its document (to apply elsewhere).",
+                           handler=cmd_get_workflow)
+    get_one.add_argument("name", metavar="NAME", help="workflow name")
+    get_one.add_argument("--version", type=int, default=0, metavar="N", help="an earlier version")
+    get_one.add_argument("--export", action="store_true", help="print the kind: Workflow document")
+    delete = verbs.add_to("delete", "workflow", "delete a workflow",
+                          description="Delete a workflow. Runs under way go on with the version they started with.",
+                          handler=cmd_delete_workflow)
+    delete.add_argument("name", metavar="NAME", help="workflow name")
+    delete.add_argument("--idempotency-key", default="", metavar="KEY",
+                        help="retrying with the same key deletes at most once (default: random)")
+
+
+def cmd_get_workflows(args: argparse.Namespace, ctx: Context) -> int:
+    found = ctx.client().list_workflows(args.domain).workflows
+    return listing(ctx, iter(found), 0, "workflows", workflow_render.workflows_table)
+
+
+def cmd_get_workflow(args: argparse.Namespace, ctx: Context) -> int:
+    version = ctx.client().get_workflow(args.name, args.version)
+    if args.export:
+        from wloadctl.model.documents import API_VERSION
+        from wloadctl.model.workflow_documents import workflow_to_dict
+
+        emit(output.dump(workflow_to_dict(version.spec, API_VERSION), "json" if ctx.output == "json" else "yaml"))
+        return EXIT_OK
+    if ctx.output != "table":
+        emit_data(ctx, output.message_to_dict(version))
+        return EXIT_OK
+    emit(workflow_render.workflows_table([version]))
+    return EXIT_OK
+
+
+def cmd_delete_workflow(args: argparse.Namespace, ctx: Context) -> int:
+    response = ctx.client().delete_workflow(args.name, idempotency_key=args.idempotency_key)
+    return answer(ctx, response, f"workflow/{args.name} deleted (version {response.version})")
+
+
+def run_workflow(args: argparse.Namespace, ctx: Context, client: Client) -> int:
+    """`run NAME` for a workflow: start a run, and with --wait follow it to its end."""
+    wrun = client.run_workflow(args.job, dict(args.param), business_date=args.business_date,
+                               idempotency_key=args.idempotency_key)
+    started = f"workflowrun/{wrun.id} {workflow_render.run_state(wrun.state)} (workflow {wrun.workflow_name}, " \
+              f"business date {wrun.business_date})"
+    if not args.wait:
+        return answer(ctx, wrun, started)
+    if ctx.output == "table":
+        emit(started + "\n")
+    deadline = time.monotonic() + (args.wait_timeout or 3600.0)
+    while wrun.state == WF.WF_RUNNING:
+        if time.monotonic() >= deadline:
+            error(f"workflow run {wrun.id} has not ended in time; it goes on (see `wloadctl describe run {wrun.id}`)")
+            return EXIT_FAILURE
+        time.sleep(0.5)
+        wrun = client.get_workflow_run(wrun.id)
+    answer(ctx, wrun, f"workflowrun/{wrun.id} {workflow_render.run_state(wrun.state)}")
+    if wrun.state == WF.WF_SUCCEEDED:
+        return EXIT_OK
+    failed = [t.name for t in wrun.tasks if t.state == workflows_pb2.TASK_FAILED]
+    error(f"workflow run {wrun.id} ended FAILED (failed: {', '.join(failed) or '-'})")
+    return EXIT_FAILURE

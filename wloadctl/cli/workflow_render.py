@@ -1,0 +1,75 @@
+"""Human output of workflows and their runs (tables, and the task list of `describe run wN`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from wloadctl.cli import output
+from wloadctl.cli.render import enum_name
+from wloadctl.proto.v1 import runs_pb2, workflows_pb2
+
+WF = workflows_pb2.WorkflowRunState
+TS = workflows_pb2.TaskState
+RS = runs_pb2.RunState
+
+
+def run_state(value: int) -> str:
+    return enum_name(WF, value).removeprefix("WF_")
+
+
+def task_state(value: int) -> str:
+    return enum_name(TS, value).removeprefix("TASK_")
+
+
+def workflows_table(versions: Sequence[workflows_pb2.WorkflowVersion]) -> str:
+    rows = [(v.spec.name, v.spec.domain, v.version, len(v.spec.tasks), ",".join(sorted(v.spec.params)) or "-",
+             output.format_ms(v.created_ms)) for v in versions]
+    return output.render_table(("NAME", "DOMAIN", "VERSION", "TASKS", "PARAMS", "UPDATED"), rows)
+
+
+def workflow_runs_table(runs: Sequence[workflows_pb2.WorkflowRun]) -> str:
+    rows = [(r.id, r.workflow_name, run_state(r.state), _progress(r), r.business_date,
+             output.format_ms(r.created_ms)) for r in runs]
+    return output.render_table(("RUN", "WORKFLOW", "STATE", "TASKS", "BUSINESS DATE", "CREATED"), rows)
+
+
+def _progress(r: workflows_pb2.WorkflowRun) -> str:
+    done = r.tasks_succeeded + r.tasks_failed + r.tasks_skipped
+    parts = [f"{done}/{r.tasks_total} done"]
+    if r.tasks_failed:
+        parts.append(f"{r.tasks_failed} failed")
+    if r.tasks_skipped:
+        parts.append(f"{r.tasks_skipped} skipped")
+    return ", ".join(parts)
+
+
+def describe_workflow_run(r: workflows_pb2.WorkflowRun, spec: workflows_pb2.WorkflowSpec | None,
+                          runs: Mapping[str, runs_pb2.Run]) -> str:
+    """The run, then its tasks in the order written, each with its state, its run, what it waits for."""
+    pairs = [("Run", r.id), ("Workflow", f"{r.workflow_name} (version {r.workflow_version})"),
+             ("Domain", r.domain), ("State", run_state(r.state)), ("Tasks", _progress(r)),
+             ("Business date", r.business_date), ("Params", ", ".join(f"{k}={v}" for k, v in sorted(r.params.items()))
+                                                  or "-"),
+             ("Created", output.format_ms(r.created_ms)), ("Ended", output.format_ms(r.ended_ms) if r.ended_ms
+                                                           else "-"), ("Cause", r.cause or "-")]
+    width = max(len(k) for k, _ in pairs) + 2
+    lines = [f"{k + ':':<{width}}{v}" for k, v in pairs]
+    upstream = {t.name: list(t.depends_on) for t in spec.tasks} if spec is not None else {}
+    states = {t.name: t for t in r.tasks}
+    rows = []
+    for t in r.tasks:
+        run = runs.get(t.run_id)
+        attempt = str(run.attempt) if run is not None and run.attempt else "-"
+        detail = t.reason
+        if t.state == TS.TASK_WAITING:
+            waiting = [u for u in upstream.get(t.name, []) if states.get(u) is not None and
+                       states[u].state in (TS.TASK_WAITING, TS.TASK_STARTED)]
+            detail = f"waits for {', '.join(waiting)}" if waiting else "waits"
+        elif t.state == TS.TASK_STARTED and run is not None:
+            detail = enum_name(RS, run.state)
+        rows.append((t.name, task_state(t.state), t.run_id or "-", attempt,
+                     output.format_ms(t.started_ms) if t.started_ms else "-",
+                     output.format_ms(t.ended_ms) if t.ended_ms else "-",
+                     ",".join(upstream.get(t.name, [])) or "-", detail or "-"))
+    table = output.render_table(("TASK", "STATE", "RUN", "ATTEMPT", "STARTED", "ENDED", "AFTER", "DETAIL"), rows)
+    return "\n".join(lines) + "\n\n" + table
