@@ -68,3 +68,23 @@ def test_a_workflow_runs_in_order_with_its_params_across_a_leader_kill(cluster_f
     for name, ups in (("transform", ["extract"]), ("load", ["transform"]), ("audit", ["transform"]),
                       ("report", ["load", "audit"])):
         assert all(executed[name][2] >= executed[up][3] for up in ups), f"{name} began before an upstream ended"
+
+
+def test_outputs_flow_to_downstream_tasks(cluster_factory: Any, tmp_path: Path) -> None:
+    seen = tmp_path / "seen"
+    cluster: LocalCluster = cluster_factory()
+    cluster.start()
+    cluster.add_agent("a1")
+    spec = workflows_pb2.WorkflowSpec(name="handoff")
+    spec.tasks.add(name="extract", command=jobs_pb2.JobCommand(
+        shell='echo "working"; echo "::set-output rows=42"; echo "::set-output file=/out/x y.csv"'))
+    spec.tasks.add(name="load", depends_on=["extract"], command=jobs_pb2.JobCommand(
+        shell=f'echo "$WLOADCTL_UPSTREAM_EXTRACT_ROWS|$WLOADCTL_UPSTREAM_EXTRACT_FILE" > "{seen}"'))
+    with cluster.client() as c:
+        c.apply_workflows([spec])
+        wrun = c.run_workflow("handoff")
+        done = wait_for(lambda: (r := c.get_workflow_run(wrun.id)).state != WF.WF_RUNNING and r, 60, "the run to end")
+        extract = c.get_run(done.tasks[0].run_id)
+    assert done.state == WF.WF_SUCCEEDED
+    assert dict(extract.outputs) == {"rows": "42", "file": "/out/x y.csv"}
+    assert seen.read_text() == "42|/out/x y.csv\n"

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from wloadctl.agent.logstore import LogStore, LogWriter, truncation_marker, validate_run
+from wloadctl.model.outputs import OutputCollector
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class ExecEvent:
     timed_out: bool = False
     killed: bool = False
     error: str = ""
+    outputs: Mapping[str, str] = field(default_factory=dict)
 
 
 def own_user() -> str:
@@ -155,6 +157,7 @@ class _Run:
         self.event_bytes = 0  # output bytes offered to events, to mirror the log's truncation
         self.events_truncated = False
         self.done = False
+        self.outputs = OutputCollector()  # `::set-output` lines on stdout
 
 
 class Executor:
@@ -563,6 +566,8 @@ class Executor:
                 self._flush(run)
             self._maybe_finish(run)
             return
+        if stream == "stdout":
+            run.outputs.feed(data)
         if run.writer is not None and not run.write_failed:
             try:
                 run.writer.write(stream, data)
@@ -663,7 +668,8 @@ class Executor:
                 run.proc.returncode = run.status
         self._release(run)
         self._emit(ExecEvent("finished", spec.run_id, spec.attempt, self._clock(), pid=run.pid,
-                             exit_code=run.status, timed_out=run.timed_out, killed=run.killed))
+                             exit_code=run.status, timed_out=run.timed_out, killed=run.killed,
+                             outputs=run.outputs.finish()))
 
     def _detach_run(self, run: _Run) -> None:
         for fd in list(run.fds):

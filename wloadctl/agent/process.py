@@ -445,7 +445,7 @@ class Agent:
             self._orphaned.discard(key)
             ev = EV(kind=EV.FINISHED, run_id=e.run_id, attempt=e.attempt, epoch=epoch, time_ms=int(e.time * 1000),
                     exit_code=e.exit_code, timed_out=e.timed_out, killed=e.killed and not orphaned, error=e.error,
-                    orphaned=orphaned)
+                    orphaned=orphaned, outputs=e.outputs)
         self._queue_event(ev)
 
     def _queue_event(self, ev: agent_pb2.RunEvent) -> None:

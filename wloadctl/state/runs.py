@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 import grpc
 import lmdb
 
+from wloadctl.model import outputs
 from wloadctl.proto.v1 import agent_pb2, commands_pb2, jobs_pb2, runs_pb2
 from wloadctl.scheduler.triggers import ScheduleError, business_date
 from wloadctl.state.encoding import encode
@@ -391,6 +392,8 @@ class RunTables:
                 run.finished_ms = ev.time_ms or now_ms
                 run.exit_code = ev.exit_code
                 run.error = ev.error
+                run.outputs.clear()
+                run.outputs.update(outputs.clean(ev.outputs))  # the last attempt's
                 if ev.killed or ev.orphaned:
                     state, cause = RS.KILLED, "killed" + (" (orphan policy: lease expired)" if ev.orphaned else "")
                 elif ev.timed_out:

@@ -16,6 +16,7 @@ from collections import OrderedDict
 import grpc
 import lmdb
 
+from wloadctl.model.outputs import upstream_env
 from wloadctl.model.workflows import DEFAULT_MAX_TASKS, task_job_spec, validate_workflow
 from wloadctl.proto.v1 import commands_pb2, jobs_pb2, runs_pb2, workflows_pb2
 from wloadctl.scheduler import dag
@@ -32,6 +33,7 @@ WF = workflows_pb2.WorkflowRunState
 TS = workflows_pb2.TaskState
 RS = runs_pb2.RunState
 _DAG_CACHE = 32
+MAX_UPSTREAM_ENV_BYTES = 256 << 10
 _OUTCOME_STATE = {dag.Outcome.SUCCEEDED: TS.TASK_SUCCEEDED, dag.Outcome.FAILED: TS.TASK_FAILED,
                   dag.Outcome.SKIPPED: TS.TASK_SKIPPED}
 
@@ -296,6 +298,18 @@ class WorkflowTables:
             job = jobs_pb2.JobVersion.FromString(raw)
         else:
             job = jobs_pb2.JobVersion(spec=task_job_spec(wf.spec, spec), version=wf.version)
+        # What the upstream tasks published reaches this one as WLOADCTL_UPSTREAM_<TASK>_<KEY> (bounded:
+        # a join of many tasks does not build an environment no process could be started with).
+        room = MAX_UPSTREAM_ENV_BYTES
+        for upstream in spec.depends_on:
+            done = self.get_task(txn, seq, upstream)
+            run = self.runs.get_run(txn, done.run_id) if done is not None and done.run_id else None
+            for key, value in sorted(run.outputs.items()) if run is not None else []:
+                name = upstream_env(upstream, key)
+                room -= len(name) + len(value.encode())
+                if room < 0:
+                    break
+                job.spec.env[name] = value
         run_id = self.runs.create_run(txn, job, dict(wrun.params), f"task {spec.name} of workflow run {wrun.id}",
                                       now_ms, workflow_run_id=wrun.id, task=spec.name,
                                       business_date=wrun.business_date)

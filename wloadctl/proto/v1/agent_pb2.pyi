@@ -55,7 +55,7 @@ class AgentReport(_message.Message):
     def __init__(self, highest_epoch: _Optional[int] = ..., running: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ..., unacked: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ..., free_slots: _Optional[int] = ...) -> None: ...
 
 class RunEvent(_message.Message):
-    __slots__ = ("kind", "run_id", "attempt", "epoch", "time_ms", "pid", "data", "exit_code", "timed_out", "killed", "error", "seq", "orphaned", "offset", "policy", "lost")
+    __slots__ = ("kind", "run_id", "attempt", "epoch", "time_ms", "pid", "data", "exit_code", "timed_out", "killed", "error", "seq", "orphaned", "offset", "policy", "lost", "outputs")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         KIND_UNSPECIFIED: _ClassVar[RunEvent.Kind]
@@ -68,6 +68,13 @@ class RunEvent(_message.Message):
     OUTPUT: RunEvent.Kind
     FINISHED: RunEvent.Kind
     REJECTED: RunEvent.Kind
+    class OutputsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     KIND_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +91,7 @@ class RunEvent(_message.Message):
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     LOST_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     kind: RunEvent.Kind
     run_id: str
     attempt: int
@@ -100,7 +108,8 @@ class RunEvent(_message.Message):
     offset: int
     policy: bool
     lost: bool
-    def __init__(self, kind: _Optional[_Union[RunEvent.Kind, str]] = ..., run_id: _Optional[str] = ..., attempt: _Optional[int] = ..., epoch: _Optional[int] = ..., time_ms: _Optional[int] = ..., pid: _Optional[int] = ..., data: _Optional[bytes] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., killed: _Optional[bool] = ..., error: _Optional[str] = ..., seq: _Optional[int] = ..., orphaned: _Optional[bool] = ..., offset: _Optional[int] = ..., policy: _Optional[bool] = ..., lost: _Optional[bool] = ...) -> None: ...
+    outputs: _containers.ScalarMap[str, str]
+    def __init__(self, kind: _Optional[_Union[RunEvent.Kind, str]] = ..., run_id: _Optional[str] = ..., attempt: _Optional[int] = ..., epoch: _Optional[int] = ..., time_ms: _Optional[int] = ..., pid: _Optional[int] = ..., data: _Optional[bytes] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., killed: _Optional[bool] = ..., error: _Optional[str] = ..., seq: _Optional[int] = ..., orphaned: _Optional[bool] = ..., offset: _Optional[int] = ..., policy: _Optional[bool] = ..., lost: _Optional[bool] = ..., outputs: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class AgentHeartbeat(_message.Message):
     __slots__ = ("seq", "highest_epoch", "running", "free_slots")

@@ -52,8 +52,15 @@ class Transition(_message.Message):
     def __init__(self, state: _Optional[_Union[RunState, str]] = ..., time_ms: _Optional[int] = ..., attempt: _Optional[int] = ..., agent_id: _Optional[str] = ..., epoch: _Optional[int] = ..., cause: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "job_name", "job_version", "params", "state", "attempt", "agent_id", "epoch", "created_ms", "updated_ms", "started_ms", "finished_ms", "exit_code", "output_tail", "output_bytes", "transitions", "kill_requested", "error", "spec", "idempotency_key", "pid", "output_gap_bytes", "output_attempt", "output_offset", "slot_ms", "waiting_for", "business_date", "event", "workflow_run_id", "task")
+    __slots__ = ("run_id", "job_name", "job_version", "params", "state", "attempt", "agent_id", "epoch", "created_ms", "updated_ms", "started_ms", "finished_ms", "exit_code", "output_tail", "output_bytes", "transitions", "kill_requested", "error", "spec", "idempotency_key", "pid", "output_gap_bytes", "output_attempt", "output_offset", "slot_ms", "waiting_for", "business_date", "event", "workflow_run_id", "task", "outputs")
     class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class OutputsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +97,7 @@ class Run(_message.Message):
     EVENT_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     job_name: str
     job_version: int
@@ -120,7 +128,8 @@ class Run(_message.Message):
     event: str
     workflow_run_id: str
     task: str
-    def __init__(self, run_id: _Optional[str] = ..., job_name: _Optional[str] = ..., job_version: _Optional[int] = ..., params: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[RunState, str]] = ..., attempt: _Optional[int] = ..., agent_id: _Optional[str] = ..., epoch: _Optional[int] = ..., created_ms: _Optional[int] = ..., updated_ms: _Optional[int] = ..., started_ms: _Optional[int] = ..., finished_ms: _Optional[int] = ..., exit_code: _Optional[int] = ..., output_tail: _Optional[bytes] = ..., output_bytes: _Optional[int] = ..., transitions: _Optional[_Iterable[_Union[Transition, _Mapping]]] = ..., kill_requested: _Optional[bool] = ..., error: _Optional[str] = ..., spec: _Optional[_Union[_jobs_pb2.JobSpec, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., pid: _Optional[int] = ..., output_gap_bytes: _Optional[int] = ..., output_attempt: _Optional[int] = ..., output_offset: _Optional[int] = ..., slot_ms: _Optional[int] = ..., waiting_for: _Optional[str] = ..., business_date: _Optional[str] = ..., event: _Optional[str] = ..., workflow_run_id: _Optional[str] = ..., task: _Optional[str] = ...) -> None: ...
+    outputs: _containers.ScalarMap[str, str]
+    def __init__(self, run_id: _Optional[str] = ..., job_name: _Optional[str] = ..., job_version: _Optional[int] = ..., params: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[RunState, str]] = ..., attempt: _Optional[int] = ..., agent_id: _Optional[str] = ..., epoch: _Optional[int] = ..., created_ms: _Optional[int] = ..., updated_ms: _Optional[int] = ..., started_ms: _Optional[int] = ..., finished_ms: _Optional[int] = ..., exit_code: _Optional[int] = ..., output_tail: _Optional[bytes] = ..., output_bytes: _Optional[int] = ..., transitions: _Optional[_Iterable[_Union[Transition, _Mapping]]] = ..., kill_requested: _Optional[bool] = ..., error: _Optional[str] = ..., spec: _Optional[_Union[_jobs_pb2.JobSpec, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., pid: _Optional[int] = ..., output_gap_bytes: _Optional[int] = ..., output_attempt: _Optional[int] = ..., output_offset: _Optional[int] = ..., slot_ms: _Optional[int] = ..., waiting_for: _Optional[str] = ..., business_date: _Optional[str] = ..., event: _Optional[str] = ..., workflow_run_id: _Optional[str] = ..., task: _Optional[str] = ..., outputs: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Agent(_message.Message):
     __slots__ = ("agent_id", "labels", "capacity", "hostname", "platform", "cpus", "registered_ms", "lost_ms", "lost_count", "version", "lease_ms", "orphan_policy", "policy")
