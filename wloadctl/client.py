@@ -556,6 +556,14 @@ class Client(SecurityCalls):
         request = workflows_pb2.GetWorkflowRunRequest(id=run_id)
         return self._call(lambda ch: self._workflows(ch).GetWorkflowRun(request, timeout=self.timeout))
 
+    def rerun_workflow(self, run_id: str, task: str = "", mode: str = "downstream", dry_run: bool = False,
+                       idempotency_key: str = "") -> workflows_pb2.RerunWorkflowResponse:
+        """Run tasks of an ended workflow run again (only the task, it and what follows, or all)."""
+        request = workflows_pb2.RerunWorkflowRequest(run_id=run_id, task=task, mode=mode, dry_run=dry_run,
+                                                     idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._workflows(ch).RerunWorkflow(request, timeout=self.timeout),
+                          write=not dry_run)
+
     def list_workflow_runs(self, workflow_name: str = "", limit: int = 0) -> workflows_pb2.ListWorkflowRunsResponse:
         request = workflows_pb2.ListWorkflowRunsRequest(workflow_name=workflow_name, limit=limit)
         return self._call(lambda ch: self._workflows(ch).ListWorkflowRuns(request, timeout=self.timeout))

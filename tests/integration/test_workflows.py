@@ -88,3 +88,40 @@ def test_outputs_flow_to_downstream_tasks(cluster_factory: Any, tmp_path: Path) 
     assert done.state == WF.WF_SUCCEEDED
     assert dict(extract.outputs) == {"rows": "42", "file": "/out/x y.csv"}
     assert seen.read_text() == "42|/out/x y.csv\n"
+
+
+def test_rerun_from_the_failed_task(cluster_factory: Any, tmp_path: Path) -> None:
+    records, fixed = tmp_path / "records", tmp_path / "fixed"
+    records.mkdir()
+    cluster: LocalCluster = cluster_factory()
+    cluster.start()
+    cluster.add_agent("a1")
+    spec = workflows_pb2.WorkflowSpec(name="fragile")
+    spec.tasks.add(name="extract", command=_task(records, "extract"))
+    # load fails until the operator "fixes" its input
+    spec.tasks.add(name="load", depends_on=["extract"], command=_task(records, "load", f'[ -e "{fixed}" ] || exit 4;'))
+    spec.tasks.add(name="report", depends_on=["load"], command=_task(records, "report"))
+    spec.tasks.add(name="on-failure", depends_on=["load"], trigger_rule=TR.ANY_FAILED,
+                   command=_task(records, "on-failure"))
+
+    def ended(c: Any, wrun_id: str) -> workflows_pb2.WorkflowRun:
+        return wait_for(lambda: (r := c.get_workflow_run(wrun_id)).state != WF.WF_RUNNING and r, 60, "the end")
+
+    with cluster.client() as c:
+        c.apply_workflows([spec])
+        wrun = c.run_workflow("fragile")
+        first = ended(c, wrun.id)
+        assert first.state == WF.WF_FAILED
+        assert {t.name: t.state for t in first.tasks} == {"extract": TS.TASK_SUCCEEDED, "load": TS.TASK_FAILED,
+                                                           "report": TS.TASK_SKIPPED, "on-failure": TS.TASK_SUCCEEDED}
+        assert list(c.rerun_workflow(wrun.id, "load", dry_run=True).tasks) == ["load", "report", "on-failure"]
+        assert c.get_workflow_run(wrun.id).state == WF.WF_FAILED  # a dry run changes nothing
+        fixed.write_text("")
+        c.rerun_workflow(wrun.id, "load")
+        second = ended(c, wrun.id)
+    assert second.state == WF.WF_SUCCEEDED, second
+    assert {t.name: t.state for t in second.tasks} == {"extract": TS.TASK_SUCCEEDED, "load": TS.TASK_SUCCEEDED,
+                                                        "report": TS.TASK_SUCCEEDED, "on-failure": TS.TASK_SKIPPED}
+    executed = sorted(p.name.split(".")[0] for p in records.iterdir())
+    # extract once (kept), load: its failed attempt wrote nothing, the rerun once; report once.
+    assert executed == ["extract", "load", "on-failure", "report"]

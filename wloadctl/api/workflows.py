@@ -18,6 +18,7 @@ from wloadctl.api.jobs import check_key, check_name
 from wloadctl.model.rules import DEFAULT_DOMAIN
 from wloadctl.model.workflows import validate_workflow
 from wloadctl.proto.v1 import commands_pb2, workflows_pb2, workflows_pb2_grpc
+from wloadctl.scheduler import dag
 from wloadctl.security.permissions import Permission
 
 _SERVICE = "/wloadctl.v1.WorkflowService/"
@@ -143,3 +144,42 @@ class WorkflowServicer(workflows_pb2_grpc.WorkflowServiceServicer):
         runs = self.api.store.list_workflow_runs(request.workflow_name, request.limit or 100)
         return workflows_pb2.ListWorkflowRunsResponse(
             runs=[r for r in runs if visible is None or r.domain in visible])
+
+    async def RerunWorkflow(self, request: workflows_pb2.RerunWorkflowRequest,
+                            context: grpc.aio.ServicerContext) -> workflows_pb2.RerunWorkflowResponse:
+        await check_key(request.idempotency_key, context)
+        found = self.api.store.get_workflow_run(request.run_id) if len(request.run_id) < 24 else None
+        if found is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"run_id: no workflow run {request.run_id[:40]!r}")
+        await require(context, Permission.RUN_RERUN, found.domain)
+        try:
+            mode = dag.RerunMode(request.mode or "downstream")
+        except ValueError:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "mode: only, downstream or all")
+        if mode is not dag.RerunMode.ALL and not request.task:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "task: required (or mode all)")
+        version = self.api.store.get_workflow(found.workflow_name, found.workflow_version)
+        if version is None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"version {found.workflow_version} of workflow "
+                                                                     f"{found.workflow_name!r} is no longer kept")
+        graph = dag.Dag.of(version.spec)
+        if mode is not dag.RerunMode.ALL and request.task not in graph.upstream:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"task: no task {request.task[:64]!r} in workflow {found.workflow_name!r}")
+        tasks = dag.rerun_set(graph, mode, request.task)
+        if request.dry_run:
+            return workflows_pb2.RerunWorkflowResponse(tasks=tasks)
+
+        async def here() -> workflows_pb2.RerunWorkflowResponse:
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key, actor=principal().actor(),
+                                           rerun_workflow=commands_pb2.RerunWorkflow(
+                                               run_id=request.run_id, task=request.task, mode=mode.value))
+            what = f"rerun {mode.value} of {request.task} in" if request.task else "rerun of"
+            await hold(self.api, context, "run.rerun", found.domain, command,
+                       f"{what} workflow run {request.run_id} ({len(tasks)} tasks: {', '.join(tasks[:20])})",
+                       [f"workflowrun/{request.run_id}"])
+            await self.api.commit(command, context)
+            return workflows_pb2.RerunWorkflowResponse(tasks=tasks, run=self.api.store.get_workflow_run(request.run_id))
+
+        return await self.api.on_leader(_SERVICE + "RerunWorkflow", request, workflows_pb2.RerunWorkflowResponse,
+                                        context, here)

@@ -177,6 +177,37 @@ class RunProgress:
         return len(self.outcomes) == len(dag.order)
 
 
+# ---- reruns
+
+
+class RerunMode(Enum):
+    ONLY = "only"                # the task alone; what came after it keeps its outcome
+    DOWNSTREAM = "downstream"    # the task and everything after it, transitively
+    ALL = "all"                  # the whole workflow run from its first tasks
+
+
+def descendants(dag: Dag, task: str) -> list[str]:
+    """Every task after ``task``, transitively, in the order written."""
+    seen = {task}
+    stack = [task]
+    while stack:
+        for child in dag.downstream[stack.pop()]:
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    seen.discard(task)
+    return [t for t in dag.order if t in seen]
+
+
+def rerun_set(dag: Dag, mode: RerunMode, task: str = "") -> list[str]:
+    """The tasks a rerun resets to waiting, in the order written."""
+    if mode is RerunMode.ALL:
+        return list(dag.order)
+    if mode is RerunMode.ONLY:
+        return [task]
+    return [task, *descendants(dag, task)]
+
+
 # ---- structure
 
 

@@ -129,6 +129,7 @@ METHOD_PERMISSIONS: Mapping[str, str] = {
     _S + "WorkflowService/RunWorkflow": P.RUN_TRIGGER,
     _S + "WorkflowService/GetWorkflowRun": P.RUN_READ,
     _S + "WorkflowService/ListWorkflowRuns": P.RUN_READ,
+    _S + "WorkflowService/RerunWorkflow": P.RUN_RERUN,
     _S + "ClusterService/Status": P.CLUSTER_READ,
     _S + "ClusterService/AddMember": P.CLUSTER_MEMBERSHIP,
     _S + "ClusterService/RemoveMember": P.CLUSTER_MEMBERSHIP,

@@ -52,7 +52,8 @@ def default_policy() -> auth_pb2.SecurityPolicy:
 # Four-eyes is off until a policy names operations (wloadctl auth policy set --approval ...): a new
 # cluster has one administrator, and a request nobody else could approve would only block setup.
 # The operations a rule may name:
-APPROVAL_OPERATIONS = ("job.delete", "run.kill", "cluster.force_dispatch", "cluster.membership", "role.change")
+APPROVAL_OPERATIONS = ("job.delete", "run.kill", "run.rerun", "cluster.force_dispatch", "cluster.membership",
+                       "role.change")
 DEFAULT_APPROVALS: tuple[str, ...] = ()
 
 

@@ -56,6 +56,8 @@ class _StoredProgress:
     def __init__(self, tables: WorkflowTables, txn: lmdb.Transaction, seq: int) -> None:
         self.tables, self.txn, self.seq = tables, txn, seq
         self.loaded: dict[str, workflows_pb2.TaskRun] = {}
+        # Decided in this apply but not yet started or ended (a task reached twice must not be decided twice).
+        self.decided: set[str] = set()
 
     def task(self, name: str) -> workflows_pb2.TaskRun:
         if name not in self.loaded:
@@ -67,9 +69,11 @@ class _StoredProgress:
         return dag.Counts(t.upstream, t.upstream_succeeded, t.upstream_failed, t.upstream_skipped)
 
     def is_decided(self, task: str) -> bool:
-        return self.task(task).state != TS.TASK_WAITING
+        return task in self.decided or self.task(task).state != TS.TASK_WAITING
 
     def record(self, task: str, counts: dag.Counts, decision: dag.Decision | None) -> None:
+        if decision is not None:
+            self.decided.add(task)
         t = self.task(task)
         t.upstream_succeeded, t.upstream_failed, t.upstream_skipped = counts.succeeded, counts.failed, counts.skipped
         self.tables.put_task(self.txn, self.seq, t)
@@ -247,9 +251,80 @@ class WorkflowTables:
         txn.put(wf.spec.name.encode() + b"\0" + _U64.pack(seq), b"", db=self.by_workflow)
         self._put_run(txn, seq, wrun)
         progress = _StoredProgress(self, txn, seq)
-        self._advance(txn, wf, wrun, seq, progress, [(n, dag.Decision.RUN) for n in dag.first_tasks(graph)], now_ms,
-                      idempotency_key)
+        first = dag.first_tasks(graph)
+        progress.decided.update(first)
+        self._advance(txn, wf, wrun, seq, progress, [(n, dag.Decision.RUN) for n in first], now_ms, idempotency_key)
         return ok(run_ids=[wrun.id])
+
+    def rerun(self, txn: lmdb.Transaction, cmd: commands_pb2.RerunWorkflow, now_ms: int) -> commands_pb2.CommandResult:
+        """Reset the chosen tasks of an ended run to waiting and start those whose rule now holds;
+        the other tasks keep their outcomes (and count for the reset ones' rules)."""
+        seq = wrun_seq(cmd.run_id)
+        raw = txn.get(_U64.pack(seq), db=self.wruns) if seq else None
+        if raw is None or seq is None:
+            return err(grpc.StatusCode.NOT_FOUND, f"run_id: no workflow run {cmd.run_id[:40]!r}")
+        wrun = workflows_pb2.WorkflowRun.FromString(raw)
+        if wrun.state == WF.WF_RUNNING:
+            return err(grpc.StatusCode.FAILED_PRECONDITION,
+                       f"workflow run {wrun.id} has not ended: rerun it once it has (or kill it first)")
+        wf = self.get(txn, wrun.workflow_name, wrun.workflow_version)
+        if wf is None:
+            return err(grpc.StatusCode.FAILED_PRECONDITION, f"version {wrun.workflow_version} of workflow "
+                                                            f"{wrun.workflow_name!r} is no longer kept")
+        graph = self.graph(wf)
+        try:
+            mode = dag.RerunMode(cmd.mode or "downstream")
+        except ValueError:
+            return err(grpc.StatusCode.INVALID_ARGUMENT, "mode: only, downstream or all")
+        if mode is not dag.RerunMode.ALL and cmd.task not in graph.upstream:
+            return err(grpc.StatusCode.INVALID_ARGUMENT, f"task: no task {cmd.task[:64]!r} in workflow "
+                                                         f"{wrun.workflow_name!r}")
+        reset = dag.rerun_set(graph, mode, cmd.task)
+        chosen = set(reset)
+        progress = _StoredProgress(self, txn, seq)
+        counters = {TS.TASK_SUCCEEDED: "tasks_succeeded", TS.TASK_FAILED: "tasks_failed",
+                    TS.TASK_SKIPPED: "tasks_skipped"}
+        outcome_of = {TS.TASK_SUCCEEDED: dag.Outcome.SUCCEEDED, TS.TASK_FAILED: dag.Outcome.FAILED,
+                      TS.TASK_SKIPPED: dag.Outcome.SKIPPED}
+        for name in reset:
+            task = progress.task(name)
+            if task.state in counters:
+                setattr(wrun, counters[task.state], getattr(wrun, counters[task.state]) - 1)
+                # The tasks after it that keep their outcome no longer count this one's old outcome.
+                for child in graph.downstream[name]:
+                    if child not in chosen:
+                        c = progress.counts(child)
+                        _uncount(c, outcome_of[task.state])
+                        progress.record(child, c, None)
+        for name in reset:
+            task = progress.task(name)
+            counts = dag.Counts(len(graph.upstream[name]))
+            for up in graph.upstream[name]:
+                if up not in chosen and progress.task(up).state in outcome_of:
+                    counts.add(outcome_of[progress.task(up).state])
+            task.Clear()
+            task.name = name
+            task.upstream = counts.upstream
+            progress.record(name, counts, None)
+        wrun.state, wrun.ended_ms = WF.WF_RUNNING, 0
+        decisions = []
+        for name in reset:
+            if progress.is_decided(name):
+                continue  # decided by a skip propagated from a task before it in this loop
+            decision = dag.decide(graph.rules[name], progress.counts(name))
+            if decision is dag.Decision.WAIT:
+                continue
+            decisions.append((name, decision))
+            progress.decided.add(name)
+            if decision is dag.Decision.SKIP:
+                decisions += dag.propagate(graph, progress, name, dag.Outcome.SKIPPED)
+        self._advance(txn, wf, wrun, seq, progress, decisions, now_ms, "")
+        if wrun.tasks_succeeded + wrun.tasks_failed + wrun.tasks_skipped == wrun.tasks_total and \
+                wrun.state == WF.WF_RUNNING:
+            wrun.state = WF.WF_FAILED if wrun.tasks_failed else WF.WF_SUCCEEDED
+            wrun.ended_ms = now_ms
+            self._put_run(txn, seq, wrun)
+        return ok(run_ids=[wrun.id], message=",".join(reset)[:4000])
 
     def task_final(self, txn: lmdb.Transaction, run: runs_pb2.Run, now_ms: int) -> None:
         """A task's run became final: its outcome, its downstream tasks, and the run's end."""
@@ -339,6 +414,15 @@ class WorkflowTables:
         stored.CopyFrom(wrun)
         stored.ClearField("tasks")  # one record per task instead
         txn.put(_U64.pack(seq), encode(stored), db=self.wruns)
+
+
+def _uncount(c: dag.Counts, outcome: dag.Outcome) -> None:
+    if outcome is dag.Outcome.SUCCEEDED:
+        c.succeeded = max(0, c.succeeded - 1)
+    elif outcome is dag.Outcome.FAILED:
+        c.failed = max(0, c.failed - 1)
+    else:
+        c.skipped = max(0, c.skipped - 1)
 
 
 def _date(ms: int) -> str:

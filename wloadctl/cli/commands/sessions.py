@@ -96,7 +96,7 @@ def register(verbs: Verbs) -> None:
                     "in every domain); --no-approvals empties it.",
         epilog="examples:\n  wloadctl auth policy set --password-min-length 14 --max-failed-logins 5\n"
                "  wloadctl auth policy set --approval job.delete@finance --approval run.kill\n\n"
-               "operations: job.delete, run.kill, cluster.force_dispatch, cluster.membership, role.change",
+               "operations: job.delete, run.kill, run.rerun, cluster.force_dispatch, cluster.membership, role.change",
         handler=cmd_policy_set)
     numbers = (("--password-min-length", "shortest password allowed"),
                ("--password-max-age-days", "days before a password must be changed (0: never)"),

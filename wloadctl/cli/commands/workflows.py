@@ -33,6 +33,39 @@ def register(verbs: Verbs) -> None:
     delete.add_argument("name", metavar="NAME", help="workflow name")
     delete.add_argument("--idempotency-key", default="", metavar="KEY",
                         help="retrying with the same key deletes at most once (default: random)")
+    rerun = verbs.add(
+        "rerun", "run tasks of an ended workflow run again",
+        description="Run tasks of an ended workflow run again, in the same run: a task and everything after it\n"
+                    "(--downstream, the default), the task alone (--only), or every task (--all). The other tasks\n"
+                    "keep their outcomes and count for the rules of those that run again. --dry-run prints\n"
+                    "which tasks it would run again and changes nothing.",
+        epilog="examples:\n  wloadctl rerun w3 --task load --dry-run\n  wloadctl rerun w3 --task load\n"
+               "  wloadctl rerun w3 --task report --only\n  wloadctl rerun w3 --all",
+        handler=cmd_rerun)
+    rerun.add_argument("run_id", metavar="RUN", help="workflow run id (w3)")
+    rerun.add_argument("--task", default="", metavar="T", help="the task to run again")
+    how = rerun.add_mutually_exclusive_group()
+    how.add_argument("--downstream", action="store_true", help="the task and everything after it (default)")
+    how.add_argument("--only", action="store_true", help="the task alone")
+    how.add_argument("--all", action="store_true", help="every task of the run")
+    rerun.add_argument("--dry-run", action="store_true", help="say which tasks it would run again; change nothing")
+    rerun.add_argument("--idempotency-key", default="", metavar="KEY",
+                       help="retrying with the same key reruns at most once (default: random)")
+    rerun.set_defaults(parser=rerun)
+
+
+def cmd_rerun(args: argparse.Namespace, ctx: Context) -> int:
+    mode = "only" if args.only else "all" if args.all else "downstream"
+    if mode != "all" and not args.task:
+        args.parser.error("--task is required (or --all)")
+    if mode == "all" and args.task:
+        args.parser.error("--all reruns every task: leave out --task")
+    response = ctx.client().rerun_workflow(args.run_id, args.task, mode, dry_run=args.dry_run,
+                                           idempotency_key=args.idempotency_key)
+    if args.dry_run:
+        return answer(ctx, response, f"would run again ({mode}): {', '.join(response.tasks)}")
+    state = workflow_render.run_state(response.run.state)
+    return answer(ctx, response, f"workflowrun/{args.run_id} {state}: running again {', '.join(response.tasks)}")
 
 
 def cmd_get_workflows(args: argparse.Namespace, ctx: Context) -> int:

@@ -294,3 +294,25 @@ class ListWorkflowRunsResponse(_message.Message):
     RUNS_FIELD_NUMBER: _ClassVar[int]
     runs: _containers.RepeatedCompositeFieldContainer[WorkflowRun]
     def __init__(self, runs: _Optional[_Iterable[_Union[WorkflowRun, _Mapping]]] = ...) -> None: ...
+
+class RerunWorkflowRequest(_message.Message):
+    __slots__ = ("run_id", "task", "mode", "dry_run", "idempotency_key")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    task: str
+    mode: str
+    dry_run: bool
+    idempotency_key: str
+    def __init__(self, run_id: _Optional[str] = ..., task: _Optional[str] = ..., mode: _Optional[str] = ..., dry_run: _Optional[bool] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RerunWorkflowResponse(_message.Message):
+    __slots__ = ("tasks", "run")
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    tasks: _containers.RepeatedScalarFieldContainer[str]
+    run: WorkflowRun
+    def __init__(self, tasks: _Optional[_Iterable[str]] = ..., run: _Optional[_Union[WorkflowRun, _Mapping]] = ...) -> None: ...

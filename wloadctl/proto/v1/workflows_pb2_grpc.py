@@ -71,6 +71,11 @@ class WorkflowServiceStub:
                 request_serializer=wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowRunsRequest.SerializeToString,
                 response_deserializer=wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowRunsResponse.FromString,
                 _registered_method=True)
+        self.RerunWorkflow = channel.unary_unary(
+                '/wloadctl.v1.WorkflowService/RerunWorkflow',
+                request_serializer=wloadctl_dot_v1_dot_workflows__pb2.RerunWorkflowRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_workflows__pb2.RerunWorkflowResponse.FromString,
+                _registered_method=True)
 
 
 class WorkflowServiceServicer:
@@ -120,6 +125,12 @@ class WorkflowServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RerunWorkflow(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -157,6 +168,11 @@ def add_WorkflowServiceServicer_to_server(servicer, server):
                     servicer.ListWorkflowRuns,
                     request_deserializer=wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowRunsRequest.FromString,
                     response_serializer=wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowRunsResponse.SerializeToString,
+            ),
+            'RerunWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.RerunWorkflow,
+                    request_deserializer=wloadctl_dot_v1_dot_workflows__pb2.RerunWorkflowRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_workflows__pb2.RerunWorkflowResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -350,6 +366,33 @@ class WorkflowService:
             '/wloadctl.v1.WorkflowService/ListWorkflowRuns',
             wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowRunsRequest.SerializeToString,
             wloadctl_dot_v1_dot_workflows__pb2.ListWorkflowRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RerunWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.WorkflowService/RerunWorkflow',
+            wloadctl_dot_v1_dot_workflows__pb2.RerunWorkflowRequest.SerializeToString,
+            wloadctl_dot_v1_dot_workflows__pb2.RerunWorkflowResponse.FromString,
             options,
             channel_credentials,
             insecure,
