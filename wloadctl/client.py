@@ -564,6 +564,13 @@ class Client(SecurityCalls):
         return self._call(lambda ch: self._workflows(ch).RerunWorkflow(request, timeout=self.timeout),
                           write=not dry_run)
 
+    def workflow_run_action(self, action: str, run_id: str, idempotency_key: str = "") -> workflows_pb2.WorkflowRun:
+        """kill, pause or resume a running workflow run."""
+        request = workflows_pb2.WorkflowRunActionRequest(run_id=run_id,
+                                                         idempotency_key=idempotency_key or new_idempotency_key())
+        method = {"kill": "KillWorkflowRun", "pause": "PauseWorkflowRun", "resume": "ResumeWorkflowRun"}[action]
+        return self._call(lambda ch: getattr(self._workflows(ch), method)(request, timeout=self.timeout), write=True)
+
     def list_workflow_runs(self, workflow_name: str = "", limit: int = 0) -> workflows_pb2.ListWorkflowRunsResponse:
         request = workflows_pb2.ListWorkflowRunsRequest(workflow_name=workflow_name, limit=limit)
         return self._call(lambda ch: self._workflows(ch).ListWorkflowRuns(request, timeout=self.timeout))

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from wloadctl.proto.v1 import jobs_pb2, workflows_pb2
+from wloadctl.proto.v1 import jobs_pb2, runs_pb2, workflows_pb2
 from wloadctl.testing.cluster import LocalCluster, wait_for
 
 pytestmark = pytest.mark.integration
 TR = workflows_pb2.TriggerRule
 TS = workflows_pb2.TaskState
 WF = workflows_pb2.WorkflowRunState
+RS = runs_pb2.RunState
 
 
 def _task(records: Path, name: str, extra: str = "") -> jobs_pb2.JobCommand:
@@ -125,3 +126,33 @@ def test_rerun_from_the_failed_task(cluster_factory: Any, tmp_path: Path) -> Non
     executed = sorted(p.name.split(".")[0] for p in records.iterdir())
     # extract once (kept), load: its failed attempt wrote nothing, the rerun once; report once.
     assert executed == ["extract", "load", "on-failure", "report"]
+
+
+def test_pause_resume_and_kill_a_workflow_run(cluster_factory: Any, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    cluster: LocalCluster = cluster_factory()
+    cluster.start()
+    cluster.add_agent("a1")
+    spec = workflows_pb2.WorkflowSpec(name="long")
+    spec.tasks.add(name="wait", command=jobs_pb2.JobCommand(shell=f'while [ ! -e "{gate}" ]; do sleep 0.05; done'))
+    spec.tasks.add(name="next", depends_on=["wait"], command=jobs_pb2.JobCommand(shell="sleep 600"))
+    spec.tasks.add(name="after", depends_on=["next"], command=jobs_pb2.JobCommand(shell="true"))
+    with cluster.client() as c:
+        c.apply_workflows([spec])
+        wrun = c.run_workflow("long")
+        wait_for(lambda: c.get_run(c.get_workflow_run(wrun.id).tasks[0].run_id).state == RS.RUNNING, 30,
+                 "the first task to run")
+        assert c.workflow_run_action("pause", wrun.id).paused
+        gate.write_text("")
+        held = wait_for(lambda: (r := c.get_workflow_run(wrun.id)).tasks[1].ready and r, 30,
+                        "the next task to be ready but held")
+        assert held.tasks[0].state == TS.TASK_SUCCEEDED and not held.tasks[1].run_id
+        c.workflow_run_action("resume", wrun.id)
+        nxt = wait_for(lambda: (t := c.get_workflow_run(wrun.id).tasks[1]).run_id and
+                       c.get_run(t.run_id).state == RS.RUNNING and t, 30, "the next task to run after resume")
+        killed = c.workflow_run_action("kill", wrun.id)
+        assert killed.state == WF.WF_KILLED
+        done = wait_for(lambda: (r := c.get_workflow_run(wrun.id)).ended_ms and r, 30, "the kill to end the run")
+        assert c.get_run(nxt.run_id).state == RS.KILLED
+    assert {t.name: t.state for t in done.tasks} == {"wait": TS.TASK_SUCCEEDED, "next": TS.TASK_FAILED,
+                                                     "after": TS.TASK_SKIPPED}

@@ -153,3 +153,36 @@ def test_replicas_applying_the_same_entries_agree(tmp_path: Path) -> None:
         world.finish(world.tasks(wrun)["transform"].run_id, exit_code=1)
         digests.append(world.store.digest()[1])
     assert digests[0] == digests[1]
+
+
+def act(w: World, wrun: str, action: str) -> commands_pb2.CommandResult:
+    return w.do(commands_pb2.Command(workflow_run_action=commands_pb2.WorkflowRunAction(run_id=wrun, action=action)))
+
+
+def test_pause_holds_new_tasks_and_resume_starts_them(w: World) -> None:
+    wrun = trigger(w)
+    assert act(w, wrun, "pause").code == 0
+    w.finish(w.tasks(wrun)["extract"].run_id)  # a running task finishes while paused
+    tasks = w.tasks(wrun)
+    assert tasks["transform"].state == TS.TASK_WAITING and tasks["transform"].ready and not tasks["transform"].run_id
+    assert w.store.get_workflow_run(wrun).paused  # type: ignore[union-attr]
+    assert act(w, wrun, "resume").code == 0
+    tasks = w.tasks(wrun)
+    assert tasks["transform"].state == TS.TASK_STARTED and not tasks["transform"].ready
+
+
+def test_kill_kills_running_tasks_skips_the_rest_and_starts_nothing(w: World) -> None:
+    wrun = trigger(w)
+    extract = w.tasks(wrun)["extract"].run_id
+    w.do(commands_pb2.Command(dispatch_runs=commands_pb2.DispatchRuns(
+        epoch=1, decisions=[commands_pb2.DispatchDecision(run_id=extract, attempt=1, agent_id="a1")])))
+    assert act(w, wrun, "kill").code == 0
+    run = w.store.get_workflow_run(wrun)
+    assert run is not None and run.state == WF.WF_KILLED and not run.ended_ms  # extract is still being killed
+    assert w.store.get_run(extract).kill_requested  # type: ignore[union-attr]
+    assert {t.state for n, t in w.tasks(wrun).items() if n != "extract"} == {TS.TASK_SKIPPED}
+    w.do(commands_pb2.Command(record_run_events=commands_pb2.RecordRunEvents(agent_id="a1", events=[
+        agent_pb2.RunEvent(kind=agent_pb2.RunEvent.FINISHED, run_id=extract, attempt=1, epoch=1, killed=True)])))
+    run = w.store.get_workflow_run(wrun)
+    assert run is not None and run.state == WF.WF_KILLED and run.ended_ms  # over, and no handler started
+    assert act(w, wrun, "kill").code != 0  # not running any more

@@ -183,3 +183,38 @@ class WorkflowServicer(workflows_pb2_grpc.WorkflowServiceServicer):
 
         return await self.api.on_leader(_SERVICE + "RerunWorkflow", request, workflows_pb2.RerunWorkflowResponse,
                                         context, here)
+
+    async def _action(self, action: str, request: workflows_pb2.WorkflowRunActionRequest,
+                      context: grpc.aio.ServicerContext, permission: Permission) -> workflows_pb2.WorkflowRun:
+        await check_key(request.idempotency_key, context)
+        found = self.api.store.get_workflow_run(request.run_id) if len(request.run_id) < 24 else None
+        if found is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"run_id: no workflow run {request.run_id[:40]!r}")
+        await require(context, permission, found.domain)
+        method = {"kill": "KillWorkflowRun", "pause": "PauseWorkflowRun", "resume": "ResumeWorkflowRun"}[action]
+
+        async def here() -> workflows_pb2.WorkflowRun:
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key, actor=principal().actor(),
+                                           workflow_run_action=commands_pb2.WorkflowRunAction(
+                                               run_id=request.run_id, action=action))
+            if action == "kill":
+                await hold(self.api, context, "run.kill", found.domain, command,
+                           f"kill workflow run {request.run_id}", [f"workflowrun/{request.run_id}"])
+            await self.api.commit(command, context)
+            after = self.api.store.get_workflow_run(request.run_id)
+            assert after is not None
+            return after
+
+        return await self.api.on_leader(_SERVICE + method, request, workflows_pb2.WorkflowRun, context, here)
+
+    async def KillWorkflowRun(self, request: workflows_pb2.WorkflowRunActionRequest,
+                              context: grpc.aio.ServicerContext) -> workflows_pb2.WorkflowRun:
+        return await self._action("kill", request, context, Permission.RUN_KILL)
+
+    async def PauseWorkflowRun(self, request: workflows_pb2.WorkflowRunActionRequest,
+                               context: grpc.aio.ServicerContext) -> workflows_pb2.WorkflowRun:
+        return await self._action("pause", request, context, Permission.RUN_KILL)
+
+    async def ResumeWorkflowRun(self, request: workflows_pb2.WorkflowRunActionRequest,
+                                context: grpc.aio.ServicerContext) -> workflows_pb2.WorkflowRun:
+        return await self._action("resume", request, context, Permission.RUN_TRIGGER)

@@ -41,6 +41,8 @@ def operation(kind: str, cmd: commands_pb2.Command, result: commands_pb2.Command
         return "login.lockout" if "now locked" in result.message else "login.failed"
     if kind == "suspend_job":
         return "job.suspend" if cmd.suspend_job.suspended else "job.resume"
+    if kind == "workflow_run_action":
+        return f"workflow.{cmd.workflow_run_action.action[:10]}"
     if kind == "decide_approval":
         return "approval.approve" if cmd.decide_approval.approve else "approval.reject"
     if kind == "record_audit":
@@ -125,6 +127,8 @@ def resources(kind: str, cmd: commands_pb2.Command, result: commands_pb2.Command
     if kind == "request_approval":
         return [f"approval/{result.id}", *cmd.request_approval.approval.resources] if result.id else \
             list(cmd.request_approval.approval.resources)
+    if kind == "workflow_run_action":
+        return f"workflow.{cmd.workflow_run_action.action[:10]}"
     if kind == "decide_approval":
         return [f"approval/{cmd.decide_approval.id}"]
     if kind == "record_audit":

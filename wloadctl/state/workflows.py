@@ -22,7 +22,7 @@ from wloadctl.proto.v1 import commands_pb2, jobs_pb2, runs_pb2, workflows_pb2
 from wloadctl.scheduler import dag
 from wloadctl.state.encoding import encode
 from wloadctl.state.results import err, ok
-from wloadctl.state.runs import MAX_PARAMS, RunTables
+from wloadctl.state.runs import FINAL_STATES, MAX_PARAMS, RunTables
 
 WORKFLOW_DBS = (b"workflows", b"workflow_versions", b"workflow_seq", b"wruns", b"wtasks", b"wruns_by_workflow")
 WORKFLOW_MESSAGES = {b"workflows": workflows_pb2.WorkflowVersion, b"workflow_versions": workflows_pb2.WorkflowVersion,
@@ -69,7 +69,8 @@ class _StoredProgress:
         return dag.Counts(t.upstream, t.upstream_succeeded, t.upstream_failed, t.upstream_skipped)
 
     def is_decided(self, task: str) -> bool:
-        return task in self.decided or self.task(task).state != TS.TASK_WAITING
+        t = self.task(task)
+        return task in self.decided or t.ready or t.state != TS.TASK_WAITING
 
     def record(self, task: str, counts: dag.Counts, decision: dag.Decision | None) -> None:
         if decision is not None:
@@ -264,7 +265,7 @@ class WorkflowTables:
         if raw is None or seq is None:
             return err(grpc.StatusCode.NOT_FOUND, f"run_id: no workflow run {cmd.run_id[:40]!r}")
         wrun = workflows_pb2.WorkflowRun.FromString(raw)
-        if wrun.state == WF.WF_RUNNING:
+        if wrun.state == WF.WF_RUNNING or not wrun.ended_ms:
             return err(grpc.StatusCode.FAILED_PRECONDITION,
                        f"workflow run {wrun.id} has not ended: rerun it once it has (or kill it first)")
         wf = self.get(txn, wrun.workflow_name, wrun.workflow_version)
@@ -326,6 +327,52 @@ class WorkflowTables:
             self._put_run(txn, seq, wrun)
         return ok(run_ids=[wrun.id], message=",".join(reset)[:4000])
 
+    def action(self, txn: lmdb.Transaction, cmd: commands_pb2.WorkflowRunAction,
+               now_ms: int) -> commands_pb2.CommandResult:
+        seq = wrun_seq(cmd.run_id)
+        raw = txn.get(_U64.pack(seq), db=self.wruns) if seq else None
+        if raw is None or seq is None:
+            return err(grpc.StatusCode.NOT_FOUND, f"run_id: no workflow run {cmd.run_id[:40]!r}")
+        wrun = workflows_pb2.WorkflowRun.FromString(raw)
+        if wrun.state != WF.WF_RUNNING:
+            return err(grpc.StatusCode.FAILED_PRECONDITION, f"workflow run {wrun.id} is not running "
+                                                            f"({WF.Name(wrun.state).removeprefix('WF_')})")
+        wf = self.get(txn, wrun.workflow_name, wrun.workflow_version)
+        if wf is None:
+            return err(grpc.StatusCode.FAILED_PRECONDITION, "its workflow version is no longer kept")
+        if cmd.action == "pause":
+            wrun.paused = True
+            self._put_run(txn, seq, wrun)
+            return ok(run_ids=[wrun.id])
+        if cmd.action == "resume":
+            wrun.paused = False
+            ready = [t for t in self._tasks(txn, seq) if t.ready]
+            progress = _StoredProgress(self, txn, seq)
+            for t in ready:
+                t.ready = False
+                progress.loaded[t.name] = t
+                progress.decided.add(t.name)
+            order = {name: i for i, name in enumerate(self.graph(wf).order)}
+            ready.sort(key=lambda t: order.get(t.name, 0))
+            self._advance(txn, wf, wrun, seq, progress, [(t.name, dag.Decision.RUN) for t in ready], now_ms, "")
+            return ok(run_ids=[wrun.id])
+        if cmd.action != "kill":
+            return err(grpc.StatusCode.INVALID_ARGUMENT, "action: kill, pause or resume")
+        wrun.state, wrun.paused = WF.WF_KILLED, False
+        tasks = self._tasks(txn, seq)
+        started = [t for t in tasks if t.state == TS.TASK_STARTED]
+        for t in tasks:
+            if t.state == TS.TASK_WAITING:
+                t.ready = False
+                self._end_task(txn, seq, wrun, t, dag.Outcome.SKIPPED, now_ms, "the workflow run was killed")
+        self._put_run(txn, seq, wrun)
+        for t in started:
+            run = self.runs.get_run(txn, t.run_id)
+            if run is not None and run.state not in FINAL_STATES:
+                # A run no agent has ends at once, and its task with it (task_final, in this apply).
+                self.runs.kill(txn, run, f"workflow run {wrun.id} was killed", now_ms)
+        return ok(run_ids=[wrun.id])
+
     def task_final(self, txn: lmdb.Transaction, run: runs_pb2.Run, now_ms: int) -> None:
         """A task's run became final: its outcome, its downstream tasks, and the run's end."""
         seq = wrun_seq(run.workflow_run_id)
@@ -356,6 +403,14 @@ class WorkflowTables:
             task = progress.task(name)
             if decision is dag.Decision.SKIP:
                 self._end_task(txn, seq, wrun, task, dag.Outcome.SKIPPED, now_ms, "its trigger rule ruled it out")
+                continue
+            if wrun.state == WF.WF_KILLED:
+                self._end_task(txn, seq, wrun, task, dag.Outcome.SKIPPED, now_ms, "the workflow run was killed")
+                pending += dag.propagate(graph, progress, name, dag.Outcome.SKIPPED)
+                continue
+            if wrun.paused:
+                task.ready = True  # starts at resume
+                self.put_task(txn, seq, task)
                 continue
             problem = self._start_task(txn, wf, wrun, seq, specs[name], task, now_ms, idempotency_key)
             if problem:  # it could not start (its job is gone): that is its outcome
@@ -405,7 +460,8 @@ class WorkflowTables:
         else:
             wrun.tasks_skipped += 1
         if wrun.tasks_succeeded + wrun.tasks_failed + wrun.tasks_skipped == wrun.tasks_total:
-            wrun.state = WF.WF_FAILED if wrun.tasks_failed else WF.WF_SUCCEEDED
+            if wrun.state != WF.WF_KILLED:
+                wrun.state = WF.WF_FAILED if wrun.tasks_failed else WF.WF_SUCCEEDED
             wrun.ended_ms = now_ms
         self._put_run(txn, seq, wrun)
 

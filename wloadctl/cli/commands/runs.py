@@ -9,7 +9,7 @@ import time
 import grpc
 
 from wloadctl.cli import output, render, workflow_render
-from wloadctl.cli.commands.workflows import run_workflow
+from wloadctl.cli.commands.workflows import kill_workflow_run, run_workflow
 from wloadctl.cli.context import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -117,7 +117,8 @@ def register(verbs: Verbs) -> None:
                     "running one is killed by its agent, which then reports the final state.",
         handler=cmd_kill,
     )
-    kill.add_argument("run_id", metavar="RUN", help="run id (e.g. r12)")
+    kill.add_argument("run_id", metavar="RUN",
+                      help="run id (r12), or workflow run id (w3: its running tasks killed, the others skipped)")
     kill.add_argument("--idempotency-key", default="", metavar="KEY",
                       help="retrying with the same key requests the kill at most once (default: random)")
 
@@ -254,5 +255,7 @@ def cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_kill(args: argparse.Namespace, ctx: Context) -> int:
+    if args.run_id.startswith("w"):
+        return kill_workflow_run(args, ctx)
     run = ctx.client().kill_run(args.run_id, idempotency_key=args.idempotency_key)
     return answer(ctx, run, f"run/{run.run_id or args.run_id} kill requested (state {render.state_name(run.state)})")

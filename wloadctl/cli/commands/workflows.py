@@ -52,6 +52,13 @@ def register(verbs: Verbs) -> None:
     rerun.add_argument("--idempotency-key", default="", metavar="KEY",
                        help="retrying with the same key reruns at most once (default: random)")
     rerun.set_defaults(parser=rerun)
+    for verb, handler, text in (("pause", cmd_pause, "stop a workflow run from starting tasks (running ones finish)"),
+                                ("resume", cmd_resume, "let a paused workflow run start tasks again")):
+        action = verbs.add(verb, text, handler=handler,
+                           epilog=f"example:\n  wloadctl {verb} w3\n\n(`wloadctl kill w3` kills a workflow run)")
+        action.add_argument("run_id", metavar="RUN", help="workflow run id (w3)")
+        action.add_argument("--idempotency-key", default="", metavar="KEY",
+                            help="retrying with the same key acts at most once (default: random)")
 
 
 def cmd_rerun(args: argparse.Namespace, ctx: Context) -> int:
@@ -66,6 +73,22 @@ def cmd_rerun(args: argparse.Namespace, ctx: Context) -> int:
         return answer(ctx, response, f"would run again ({mode}): {', '.join(response.tasks)}")
     state = workflow_render.run_state(response.run.state)
     return answer(ctx, response, f"workflowrun/{args.run_id} {state}: running again {', '.join(response.tasks)}")
+
+
+def cmd_pause(args: argparse.Namespace, ctx: Context) -> int:
+    wrun = ctx.client().workflow_run_action("pause", args.run_id, idempotency_key=args.idempotency_key)
+    return answer(ctx, wrun, f"workflowrun/{wrun.id} paused: no task starts until `wloadctl resume {wrun.id}`")
+
+
+def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
+    wrun = ctx.client().workflow_run_action("resume", args.run_id, idempotency_key=args.idempotency_key)
+    return answer(ctx, wrun, f"workflowrun/{wrun.id} resumed")
+
+
+def kill_workflow_run(args: argparse.Namespace, ctx: Context) -> int:
+    wrun = ctx.client().workflow_run_action("kill", args.run_id, idempotency_key=args.idempotency_key)
+    return answer(ctx, wrun, f"workflowrun/{wrun.id} {workflow_render.run_state(wrun.state)}: running tasks are "
+                             "being killed, the others skipped")
 
 
 def cmd_get_workflows(args: argparse.Namespace, ctx: Context) -> int:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from wloadctl.proto.v1 import jobs_pb2 as wloadctl_dot_v1_dot_jobs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bwloadctl/v1/workflows.proto\x12\x0bwloadctl.v1\x1a\x16wloadctl/v1/jobs.proto\"\xc3\x03\n\x0cWorkflowTask\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x17.wloadctl.v1.JobCommand\x12\x0b\n\x03job\x18\x03 \x01(\t\x12\x12\n\ndepends_on\x18\x04 \x03(\t\x12.\n\x0ctrigger_rule\x18\x05 \x01(\x0e\x32\x18.wloadctl.v1.TriggerRule\x12\x44\n\x0e\x61gent_selector\x18\x06 \x03(\x0b\x32,.wloadctl.v1.WorkflowTask.AgentSelectorEntry\x12\x17\n\x0ftimeout_seconds\x18\x07 \x01(\r\x12\x0e\n\x06run_as\x18\x08 \x01(\t\x12/\n\x03\x65nv\x18\t \x03(\x0b\x32\".wloadctl.v1.WorkflowTask.EnvEntry\x12\x13\n\x0bworking_dir\x18\n \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0b \x01(\t\x1a\x34\n\x12\x41gentSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb7\x02\n\x0cWorkflowSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64omain\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x35\n\x06labels\x18\x04 \x03(\x0b\x32%.wloadctl.v1.WorkflowSpec.LabelsEntry\x12\x35\n\x06params\x18\x05 \x03(\x0b\x32%.wloadctl.v1.WorkflowSpec.ParamsEntry\x12(\n\x05tasks\x18\x06 \x03(\x0b\x32\x19.wloadctl.v1.WorkflowTask\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x84\x01\n\x0fWorkflowVersion\x12\'\n\x04spec\x18\x01 \x01(\x0b\x32\x19.wloadctl.v1.WorkflowSpec\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x12\n\ncreated_ms\x18\x03 \x01(\x03\x12\x12\n\nraft_index\x18\x04 \x01(\x04\x12\x0f\n\x07\x64\x65leted\x18\x05 \x01(\x08\"\xe5\x01\n\x07TaskRun\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.wloadctl.v1.TaskState\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x10\n\x08upstream\x18\x04 \x01(\r\x12\x1a\n\x12upstream_succeeded\x18\x05 \x01(\r\x12\x17\n\x0fupstream_failed\x18\x06 \x01(\r\x12\x18\n\x10upstream_skipped\x18\x07 \x01(\r\x12\x12\n\nstarted_ms\x18\x08 \x01(\x03\x12\x10\n\x08\x65nded_ms\x18\t \x01(\x03\x12\x0e\n\x06reason\x18\n \x01(\t\"\xb9\x03\n\x0bWorkflowRun\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x18\n\x10workflow_version\x18\x03 \x01(\x04\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x1d.wloadctl.v1.WorkflowRunState\x12\x34\n\x06params\x18\x05 \x03(\x0b\x32$.wloadctl.v1.WorkflowRun.ParamsEntry\x12\x15\n\rbusiness_date\x18\x06 \x01(\t\x12\x12\n\ncreated_ms\x18\x07 \x01(\x03\x12\x10\n\x08\x65nded_ms\x18\x08 \x01(\x03\x12\r\n\x05\x63\x61use\x18\t \x01(\t\x12\x13\n\x0btasks_total\x18\n \x01(\r\x12\x17\n\x0ftasks_succeeded\x18\x0b \x01(\r\x12\x14\n\x0ctasks_failed\x18\x0c \x01(\r\x12\x15\n\rtasks_skipped\x18\r \x01(\r\x12\x0e\n\x06\x64omain\x18\x0e \x01(\t\x12#\n\x05tasks\x18\x0f \x03(\x0b\x32\x14.wloadctl.v1.TaskRun\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"^\n\x15\x41pplyWorkflowsRequest\x12,\n\tworkflows\x18\x01 \x03(\x0b\x32\x19.wloadctl.v1.WorkflowSpec\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\"=\n\x0bWorkflowRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08\"Y\n\x16\x41pplyWorkflowsResponse\x12+\n\tworkflows\x18\x01 \x03(\x0b\x32\x18.wloadctl.v1.WorkflowRef\x12\x12\n\nraft_index\x18\x02 \x01(\x04\"3\n\x12GetWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\"&\n\x14ListWorkflowsRequest\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\"H\n\x15ListWorkflowsResponse\x12/\n\tworkflows\x18\x01 \x03(\x0b\x32\x1c.wloadctl.v1.WorkflowVersion\">\n\x15\x44\x65leteWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\"=\n\x16\x44\x65leteWorkflowResponse\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x12\n\nraft_index\x18\x02 \x01(\x04\"\xbe\x01\n\x12RunWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12;\n\x06params\x18\x02 \x03(\x0b\x32+.wloadctl.v1.RunWorkflowRequest.ParamsEntry\x12\x15\n\rbusiness_date\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"#\n\x15GetWorkflowRunRequest\x12\n\n\x02id\x18\x01 \x01(\t\"?\n\x17ListWorkflowRunsRequest\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"B\n\x18ListWorkflowRunsResponse\x12&\n\x04runs\x18\x01 \x03(\x0b\x32\x18.wloadctl.v1.WorkflowRun\"l\n\x14RerunWorkflowRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"M\n\x15RerunWorkflowResponse\x12\r\n\x05tasks\x18\x01 \x03(\t\x12%\n\x03run\x18\x02 \x01(\x0b\x32\x18.wloadctl.v1.WorkflowRun*n\n\x0bTriggerRule\x12\x11\n\rALL_SUCCEEDED\x10\x00\x12\x0c\n\x08\x41LL_DONE\x10\x01\x12\x0e\n\nANY_FAILED\x10\x02\x12\x11\n\rANY_SUCCEEDED\x10\x03\x12\x0f\n\x0bNONE_FAILED\x10\x04\x12\n\n\x06\x41LWAYS\x10\x05*C\n\x10WorkflowRunState\x12\x0e\n\nWF_RUNNING\x10\x00\x12\x10\n\x0cWF_SUCCEEDED\x10\x01\x12\r\n\tWF_FAILED\x10\x02*f\n\tTaskState\x12\x10\n\x0cTASK_WAITING\x10\x00\x12\x10\n\x0cTASK_STARTED\x10\x01\x12\x12\n\x0eTASK_SUCCEEDED\x10\x02\x12\x0f\n\x0bTASK_FAILED\x10\x03\x12\x10\n\x0cTASK_SKIPPED\x10\x04\x32\xc0\x05\n\x0fWorkflowService\x12Y\n\x0e\x41pplyWorkflows\x12\".wloadctl.v1.ApplyWorkflowsRequest\x1a#.wloadctl.v1.ApplyWorkflowsResponse\x12L\n\x0bGetWorkflow\x12\x1f.wloadctl.v1.GetWorkflowRequest\x1a\x1c.wloadctl.v1.WorkflowVersion\x12V\n\rListWorkflows\x12!.wloadctl.v1.ListWorkflowsRequest\x1a\".wloadctl.v1.ListWorkflowsResponse\x12Y\n\x0e\x44\x65leteWorkflow\x12\".wloadctl.v1.DeleteWorkflowRequest\x1a#.wloadctl.v1.DeleteWorkflowResponse\x12H\n\x0bRunWorkflow\x12\x1f.wloadctl.v1.RunWorkflowRequest\x1a\x18.wloadctl.v1.WorkflowRun\x12N\n\x0eGetWorkflowRun\x12\".wloadctl.v1.GetWorkflowRunRequest\x1a\x18.wloadctl.v1.WorkflowRun\x12_\n\x10ListWorkflowRuns\x12$.wloadctl.v1.ListWorkflowRunsRequest\x1a%.wloadctl.v1.ListWorkflowRunsResponse\x12V\n\rRerunWorkflow\x12!.wloadctl.v1.RerunWorkflowRequest\x1a\".wloadctl.v1.RerunWorkflowResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bwloadctl/v1/workflows.proto\x12\x0bwloadctl.v1\x1a\x16wloadctl/v1/jobs.proto\"\xc3\x03\n\x0cWorkflowTask\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x17.wloadctl.v1.JobCommand\x12\x0b\n\x03job\x18\x03 \x01(\t\x12\x12\n\ndepends_on\x18\x04 \x03(\t\x12.\n\x0ctrigger_rule\x18\x05 \x01(\x0e\x32\x18.wloadctl.v1.TriggerRule\x12\x44\n\x0e\x61gent_selector\x18\x06 \x03(\x0b\x32,.wloadctl.v1.WorkflowTask.AgentSelectorEntry\x12\x17\n\x0ftimeout_seconds\x18\x07 \x01(\r\x12\x0e\n\x06run_as\x18\x08 \x01(\t\x12/\n\x03\x65nv\x18\t \x03(\x0b\x32\".wloadctl.v1.WorkflowTask.EnvEntry\x12\x13\n\x0bworking_dir\x18\n \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0b \x01(\t\x1a\x34\n\x12\x41gentSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb7\x02\n\x0cWorkflowSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64omain\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x35\n\x06labels\x18\x04 \x03(\x0b\x32%.wloadctl.v1.WorkflowSpec.LabelsEntry\x12\x35\n\x06params\x18\x05 \x03(\x0b\x32%.wloadctl.v1.WorkflowSpec.ParamsEntry\x12(\n\x05tasks\x18\x06 \x03(\x0b\x32\x19.wloadctl.v1.WorkflowTask\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x84\x01\n\x0fWorkflowVersion\x12\'\n\x04spec\x18\x01 \x01(\x0b\x32\x19.wloadctl.v1.WorkflowSpec\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x12\n\ncreated_ms\x18\x03 \x01(\x03\x12\x12\n\nraft_index\x18\x04 \x01(\x04\x12\x0f\n\x07\x64\x65leted\x18\x05 \x01(\x08\"\xf4\x01\n\x07TaskRun\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.wloadctl.v1.TaskState\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x10\n\x08upstream\x18\x04 \x01(\r\x12\x1a\n\x12upstream_succeeded\x18\x05 \x01(\r\x12\x17\n\x0fupstream_failed\x18\x06 \x01(\r\x12\x18\n\x10upstream_skipped\x18\x07 \x01(\r\x12\x12\n\nstarted_ms\x18\x08 \x01(\x03\x12\x10\n\x08\x65nded_ms\x18\t \x01(\x03\x12\x0e\n\x06reason\x18\n \x01(\t\x12\r\n\x05ready\x18\x0b \x01(\x08\"\xc9\x03\n\x0bWorkflowRun\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x18\n\x10workflow_version\x18\x03 \x01(\x04\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x1d.wloadctl.v1.WorkflowRunState\x12\x34\n\x06params\x18\x05 \x03(\x0b\x32$.wloadctl.v1.WorkflowRun.ParamsEntry\x12\x15\n\rbusiness_date\x18\x06 \x01(\t\x12\x12\n\ncreated_ms\x18\x07 \x01(\x03\x12\x10\n\x08\x65nded_ms\x18\x08 \x01(\x03\x12\r\n\x05\x63\x61use\x18\t \x01(\t\x12\x13\n\x0btasks_total\x18\n \x01(\r\x12\x17\n\x0ftasks_succeeded\x18\x0b \x01(\r\x12\x14\n\x0ctasks_failed\x18\x0c \x01(\r\x12\x15\n\rtasks_skipped\x18\r \x01(\r\x12\x0e\n\x06\x64omain\x18\x0e \x01(\t\x12#\n\x05tasks\x18\x0f \x03(\x0b\x32\x14.wloadctl.v1.TaskRun\x12\x0e\n\x06paused\x18\x10 \x01(\x08\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"^\n\x15\x41pplyWorkflowsRequest\x12,\n\tworkflows\x18\x01 \x03(\x0b\x32\x19.wloadctl.v1.WorkflowSpec\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\"=\n\x0bWorkflowRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\x08\"Y\n\x16\x41pplyWorkflowsResponse\x12+\n\tworkflows\x18\x01 \x03(\x0b\x32\x18.wloadctl.v1.WorkflowRef\x12\x12\n\nraft_index\x18\x02 \x01(\x04\"3\n\x12GetWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\"&\n\x14ListWorkflowsRequest\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\"H\n\x15ListWorkflowsResponse\x12/\n\tworkflows\x18\x01 \x03(\x0b\x32\x1c.wloadctl.v1.WorkflowVersion\">\n\x15\x44\x65leteWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\"=\n\x16\x44\x65leteWorkflowResponse\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\x12\n\nraft_index\x18\x02 \x01(\x04\"\xbe\x01\n\x12RunWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12;\n\x06params\x18\x02 \x03(\x0b\x32+.wloadctl.v1.RunWorkflowRequest.ParamsEntry\x12\x15\n\rbusiness_date\x18\x03 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"#\n\x15GetWorkflowRunRequest\x12\n\n\x02id\x18\x01 \x01(\t\"?\n\x17ListWorkflowRunsRequest\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"B\n\x18ListWorkflowRunsResponse\x12&\n\x04runs\x18\x01 \x03(\x0b\x32\x18.wloadctl.v1.WorkflowRun\"l\n\x14RerunWorkflowRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"M\n\x15RerunWorkflowResponse\x12\r\n\x05tasks\x18\x01 \x03(\t\x12%\n\x03run\x18\x02 \x01(\x0b\x32\x18.wloadctl.v1.WorkflowRun\"C\n\x18WorkflowRunActionRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t*n\n\x0bTriggerRule\x12\x11\n\rALL_SUCCEEDED\x10\x00\x12\x0c\n\x08\x41LL_DONE\x10\x01\x12\x0e\n\nANY_FAILED\x10\x02\x12\x11\n\rANY_SUCCEEDED\x10\x03\x12\x0f\n\x0bNONE_FAILED\x10\x04\x12\n\n\x06\x41LWAYS\x10\x05*R\n\x10WorkflowRunState\x12\x0e\n\nWF_RUNNING\x10\x00\x12\x10\n\x0cWF_SUCCEEDED\x10\x01\x12\r\n\tWF_FAILED\x10\x02\x12\r\n\tWF_KILLED\x10\x03*f\n\tTaskState\x12\x10\n\x0cTASK_WAITING\x10\x00\x12\x10\n\x0cTASK_STARTED\x10\x01\x12\x12\n\x0eTASK_SUCCEEDED\x10\x02\x12\x0f\n\x0bTASK_FAILED\x10\x03\x12\x10\n\x0cTASK_SKIPPED\x10\x04\x32\xbf\x07\n\x0fWorkflowService\x12Y\n\x0e\x41pplyWorkflows\x12\".wloadctl.v1.ApplyWorkflowsRequest\x1a#.wloadctl.v1.ApplyWorkflowsResponse\x12L\n\x0bGetWorkflow\x12\x1f.wloadctl.v1.GetWorkflowRequest\x1a\x1c.wloadctl.v1.WorkflowVersion\x12V\n\rListWorkflows\x12!.wloadctl.v1.ListWorkflowsRequest\x1a\".wloadctl.v1.ListWorkflowsResponse\x12Y\n\x0e\x44\x65leteWorkflow\x12\".wloadctl.v1.DeleteWorkflowRequest\x1a#.wloadctl.v1.DeleteWorkflowResponse\x12H\n\x0bRunWorkflow\x12\x1f.wloadctl.v1.RunWorkflowRequest\x1a\x18.wloadctl.v1.WorkflowRun\x12N\n\x0eGetWorkflowRun\x12\".wloadctl.v1.GetWorkflowRunRequest\x1a\x18.wloadctl.v1.WorkflowRun\x12_\n\x10ListWorkflowRuns\x12$.wloadctl.v1.ListWorkflowRunsRequest\x1a%.wloadctl.v1.ListWorkflowRunsResponse\x12V\n\rRerunWorkflow\x12!.wloadctl.v1.RerunWorkflowRequest\x1a\".wloadctl.v1.RerunWorkflowResponse\x12R\n\x0fKillWorkflowRun\x12%.wloadctl.v1.WorkflowRunActionRequest\x1a\x18.wloadctl.v1.WorkflowRun\x12S\n\x10PauseWorkflowRun\x12%.wloadctl.v1.WorkflowRunActionRequest\x1a\x18.wloadctl.v1.WorkflowRun\x12T\n\x11ResumeWorkflowRun\x12%.wloadctl.v1.WorkflowRunActionRequest\x1a\x18.wloadctl.v1.WorkflowRunb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,12 +44,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKFLOWRUN_PARAMSENTRY']._serialized_options = b'8\001'
   _globals['_RUNWORKFLOWREQUEST_PARAMSENTRY']._loaded_options = None
   _globals['_RUNWORKFLOWREQUEST_PARAMSENTRY']._serialized_options = b'8\001'
-  _globals['_TRIGGERRULE']._serialized_start=2743
-  _globals['_TRIGGERRULE']._serialized_end=2853
-  _globals['_WORKFLOWRUNSTATE']._serialized_start=2855
-  _globals['_WORKFLOWRUNSTATE']._serialized_end=2922
-  _globals['_TASKSTATE']._serialized_start=2924
-  _globals['_TASKSTATE']._serialized_end=3026
+  _globals['_TRIGGERRULE']._serialized_start=2843
+  _globals['_TRIGGERRULE']._serialized_end=2953
+  _globals['_WORKFLOWRUNSTATE']._serialized_start=2955
+  _globals['_WORKFLOWRUNSTATE']._serialized_end=3037
+  _globals['_TASKSTATE']._serialized_start=3039
+  _globals['_TASKSTATE']._serialized_end=3141
   _globals['_WORKFLOWTASK']._serialized_start=69
   _globals['_WORKFLOWTASK']._serialized_end=520
   _globals['_WORKFLOWTASK_AGENTSELECTORENTRY']._serialized_start=424
@@ -65,41 +65,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKFLOWVERSION']._serialized_start=837
   _globals['_WORKFLOWVERSION']._serialized_end=969
   _globals['_TASKRUN']._serialized_start=972
-  _globals['_TASKRUN']._serialized_end=1201
-  _globals['_WORKFLOWRUN']._serialized_start=1204
-  _globals['_WORKFLOWRUN']._serialized_end=1645
+  _globals['_TASKRUN']._serialized_end=1216
+  _globals['_WORKFLOWRUN']._serialized_start=1219
+  _globals['_WORKFLOWRUN']._serialized_end=1676
   _globals['_WORKFLOWRUN_PARAMSENTRY']._serialized_start=789
   _globals['_WORKFLOWRUN_PARAMSENTRY']._serialized_end=834
-  _globals['_APPLYWORKFLOWSREQUEST']._serialized_start=1647
-  _globals['_APPLYWORKFLOWSREQUEST']._serialized_end=1741
-  _globals['_WORKFLOWREF']._serialized_start=1743
-  _globals['_WORKFLOWREF']._serialized_end=1804
-  _globals['_APPLYWORKFLOWSRESPONSE']._serialized_start=1806
-  _globals['_APPLYWORKFLOWSRESPONSE']._serialized_end=1895
-  _globals['_GETWORKFLOWREQUEST']._serialized_start=1897
-  _globals['_GETWORKFLOWREQUEST']._serialized_end=1948
-  _globals['_LISTWORKFLOWSREQUEST']._serialized_start=1950
-  _globals['_LISTWORKFLOWSREQUEST']._serialized_end=1988
-  _globals['_LISTWORKFLOWSRESPONSE']._serialized_start=1990
-  _globals['_LISTWORKFLOWSRESPONSE']._serialized_end=2062
-  _globals['_DELETEWORKFLOWREQUEST']._serialized_start=2064
-  _globals['_DELETEWORKFLOWREQUEST']._serialized_end=2126
-  _globals['_DELETEWORKFLOWRESPONSE']._serialized_start=2128
-  _globals['_DELETEWORKFLOWRESPONSE']._serialized_end=2189
-  _globals['_RUNWORKFLOWREQUEST']._serialized_start=2192
-  _globals['_RUNWORKFLOWREQUEST']._serialized_end=2382
+  _globals['_APPLYWORKFLOWSREQUEST']._serialized_start=1678
+  _globals['_APPLYWORKFLOWSREQUEST']._serialized_end=1772
+  _globals['_WORKFLOWREF']._serialized_start=1774
+  _globals['_WORKFLOWREF']._serialized_end=1835
+  _globals['_APPLYWORKFLOWSRESPONSE']._serialized_start=1837
+  _globals['_APPLYWORKFLOWSRESPONSE']._serialized_end=1926
+  _globals['_GETWORKFLOWREQUEST']._serialized_start=1928
+  _globals['_GETWORKFLOWREQUEST']._serialized_end=1979
+  _globals['_LISTWORKFLOWSREQUEST']._serialized_start=1981
+  _globals['_LISTWORKFLOWSREQUEST']._serialized_end=2019
+  _globals['_LISTWORKFLOWSRESPONSE']._serialized_start=2021
+  _globals['_LISTWORKFLOWSRESPONSE']._serialized_end=2093
+  _globals['_DELETEWORKFLOWREQUEST']._serialized_start=2095
+  _globals['_DELETEWORKFLOWREQUEST']._serialized_end=2157
+  _globals['_DELETEWORKFLOWRESPONSE']._serialized_start=2159
+  _globals['_DELETEWORKFLOWRESPONSE']._serialized_end=2220
+  _globals['_RUNWORKFLOWREQUEST']._serialized_start=2223
+  _globals['_RUNWORKFLOWREQUEST']._serialized_end=2413
   _globals['_RUNWORKFLOWREQUEST_PARAMSENTRY']._serialized_start=789
   _globals['_RUNWORKFLOWREQUEST_PARAMSENTRY']._serialized_end=834
-  _globals['_GETWORKFLOWRUNREQUEST']._serialized_start=2384
-  _globals['_GETWORKFLOWRUNREQUEST']._serialized_end=2419
-  _globals['_LISTWORKFLOWRUNSREQUEST']._serialized_start=2421
-  _globals['_LISTWORKFLOWRUNSREQUEST']._serialized_end=2484
-  _globals['_LISTWORKFLOWRUNSRESPONSE']._serialized_start=2486
-  _globals['_LISTWORKFLOWRUNSRESPONSE']._serialized_end=2552
-  _globals['_RERUNWORKFLOWREQUEST']._serialized_start=2554
-  _globals['_RERUNWORKFLOWREQUEST']._serialized_end=2662
-  _globals['_RERUNWORKFLOWRESPONSE']._serialized_start=2664
-  _globals['_RERUNWORKFLOWRESPONSE']._serialized_end=2741
-  _globals['_WORKFLOWSERVICE']._serialized_start=3029
-  _globals['_WORKFLOWSERVICE']._serialized_end=3733
+  _globals['_GETWORKFLOWRUNREQUEST']._serialized_start=2415
+  _globals['_GETWORKFLOWRUNREQUEST']._serialized_end=2450
+  _globals['_LISTWORKFLOWRUNSREQUEST']._serialized_start=2452
+  _globals['_LISTWORKFLOWRUNSREQUEST']._serialized_end=2515
+  _globals['_LISTWORKFLOWRUNSRESPONSE']._serialized_start=2517
+  _globals['_LISTWORKFLOWRUNSRESPONSE']._serialized_end=2583
+  _globals['_RERUNWORKFLOWREQUEST']._serialized_start=2585
+  _globals['_RERUNWORKFLOWREQUEST']._serialized_end=2693
+  _globals['_RERUNWORKFLOWRESPONSE']._serialized_start=2695
+  _globals['_RERUNWORKFLOWRESPONSE']._serialized_end=2772
+  _globals['_WORKFLOWRUNACTIONREQUEST']._serialized_start=2774
+  _globals['_WORKFLOWRUNACTIONREQUEST']._serialized_end=2841
+  _globals['_WORKFLOWSERVICE']._serialized_start=3144
+  _globals['_WORKFLOWSERVICE']._serialized_end=4103
 # @@protoc_insertion_point(module_scope)

@@ -22,6 +22,7 @@ class WorkflowRunState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WF_RUNNING: _ClassVar[WorkflowRunState]
     WF_SUCCEEDED: _ClassVar[WorkflowRunState]
     WF_FAILED: _ClassVar[WorkflowRunState]
+    WF_KILLED: _ClassVar[WorkflowRunState]
 
 class TaskState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -39,6 +40,7 @@ ALWAYS: TriggerRule
 WF_RUNNING: WorkflowRunState
 WF_SUCCEEDED: WorkflowRunState
 WF_FAILED: WorkflowRunState
+WF_KILLED: WorkflowRunState
 TASK_WAITING: TaskState
 TASK_STARTED: TaskState
 TASK_SUCCEEDED: TaskState
@@ -130,7 +132,7 @@ class WorkflowVersion(_message.Message):
     def __init__(self, spec: _Optional[_Union[WorkflowSpec, _Mapping]] = ..., version: _Optional[int] = ..., created_ms: _Optional[int] = ..., raft_index: _Optional[int] = ..., deleted: _Optional[bool] = ...) -> None: ...
 
 class TaskRun(_message.Message):
-    __slots__ = ("name", "state", "run_id", "upstream", "upstream_succeeded", "upstream_failed", "upstream_skipped", "started_ms", "ended_ms", "reason")
+    __slots__ = ("name", "state", "run_id", "upstream", "upstream_succeeded", "upstream_failed", "upstream_skipped", "started_ms", "ended_ms", "reason", "ready")
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -141,6 +143,7 @@ class TaskRun(_message.Message):
     STARTED_MS_FIELD_NUMBER: _ClassVar[int]
     ENDED_MS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
     name: str
     state: TaskState
     run_id: str
@@ -151,10 +154,11 @@ class TaskRun(_message.Message):
     started_ms: int
     ended_ms: int
     reason: str
-    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., run_id: _Optional[str] = ..., upstream: _Optional[int] = ..., upstream_succeeded: _Optional[int] = ..., upstream_failed: _Optional[int] = ..., upstream_skipped: _Optional[int] = ..., started_ms: _Optional[int] = ..., ended_ms: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    ready: bool
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[_Union[TaskState, str]] = ..., run_id: _Optional[str] = ..., upstream: _Optional[int] = ..., upstream_succeeded: _Optional[int] = ..., upstream_failed: _Optional[int] = ..., upstream_skipped: _Optional[int] = ..., started_ms: _Optional[int] = ..., ended_ms: _Optional[int] = ..., reason: _Optional[str] = ..., ready: _Optional[bool] = ...) -> None: ...
 
 class WorkflowRun(_message.Message):
-    __slots__ = ("id", "workflow_name", "workflow_version", "state", "params", "business_date", "created_ms", "ended_ms", "cause", "tasks_total", "tasks_succeeded", "tasks_failed", "tasks_skipped", "domain", "tasks")
+    __slots__ = ("id", "workflow_name", "workflow_version", "state", "params", "business_date", "created_ms", "ended_ms", "cause", "tasks_total", "tasks_succeeded", "tasks_failed", "tasks_skipped", "domain", "tasks", "paused")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -177,6 +181,7 @@ class WorkflowRun(_message.Message):
     TASKS_SKIPPED_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
     id: str
     workflow_name: str
     workflow_version: int
@@ -192,7 +197,8 @@ class WorkflowRun(_message.Message):
     tasks_skipped: int
     domain: str
     tasks: _containers.RepeatedCompositeFieldContainer[TaskRun]
-    def __init__(self, id: _Optional[str] = ..., workflow_name: _Optional[str] = ..., workflow_version: _Optional[int] = ..., state: _Optional[_Union[WorkflowRunState, str]] = ..., params: _Optional[_Mapping[str, str]] = ..., business_date: _Optional[str] = ..., created_ms: _Optional[int] = ..., ended_ms: _Optional[int] = ..., cause: _Optional[str] = ..., tasks_total: _Optional[int] = ..., tasks_succeeded: _Optional[int] = ..., tasks_failed: _Optional[int] = ..., tasks_skipped: _Optional[int] = ..., domain: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[TaskRun, _Mapping]]] = ...) -> None: ...
+    paused: bool
+    def __init__(self, id: _Optional[str] = ..., workflow_name: _Optional[str] = ..., workflow_version: _Optional[int] = ..., state: _Optional[_Union[WorkflowRunState, str]] = ..., params: _Optional[_Mapping[str, str]] = ..., business_date: _Optional[str] = ..., created_ms: _Optional[int] = ..., ended_ms: _Optional[int] = ..., cause: _Optional[str] = ..., tasks_total: _Optional[int] = ..., tasks_succeeded: _Optional[int] = ..., tasks_failed: _Optional[int] = ..., tasks_skipped: _Optional[int] = ..., domain: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[TaskRun, _Mapping]]] = ..., paused: _Optional[bool] = ...) -> None: ...
 
 class ApplyWorkflowsRequest(_message.Message):
     __slots__ = ("workflows", "idempotency_key")
@@ -316,3 +322,11 @@ class RerunWorkflowResponse(_message.Message):
     tasks: _containers.RepeatedScalarFieldContainer[str]
     run: WorkflowRun
     def __init__(self, tasks: _Optional[_Iterable[str]] = ..., run: _Optional[_Union[WorkflowRun, _Mapping]] = ...) -> None: ...
+
+class WorkflowRunActionRequest(_message.Message):
+    __slots__ = ("run_id", "idempotency_key")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    idempotency_key: str
+    def __init__(self, run_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...

@@ -76,6 +76,21 @@ class WorkflowServiceStub:
                 request_serializer=wloadctl_dot_v1_dot_workflows__pb2.RerunWorkflowRequest.SerializeToString,
                 response_deserializer=wloadctl_dot_v1_dot_workflows__pb2.RerunWorkflowResponse.FromString,
                 _registered_method=True)
+        self.KillWorkflowRun = channel.unary_unary(
+                '/wloadctl.v1.WorkflowService/KillWorkflowRun',
+                request_serializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRunActionRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.FromString,
+                _registered_method=True)
+        self.PauseWorkflowRun = channel.unary_unary(
+                '/wloadctl.v1.WorkflowService/PauseWorkflowRun',
+                request_serializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRunActionRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.FromString,
+                _registered_method=True)
+        self.ResumeWorkflowRun = channel.unary_unary(
+                '/wloadctl.v1.WorkflowService/ResumeWorkflowRun',
+                request_serializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRunActionRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.FromString,
+                _registered_method=True)
 
 
 class WorkflowServiceServicer:
@@ -131,6 +146,24 @@ class WorkflowServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def KillWorkflowRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseWorkflowRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeWorkflowRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -173,6 +206,21 @@ def add_WorkflowServiceServicer_to_server(servicer, server):
                     servicer.RerunWorkflow,
                     request_deserializer=wloadctl_dot_v1_dot_workflows__pb2.RerunWorkflowRequest.FromString,
                     response_serializer=wloadctl_dot_v1_dot_workflows__pb2.RerunWorkflowResponse.SerializeToString,
+            ),
+            'KillWorkflowRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.KillWorkflowRun,
+                    request_deserializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRunActionRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.SerializeToString,
+            ),
+            'PauseWorkflowRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseWorkflowRun,
+                    request_deserializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRunActionRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.SerializeToString,
+            ),
+            'ResumeWorkflowRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeWorkflowRun,
+                    request_deserializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRunActionRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -393,6 +441,87 @@ class WorkflowService:
             '/wloadctl.v1.WorkflowService/RerunWorkflow',
             wloadctl_dot_v1_dot_workflows__pb2.RerunWorkflowRequest.SerializeToString,
             wloadctl_dot_v1_dot_workflows__pb2.RerunWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def KillWorkflowRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.WorkflowService/KillWorkflowRun',
+            wloadctl_dot_v1_dot_workflows__pb2.WorkflowRunActionRequest.SerializeToString,
+            wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseWorkflowRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.WorkflowService/PauseWorkflowRun',
+            wloadctl_dot_v1_dot_workflows__pb2.WorkflowRunActionRequest.SerializeToString,
+            wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeWorkflowRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.WorkflowService/ResumeWorkflowRun',
+            wloadctl_dot_v1_dot_workflows__pb2.WorkflowRunActionRequest.SerializeToString,
+            wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.FromString,
             options,
             channel_credentials,
             insecure,
