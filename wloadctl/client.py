@@ -571,6 +571,11 @@ class Client(SecurityCalls):
         method = {"kill": "KillWorkflowRun", "pause": "PauseWorkflowRun", "resume": "ResumeWorkflowRun"}[action]
         return self._call(lambda ch: getattr(self._workflows(ch), method)(request, timeout=self.timeout), write=True)
 
+    def impact(self, run_id: str, task: str) -> workflows_pb2.ImpactResponse:
+        """The tasks after ``task`` in a workflow run, transitively, with their states."""
+        request = workflows_pb2.ImpactRequest(run_id=run_id, task=task)
+        return self._call(lambda ch: self._workflows(ch).Impact(request, timeout=self.timeout))
+
     def list_workflow_runs(self, workflow_name: str = "", limit: int = 0) -> workflows_pb2.ListWorkflowRunsResponse:
         request = workflows_pb2.ListWorkflowRunsRequest(workflow_name=workflow_name, limit=limit)
         return self._call(lambda ch: self._workflows(ch).ListWorkflowRuns(request, timeout=self.timeout))

@@ -116,6 +116,10 @@ def test_rerun_from_the_failed_task(cluster_factory: Any, tmp_path: Path) -> Non
         assert {t.name: t.state for t in first.tasks} == {"extract": TS.TASK_SUCCEEDED, "load": TS.TASK_FAILED,
                                                            "report": TS.TASK_SKIPPED, "on-failure": TS.TASK_SUCCEEDED}
         assert list(c.rerun_workflow(wrun.id, "load", dry_run=True).tasks) == ["load", "report", "on-failure"]
+        impact = c.impact(wrun.id, "extract")
+        assert [(t.name, t.state) for t in impact.affected] == [
+            ("load", TS.TASK_FAILED), ("report", TS.TASK_SKIPPED), ("on-failure", TS.TASK_SUCCEEDED)]
+        assert impact.domain == "default" and list(c.impact(wrun.id, "report").affected) == []
         assert c.get_workflow_run(wrun.id).state == WF.WF_FAILED  # a dry run changes nothing
         fixed.write_text("")
         c.rerun_workflow(wrun.id, "load")

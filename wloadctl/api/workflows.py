@@ -218,3 +218,22 @@ class WorkflowServicer(workflows_pb2_grpc.WorkflowServiceServicer):
     async def ResumeWorkflowRun(self, request: workflows_pb2.WorkflowRunActionRequest,
                                 context: grpc.aio.ServicerContext) -> workflows_pb2.WorkflowRun:
         return await self._action("resume", request, context, Permission.RUN_TRIGGER)
+
+    async def Impact(self, request: workflows_pb2.ImpactRequest,
+                     context: grpc.aio.ServicerContext) -> workflows_pb2.ImpactResponse:
+        found = self.api.store.get_workflow_run(request.run_id) if len(request.run_id) < 24 else None
+        if found is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"run_id: no workflow run {request.run_id[:40]!r}")
+        await require(context, Permission.RUN_READ, found.domain)
+        version = self.api.store.get_workflow(found.workflow_name, found.workflow_version)
+        if version is None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"version {found.workflow_version} of workflow "
+                                                                     f"{found.workflow_name!r} is no longer kept")
+        graph = dag.Dag.of(version.spec)
+        if request.task not in graph.upstream:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"task: no task {request.task[:64]!r} in workflow {found.workflow_name!r}")
+        tasks = {t.name: t for t in found.tasks}
+        return workflows_pb2.ImpactResponse(run_id=found.id, task=request.task, domain=found.domain,
+                                            affected=[tasks[n] for n in dag.descendants(graph, request.task)
+                                                      if n in tasks])

@@ -133,6 +133,7 @@ METHOD_PERMISSIONS: Mapping[str, str] = {
     _S + "WorkflowService/KillWorkflowRun": P.RUN_KILL,
     _S + "WorkflowService/PauseWorkflowRun": P.RUN_KILL,     # stops new starts, as a kill does
     _S + "WorkflowService/ResumeWorkflowRun": P.RUN_TRIGGER,  # starts tasks again
+    _S + "WorkflowService/Impact": P.RUN_READ,
     _S + "ClusterService/Status": P.CLUSTER_READ,
     _S + "ClusterService/AddMember": P.CLUSTER_MEMBERSHIP,
     _S + "ClusterService/RemoveMember": P.CLUSTER_MEMBERSHIP,

@@ -52,6 +52,12 @@ def register(verbs: Verbs) -> None:
     rerun.add_argument("--idempotency-key", default="", metavar="KEY",
                        help="retrying with the same key reruns at most once (default: random)")
     rerun.set_defaults(parser=rerun)
+    impact = verbs.add("impact", "the tasks after a task of a workflow run, transitively",
+                       description="List the tasks that come after TASK in a workflow run, transitively, with their\n"
+                                   "state: what waits on it, or what a rerun of it would run again.",
+                       epilog="example:\n  wloadctl impact w3 load", handler=cmd_impact)
+    impact.add_argument("run_id", metavar="RUN", help="workflow run id (w3)")
+    impact.add_argument("task", metavar="TASK", help="task name")
     for verb, handler, text in (("pause", cmd_pause, "stop a workflow run from starting tasks (running ones finish)"),
                                 ("resume", cmd_resume, "let a paused workflow run start tasks again")):
         action = verbs.add(verb, text, handler=handler,
@@ -89,6 +95,21 @@ def kill_workflow_run(args: argparse.Namespace, ctx: Context) -> int:
     wrun = ctx.client().workflow_run_action("kill", args.run_id, idempotency_key=args.idempotency_key)
     return answer(ctx, wrun, f"workflowrun/{wrun.id} {workflow_render.run_state(wrun.state)}: running tasks are "
                              "being killed, the others skipped")
+
+
+def cmd_impact(args: argparse.Namespace, ctx: Context) -> int:
+    response = ctx.client().impact(args.run_id, args.task)
+    if ctx.output != "table":
+        emit_data(ctx, output.message_to_dict(response))
+        return EXIT_OK
+    if not response.affected:
+        emit(f"nothing comes after {response.task} in {response.run_id}\n")
+        return EXIT_OK
+    emit(f"after {response.task} in {response.run_id} (domain {response.domain}), "
+         f"{len(response.affected)} task(s):\n")
+    emit(output.render_table(("TASK", "STATE", "RUN"), [(t.name, workflow_render.task_state(t.state), t.run_id or "-")
+                                                        for t in response.affected]))
+    return EXIT_OK
 
 
 def cmd_get_workflows(args: argparse.Namespace, ctx: Context) -> int:

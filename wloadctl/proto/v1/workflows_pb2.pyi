@@ -330,3 +330,23 @@ class WorkflowRunActionRequest(_message.Message):
     run_id: str
     idempotency_key: str
     def __init__(self, run_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class ImpactRequest(_message.Message):
+    __slots__ = ("run_id", "task")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    task: str
+    def __init__(self, run_id: _Optional[str] = ..., task: _Optional[str] = ...) -> None: ...
+
+class ImpactResponse(_message.Message):
+    __slots__ = ("run_id", "task", "domain", "affected")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    AFFECTED_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    task: str
+    domain: str
+    affected: _containers.RepeatedCompositeFieldContainer[TaskRun]
+    def __init__(self, run_id: _Optional[str] = ..., task: _Optional[str] = ..., domain: _Optional[str] = ..., affected: _Optional[_Iterable[_Union[TaskRun, _Mapping]]] = ...) -> None: ...
