@@ -16,6 +16,9 @@ from typing import Protocol
 from wloadctl.proto.v1 import workflows_pb2
 
 TR = workflows_pb2.TriggerRule
+# Plain ints: an enum wrapper's attribute lookup costs more than the rest of a hop's arithmetic.
+ALL_SUCCEEDED, ALL_DONE, ANY_FAILED = TR.ALL_SUCCEEDED, TR.ALL_DONE, TR.ANY_FAILED
+ANY_SUCCEEDED, NONE_FAILED, ALWAYS = TR.ANY_SUCCEEDED, TR.NONE_FAILED, TR.ALWAYS
 
 
 class Outcome(Enum):
@@ -24,13 +27,16 @@ class Outcome(Enum):
     SKIPPED = "skipped"
 
 
+_SUCCEEDED = Outcome.SUCCEEDED
+
+
 class Decision(Enum):
     WAIT = "wait"
     RUN = "run"
     SKIP = "skip"
 
 
-@dataclass
+@dataclass(slots=True)
 class Counts:
     """A task's upstreams: how many there are and how each that ended ended."""
 
@@ -44,7 +50,7 @@ class Counts:
         return self.succeeded + self.failed + self.skipped
 
     def add(self, outcome: Outcome) -> None:
-        if outcome is Outcome.SUCCEEDED:
+        if outcome is _SUCCEEDED:
             self.succeeded += 1
         elif outcome is Outcome.FAILED:
             self.failed += 1
@@ -55,23 +61,23 @@ class Counts:
 def decide(rule: int, c: Counts) -> Decision:
     """What ``rule`` says of a task whose upstreams are at ``c`` (decided as early as it can be)."""
     all_done = c.done == c.upstream
-    if rule == TR.ALWAYS or c.upstream == 0:
+    if rule == ALWAYS or c.upstream == 0:
         return Decision.RUN
-    if rule == TR.ALL_SUCCEEDED:
+    if rule == ALL_SUCCEEDED:
         if c.failed or c.skipped:
             return Decision.SKIP
         return Decision.RUN if all_done else Decision.WAIT
-    if rule == TR.ALL_DONE:
+    if rule == ALL_DONE:
         return Decision.RUN if all_done else Decision.WAIT
-    if rule == TR.ANY_FAILED:
+    if rule == ANY_FAILED:
         if c.failed:
             return Decision.RUN
         return Decision.SKIP if all_done else Decision.WAIT
-    if rule == TR.ANY_SUCCEEDED:
+    if rule == ANY_SUCCEEDED:
         if c.succeeded:
             return Decision.RUN
         return Decision.SKIP if all_done else Decision.WAIT
-    if rule == TR.NONE_FAILED:
+    if rule == NONE_FAILED:
         if c.failed:
             return Decision.SKIP
         return Decision.RUN if all_done else Decision.WAIT
@@ -113,18 +119,36 @@ def propagate(dag: Dag, progress: Progress, task: str, outcome: Outcome) -> list
     Looks at the downstream tasks only: cost proportional to the out-degrees involved."""
     out: list[tuple[str, Decision]] = []
     ended: list[tuple[str, Outcome]] = [(task, outcome)]
+    # The hot loop of a large DAG: names bound once, and the default rule's common case (an upstream
+    # succeeded, others still to come) decided without the general rule table.
+    counts_of, is_decided, record = progress.counts, progress.is_decided, progress.record
+    in_memory = isinstance(progress, RunProgress)
+    if in_memory:  # the dictionaries themselves; counters change in place, nothing to write back
+        counts_of, is_decided = progress.counts_of.__getitem__, progress.decided.__contains__  # type: ignore[union-attr]
+    rules, downstream = dag.rules, dag.downstream
+    succeeded, all_succeeded, wait = Outcome.SUCCEEDED, ALL_SUCCEEDED, Decision.WAIT
     while ended:
         name, result = ended.pop()
-        for child in dag.downstream[name]:
-            counts = progress.counts(child)
-            counts.add(result)
-            if progress.is_decided(child):
-                progress.record(child, counts, None)
+        for child in downstream[name]:
+            counts = counts_of(child)
+            if result is succeeded:
+                counts.succeeded += 1
+            else:
+                counts.add(result)
+            if is_decided(child):
+                if not in_memory:
+                    record(child, counts, None)
                 continue
-            decision = decide(dag.rules[child], counts)
-            progress.record(child, counts, None if decision is Decision.WAIT else decision)
-            if decision is Decision.WAIT:
+            rule = rules[child]
+            if rule == all_succeeded and result is succeeded and not counts.failed and not counts.skipped:
+                decision = Decision.RUN if counts.succeeded == counts.upstream else wait
+            else:
+                decision = decide(rule, counts)
+            if decision is wait:
+                if not in_memory:
+                    record(child, counts, None)
                 continue
+            record(child, counts, decision)
             out.append((child, decision))
             if decision is Decision.SKIP:
                 ended.append((child, Outcome.SKIPPED))
@@ -133,7 +157,7 @@ def propagate(dag: Dag, progress: Progress, task: str, outcome: Outcome) -> list
 
 def first_tasks(dag: Dag) -> list[str]:
     """The tasks a new run starts with: those without upstreams, and ALWAYS ones."""
-    return [name for name in dag.order if not dag.upstream[name] or dag.rules[name] == TR.ALWAYS]
+    return [name for name in dag.order if not dag.upstream[name] or dag.rules[name] == ALWAYS]
 
 
 @dataclass
@@ -151,6 +175,8 @@ class RunProgress:
         return task in self.decided
 
     def record(self, task: str, counts: Counts, decision: Decision | None) -> None:
+        if decision is None:
+            return  # the counts were updated in place
         self.counts_of[task] = counts
         if decision is not None:
             self.decided[task] = decision
