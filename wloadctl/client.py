@@ -571,6 +571,12 @@ class Client(SecurityCalls):
         method = {"kill": "KillWorkflowRun", "pause": "PauseWorkflowRun", "resume": "ResumeWorkflowRun"}[action]
         return self._call(lambda ch: getattr(self._workflows(ch), method)(request, timeout=self.timeout), write=True)
 
+    def mark_task(self, run_id: str, task: str, outcome: str, idempotency_key: str = "") -> workflows_pb2.WorkflowRun:
+        """Give a task of a workflow run an outcome (succeeded or skipped) without running it."""
+        request = workflows_pb2.MarkTaskRequest(run_id=run_id, task=task, outcome=outcome,
+                                                idempotency_key=idempotency_key or new_idempotency_key())
+        return self._call(lambda ch: self._workflows(ch).MarkTask(request, timeout=self.timeout), write=True)
+
     def impact(self, run_id: str, task: str) -> workflows_pb2.ImpactResponse:
         """The tasks after ``task`` in a workflow run, transitively, with their states."""
         request = workflows_pb2.ImpactRequest(run_id=run_id, task=task)

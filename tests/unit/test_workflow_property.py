@@ -1,5 +1,5 @@
 """The state machine's workflow runs on random DAGs (hypothesis): random trigger rules, random task
-outcomes in random orders, and a random rerun once the run has ended. Judged from the outside:
+outcomes in random orders, and a random rerun or mark once the run has ended. Judged from the outside:
 no task's run is created before its rule holds on its upstreams' outcomes at that moment, no task
 gets two runs in one pass, and every run ends."""
 
@@ -71,10 +71,14 @@ def test_random_workflows_through_the_state_machine(size: int, seed: int) -> Non
         assert w.do(commands_pb2.Command(apply_workflows=commands_pb2.ApplyWorkflows(workflows=[spec]))).code == 0
         wrun = w.do(commands_pb2.Command(trigger_workflow=commands_pb2.TriggerWorkflow(name="random"))).run_ids[0]
         _drive(w, wrun, spec, rng)
-        mode = rng.choice(["only", "downstream", "all"])
+        mode = rng.choice(["only", "downstream", "all", "mark-succeeded", "mark-skipped"])
         task = rng.choice(spec.tasks).name
-        result = w.do(commands_pb2.Command(rerun_workflow=commands_pb2.RerunWorkflow(run_id=wrun, task=task,
-                                                                                      mode=mode)))
+        if mode.startswith("mark-"):
+            result = w.do(commands_pb2.Command(mark_workflow_task=commands_pb2.MarkWorkflowTask(
+                run_id=wrun, task=task, outcome=mode.removeprefix("mark-"))))
+        else:
+            result = w.do(commands_pb2.Command(rerun_workflow=commands_pb2.RerunWorkflow(run_id=wrun, task=task,
+                                                                                          mode=mode)))
         assert result.code == 0, result.message
         _drive(w, wrun, spec, rng)
         w.store.close()

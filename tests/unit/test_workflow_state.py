@@ -186,3 +186,35 @@ def test_kill_kills_running_tasks_skips_the_rest_and_starts_nothing(w: World) ->
     run = w.store.get_workflow_run(wrun)
     assert run is not None and run.state == WF.WF_KILLED and run.ended_ms  # over, and no handler started
     assert act(w, wrun, "kill").code != 0  # not running any more
+
+
+def mark(w: World, wrun: str, task: str, outcome: str) -> commands_pb2.CommandResult:
+    return w.do(commands_pb2.Command(mark_workflow_task=commands_pb2.MarkWorkflowTask(run_id=wrun, task=task,
+                                                                                        outcome=outcome)))
+
+
+def test_marking_a_failed_task_succeeded_decides_what_follows_again(w: World) -> None:
+    wrun = trigger(w)
+    w.finish(w.tasks(wrun)["extract"].run_id)
+    w.finish(w.tasks(wrun)["transform"].run_id, exit_code=2)
+    w.finish(w.tasks(wrun)["alert"].run_id)
+    w.finish(w.tasks(wrun)["report"].run_id)
+    assert w.store.get_workflow_run(wrun).state == WF.WF_FAILED  # type: ignore[union-attr]
+    assert mark(w, wrun, "transform", "succeeded").code == 0
+    tasks = w.tasks(wrun)
+    assert tasks["transform"].state == TS.TASK_SUCCEEDED and "marked succeeded" in tasks["transform"].reason
+    # transform "succeeded": load starts now, the handler is ruled out, report waits for load again.
+    assert tasks["load"].state == TS.TASK_STARTED and tasks["alert"].state == TS.TASK_SKIPPED
+    assert tasks["report"].state == TS.TASK_WAITING
+    w.finish(tasks["load"].run_id)
+    w.finish(w.tasks(wrun)["report"].run_id)
+    assert w.store.get_workflow_run(wrun).state == WF.WF_SUCCEEDED  # type: ignore[union-attr]
+
+
+def test_marking_a_waiting_task_skipped_moves_the_run_on(w: World) -> None:
+    wrun = trigger(w)
+    assert mark(w, wrun, "extract", "skipped").code != 0  # running: refused
+    assert mark(w, wrun, "transform", "skipped").code == 0
+    tasks = w.tasks(wrun)
+    assert tasks["transform"].state == TS.TASK_SKIPPED and tasks["load"].state == TS.TASK_SKIPPED
+    assert mark(w, wrun, "nope", "skipped").code != 0 and mark(w, wrun, "load", "failed").code != 0

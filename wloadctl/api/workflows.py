@@ -237,3 +237,27 @@ class WorkflowServicer(workflows_pb2_grpc.WorkflowServiceServicer):
         return workflows_pb2.ImpactResponse(run_id=found.id, task=request.task, domain=found.domain,
                                             affected=[tasks[n] for n in dag.descendants(graph, request.task)
                                                       if n in tasks])
+
+    async def MarkTask(self, request: workflows_pb2.MarkTaskRequest,
+                       context: grpc.aio.ServicerContext) -> workflows_pb2.WorkflowRun:
+        await check_key(request.idempotency_key, context)
+        if request.outcome not in ("succeeded", "skipped"):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "outcome: succeeded or skipped")
+        found = self.api.store.get_workflow_run(request.run_id) if len(request.run_id) < 24 else None
+        if found is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"run_id: no workflow run {request.run_id[:40]!r}")
+        await require(context, Permission.RUN_RERUN, found.domain)
+
+        async def here() -> workflows_pb2.WorkflowRun:
+            command = commands_pb2.Command(idempotency_key=request.idempotency_key, actor=principal().actor(),
+                                           mark_workflow_task=commands_pb2.MarkWorkflowTask(
+                                               run_id=request.run_id, task=request.task, outcome=request.outcome))
+            await hold(self.api, context, "run.rerun", found.domain, command,
+                       f"mark task {request.task} of workflow run {request.run_id} {request.outcome}",
+                       [f"workflowrun/{request.run_id}"])
+            await self.api.commit(command, context)
+            after = self.api.store.get_workflow_run(request.run_id)
+            assert after is not None
+            return after
+
+        return await self.api.on_leader(_SERVICE + "MarkTask", request, workflows_pb2.WorkflowRun, context, here)

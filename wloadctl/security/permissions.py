@@ -134,6 +134,7 @@ METHOD_PERMISSIONS: Mapping[str, str] = {
     _S + "WorkflowService/PauseWorkflowRun": P.RUN_KILL,     # stops new starts, as a kill does
     _S + "WorkflowService/ResumeWorkflowRun": P.RUN_TRIGGER,  # starts tasks again
     _S + "WorkflowService/Impact": P.RUN_READ,
+    _S + "WorkflowService/MarkTask": P.RUN_RERUN,  # decides outcomes as a rerun does
     _S + "ClusterService/Status": P.CLUSTER_READ,
     _S + "ClusterService/AddMember": P.CLUSTER_MEMBERSHIP,
     _S + "ClusterService/RemoveMember": P.CLUSTER_MEMBERSHIP,

@@ -26,7 +26,7 @@ _OPERATION = {
     "request_approval": "approval.request", "set_secret": "secret.set", "delete_secret": "secret.delete",
     "apply_calendars": "calendar.apply", "delete_calendar": "calendar.delete", "emit_event": "event.emit",
     "apply_workflows": "workflow.apply", "delete_workflow": "workflow.delete", "trigger_workflow": "workflow.run",
-    "rerun_workflow": "workflow.rerun",
+    "rerun_workflow": "workflow.rerun", "mark_workflow_task": "workflow.mark",
 }
 
 

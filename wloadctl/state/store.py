@@ -230,7 +230,7 @@ _HANDLED = frozenset({
     "create_api_key", "revoke_api_key", "set_security_policy", "record_audit", "request_approval", "decide_approval",
     "set_secret", "delete_secret", "fire_schedules", "suspend_job", "apply_calendars", "delete_calendar",
     "emit_event", "prune_runs", "file_arrived", "apply_workflows", "delete_workflow", "trigger_workflow",
-    "rerun_workflow", "workflow_run_action",
+    "rerun_workflow", "workflow_run_action", "mark_workflow_task",
 })
 
 
@@ -241,7 +241,7 @@ _AUTH_NEUTRAL = frozenset({
     "dispatch_runs", "record_run_events", "request_kill", "record_audit", "set_secret", "delete_secret",
     "fire_schedules", "suspend_job", "apply_calendars", "delete_calendar", "emit_event",
     "prune_runs", "file_arrived", "apply_workflows", "delete_workflow", "trigger_workflow", "rerun_workflow",
-    "workflow_run_action",
+    "workflow_run_action", "mark_workflow_task",
 })
 
 
@@ -785,6 +785,8 @@ class Store:
             return self.workflows.rerun(txn, cmd.rerun_workflow, now_ms)
         if kind == "workflow_run_action":
             return self.workflows.action(txn, cmd.workflow_run_action, now_ms)
+        if kind == "mark_workflow_task":
+            return self.workflows.mark(txn, cmd.mark_workflow_task, now_ms)
         if kind == "auth_bootstrap":
             return self.auth.bootstrap(txn, cmd.auth_bootstrap, now_ms, raft_index)
         if kind == "put_user":

@@ -38,6 +38,9 @@ _OUTCOME_STATE = {dag.Outcome.SUCCEEDED: TS.TASK_SUCCEEDED, dag.Outcome.FAILED: 
                   dag.Outcome.SKIPPED: TS.TASK_SKIPPED}
 
 
+_Found = tuple[int, workflows_pb2.WorkflowRun, workflows_pb2.WorkflowVersion]
+
+
 def wrun_seq(wrun_id: str) -> int | None:
     return int(wrun_id[1:]) if wrun_id[:1] == "w" and wrun_id[1:].isdigit() and len(wrun_id) < 21 else None
 
@@ -257,21 +260,28 @@ class WorkflowTables:
         self._advance(txn, wf, wrun, seq, progress, [(n, dag.Decision.RUN) for n in first], now_ms, idempotency_key)
         return ok(run_ids=[wrun.id])
 
-    def rerun(self, txn: lmdb.Transaction, cmd: commands_pb2.RerunWorkflow, now_ms: int) -> commands_pb2.CommandResult:
-        """Reset the chosen tasks of an ended run to waiting and start those whose rule now holds;
-        the other tasks keep their outcomes (and count for the reset ones' rules)."""
-        seq = wrun_seq(cmd.run_id)
+    def _run_of(self, txn: lmdb.Transaction, run_id: str) -> _Found | commands_pb2.CommandResult:
+        seq = wrun_seq(run_id)
         raw = txn.get(_U64.pack(seq), db=self.wruns) if seq else None
         if raw is None or seq is None:
-            return err(grpc.StatusCode.NOT_FOUND, f"run_id: no workflow run {cmd.run_id[:40]!r}")
+            return err(grpc.StatusCode.NOT_FOUND, f"run_id: no workflow run {run_id[:40]!r}")
         wrun = workflows_pb2.WorkflowRun.FromString(raw)
-        if wrun.state == WF.WF_RUNNING or not wrun.ended_ms:
-            return err(grpc.StatusCode.FAILED_PRECONDITION,
-                       f"workflow run {wrun.id} has not ended: rerun it once it has (or kill it first)")
         wf = self.get(txn, wrun.workflow_name, wrun.workflow_version)
         if wf is None:
             return err(grpc.StatusCode.FAILED_PRECONDITION, f"version {wrun.workflow_version} of workflow "
                                                             f"{wrun.workflow_name!r} is no longer kept")
+        return seq, wrun, wf
+
+    def rerun(self, txn: lmdb.Transaction, cmd: commands_pb2.RerunWorkflow, now_ms: int) -> commands_pb2.CommandResult:
+        """Reset the chosen tasks of an ended run to waiting and start those whose rule now holds;
+        the other tasks keep their outcomes (and count for the reset ones' rules)."""
+        found = self._run_of(txn, cmd.run_id)
+        if isinstance(found, commands_pb2.CommandResult):
+            return found
+        seq, wrun, wf = found
+        if wrun.state == WF.WF_RUNNING or not wrun.ended_ms:
+            return err(grpc.StatusCode.FAILED_PRECONDITION,
+                       f"workflow run {wrun.id} has not ended: rerun it once it has (or kill it first)")
         graph = self.graph(wf)
         try:
             mode = dag.RerunMode(cmd.mode or "downstream")
@@ -281,6 +291,51 @@ class WorkflowTables:
             return err(grpc.StatusCode.INVALID_ARGUMENT, f"task: no task {cmd.task[:64]!r} in workflow "
                                                          f"{wrun.workflow_name!r}")
         reset = dag.rerun_set(graph, mode, cmd.task)
+        self._restart(txn, seq, wrun, wf, reset, now_ms)
+        return ok(run_ids=[wrun.id], message=",".join(reset)[:4000])
+
+    def mark(self, txn: lmdb.Transaction, cmd: commands_pb2.MarkWorkflowTask,
+             now_ms: int) -> commands_pb2.CommandResult:
+        """Give a task an outcome without running it: one that waits ends so at once; one that ended
+        (in a run that ended) takes it, and the tasks after it are decided again from it."""
+        found = self._run_of(txn, cmd.run_id)
+        if isinstance(found, commands_pb2.CommandResult):
+            return found
+        seq, wrun, wf = found
+        graph = self.graph(wf)
+        if cmd.task not in graph.upstream:
+            return err(grpc.StatusCode.INVALID_ARGUMENT, f"task: no task {cmd.task[:64]!r} in workflow "
+                                                         f"{wrun.workflow_name!r}")
+        outcome = {"succeeded": dag.Outcome.SUCCEEDED, "skipped": dag.Outcome.SKIPPED}.get(cmd.outcome)
+        if outcome is None:
+            return err(grpc.StatusCode.INVALID_ARGUMENT, "outcome: succeeded or skipped")
+        task = self.get_task(txn, seq, cmd.task)
+        assert task is not None
+        reason = f"marked {cmd.outcome} by an operator"
+        if task.state == TS.TASK_STARTED:
+            return err(grpc.StatusCode.FAILED_PRECONDITION,
+                       f"task {cmd.task} is running ({task.run_id}): wait for it to end, or kill it first")
+        if task.state == TS.TASK_WAITING:
+            if wrun.state != WF.WF_RUNNING:
+                return err(grpc.StatusCode.FAILED_PRECONDITION, f"workflow run {wrun.id} is not running")
+            progress = _StoredProgress(self, txn, seq)
+            progress.loaded[task.name] = task
+            task.ready = False
+            self._end_task(txn, seq, wrun, task, outcome, now_ms, reason, keep_reason=True)
+            self._advance(txn, wf, wrun, seq, progress, dag.propagate(graph, progress, task.name, outcome), now_ms,
+                          "")
+            return ok(run_ids=[wrun.id], message=cmd.task)
+        if wrun.state == WF.WF_RUNNING or not wrun.ended_ms:
+            return err(grpc.StatusCode.FAILED_PRECONDITION, f"task {cmd.task} has ended but its workflow run has "
+                                                            "not: mark it once the run has ended")
+        reset = dag.rerun_set(graph, dag.RerunMode.DOWNSTREAM, cmd.task)
+        self._restart(txn, seq, wrun, wf, reset, now_ms, marked=(cmd.task, outcome, reason))
+        return ok(run_ids=[wrun.id], message=",".join(reset)[:4000])
+
+    def _restart(self, txn: lmdb.Transaction, seq: int, wrun: workflows_pb2.WorkflowRun,
+                 wf: workflows_pb2.WorkflowVersion, reset: list[str], now_ms: int,
+                 marked: tuple[str, dag.Outcome, str] | None = None) -> None:
+        graph = self.graph(wf)
         chosen = set(reset)
         progress = _StoredProgress(self, txn, seq)
         counters = {TS.TASK_SUCCEEDED: "tasks_succeeded", TS.TASK_FAILED: "tasks_failed",
@@ -308,7 +363,12 @@ class WorkflowTables:
             task.upstream = counts.upstream
             progress.record(name, counts, None)
         wrun.state, wrun.ended_ms = WF.WF_RUNNING, 0
-        decisions = []
+        decisions: list[tuple[str, dag.Decision]] = []
+        if marked is not None:
+            name, outcome, reason = marked
+            progress.decided.add(name)
+            self._end_task(txn, seq, wrun, progress.task(name), outcome, now_ms, reason, keep_reason=True)
+            decisions += dag.propagate(graph, progress, name, outcome)
         for name in reset:
             if progress.is_decided(name):
                 continue  # decided by a skip propagated from a task before it in this loop
@@ -325,7 +385,6 @@ class WorkflowTables:
             wrun.state = WF.WF_FAILED if wrun.tasks_failed else WF.WF_SUCCEEDED
             wrun.ended_ms = now_ms
             self._put_run(txn, seq, wrun)
-        return ok(run_ids=[wrun.id], message=",".join(reset)[:4000])
 
     def action(self, txn: lmdb.Transaction, cmd: commands_pb2.WorkflowRunAction,
                now_ms: int) -> commands_pb2.CommandResult:
@@ -448,9 +507,9 @@ class WorkflowTables:
         return ""
 
     def _end_task(self, txn: lmdb.Transaction, seq: int, wrun: workflows_pb2.WorkflowRun, task: workflows_pb2.TaskRun,
-                  outcome: dag.Outcome, now_ms: int, reason: str) -> None:
+                  outcome: dag.Outcome, now_ms: int, reason: str, keep_reason: bool = False) -> None:
         task.state, task.ended_ms = _OUTCOME_STATE[outcome], now_ms
-        if reason and outcome is not dag.Outcome.SUCCEEDED:
+        if reason and (keep_reason or outcome is not dag.Outcome.SUCCEEDED):
             task.reason = reason[:500]
         self.put_task(txn, seq, task)
         if outcome is dag.Outcome.SUCCEEDED:

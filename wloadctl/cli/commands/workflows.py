@@ -52,6 +52,17 @@ def register(verbs: Verbs) -> None:
     rerun.add_argument("--idempotency-key", default="", metavar="KEY",
                        help="retrying with the same key reruns at most once (default: random)")
     rerun.set_defaults(parser=rerun)
+    mark = verbs.add("mark", "give a task of a workflow run an outcome without running it",
+                     description="Mark a task of a workflow run succeeded or skipped without running it. A task that\n"
+                                 "waits ends so at once and the run goes on; a task that ended (in a run that ended)\n"
+                                 "takes the outcome, and the tasks after it are decided again from it.",
+                     epilog="examples:\n  wloadctl mark w3 load succeeded\n  wloadctl mark w3 report skipped",
+                     handler=cmd_mark)
+    mark.add_argument("run_id", metavar="RUN", help="workflow run id (w3)")
+    mark.add_argument("task", metavar="TASK", help="task name")
+    mark.add_argument("outcome", choices=("succeeded", "skipped"), help="the outcome to give it")
+    mark.add_argument("--idempotency-key", default="", metavar="KEY",
+                      help="retrying with the same key marks at most once (default: random)")
     impact = verbs.add("impact", "the tasks after a task of a workflow run, transitively",
                        description="List the tasks that come after TASK in a workflow run, transitively, with their\n"
                                    "state: what waits on it, or what a rerun of it would run again.",
@@ -110,6 +121,12 @@ def cmd_impact(args: argparse.Namespace, ctx: Context) -> int:
     emit(output.render_table(("TASK", "STATE", "RUN"), [(t.name, workflow_render.task_state(t.state), t.run_id or "-")
                                                         for t in response.affected]))
     return EXIT_OK
+
+
+def cmd_mark(args: argparse.Namespace, ctx: Context) -> int:
+    wrun = ctx.client().mark_task(args.run_id, args.task, args.outcome, idempotency_key=args.idempotency_key)
+    return answer(ctx, wrun, f"workflowrun/{wrun.id} {workflow_render.run_state(wrun.state)}: task {args.task} "
+                             f"marked {args.outcome}")
 
 
 def cmd_get_workflows(args: argparse.Namespace, ctx: Context) -> int:

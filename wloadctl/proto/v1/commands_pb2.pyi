@@ -25,7 +25,7 @@ class CommandBatch(_message.Message):
     def __init__(self, time_ms: _Optional[int] = ..., leader_id: _Optional[str] = ..., commands: _Optional[_Iterable[_Union[Command, _Mapping]]] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("idempotency_key", "actor", "ignorable", "apply_jobs", "delete_job", "set_member", "remove_member", "noop", "bootstrap", "begin_epoch", "force_activate", "register_agent", "mark_agent_lost", "trigger_run", "dispatch_runs", "record_run_events", "request_kill", "fire_schedules", "suspend_job", "apply_calendars", "delete_calendar", "emit_event", "prune_runs", "file_arrived", "apply_workflows", "delete_workflow", "trigger_workflow", "rerun_workflow", "workflow_run_action", "auth_bootstrap", "put_user", "delete_user", "put_role", "delete_role", "record_login", "revoke_session", "create_api_key", "revoke_api_key", "set_security_policy", "record_audit", "request_approval", "decide_approval", "set_secret", "delete_secret")
+    __slots__ = ("idempotency_key", "actor", "ignorable", "apply_jobs", "delete_job", "set_member", "remove_member", "noop", "bootstrap", "begin_epoch", "force_activate", "register_agent", "mark_agent_lost", "trigger_run", "dispatch_runs", "record_run_events", "request_kill", "fire_schedules", "suspend_job", "apply_calendars", "delete_calendar", "emit_event", "prune_runs", "file_arrived", "apply_workflows", "delete_workflow", "trigger_workflow", "rerun_workflow", "workflow_run_action", "mark_workflow_task", "auth_bootstrap", "put_user", "delete_user", "put_role", "delete_role", "record_login", "revoke_session", "create_api_key", "revoke_api_key", "set_security_policy", "record_audit", "request_approval", "decide_approval", "set_secret", "delete_secret")
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     IGNORABLE_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,7 @@ class Command(_message.Message):
     TRIGGER_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     RERUN_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_RUN_ACTION_FIELD_NUMBER: _ClassVar[int]
+    MARK_WORKFLOW_TASK_FIELD_NUMBER: _ClassVar[int]
     AUTH_BOOTSTRAP_FIELD_NUMBER: _ClassVar[int]
     PUT_USER_FIELD_NUMBER: _ClassVar[int]
     DELETE_USER_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +100,7 @@ class Command(_message.Message):
     trigger_workflow: TriggerWorkflow
     rerun_workflow: RerunWorkflow
     workflow_run_action: WorkflowRunAction
+    mark_workflow_task: MarkWorkflowTask
     auth_bootstrap: _auth_pb2.AuthBootstrap
     put_user: _auth_pb2.PutUser
     delete_user: _auth_pb2.DeleteUser
@@ -114,7 +116,7 @@ class Command(_message.Message):
     decide_approval: _approval_pb2.DecideApproval
     set_secret: _secrets_pb2.SetSecret
     delete_secret: _secrets_pb2.DeleteSecret
-    def __init__(self, idempotency_key: _Optional[str] = ..., actor: _Optional[_Union[_auth_pb2.Actor, _Mapping]] = ..., ignorable: _Optional[bool] = ..., apply_jobs: _Optional[_Union[ApplyJobs, _Mapping]] = ..., delete_job: _Optional[_Union[DeleteJob, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., remove_member: _Optional[_Union[RemoveMember, _Mapping]] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., bootstrap: _Optional[_Union[Bootstrap, _Mapping]] = ..., begin_epoch: _Optional[_Union[BeginEpoch, _Mapping]] = ..., force_activate: _Optional[_Union[ForceActivate, _Mapping]] = ..., register_agent: _Optional[_Union[RegisterAgent, _Mapping]] = ..., mark_agent_lost: _Optional[_Union[MarkAgentLost, _Mapping]] = ..., trigger_run: _Optional[_Union[TriggerRun, _Mapping]] = ..., dispatch_runs: _Optional[_Union[DispatchRuns, _Mapping]] = ..., record_run_events: _Optional[_Union[RecordRunEvents, _Mapping]] = ..., request_kill: _Optional[_Union[RequestKill, _Mapping]] = ..., fire_schedules: _Optional[_Union[FireSchedules, _Mapping]] = ..., suspend_job: _Optional[_Union[SuspendJob, _Mapping]] = ..., apply_calendars: _Optional[_Union[ApplyCalendars, _Mapping]] = ..., delete_calendar: _Optional[_Union[DeleteCalendar, _Mapping]] = ..., emit_event: _Optional[_Union[EmitEvent, _Mapping]] = ..., prune_runs: _Optional[_Union[PruneRuns, _Mapping]] = ..., file_arrived: _Optional[_Union[FileArrived, _Mapping]] = ..., apply_workflows: _Optional[_Union[ApplyWorkflows, _Mapping]] = ..., delete_workflow: _Optional[_Union[DeleteWorkflow, _Mapping]] = ..., trigger_workflow: _Optional[_Union[TriggerWorkflow, _Mapping]] = ..., rerun_workflow: _Optional[_Union[RerunWorkflow, _Mapping]] = ..., workflow_run_action: _Optional[_Union[WorkflowRunAction, _Mapping]] = ..., auth_bootstrap: _Optional[_Union[_auth_pb2.AuthBootstrap, _Mapping]] = ..., put_user: _Optional[_Union[_auth_pb2.PutUser, _Mapping]] = ..., delete_user: _Optional[_Union[_auth_pb2.DeleteUser, _Mapping]] = ..., put_role: _Optional[_Union[_auth_pb2.PutRole, _Mapping]] = ..., delete_role: _Optional[_Union[_auth_pb2.DeleteRole, _Mapping]] = ..., record_login: _Optional[_Union[_auth_pb2.RecordLogin, _Mapping]] = ..., revoke_session: _Optional[_Union[_auth_pb2.RevokeSession, _Mapping]] = ..., create_api_key: _Optional[_Union[_auth_pb2.CreateApiKey, _Mapping]] = ..., revoke_api_key: _Optional[_Union[_auth_pb2.RevokeApiKey, _Mapping]] = ..., set_security_policy: _Optional[_Union[_auth_pb2.SetSecurityPolicy, _Mapping]] = ..., record_audit: _Optional[_Union[_audit_pb2.RecordAudit, _Mapping]] = ..., request_approval: _Optional[_Union[_approval_pb2.RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[_approval_pb2.DecideApproval, _Mapping]] = ..., set_secret: _Optional[_Union[_secrets_pb2.SetSecret, _Mapping]] = ..., delete_secret: _Optional[_Union[_secrets_pb2.DeleteSecret, _Mapping]] = ...) -> None: ...
+    def __init__(self, idempotency_key: _Optional[str] = ..., actor: _Optional[_Union[_auth_pb2.Actor, _Mapping]] = ..., ignorable: _Optional[bool] = ..., apply_jobs: _Optional[_Union[ApplyJobs, _Mapping]] = ..., delete_job: _Optional[_Union[DeleteJob, _Mapping]] = ..., set_member: _Optional[_Union[SetMember, _Mapping]] = ..., remove_member: _Optional[_Union[RemoveMember, _Mapping]] = ..., noop: _Optional[_Union[Noop, _Mapping]] = ..., bootstrap: _Optional[_Union[Bootstrap, _Mapping]] = ..., begin_epoch: _Optional[_Union[BeginEpoch, _Mapping]] = ..., force_activate: _Optional[_Union[ForceActivate, _Mapping]] = ..., register_agent: _Optional[_Union[RegisterAgent, _Mapping]] = ..., mark_agent_lost: _Optional[_Union[MarkAgentLost, _Mapping]] = ..., trigger_run: _Optional[_Union[TriggerRun, _Mapping]] = ..., dispatch_runs: _Optional[_Union[DispatchRuns, _Mapping]] = ..., record_run_events: _Optional[_Union[RecordRunEvents, _Mapping]] = ..., request_kill: _Optional[_Union[RequestKill, _Mapping]] = ..., fire_schedules: _Optional[_Union[FireSchedules, _Mapping]] = ..., suspend_job: _Optional[_Union[SuspendJob, _Mapping]] = ..., apply_calendars: _Optional[_Union[ApplyCalendars, _Mapping]] = ..., delete_calendar: _Optional[_Union[DeleteCalendar, _Mapping]] = ..., emit_event: _Optional[_Union[EmitEvent, _Mapping]] = ..., prune_runs: _Optional[_Union[PruneRuns, _Mapping]] = ..., file_arrived: _Optional[_Union[FileArrived, _Mapping]] = ..., apply_workflows: _Optional[_Union[ApplyWorkflows, _Mapping]] = ..., delete_workflow: _Optional[_Union[DeleteWorkflow, _Mapping]] = ..., trigger_workflow: _Optional[_Union[TriggerWorkflow, _Mapping]] = ..., rerun_workflow: _Optional[_Union[RerunWorkflow, _Mapping]] = ..., workflow_run_action: _Optional[_Union[WorkflowRunAction, _Mapping]] = ..., mark_workflow_task: _Optional[_Union[MarkWorkflowTask, _Mapping]] = ..., auth_bootstrap: _Optional[_Union[_auth_pb2.AuthBootstrap, _Mapping]] = ..., put_user: _Optional[_Union[_auth_pb2.PutUser, _Mapping]] = ..., delete_user: _Optional[_Union[_auth_pb2.DeleteUser, _Mapping]] = ..., put_role: _Optional[_Union[_auth_pb2.PutRole, _Mapping]] = ..., delete_role: _Optional[_Union[_auth_pb2.DeleteRole, _Mapping]] = ..., record_login: _Optional[_Union[_auth_pb2.RecordLogin, _Mapping]] = ..., revoke_session: _Optional[_Union[_auth_pb2.RevokeSession, _Mapping]] = ..., create_api_key: _Optional[_Union[_auth_pb2.CreateApiKey, _Mapping]] = ..., revoke_api_key: _Optional[_Union[_auth_pb2.RevokeApiKey, _Mapping]] = ..., set_security_policy: _Optional[_Union[_auth_pb2.SetSecurityPolicy, _Mapping]] = ..., record_audit: _Optional[_Union[_audit_pb2.RecordAudit, _Mapping]] = ..., request_approval: _Optional[_Union[_approval_pb2.RequestApproval, _Mapping]] = ..., decide_approval: _Optional[_Union[_approval_pb2.DecideApproval, _Mapping]] = ..., set_secret: _Optional[_Union[_secrets_pb2.SetSecret, _Mapping]] = ..., delete_secret: _Optional[_Union[_secrets_pb2.DeleteSecret, _Mapping]] = ...) -> None: ...
 
 class ApplyJobs(_message.Message):
     __slots__ = ("jobs",)
@@ -386,6 +388,16 @@ class WorkflowRunAction(_message.Message):
     run_id: str
     action: str
     def __init__(self, run_id: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...
+
+class MarkWorkflowTask(_message.Message):
+    __slots__ = ("run_id", "task", "outcome")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    task: str
+    outcome: str
+    def __init__(self, run_id: _Optional[str] = ..., task: _Optional[str] = ..., outcome: _Optional[str] = ...) -> None: ...
 
 class RequestKill(_message.Message):
     __slots__ = ("run_id", "cause")

@@ -350,3 +350,15 @@ class ImpactResponse(_message.Message):
     domain: str
     affected: _containers.RepeatedCompositeFieldContainer[TaskRun]
     def __init__(self, run_id: _Optional[str] = ..., task: _Optional[str] = ..., domain: _Optional[str] = ..., affected: _Optional[_Iterable[_Union[TaskRun, _Mapping]]] = ...) -> None: ...
+
+class MarkTaskRequest(_message.Message):
+    __slots__ = ("run_id", "task", "outcome", "idempotency_key")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    task: str
+    outcome: str
+    idempotency_key: str
+    def __init__(self, run_id: _Optional[str] = ..., task: _Optional[str] = ..., outcome: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...

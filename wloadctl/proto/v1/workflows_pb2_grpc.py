@@ -96,6 +96,11 @@ class WorkflowServiceStub:
                 request_serializer=wloadctl_dot_v1_dot_workflows__pb2.ImpactRequest.SerializeToString,
                 response_deserializer=wloadctl_dot_v1_dot_workflows__pb2.ImpactResponse.FromString,
                 _registered_method=True)
+        self.MarkTask = channel.unary_unary(
+                '/wloadctl.v1.WorkflowService/MarkTask',
+                request_serializer=wloadctl_dot_v1_dot_workflows__pb2.MarkTaskRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.FromString,
+                _registered_method=True)
 
 
 class WorkflowServiceServicer:
@@ -175,6 +180,12 @@ class WorkflowServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MarkTask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -237,6 +248,11 @@ def add_WorkflowServiceServicer_to_server(servicer, server):
                     servicer.Impact,
                     request_deserializer=wloadctl_dot_v1_dot_workflows__pb2.ImpactRequest.FromString,
                     response_serializer=wloadctl_dot_v1_dot_workflows__pb2.ImpactResponse.SerializeToString,
+            ),
+            'MarkTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkTask,
+                    request_deserializer=wloadctl_dot_v1_dot_workflows__pb2.MarkTaskRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -565,6 +581,33 @@ class WorkflowService:
             '/wloadctl.v1.WorkflowService/Impact',
             wloadctl_dot_v1_dot_workflows__pb2.ImpactRequest.SerializeToString,
             wloadctl_dot_v1_dot_workflows__pb2.ImpactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.WorkflowService/MarkTask',
+            wloadctl_dot_v1_dot_workflows__pb2.MarkTaskRequest.SerializeToString,
+            wloadctl_dot_v1_dot_workflows__pb2.WorkflowRun.FromString,
             options,
             channel_credentials,
             insecure,
