@@ -228,3 +228,16 @@ def test_multi_replica_refuses_to_start_without_secret(cluster_factory: Any) -> 
     assert out.returncode == 2
     assert "secret_file" in out.stderr and "--insecure" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_stop_ends_a_replica_process_no_longer_listed(tmp_path: Path) -> None:
+    # The chaos matrix of 2026-11-30 left two processes of a member that was added, removed and
+    # added again under the same id: the harness ends every process it started, listed or not.
+    cluster = LocalCluster(tmp_path / "c", size=1, insecure=True)
+    try:
+        cluster.start()
+        dropped = cluster.replicas.pop()
+        assert dropped.proc is not None and dropped.proc.poll() is None
+    finally:
+        cluster.stop()
+    assert dropped.proc.poll() is not None

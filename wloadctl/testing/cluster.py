@@ -190,6 +190,9 @@ class LocalCluster:
     # node or agent id -> where it runs; default: this namespace, on loopback
     place: Callable[[str], Placement] | None = None
     tls_names: list[str] = field(default_factory=list)  # more names for replica certificates (a proxy's IP)
+    # Every replica process ever started: stop() ends them all, also those of a member that left
+    # `replicas` (removed, re-added under the same id) without its process having stopped.
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def placement(self, name: str) -> Placement:
         return self.place(name) if self.place else Placement()
@@ -253,6 +256,7 @@ class LocalCluster:
                          "WLOADCTL_TEST_INSTALL_PAUSE_FILE": str(rep.install_pause_file),
                          "WLOADCTL_TEST_DISPATCH_PAUSE_FILE": str(rep.dispatch_pause_file),
                          "WLOADCTL_TEST_TAKEOVER_PAUSE_FILE": str(rep.takeover_pause_file)})
+                self.started.append(rep.proc)
         if wait:
             self.ensure_admin()
             self.wait_for_leader()
@@ -314,6 +318,11 @@ class LocalCluster:
                 except subprocess.TimeoutExpired:
                     r.proc.kill()
                     r.proc.wait(timeout=10)
+        for proc in self.started:  # any left behind by a member no longer listed
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
+                proc.kill()
+                proc.wait(timeout=10)
 
     def __enter__(self) -> LocalCluster:
         return self
