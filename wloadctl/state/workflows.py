@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
+import threading
 from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import grpc
 import lmdb
@@ -39,6 +42,14 @@ _OUTCOME_STATE = {dag.Outcome.SUCCEEDED: TS.TASK_SUCCEEDED, dag.Outcome.FAILED: 
 
 
 _Found = tuple[int, workflows_pb2.WorkflowRun, workflows_pb2.WorkflowVersion]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    raw: bytes
+    version: workflows_pb2.WorkflowVersion
+    dag: dag.Dag
+    tasks: Mapping[str, workflows_pb2.WorkflowTask]
 
 
 def wrun_seq(wrun_id: str) -> int | None:
@@ -94,17 +105,42 @@ class WorkflowTables:
         self.meta = dbs[b"meta"]
         self.jobs = dbs[b"jobs"]
         self.runs = runs
-        # Parsed graphs by (workflow, version): a cache only (the same on every replica by construction).
-        self._dags: OrderedDict[tuple[str, int], dag.Dag] = OrderedDict()
+        # Versions read by (workflow, version), parsed with their graph and tasks: every hop of a run
+        # reads its version, and parsing a 100,000-task definition per hop would cost what the DAG
+        # saves. A cache only: an entry is used when the stored bytes are still the same.
+        self._compiled: OrderedDict[tuple[str, int], _Compiled] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     # ---- definitions
 
     def get(self, txn: lmdb.Transaction, name: str, version: int = 0) -> workflows_pb2.WorkflowVersion | None:
+        """The latest version, or ``version``. A given version may be shared with other callers: read it only."""
         if not name:
             return None
-        raw = txn.get(name.encode() + b"\0" + _U64.pack(version), db=self.versions) if version else \
-            txn.get(name.encode(), db=self.latest)
+        if version:
+            found = self._compile(txn, name, version)
+            return found.version if found is not None else None
+        raw = txn.get(name.encode(), db=self.latest)
         return workflows_pb2.WorkflowVersion.FromString(raw) if raw else None
+
+    def _compile(self, txn: lmdb.Transaction, name: str, version: int) -> _Compiled | None:
+        raw = txn.get(name.encode() + b"\0" + _U64.pack(version), db=self.versions)
+        if raw is None:
+            return None
+        key = (name, version)
+        with self._cache_lock:  # apply (the Raft thread) and the API's reads share it
+            found = self._compiled.get(key)
+            if found is not None and found.raw == raw:
+                self._compiled.move_to_end(key)
+                return found
+        wf = workflows_pb2.WorkflowVersion.FromString(raw)
+        found = _Compiled(raw, wf, dag.Dag.of(wf.spec), {t.name: t for t in wf.spec.tasks})
+        with self._cache_lock:
+            self._compiled[key] = found
+            self._compiled.move_to_end(key)
+            if len(self._compiled) > _DAG_CACHE:
+                self._compiled.popitem(last=False)
+        return found
 
     def list(self, txn: lmdb.Transaction) -> list[workflows_pb2.WorkflowVersion]:
         return [workflows_pb2.WorkflowVersion.FromString(v) for _, v in txn.cursor(db=self.latest)]
@@ -165,15 +201,15 @@ class WorkflowTables:
         return version
 
     def graph(self, wf: workflows_pb2.WorkflowVersion) -> dag.Dag:
-        key = (wf.spec.name, wf.version)
-        found = self._dags.get(key)
-        if found is None:
-            found = self._dags[key] = dag.Dag.of(wf.spec)
-            if len(self._dags) > _DAG_CACHE:
-                self._dags.popitem(last=False)
-        else:
-            self._dags.move_to_end(key)
-        return found
+        return self._compiled_for(wf).dag
+
+    def _compiled_for(self, wf: workflows_pb2.WorkflowVersion) -> _Compiled:
+        with self._cache_lock:
+            found = self._compiled.get((wf.spec.name, wf.version))
+        if found is not None and found.version is wf:
+            return found
+        # Not a version read through get(name, version) (a trigger reads the latest): build it.
+        return _Compiled(b"", wf, dag.Dag.of(wf.spec), {t.name: t for t in wf.spec.tasks})
 
     # ---- runs
 
@@ -249,6 +285,7 @@ class WorkflowTables:
             id=f"w{seq}", workflow_name=wf.spec.name, workflow_version=wf.version, state=WF.WF_RUNNING, params=params,
             business_date=cmd.business_date or _date(now_ms), created_ms=now_ms, cause=cmd.cause or "manual run",
             tasks_total=len(wf.spec.tasks), domain=wf.spec.domain)
+        wf = self.get(txn, wf.spec.name, wf.version) or wf  # the shared parse: the run's hops reuse it
         graph = self.graph(wf)
         for task in wf.spec.tasks:
             self.put_task(txn, seq, workflows_pb2.TaskRun(name=task.name, upstream=len(task.depends_on)))
@@ -454,8 +491,8 @@ class WorkflowTables:
     def _advance(self, txn: lmdb.Transaction, wf: workflows_pb2.WorkflowVersion, wrun: workflows_pb2.WorkflowRun,
                  seq: int, progress: _StoredProgress, decisions: list[tuple[str, dag.Decision]], now_ms: int,
                  idempotency_key: str) -> None:
-        graph = self.graph(wf)
-        specs = {t.name: t for t in wf.spec.tasks} if decisions else {}
+        compiled = self._compiled_for(wf)
+        graph, specs = compiled.dag, compiled.tasks
         pending = list(decisions)
         while pending:
             name, decision = pending.pop(0)
