@@ -57,7 +57,8 @@ class SecretBox:
         self._aead = AESGCM(key)
 
     def seal(self, name: str, key: str, value: str, nonce: bytes) -> secrets_pb2.SealedValue:
-        """``nonce``: NONCE_BYTES fresh random bytes (os.urandom), never used before under this key."""
+        """``nonce``: NONCE_BYTES fresh random bytes that the caller draws (the API, before proposing), never
+        used before under this key: apply never seals, it stores what the command carries."""
         if len(nonce) != NONCE_BYTES:
             raise ValueError(f"nonce: {NONCE_BYTES} bytes")
         return secrets_pb2.SealedValue(key=key, nonce=nonce,
