@@ -191,6 +191,28 @@ def test_listings_show_only_the_callers_domains(cluster: LocalCluster) -> None:
         assert all(r.spec.domain == "finance" for r in runs) and run.run_id in {r.run_id for r in runs}
 
 
+def test_a_workflow_cannot_start_or_wait_on_another_domains_work_without_the_right(cluster: LocalCluster) -> None:
+    token = _user(cluster, "wanda", B(role="scheduling-admin", domains=["finance"]))
+    sh = jobs_pb2.JobCommand(shell="true")
+
+    def spec(**task: Any) -> workflows_pb2.WorkflowSpec:
+        return workflows_pb2.WorkflowSpec(name="fin-flow", domain="finance",
+                                          tasks=[workflows_pb2.WorkflowTask(name="t", **task)])
+
+    with cluster.client() as admin:
+        admin.apply_workflows([workflows_pb2.WorkflowSpec(name="hr-flow", domain="hr", tasks=[
+            workflows_pb2.WorkflowTask(name="x", command=sh)])])
+    with cluster.client(token=token, retry_for=0) as c:
+        for task, needed in (({"job": "hr-job"}, "run.trigger"), ({"workflow": "hr-flow"}, "run.trigger"),
+                             ({"command": sh, "wait_for": [workflows_pb2.ExternalDependency(workflow="hr-flow")]},
+                              "run.read")):
+            with pytest.raises(ClientError) as refused:
+                c.apply_workflows([spec(**task)])
+            assert refused.value.code == grpc.StatusCode.PERMISSION_DENIED, task
+            assert f"permission denied: {needed} in domain 'hr' is needed" in refused.value.message
+        c.apply_workflows([spec(job="finance-job")])  # its own domain's job: fine
+
+
 def test_three_failures_on_two_replicas_lock_the_account(cluster: LocalCluster) -> None:
     _user(cluster, "mallory", B(role="auditor"))
     r1, r2 = cluster.replicas[0].api_address, cluster.replicas[1].api_address

@@ -160,3 +160,67 @@ def test_pause_resume_and_kill_a_workflow_run(cluster_factory: Any, tmp_path: Pa
         assert c.get_run(nxt.run_id).state == RS.KILLED
     assert {t.name: t.state for t in done.tasks} == {"wait": TS.TASK_SUCCEEDED, "next": TS.TASK_FAILED,
                                                      "after": TS.TASK_SKIPPED}
+
+
+def test_a_branch_a_retry_and_a_wait_for_yesterdays_settlement_across_a_leader_kill(
+        cluster_factory: Any, tmp_path: Path) -> None:
+    """A nightly chain: count publishes rows, a switch picks the big branch, the big load fails once
+    and is retried by the leader's timer after its backoff, publish waits for the settlement of the
+    business day before (held across a kill -9 of the leader) and gets a templated argument, and a
+    sub-workflow archives with a templated parameter. Judged by the tasks' own records."""
+    records, failed_once = tmp_path / "records", tmp_path / "failed-once"
+    records.mkdir()
+    cluster: LocalCluster = cluster_factory()
+    cluster.start()
+    cluster.add_agent("a1", capacity=8)
+    sh = jobs_pb2.JobCommand
+
+    def record(name: str, what: str = "") -> str:
+        return f'echo "{name} $WLOADCTL_TASK_ATTEMPT {what}" > "{records}/{name}.$WLOADCTL_RUN_ID"'
+
+    settle = workflows_pb2.WorkflowSpec(name="settlement")
+    settle.tasks.add(name="close-books", command=sh(shell=record("close-books")))
+    archive = workflows_pb2.WorkflowSpec(name="archive", params={"target": ""})
+    archive.tasks.add(name="copy", command=sh(shell=record("copy", "{{ params.target }} $WLOADCTL_BUSINESS_DATE")))
+    nightly = workflows_pb2.WorkflowSpec(name="nightly", params={"region": "eu"})
+    nightly.tasks.add(name="count", command=sh(shell=f'{record("count")}; echo "::set-output rows=5000"'))
+    nightly.tasks.add(name="route", depends_on=["count"], cases=[
+        workflows_pb2.SwitchCase(when="tasks.count.outputs.rows > 1000", run=["big"]),
+        workflows_pb2.SwitchCase(run=["small"])])
+    nightly.tasks.add(name="big", depends_on=["route"], retry=workflows_pb2.RetryPolicy(attempts=2, delay_seconds=1),
+                      command=sh(shell=f'{record("big")}; [ -e "{failed_once}" ] || {{ touch "{failed_once}"; '
+                                       'exit 75; }'))
+    nightly.tasks.add(name="small", depends_on=["route"], command=sh(shell=record("small")))
+    nightly.tasks.add(name="publish", depends_on=["big", "small"], trigger_rule=TR.NONE_FAILED,
+                      wait_for=[workflows_pb2.ExternalDependency(workflow="settlement", task="close-books",
+                                                                 business_days=-1)],
+                      command=sh(shell=record("publish", "{{ params.region }}:{{ tasks.count.outputs.rows }}:"
+                                                         "$WLOADCTL_CONTEXT_ROWS")))
+    nightly.tasks.add(name="archive", depends_on=["publish"], workflow="archive",
+                      workflow_params={"target": "s3://{{ params.region }}"})
+    with cluster.client() as c:
+        c.apply_workflows([settle, archive, nightly])
+        wrun = c.run_workflow("nightly", business_date="2026-11-30")  # a Monday
+        held = wait_for(lambda: (t := {x.name: x for x in c.get_workflow_run(wrun.id).tasks}["publish"]).state
+                        == TS.TASK_HELD and t, 60, "publish to wait for the settlement")
+        assert "settlement (business date 2026-11-27)" in held.waiting_for
+        old = cluster.wait_for_leader()
+        cluster.kill(old)
+        cluster.wait_for_leader(exclude=old)
+        assert {x.name: x for x in c.get_workflow_run(wrun.id).tasks}["publish"].state == TS.TASK_HELD
+        friday = c.run_workflow("settlement", business_date="2026-11-27")
+        done = wait_for(lambda: (r := c.get_workflow_run(wrun.id)).state != WF.WF_RUNNING and r, 90,
+                        "the nightly run to end")
+        cluster.start(old)
+        assert c.get_workflow_run(friday.id).state == WF.WF_SUCCEEDED
+        tasks = {t.name: t for t in done.tasks}
+        child = c.get_workflow_run(tasks["archive"].child_run_id)
+    assert done.state == WF.WF_SUCCEEDED, done
+    assert {n: t.state for n, t in tasks.items()} == {
+        "count": TS.TASK_SUCCEEDED, "route": TS.TASK_SUCCEEDED, "big": TS.TASK_SUCCEEDED, "small": TS.TASK_SKIPPED,
+        "publish": TS.TASK_SUCCEEDED, "archive": TS.TASK_SUCCEEDED}
+    assert tasks["big"].attempt == 2 and len(tasks["big"].previous_run_ids) == 1
+    assert child.state == WF.WF_SUCCEEDED and child.parent_run_id == wrun.id
+    executed = sorted(p.read_text().split() and " ".join(p.read_text().split()) for p in records.iterdir())
+    assert executed == ["big 1", "big 2", "close-books 1", "copy 1 s3://eu 2026-11-30", "count 1",
+                        "publish 1 eu:5000:5000"]

@@ -27,13 +27,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     "proto": frozenset(),
     # Pure rules over the wire types; the state machine and the API apply the same ones.
     # Schedules are validated where specs are (model) by the pure trigger iterators.
-    "model": frozenset({"proto", "scheduler.triggers", "scheduler.calendars", "scheduler.dag"}),
+    "model": frozenset({"proto", "scheduler.triggers", "scheduler.calendars", "scheduler.dag",
+                        "scheduler.task_policy"}),
     "security": frozenset({"fsutil"}),
     # The state machine: pure apply, so nothing that knows about Raft, the network or the clock.
     # The permission table (no crypto, no gRPC) is checked at apply time like the job rules.
     # Apply computes next slots and re-checks firings with the same pure trigger and misfire rules.
     "state": frozenset({"proto", "model", "fsutil", "security.permissions", "scheduler.triggers",
-                        "scheduler.firing", "scheduler.calendars", "scheduler.dag"}),
+                        "scheduler.firing", "scheduler.calendars", "scheduler.dag", "scheduler.task_policy"}),
     "raft": frozenset({"state", "proto", "config", "fsutil"}),
     # Decisions as functions of a view; the agent policy (model/policy.py) is one of their inputs.
     "scheduler": frozenset({"proto", "model"}),

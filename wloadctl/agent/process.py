@@ -48,6 +48,7 @@ from wloadctl.model.policy import refusal
 from wloadctl.proto.v1 import agent_pb2, agent_pb2_grpc, jobs_pb2, runs_pb2
 
 log = logging.getLogger("wloadctl.agent")
+EVENT_FLUSH_S = 0.01  # events of a busy agent: one stream message and one synced commit per period
 EV = agent_pb2.RunEvent
 HEARTBEAT_S = 0.5
 _MAX_MESSAGE = DEFAULT_MAX_MESSAGE_BYTES  # as the replicas' max_message_bytes
@@ -114,6 +115,7 @@ class Agent:
         self._heartbeat_sent: dict[int, float] = {}
         self._pending: list[agent_pb2.RunEvent] = []
         self._flush_scheduled = False
+        self._last_flush = 0.0
         self._running: set[tuple[str, int]] = set()
         # Finished since this process started (bounded: only re-sent assignments consult it).
         self._finished: set[tuple[str, int]] = set()
@@ -452,10 +454,17 @@ class Agent:
         self._pending.append(ev)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self.loop.call_later(0.01, self._flush)  # many events per stream message
+            # Idle: at once (the events of this loop turn together; a workflow's next task waits on
+            # this one's end). Busy: at most one flush (one synced commit, one message) per period.
+            wait = self._last_flush + EVENT_FLUSH_S - self.loop.time()
+            if wait > 0:
+                self.loop.call_later(wait, self._flush)
+            else:
+                self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        self._last_flush = self.loop.time()
         events, self._pending = self._pending, []
         # Results are kept (synced, one commit for the batch) until the leader acknowledges them.
         self.durable.add_unacked([e for e in events if e.kind in (EV.FINISHED, EV.REJECTED)])

@@ -21,6 +21,7 @@ from wloadctl.proto.v1 import commands_pb2, workflows_pb2, workflows_pb2_grpc
 from wloadctl.scheduler import dag
 from wloadctl.security.permissions import Permission
 
+_ENDED = (workflows_pb2.TASK_SUCCEEDED, workflows_pb2.TASK_FAILED, workflows_pb2.TASK_SKIPPED)
 _SERVICE = "/wloadctl.v1.WorkflowService/"
 _MAX_ERRORS_SHOWN = 20
 MAX_RUNS_LISTED = 1000
@@ -47,6 +48,7 @@ class WorkflowServicer(workflows_pb2_grpc.WorkflowServiceServicer):
             current = self.api.store.get_workflow(spec.name)
             if current is not None and current.spec.domain != (spec.domain or DEFAULT_DOMAIN):
                 await require(context, Permission.JOB_WRITE, current.spec.domain)
+            await self._check_references(spec, context)
 
         async def here() -> workflows_pb2.ApplyWorkflowsResponse:
             command = commands_pb2.Command(idempotency_key=request.idempotency_key, actor=principal().actor(),
@@ -59,6 +61,22 @@ class WorkflowServicer(workflows_pb2_grpc.WorkflowServiceServicer):
 
         return await self.api.on_leader(_SERVICE + "ApplyWorkflows", request, workflows_pb2.ApplyWorkflowsResponse,
                                         context, here)
+
+    async def _check_references(self, spec: workflows_pb2.WorkflowSpec, context: grpc.aio.ServicerContext) -> None:
+        """A workflow that starts another domain's job or workflow, or waits on one, needs the caller's
+        right to do so there: writing a workflow must not be a way around the other domain's roles."""
+        own = spec.domain or DEFAULT_DOMAIN
+        for task in (*spec.tasks, *spec.on_failure):
+            started = self.api.store.get_job(task.job) if task.job else None
+            child = self.api.store.get_workflow(task.workflow) if task.workflow else None
+            for found in (started, child):
+                if found is not None and found.spec.domain != own:
+                    await require(context, Permission.RUN_TRIGGER, found.spec.domain)
+            for dep in task.wait_for:
+                target = self.api.store.get_job(dep.job) if dep.job else \
+                    self.api.store.get_workflow(dep.workflow) if dep.workflow else None
+                if target is not None and target.spec.domain != own:
+                    await require(context, Permission.RUN_READ, target.spec.domain)
 
     async def GetWorkflow(self, request: workflows_pb2.GetWorkflowRequest,
                           context: grpc.aio.ServicerContext) -> workflows_pb2.WorkflowVersion:
@@ -176,8 +194,8 @@ class WorkflowServicer(workflows_pb2_grpc.WorkflowServiceServicer):
                                                run_id=request.run_id, task=request.task, mode=mode.value))
             what = f"rerun {mode.value} of {request.task} in" if request.task else "rerun of"
             await hold(self.api, context, "run.rerun", found.domain, command,
-                       f"{what} workflow run {request.run_id} ({len(tasks)} tasks: {', '.join(tasks[:20])})",
-                       [f"workflowrun/{request.run_id}"])
+                       f"{what} workflow run {request.run_id} ({len(tasks)} tasks: {', '.join(tasks[:20])})"
+                       + self._elsewhere_text(found, tasks), [f"workflowrun/{request.run_id}"])
             await self.api.commit(command, context)
             return workflows_pb2.RerunWorkflowResponse(tasks=tasks, run=self.api.store.get_workflow_run(request.run_id))
 
@@ -198,14 +216,25 @@ class WorkflowServicer(workflows_pb2_grpc.WorkflowServiceServicer):
                                            workflow_run_action=commands_pb2.WorkflowRunAction(
                                                run_id=request.run_id, action=action))
             if action == "kill":
+                open_tasks = [t.name for t in found.tasks if t.state not in _ENDED and not t.handler]
                 await hold(self.api, context, "run.kill", found.domain, command,
-                           f"kill workflow run {request.run_id}", [f"workflowrun/{request.run_id}"])
+                           f"kill workflow run {request.run_id} ({len(open_tasks)} tasks not ended: "
+                           f"{', '.join(open_tasks[:20])})" + self._elsewhere_text(found, open_tasks),
+                           [f"workflowrun/{request.run_id}"])
             await self.api.commit(command, context)
             after = self.api.store.get_workflow_run(request.run_id)
             assert after is not None
             return after
 
         return await self.api.on_leader(_SERVICE + method, request, workflows_pb2.WorkflowRun, context, here)
+
+    def _elsewhere_text(self, found: workflows_pb2.WorkflowRun, tasks: list[str]) -> str:
+        """The impact on other workflow runs, for an approval request's description."""
+        elsewhere = self.api.store.workflow_impact_elsewhere(found, tasks)
+        if not elsewhere:
+            return ""
+        names = ", ".join(f"{e.run_id}/{e.task.name} ({e.domain})" for e in elsewhere[:10])
+        return f"; affects {len(elsewhere)} task(s) of other workflow runs: {names}"
 
     async def KillWorkflowRun(self, request: workflows_pb2.WorkflowRunActionRequest,
                               context: grpc.aio.ServicerContext) -> workflows_pb2.WorkflowRun:
@@ -234,9 +263,10 @@ class WorkflowServicer(workflows_pb2_grpc.WorkflowServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"task: no task {request.task[:64]!r} in workflow {found.workflow_name!r}")
         tasks = {t.name: t for t in found.tasks}
+        after = [n for n in dag.descendants(graph, request.task) if n in tasks]
+        elsewhere = self.api.store.workflow_impact_elsewhere(found, [request.task, *after])
         return workflows_pb2.ImpactResponse(run_id=found.id, task=request.task, domain=found.domain,
-                                            affected=[tasks[n] for n in dag.descendants(graph, request.task)
-                                                      if n in tasks])
+                                            affected=[tasks[n] for n in after], elsewhere=elsewhere)
 
     async def MarkTask(self, request: workflows_pb2.MarkTaskRequest,
                        context: grpc.aio.ServicerContext) -> workflows_pb2.WorkflowRun:
@@ -252,9 +282,13 @@ class WorkflowServicer(workflows_pb2_grpc.WorkflowServiceServicer):
             command = commands_pb2.Command(idempotency_key=request.idempotency_key, actor=principal().actor(),
                                            mark_workflow_task=commands_pb2.MarkWorkflowTask(
                                                run_id=request.run_id, task=request.task, outcome=request.outcome))
+            version = self.api.store.get_workflow(found.workflow_name, found.workflow_version)
+            after = dag.descendants(dag.Dag.of(version.spec), request.task) \
+                if version is not None and request.task in {t.name for t in version.spec.tasks} else []
             await hold(self.api, context, "run.rerun", found.domain, command,
-                       f"mark task {request.task} of workflow run {request.run_id} {request.outcome}",
-                       [f"workflowrun/{request.run_id}"])
+                       f"mark task {request.task} of workflow run {request.run_id} {request.outcome} "
+                       f"({len(after)} tasks after it decided again: {', '.join(after[:20]) or '-'})"
+                       + self._elsewhere_text(found, [request.task, *after]), [f"workflowrun/{request.run_id}"])
             await self.api.commit(command, context)
             after = self.api.store.get_workflow_run(request.run_id)
             assert after is not None

@@ -52,6 +52,17 @@ def describe_workflow_run(r: workflows_pb2.WorkflowRun, spec: workflows_pb2.Work
                                                   or "-"),
              ("Created", output.format_ms(r.created_ms)), ("Ended", output.format_ms(r.ended_ms) if r.ended_ms
                                                            else "-"), ("Cause", r.cause or "-")]
+    if r.paused:
+        pairs.insert(4, ("Paused", "yes: no task starts until `wloadctl resume " + r.id + "`"))
+    if r.parent_run_id:
+        pairs.append(("Parent", f"task {r.parent_task} of {r.parent_run_id}"))
+    if r.slot_time:
+        pairs.append(("Slot", r.slot_time))
+    if r.context:
+        pairs.append(("Context", ", ".join(f"{k}={v}" for k, v in sorted(r.context.items()))[:300]))
+    if r.handlers_total:
+        pairs.append(("On failure", f"{r.handlers_done}/{r.handlers_total} handlers done" if r.handlers_started
+                      else "handlers not started"))
     width = max(len(k) for k, _ in pairs) + 2
     lines = [f"{k + ':':<{width}}{v}" for k, v in pairs]
     upstream = {t.name: list(t.depends_on) for t in spec.tasks} if spec is not None else {}
@@ -59,17 +70,25 @@ def describe_workflow_run(r: workflows_pb2.WorkflowRun, spec: workflows_pb2.Work
     rows = []
     for t in r.tasks:
         run = runs.get(t.run_id)
-        attempt = str(run.attempt) if run is not None and run.attempt else "-"
+        attempt = str(t.attempt) if t.attempt else "-"
         detail = t.reason
-        if t.state == TS.TASK_WAITING:
+        if t.ready:
+            detail = "ready: starts when the run is resumed"
+        elif t.state == TS.TASK_WAITING and t.handler:
+            detail = "runs if a task fails" if not r.ended_ms else "not needed"
+        elif t.state == TS.TASK_WAITING:
             waiting = [u for u in upstream.get(t.name, []) if states.get(u) is not None and
-                       states[u].state in (TS.TASK_WAITING, TS.TASK_STARTED)]
+                       states[u].state not in (TS.TASK_SUCCEEDED, TS.TASK_FAILED, TS.TASK_SKIPPED)]
             detail = f"waits for {', '.join(waiting)}" if waiting else "waits"
+        elif t.state == TS.TASK_HELD:
+            detail = t.waiting_for
+        elif t.state == TS.TASK_STARTED and t.child_run_id:
+            detail = f"workflow run {t.child_run_id}"
         elif t.state == TS.TASK_STARTED and run is not None:
-            detail = enum_name(RS, run.state)
-        rows.append((t.name, task_state(t.state), t.run_id or "-", attempt,
+            detail = enum_name(RS, run.state) + (f" ({t.reason})" if t.reason else "")
+        after = "on failure" if t.handler else ",".join(upstream.get(t.name, [])) or "-"
+        rows.append((t.name, task_state(t.state), t.run_id or t.child_run_id or "-", attempt,
                      output.format_ms(t.started_ms) if t.started_ms else "-",
-                     output.format_ms(t.ended_ms) if t.ended_ms else "-",
-                     ",".join(upstream.get(t.name, [])) or "-", detail or "-"))
+                     output.format_ms(t.ended_ms) if t.ended_ms else "-", after, detail or "-"))
     table = output.render_table(("TASK", "STATE", "RUN", "ATTEMPT", "STARTED", "ENDED", "AFTER", "DETAIL"), rows)
     return "\n".join(lines) + "\n\n" + table

@@ -345,6 +345,7 @@ class Controller:
             return
         await self._register_agents()
         await self._fire_schedules()
+        await self._fire_workflow_timers()
         if self.phase in ("inquiry", "degraded"):
             self._inquire()
             if self._quorum_reached():
@@ -371,7 +372,11 @@ class Controller:
                 joined, self._to_reconcile = self._to_reconcile, set()
                 await self._reconcile(joined)
             # Proposed together, so both land in the same Raft entry.
-            await asyncio.gather(self._dispatch(), self._record_events())
+            _, recorded = await asyncio.gather(self._dispatch(), self._record_events())
+            if recorded:
+                # Their entry may have queued runs (a workflow's next tasks, a retry, a buffered
+                # run): placed now rather than a tick later.
+                await self._dispatch()
             await self._prune()
             await self._file_triggers()
         else:
@@ -474,7 +479,9 @@ class Controller:
                 self._send_assignments(conn, resend)
         await self._record_events()
 
-    async def _record_events(self) -> None:
+    async def _record_events(self) -> int:
+        """Commit the agents' events; how many were committed."""
+        recorded = 0
         pending, self._pending_events = self._pending_events, {}
         for agent_id, events in pending.items():
             # In order, in commands of bounded size (one command holding everything an agent sent
@@ -492,10 +499,12 @@ class Controller:
                     # keeps unacknowledged come back with its next resend or report.
                     log.error("agent events refused at apply: %s", result.message, extra={"agent": agent_id})
                     continue
+                recorded += len(chunk)
                 acked = max((e.seq for e in chunk if e.kind in (EV.FINISHED, EV.REJECTED)), default=0)
                 conn = self.conns.get(agent_id)
                 if acked and conn is not None:
                     self._send(conn, self._message(event_ack=agent_pb2.EventAck(seq=acked)))
+        return recorded
 
     async def _hand_over_if_cut_off(self) -> None:
         """A leader that cannot reach the agents while a follower can hands leadership to
@@ -556,6 +565,16 @@ class Controller:
                 self.firing_lateness.observe(max(0.0, (done_ms - slot) / 1000))
             if result.message:
                 log.info("firings refused at apply: %s", result.message)
+
+    async def _fire_workflow_timers(self) -> None:
+        """Workflow retries and wait timeouts due now (apply decides which, by the entry's time)."""
+        with self.store.view() as view:
+            due = view.next_workflow_timer_ms()
+        if due and due <= int(self.wall_clock() * 1000):
+            result = await self._commit(commands_pb2.Command(
+                fire_workflow_timers=commands_pb2.FireWorkflowTimers()))
+            if result is not None and result.code:
+                log.warning("workflow timers: %s", result.message)
 
     async def _file_triggers(self) -> None:
         """Send each agent its file watches when they changed; commit a run per file the agents found."""

@@ -28,6 +28,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from wloadctl.model import scheduling
 from wloadctl.model.workflows import validate_workflow
 from wloadctl.proto.v1 import jobs_pb2, workflows_pb2
 
@@ -37,13 +38,21 @@ TRIGGER_RULES = {"all-succeeded": TR.ALL_SUCCEEDED, "all-done": TR.ALL_DONE, "an
                  "any-succeeded": TR.ANY_SUCCEEDED, "none-failed": TR.NONE_FAILED, "always": TR.ALWAYS}
 _TOP = ("apiVersion", "kind", "metadata", "spec")
 _METADATA = ("name", "domain", "description", "labels")
-_SPEC = ("params", "tasks")
-_TASK = ("name", "command", "script", "job", "dependsOn", "triggerRule", "agentSelector", "timeout", "runAs", "env",
-         "workingDir", "description")
+_SCHEDULING = tuple(f for f in scheduling.YAML_FIELDS if f not in ("keepRunsFor",))
+_SPEC = ("params", "tasks", "onFailure", *_SCHEDULING)
+_TASK = ("name", "command", "script", "job", "workflow", "params", "cases", "dependsOn", "triggerRule", "when",
+         "retry", "waitFor", "agentSelector", "timeout", "runAs", "env", "workingDir", "description")
+_HANDLER = tuple(k for k in _TASK if k not in ("workflow", "params", "cases", "dependsOn", "triggerRule", "when",
+                                               "waitFor"))
+_RETRY = ("attempts", "delay", "backoff", "maxDelay", "exitCodes")
+_WAIT = ("workflow", "task", "job", "businessDays", "calendar", "timeout", "onTimeout")
 # Proto field names (in the rules' messages) -> the document's.
 _YAML_FIELD = {"timeout_seconds": "timeout", "agent_selector": "agentSelector", "run_as": "runAs",
                "working_dir": "workingDir", "trigger_rule": "triggerRule", "depends_on": "dependsOn",
-               "command.argv": "command", "command.shell": "script"}
+               "command.argv": "command", "command.shell": "script", "workflow_params": "params",
+               "wait_for": "waitFor", "on_failure": "onFailure", "business_days": "businessDays",
+               "on_timeout": "onTimeout", "exit_codes": "exitCodes", "delay_seconds": "delay",
+               "max_delay_seconds": "maxDelay", "keep_runs": "keepRuns"}
 
 Err = Callable[[str, str], None]
 Duration = Callable[[object, str], "int | None"]
@@ -93,10 +102,26 @@ def parse_workflow(doc: dict[Any, Any], api_version: str, duration: Duration,
     spec.params.update(_strings(body.get("params"), "spec.params", err))
     tasks = body.get("tasks")
     if not isinstance(tasks, list):
-        err("spec.tasks", "required: a list of tasks, each with a name and a command, script or job")
+        err("spec.tasks", "required: a list of tasks, each with a name and a command, script, job, workflow or cases")
         return spec, problems
     for i, item in enumerate(tasks):
-        _parse_task(item, f"spec.tasks[{i}]", spec, err, duration)
+        _parse_task(item, f"spec.tasks[{i}]", spec.tasks.add(), err, duration, _TASK)
+    handlers = body.get("onFailure", [])
+    if not isinstance(handlers, list):
+        err("spec.onFailure", "a list of handler tasks (each like a task, without dependsOn)")
+    else:
+        for i, item in enumerate(handlers):
+            _parse_task(item, f"spec.onFailure[{i}]", spec.on_failure.add(), err, duration, _HANDLER)
+    scheduling.parse_yaml({k: v for k, v in body.items() if k in _SCHEDULING and k != "keepRuns"}, spec.trigger, err,
+                          duration)
+    keep = body.get("keepRuns")
+    if keep is not None:
+        if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= scheduling.MAX_KEEP_RUNS:
+            err("spec.keepRuns", f"must be a whole number from 1 to {scheduling.MAX_KEEP_RUNS}")
+        else:
+            spec.keep_runs = keep
+    if not problems:
+        scheduling.problems(spec.trigger, err, yaml_names=True)
     if not problems:
         kwargs = {"max_tasks": max_tasks} if max_tasks else {}
         for e in validate_workflow(spec, **kwargs):
@@ -104,14 +129,14 @@ def parse_workflow(doc: dict[Any, Any], api_version: str, duration: Duration,
     return spec, problems
 
 
-def _parse_task(item: Any, where: str, spec: workflows_pb2.WorkflowSpec, err: Err, duration: Duration) -> None:
-    task = spec.tasks.add()
+def _parse_task(item: Any, where: str, task: workflows_pb2.WorkflowTask, err: Err, duration: Duration,
+                known: tuple[str, ...]) -> None:
     if not isinstance(item, dict):
-        err(where, "must be a mapping with name and a command, script or job")
+        err(where, "must be a mapping with name and a command, script, job, workflow or cases")
         return
-    _unknown(item, _TASK, where, err)
+    _unknown(item, known, where, err)
     for key, attr in (("name", "name"), ("job", "job"), ("runAs", "run_as"), ("workingDir", "working_dir"),
-                      ("description", "description")):
+                      ("description", "description"), ("workflow", "workflow"), ("when", "when")):
         value = item.get(key, "")
         if not isinstance(value, str):
             err(f"{where}.{key}", "must be a string")
@@ -149,6 +174,91 @@ def _parse_task(item: Any, where: str, spec: workflows_pb2.WorkflowSpec, err: Er
         seconds = duration(item["timeout"], f"{where}.timeout")
         if seconds is not None:
             task.timeout_seconds = max(0, min(seconds, 2**32 - 1))
+    task.workflow_params.update(_strings(item.get("params"), f"{where}.params", err))
+    if "cases" in item:
+        _parse_cases(item["cases"], f"{where}.cases", task, err)
+    if "retry" in item:
+        _parse_retry(item["retry"], f"{where}.retry", task.retry, err, duration)
+    if "waitFor" in item:
+        _parse_waits(item["waitFor"], f"{where}.waitFor", task, err, duration)
+
+
+def _parse_cases(value: Any, where: str, task: workflows_pb2.WorkflowTask, err: Err) -> None:
+    if not isinstance(value, list) or not value:
+        err(where, "a list of {when: EXPRESSION, run: [TASK, ...]}, the last may omit when (the default)")
+        return
+    for j, case in enumerate(value):
+        at = f"{where}[{j}]"
+        if not isinstance(case, dict):
+            err(at, "must be a mapping {when: EXPRESSION, run: [TASK, ...]}")
+            continue
+        _unknown(case, ("when", "run"), at, err)
+        when, run = case.get("when", ""), case.get("run", [])
+        if isinstance(run, str):
+            run = [run]
+        if not isinstance(when, str):
+            err(f"{at}.when", "must be a string (an expression; quote it)")
+        elif not isinstance(run, list) or not all(isinstance(r, str) for r in run):
+            err(f"{at}.run", "must be a list of task names")
+        else:
+            task.cases.add(when=when, run=run)
+
+
+def _parse_retry(value: Any, where: str, retry: workflows_pb2.RetryPolicy, err: Err, duration: Duration) -> None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = {"attempts": value}
+    if not isinstance(value, dict):
+        err(where, "a number of attempts, or {attempts, delay, backoff: fixed|exponential, maxDelay, exitCodes}")
+        return
+    _unknown(value, _RETRY, where, err)
+    attempts = value.get("attempts", 0)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
+        err(f"{where}.attempts", "must be a whole number")
+    else:
+        retry.attempts = min(attempts, 2**31)
+    for key, attr in (("delay", "delay_seconds"), ("maxDelay", "max_delay_seconds")):
+        if key in value:
+            seconds = duration(value[key], f"{where}.{key}")
+            if seconds is not None:
+                setattr(retry, attr, max(0, min(seconds, 2**31)))
+    backoff = value.get("backoff", "fixed")
+    if backoff not in ("fixed", "exponential"):
+        err(f"{where}.backoff", "fixed or exponential")
+    retry.exponential = backoff == "exponential"
+    codes = value.get("exitCodes", [])
+    if not isinstance(codes, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in codes):
+        err(f"{where}.exitCodes", "must be a list of exit codes (numbers)")
+    else:
+        retry.exit_codes.extend(max(-2, min(c, 256)) for c in codes)
+
+
+def _parse_waits(value: Any, where: str, task: workflows_pb2.WorkflowTask, err: Err, duration: Duration) -> None:
+    if not isinstance(value, list):
+        err(where, "a list of {workflow, task, businessDays, timeout, onTimeout} or {job, businessDays, ...}")
+        return
+    for j, item in enumerate(value):
+        at = f"{where}[{j}]"
+        if not isinstance(item, dict):
+            err(at, "must be a mapping like {workflow: NAME, task: TASK, businessDays: -1}")
+            continue
+        _unknown(item, _WAIT, at, err)
+        dep = task.wait_for.add()
+        for key, attr in (("workflow", "workflow"), ("task", "task"), ("job", "job"), ("calendar", "calendar"),
+                          ("onTimeout", "on_timeout")):
+            v = item.get(key, "")
+            if not isinstance(v, str):
+                err(f"{at}.{key}", "must be a string")
+            else:
+                setattr(dep, attr, v)
+        days = item.get("businessDays", 0)
+        if isinstance(days, bool) or not isinstance(days, int):
+            err(f"{at}.businessDays", "a whole number of business days (-1: the business day before)")
+        else:
+            dep.business_days = max(-100_000, min(days, 100_000))
+        if "timeout" in item:
+            seconds = duration(item["timeout"], f"{at}.timeout")
+            if seconds is not None:
+                dep.timeout_seconds = max(0, min(seconds, 2**32 - 1))
 
 
 def yaml_field(field: str) -> str:
@@ -157,6 +267,8 @@ def yaml_field(field: str) -> str:
         return f"metadata.{field}"
     if not field:
         return ""
+    if field == "trigger" or field.startswith("trigger."):
+        field = field.removeprefix("trigger").removeprefix(".") or "schedules"
     for proto, yaml in _YAML_FIELD.items():
         field = re.sub(rf"(?<=\.){re.escape(proto)}\b", yaml, field)
     return f"spec.{field}"
@@ -172,27 +284,69 @@ def workflow_to_dict(spec: workflows_pb2.WorkflowSpec, api_version: str) -> dict
     if spec.labels:
         metadata["labels"] = dict(sorted(spec.labels.items()))
     tasks = []
-    rules = {v: k for k, v in TRIGGER_RULES.items()}
     for t in spec.tasks:
-        item: dict[str, Any] = {"name": t.name}
-        if t.job:
-            item["job"] = t.job
-        elif t.command.WhichOneof("kind") == "argv":
-            item["command"] = list(t.command.argv.args)
-        elif t.command.WhichOneof("kind") == "shell":
-            item["script"] = t.command.shell
-        if t.depends_on:
-            item["dependsOn"] = list(t.depends_on)
-        if t.trigger_rule != TR.ALL_SUCCEEDED:
-            item["triggerRule"] = rules[t.trigger_rule]
-        for key, value in (("agentSelector", dict(sorted(t.agent_selector.items()))),
-                           ("env", dict(sorted(t.env.items()))), ("timeout", t.timeout_seconds),
-                           ("runAs", t.run_as), ("workingDir", t.working_dir), ("description", t.description)):
-            if value:
-                item[key] = value
-        tasks.append(item)
+        tasks.append(_task_to_dict(t))
     body: dict[str, Any] = {}
     if spec.params:
         body["params"] = dict(sorted(spec.params.items()))
     body["tasks"] = tasks
+    if spec.on_failure:
+        body["onFailure"] = [_task_to_dict(t) for t in spec.on_failure]
+    scheduling.to_yaml(spec.trigger, body)
+    if spec.keep_runs:
+        body["keepRuns"] = spec.keep_runs
     return {"apiVersion": api_version, "kind": WORKFLOW_KIND, "metadata": metadata, "spec": body}
+
+
+_RULE_NAMES = {v: k for k, v in TRIGGER_RULES.items()}
+
+
+def _task_to_dict(t: workflows_pb2.WorkflowTask) -> dict[str, Any]:
+    item: dict[str, Any] = {"name": t.name}
+    if t.job:
+        item["job"] = t.job
+    elif t.workflow:
+        item["workflow"] = t.workflow
+    elif t.command.WhichOneof("kind") == "argv":
+        item["command"] = list(t.command.argv.args)
+    elif t.command.WhichOneof("kind") == "shell":
+        item["script"] = t.command.shell
+    if t.workflow_params:
+        item["params"] = dict(sorted(t.workflow_params.items()))
+    if t.cases:
+        item["cases"] = [({"when": c.when} if c.when else {}) | {"run": list(c.run)} for c in t.cases]
+    if t.depends_on:
+        item["dependsOn"] = list(t.depends_on)
+    if t.trigger_rule != TR.ALL_SUCCEEDED:
+        item["triggerRule"] = _RULE_NAMES[t.trigger_rule]
+    if t.when:
+        item["when"] = t.when
+    if t.retry.attempts:
+        r = t.retry
+        retry: dict[str, Any] = {"attempts": r.attempts}
+        if r.delay_seconds:
+            retry["delay"] = r.delay_seconds
+        if r.exponential:
+            retry["backoff"] = "exponential"
+        if r.max_delay_seconds:
+            retry["maxDelay"] = r.max_delay_seconds
+        if r.exit_codes:
+            retry["exitCodes"] = list(r.exit_codes)
+        item["retry"] = retry
+    if t.wait_for:
+        waits = []
+        for d in t.wait_for:
+            w: dict[str, Any] = {}
+            for key, value in (("workflow", d.workflow), ("task", d.task), ("job", d.job),
+                               ("businessDays", d.business_days), ("calendar", d.calendar),
+                               ("timeout", d.timeout_seconds), ("onTimeout", d.on_timeout)):
+                if value:
+                    w[key] = value
+            waits.append(w)
+        item["waitFor"] = waits
+    for key, value in (("agentSelector", dict(sorted(t.agent_selector.items()))),
+                       ("env", dict(sorted(t.env.items()))), ("timeout", t.timeout_seconds),
+                       ("runAs", t.run_as), ("workingDir", t.working_dir), ("description", t.description)):
+        if value:
+            item[key] = value
+    return item

@@ -92,6 +92,7 @@ class Dag:
     upstream: Mapping[str, tuple[str, ...]]
     downstream: Mapping[str, tuple[str, ...]]
     order: tuple[str, ...]          # the tasks as written
+    indegree: Mapping[str, int] = field(default_factory=dict)   # len(upstream[task])
 
     @classmethod
     def of(cls, spec: workflows_pb2.WorkflowSpec) -> Dag:
@@ -101,7 +102,8 @@ class Dag:
                 down[up].append(t.name)
         return cls(rules={t.name: t.trigger_rule for t in spec.tasks},
                    upstream={t.name: tuple(t.depends_on) for t in spec.tasks},
-                   downstream={k: tuple(v) for k, v in down.items()}, order=tuple(t.name for t in spec.tasks))
+                   downstream={k: tuple(v) for k, v in down.items()}, order=tuple(t.name for t in spec.tasks),
+                   indegree={t.name: len(t.depends_on) for t in spec.tasks})
 
 
 class Progress(Protocol):
@@ -113,45 +115,88 @@ class Progress(Protocol):
     def record(self, task: str, counts: Counts, decision: Decision | None) -> None: ...
 
 
-def propagate(dag: Dag, progress: Progress, task: str, outcome: Outcome) -> list[tuple[str, Decision]]:
+def propagate(dag: Dag, progress: Progress, task: str, outcome: Outcome,
+              per_child: Mapping[str, Outcome] | None = None) -> list[tuple[str, Decision]]:
     """``task`` ended with ``outcome``: update its downstream tasks' counters and return what this
     decides (run or skip), skips propagated by the same rules, iteratively (whatever the depth).
-    Looks at the downstream tasks only: cost proportional to the out-degrees involved."""
+    Looks at the downstream tasks only: cost proportional to the out-degrees involved.
+
+    ``per_child`` gives some direct downstream tasks another outcome than ``outcome`` (a switch
+    task succeeded, but the branches it did not choose see it as SKIPPED)."""
     out: list[tuple[str, Decision]] = []
-    ended: list[tuple[str, Outcome]] = [(task, outcome)]
-    # The hot loop of a large DAG: names bound once, and the default rule's common case (an upstream
-    # succeeded, others still to come) decided without the general rule table.
+    # (an outcome, the tasks after the task that ended with it, which see that outcome)
+    if per_child:
+        by_outcome: dict[Outcome, list[str]] = {}
+        for child in dag.downstream[task]:
+            by_outcome.setdefault(per_child.get(child, outcome), []).append(child)
+        ended = [(o, tuple(children)) for o, children in by_outcome.items()]
+    else:
+        ended = [(outcome, dag.downstream[task])]
+    if isinstance(progress, RunProgress):
+        return _propagate_in_memory(dag, progress, ended, out)
     counts_of, is_decided, record = progress.counts, progress.is_decided, progress.record
-    in_memory = isinstance(progress, RunProgress)
-    if in_memory:  # the dictionaries themselves; counters change in place, nothing to write back
-        counts_of, is_decided = progress.counts_of.__getitem__, progress.decided.__contains__  # type: ignore[union-attr]
     rules, downstream = dag.rules, dag.downstream
-    succeeded, all_succeeded, wait = Outcome.SUCCEEDED, ALL_SUCCEEDED, Decision.WAIT
     while ended:
-        name, result = ended.pop()
-        for child in downstream[name]:
+        result, children = ended.pop()
+        for child in children:
             counts = counts_of(child)
-            if result is succeeded:
-                counts.succeeded += 1
-            else:
-                counts.add(result)
+            counts.add(result)
             if is_decided(child):
-                if not in_memory:
-                    record(child, counts, None)
+                record(child, counts, None)
                 continue
-            rule = rules[child]
-            if rule == all_succeeded and result is succeeded and not counts.failed and not counts.skipped:
-                decision = Decision.RUN if counts.succeeded == counts.upstream else wait
-            else:
-                decision = decide(rule, counts)
-            if decision is wait:
-                if not in_memory:
-                    record(child, counts, None)
+            decision = decide(rules[child], counts)
+            record(child, counts, None if decision is Decision.WAIT else decision)
+            if decision is Decision.WAIT:
                 continue
-            record(child, counts, decision)
             out.append((child, decision))
             if decision is Decision.SKIP:
-                ended.append((child, Outcome.SKIPPED))
+                ended.append((Outcome.SKIPPED, downstream[child]))
+    return out
+
+
+# RunProgress packs a task's upstream outcomes into one int: succeeded, failed and skipped counts in
+# fields of _BITS bits (1,000 upstreams at most: far from the field's limit).
+_BITS = 21
+_MASK = (1 << _BITS) - 1
+_ONE = {Outcome.SUCCEEDED: 1, Outcome.FAILED: 1 << _BITS, Outcome.SKIPPED: 1 << (2 * _BITS)}
+
+
+def _unpack(upstream: int, packed: int) -> Counts:
+    return Counts(upstream, packed & _MASK, (packed >> _BITS) & _MASK, packed >> (2 * _BITS))
+
+
+def _propagate_in_memory(dag: Dag, progress: RunProgress, ended: list[tuple[Outcome, tuple[str, ...]]],
+                         out: list[tuple[str, Decision]]) -> list[tuple[str, Decision]]:
+    """propagate() on a RunProgress: the hot loop of a large DAG (the planner's previews, the
+    benchmarks), on packed counters, the default rule decided without the general rule table."""
+    packed, decided, outcomes = progress.packed, progress.decided, progress.outcomes
+    rules, downstream, indegree = dag.rules, dag.downstream, dag.indegree
+    all_succeeded, run, wait, skip = ALL_SUCCEEDED, Decision.RUN, Decision.WAIT, Decision.SKIP
+    while ended:
+        result, children = ended.pop()
+        one = _ONE[result]
+        for child in children:
+            value = packed[child] + one
+            packed[child] = value
+            if child in decided:
+                continue
+            rule = rules[child]
+            if rule == all_succeeded:
+                if value > _MASK:  # one failed or was skipped
+                    decision = skip
+                elif value == indegree[child]:
+                    decision = run
+                else:
+                    continue
+            else:
+                decision = decide(rule, _unpack(indegree[child], value))
+                if decision is wait:
+                    continue
+            decided[child] = decision
+            out.append((child, decision))
+            if decision is skip:
+                outcomes[child] = Outcome.SKIPPED
+                ended.append((Outcome.SKIPPED, downstream[child]))
     return out
 
 
@@ -162,22 +207,22 @@ def first_tasks(dag: Dag) -> list[str]:
 
 @dataclass
 class RunProgress:
-    """A workflow run's progress in memory (Progress)."""
+    """A workflow run's progress in memory (Progress): per task, its upstreams' outcomes packed in
+    one int (what a 1,000,000-task DAG costs is mostly these counters)."""
 
-    counts_of: dict[str, Counts]
+    indegree: Mapping[str, int]
+    packed: dict[str, int]
     decided: dict[str, Decision] = field(default_factory=dict)
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
     def counts(self, task: str) -> Counts:
-        return self.counts_of[task]
+        return _unpack(self.indegree[task], self.packed[task])
 
     def is_decided(self, task: str) -> bool:
         return task in self.decided
 
     def record(self, task: str, counts: Counts, decision: Decision | None) -> None:
-        if decision is None:
-            return  # the counts were updated in place
-        self.counts_of[task] = counts
+        self.packed[task] = counts.succeeded + (counts.failed << _BITS) + (counts.skipped << (2 * _BITS))
         if decision is not None:
             self.decided[task] = decision
             if decision is Decision.SKIP:
@@ -185,7 +230,7 @@ class RunProgress:
 
     @classmethod
     def start(cls, dag: Dag) -> tuple[RunProgress, list[tuple[str, Decision]]]:
-        progress = cls({name: Counts(len(ups)) for name, ups in dag.upstream.items()})
+        progress = cls(dag.indegree, dict.fromkeys(dag.order, 0))
         first = [(name, Decision.RUN) for name in first_tasks(dag)]
         for name, decision in first:
             progress.decided[name] = decision
@@ -196,7 +241,7 @@ class RunProgress:
         if task in self.outcomes or self.decided.get(task) is not Decision.RUN:
             return []
         self.outcomes[task] = outcome
-        return propagate(dag, self, task, outcome)
+        return _propagate_in_memory(dag, self, [(outcome, dag.downstream[task])], [])
 
     def complete(self, dag: Dag) -> bool:
         """Every task has an outcome (ran and ended, or was skipped)."""

@@ -14,7 +14,7 @@ from wloadctl.state.audit import capped, to_dict, to_json
 
 # High-volume machinery of the controller: the runs' own transitions record them.
 NOT_AUDITED = frozenset({"noop", "dispatch_runs", "record_run_events", "fire_schedules", "prune_runs",
-                         "file_arrived"})
+                         "file_arrived", "fire_workflow_timers"})
 
 _OPERATION = {
     "apply_jobs": "job.apply", "delete_job": "job.delete", "set_member": "member.set",

@@ -6,6 +6,8 @@ command's idempotency key (Store.apply's table) makes a retried emit start nothi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 import lmdb
 
@@ -23,6 +25,10 @@ class EventTables:
         self.file_jobs = dbs[b"file_jobs"]  # job -> b"": the jobs with file triggers (the leader's watch list)
         self.jobs = dbs[b"jobs"]
         self.runs = runs
+        # A subscriber that is a workflow: (txn, workflow, params, cause, now_ms, idempotency key) -> its run
+        # ("" when none started). Set by the store.
+        self.start_workflow: Callable[[lmdb.Transaction, str, dict[str, str], str, int, str], str] | None = None
+        self.workflow_trigger: Callable[[lmdb.Transaction, str], jobs_pb2.JobVersion | None] | None = None
 
     def subscribers(self, txn: lmdb.Transaction, event: str) -> list[str]:
         prefix = event.encode() + b"\0"
@@ -83,9 +89,11 @@ class EventTables:
         started: list[str] = []
         for job_name in self.subscribers(txn, cmd.name):
             raw = txn.get(job_name.encode(), db=self.jobs)
-            if raw is None:
+            found = jobs_pb2.JobVersion.FromString(raw) if raw is not None else \
+                self.workflow_trigger(txn, job_name) if self.workflow_trigger is not None else None
+            if found is None:
                 continue
-            job = jobs_pb2.JobVersion.FromString(raw)
+            job = found
             if job.spec.suspended or (domains and job.spec.domain not in domains):
                 continue
             for trigger in job.spec.events:
@@ -98,6 +106,11 @@ class EventTables:
                     params = dict(sorted(cmd.params.items()))
                 params = dict(list(params.items())[:MAX_PARAMS])
                 cause = f"event {cmd.name}" + (f" from {cmd.source}" if cmd.source else "")
+                if raw is None and self.start_workflow is not None:  # a workflow's event trigger
+                    run_id = self.start_workflow(txn, job_name, params, cause, now_ms, idempotency_key)
+                    if run_id:
+                        started.append(run_id)
+                    break
                 started.append(self.runs.create_run(txn, job, params, cause, now_ms, idempotency_key,
                                                     event=cmd.name))
                 break  # one run per job and event, however many triggers name it

@@ -210,8 +210,10 @@ class RunTables:
             txn.delete(key, db=self.active)
             if txn.delete(job_key, db=self.job_active):
                 self._release_waiting(txn, run.job_name, now_ms)
-                if run.workflow_run_id and self.on_task_final is not None:
-                    self.on_task_final(txn, run, now_ms)  # its workflow moves on in the same entry
+                if self.on_task_final is not None and (run.workflow_run_id or (run.business_date and
+                                                       run.state == RS.SUCCEEDED)):
+                    # Its workflow moves on in the same entry; what waits for its job wakes.
+                    self.on_task_final(txn, run, now_ms)
         else:
             txn.put(key, b"", db=self.active)
             txn.put(job_key, b"", db=self.job_active)

@@ -14,7 +14,7 @@ a new job and on resume) and after each firing.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import lmdb
 
@@ -54,12 +54,23 @@ class ScheduleTables:
         self.misfires_by_job = dbs[b"misfires_by_job"]
         self.runs = runs
         self.calendars = calendars
+        # Workflows have schedules too (state/workflows.py; set by the store, which owns both).
+        self.workflow_trigger: Callable[[lmdb.Transaction, str], jobs_pb2.JobVersion | None] | None = None
+        self.start_workflow: Callable[[lmdb.Transaction, jobs_pb2.JobVersion, int, int], str] | None = None
+        self.workflow_running: Callable[[lmdb.Transaction, str], str] | None = None
 
     # ---- reads
 
     def state(self, txn: lmdb.Transaction, name: str) -> jobs_pb2.ScheduleState | None:
         raw = txn.get(name.encode(), db=self.sched) if name else None
         return jobs_pb2.ScheduleState.FromString(raw) if raw else None
+
+    def _schedulable(self, txn: lmdb.Transaction, name: str) -> jobs_pb2.JobVersion | None:
+        """A job, or a workflow's scheduling fields as a job without a command."""
+        raw = txn.get(name.encode(), db=self.jobs) if name else None
+        if raw is not None:
+            return jobs_pb2.JobVersion.FromString(raw)
+        return self.workflow_trigger(txn, name) if self.workflow_trigger is not None else None
 
     def due_jobs(self, txn: lmdb.Transaction, now_ms: int, limit: int) -> list[DueJob]:
         """Jobs whose next slot (plus jitter) is at or before ``now_ms``, earliest first: the work
@@ -72,11 +83,11 @@ class ScheduleTables:
             if len(out) >= limit or _U64.unpack(key[:8])[0] > now_ms:
                 break
             name = bytes(key[8:]).decode()
-            raw_job = txn.get(name.encode(), db=self.jobs)
+            found = self._schedulable(txn, name)
             state = self.state(txn, name)
-            if raw_job is None or state is None:
+            if found is None or state is None:
                 continue
-            job = jobs_pb2.JobVersion.FromString(raw_job)
+            job = found
             working = self._working(txn, job.spec)
             out.append(DueJob(job.spec, job.version, state.next_slot_ms, working))
         return out
@@ -190,11 +201,11 @@ class ScheduleTables:
         return _ok(run_ids=created, message=f"{stale} stale firings refused" if stale else "")
 
     def _fire_one(self, txn: lmdb.Transaction, f: commands_pb2.Firing, now_ms: int) -> list[str] | None:
-        raw = txn.get(f.job_name.encode(), db=self.jobs) if f.job_name else None
+        found = self._schedulable(txn, f.job_name)
         state = self.state(txn, f.job_name)
-        if raw is None or state is None:
+        if found is None or state is None:
             return None
-        job = jobs_pb2.JobVersion.FromString(raw)
+        job = found
         # What the planner assumed: this version, this next slot, slots within what it decided.
         slots = [*f.fire_slots, *(m.first_slot_ms for m in f.misfires), *(m.last_slot_ms for m in f.misfires)]
         if job.version != f.job_version or state.next_slot_ms != f.expected_next_ms or job.spec.suspended \
@@ -227,6 +238,13 @@ class ScheduleTables:
         """The run of one slot, as the job's overlap policy says ("" when it is a misfire)."""
         policy = job.spec.overlap
         cause = f"schedule slot {slot_ms}"
+        if not job.spec.HasField("command") and self.start_workflow is not None:  # a workflow's schedule
+            running = self.workflow_running(txn, job.spec.name) if self.workflow_running is not None else ""
+            if policy == OP.OVERLAP_FORBID and running:
+                self._record_misfire(txn, job, slot_ms, slot_ms, 1, "overlap",
+                                     f"{running} not finished (overlap policy forbid)", now_ms)
+                return ""
+            return self.start_workflow(txn, job, slot_ms, now_ms)
         if policy == OP.OVERLAP_ALLOW:
             return self.runs.create_run(txn, job, {}, cause, now_ms, slot_ms=slot_ms)
         active = self.runs.active_of_job(txn, job.spec.name)

@@ -230,7 +230,7 @@ _HANDLED = frozenset({
     "create_api_key", "revoke_api_key", "set_security_policy", "record_audit", "request_approval", "decide_approval",
     "set_secret", "delete_secret", "fire_schedules", "suspend_job", "apply_calendars", "delete_calendar",
     "emit_event", "prune_runs", "file_arrived", "apply_workflows", "delete_workflow", "trigger_workflow",
-    "rerun_workflow", "workflow_run_action", "mark_workflow_task",
+    "rerun_workflow", "workflow_run_action", "mark_workflow_task", "fire_workflow_timers",
 })
 
 
@@ -241,7 +241,7 @@ _AUTH_NEUTRAL = frozenset({
     "dispatch_runs", "record_run_events", "request_kill", "record_audit", "set_secret", "delete_secret",
     "fire_schedules", "suspend_job", "apply_calendars", "delete_calendar", "emit_event",
     "prune_runs", "file_arrived", "apply_workflows", "delete_workflow", "trigger_workflow", "rerun_workflow",
-    "workflow_run_action", "mark_workflow_task",
+    "workflow_run_action", "mark_workflow_task", "fire_workflow_timers",
 })
 
 
@@ -287,6 +287,12 @@ class Store:
         self.schedules = ScheduleTables(self._dbs, self.runs, self.calendars)
         self.workflows = WorkflowTables(self._dbs, self.runs)
         self.runs.on_task_final = self.workflows.task_final
+        self.workflows.working = self.calendars.working
+        self.workflows.on_trigger_changed = self._workflow_trigger_changed
+        self.schedules.workflow_trigger = self.events.workflow_trigger = self.workflows.trigger_version
+        self.schedules.start_workflow = self.workflows.start_scheduled
+        self.schedules.workflow_running = self.workflows.running_of
+        self.events.start_workflow = self.workflows.start_by_event
         self.auth = AuthTables(self._dbs)
         self.audit = AuditLog(self._dbs, self._audit_key)
         self.approvals = ApprovalTables(self._dbs)
@@ -399,7 +405,7 @@ class Store:
     def view(self) -> Iterator[StateView]:
         """One consistent snapshot for a tick of planning (read-only, valid inside the block)."""
         with self._reading() as txn:
-            yield StateView(txn, self.runs, self.schedules, self.events)
+            yield StateView(txn, self.runs, self.schedules, self.events, self.workflows)
 
     def get_calendar(self, name: str, version: int = 0) -> jobs_pb2.CalendarVersion | None:
         with self._reading() as txn:
@@ -532,6 +538,11 @@ class Store:
         with self._reading() as txn:
             return self.workflows.get_run(txn, wrun_id)
 
+    def workflow_impact_elsewhere(self, wrun: workflows_pb2.WorkflowRun,
+                                  tasks: list[str]) -> list[workflows_pb2.ImpactedTask]:
+        with self._reading() as txn:
+            return self.workflows.impact_elsewhere(txn, wrun, tasks)
+
     def list_workflow_runs(self, workflow: str = "", limit: int = 100) -> list[workflows_pb2.WorkflowRun]:
         with self._reading() as txn:
             return self.workflows.list_runs(txn, workflow, limit)
@@ -661,6 +672,7 @@ class Store:
         wedged by one AddMember with a long address). Here the command is rolled back alone and
         answered INTERNAL, the rest of the batch applies and the applied index moves on. Failures
         of the disk or the environment still stop the replica (wloadctl/fsutil.py)."""
+        self.workflows.begin_command()
         try:
             with self.env.begin(write=True, parent=txn) as child:
                 return self._apply_command(child, cmd, now_ms, raft_index, position)
@@ -764,8 +776,10 @@ class Store:
             # Future firings only: the jobs that use a changed calendar compute their next slot again.
             for job_name in sorted({j for name in changed for j in self.calendars.users_of(txn, name)}):
                 raw = txn.get(job_name.encode(), db=self._dbs[b"jobs"])
-                if raw is not None:
-                    self.schedules.job_changed(txn, jobs_pb2.JobVersion.FromString(raw), now_ms)
+                found = jobs_pb2.JobVersion.FromString(raw) if raw is not None else \
+                    self.workflows.trigger_version(txn, job_name)  # a workflow's schedule uses it
+                if found is not None:
+                    self.schedules.job_changed(txn, found, now_ms)
             return result
         if kind == "delete_calendar":
             return self.calendars.delete(txn, cmd.delete_calendar.name, now_ms, raft_index)
@@ -787,6 +801,8 @@ class Store:
             return self.workflows.action(txn, cmd.workflow_run_action, now_ms)
         if kind == "mark_workflow_task":
             return self.workflows.mark(txn, cmd.mark_workflow_task, now_ms)
+        if kind == "fire_workflow_timers":
+            return self.workflows.fire_timers(txn, cmd.fire_workflow_timers, now_ms)
         if kind == "auth_bootstrap":
             return self.auth.bootstrap(txn, cmd.auth_bootstrap, now_ms, raft_index)
         if kind == "put_user":
@@ -1025,6 +1041,13 @@ class Store:
             removed += 1
             if not cur.key():
                 break
+
+    def _workflow_trigger_changed(self, txn: lmdb.Transaction, old: jobs_pb2.JobVersion | None,
+                                  new: jobs_pb2.JobVersion, now_ms: int) -> None:
+        """A workflow's schedules, calendars and events are indexed as a job's are."""
+        self.calendars.job_applied(txn, old.spec if old is not None else None, None if new.deleted else new.spec)
+        self.events.job_applied(txn, old.spec if old is not None else None, None if new.deleted else new.spec)
+        self.schedules.job_changed(txn, new, now_ms)
 
     def _apply_jobs(self, txn: lmdb.Transaction, specs: Sequence[jobs_pb2.JobSpec], now_ms: int,
                     raft_index: int) -> commands_pb2.CommandResult:

@@ -14,12 +14,14 @@ from wloadctl.scheduler.firing import DueJob
 from wloadctl.state.events import EventTables
 from wloadctl.state.runs import RunTables
 from wloadctl.state.schedules import ScheduleTables
+from wloadctl.state.workflows import WorkflowTables
 
 
 class StateView:
     def __init__(self, txn: lmdb.Transaction, runs: RunTables, schedules: ScheduleTables,
-                 events: EventTables | None = None) -> None:
+                 events: EventTables | None = None, workflows: WorkflowTables | None = None) -> None:
         self._txn = txn
+        self._workflows = workflows
         self._jobs = runs.jobs
         self._runs = runs
         self._schedules = schedules
@@ -35,6 +37,10 @@ class StateView:
             if raw:
                 out.append(jobs_pb2.JobVersion.FromString(raw))
         return out
+
+    def next_workflow_timer_ms(self) -> int:
+        """When the earliest workflow retry or wait timeout is due (0: none)."""
+        return self._workflows.next_timer_ms(self._txn) if self._workflows is not None else 0
 
     def epoch_info(self) -> runs_pb2.EpochInfo:
         return self._runs.epoch(self._txn)

@@ -13,6 +13,7 @@ from wloadctl.cli.commands.workflows import kill_workflow_run, run_workflow
 from wloadctl.cli.context import (
     EXIT_FAILURE,
     EXIT_OK,
+    EXIT_USAGE,
     Context,
     answer,
     emit,
@@ -121,6 +122,9 @@ def register(verbs: Verbs) -> None:
                       help="run id (r12), or workflow run id (w3: its running tasks killed, the others skipped)")
     kill.add_argument("--idempotency-key", default="", metavar="KEY",
                       help="retrying with the same key requests the kill at most once (default: random)")
+    kill.add_argument("--dry-run", action="store_true",
+                      help="a workflow run: print what the kill would kill and skip, here and in other workflow "
+                           "runs waiting on it; change nothing")
 
 
 def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
@@ -257,5 +261,8 @@ def cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_kill(args: argparse.Namespace, ctx: Context) -> int:
     if args.run_id.startswith("w"):
         return kill_workflow_run(args, ctx)
+    if args.dry_run:
+        error("--dry-run is for workflow runs (w3); a run's kill affects that run alone")
+        return EXIT_USAGE
     run = ctx.client().kill_run(args.run_id, idempotency_key=args.idempotency_key)
     return answer(ctx, run, f"run/{run.run_id or args.run_id} kill requested (state {render.state_name(run.state)})")

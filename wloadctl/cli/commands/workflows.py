@@ -63,6 +63,8 @@ def register(verbs: Verbs) -> None:
     mark.add_argument("outcome", choices=("succeeded", "skipped"), help="the outcome to give it")
     mark.add_argument("--idempotency-key", default="", metavar="KEY",
                       help="retrying with the same key marks at most once (default: random)")
+    mark.add_argument("--dry-run", action="store_true",
+                      help="print the tasks decided again from it (here and in other workflow runs); change nothing")
     impact = verbs.add("impact", "the tasks after a task of a workflow run, transitively",
                        description="List the tasks that come after TASK in a workflow run, transitively, with their\n"
                                    "state: what waits on it, or what a rerun of it would run again.",
@@ -103,6 +105,8 @@ def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def kill_workflow_run(args: argparse.Namespace, ctx: Context) -> int:
+    if getattr(args, "dry_run", False):
+        return _kill_preview(args, ctx)
     wrun = ctx.client().workflow_run_action("kill", args.run_id, idempotency_key=args.idempotency_key)
     return answer(ctx, wrun, f"workflowrun/{wrun.id} {workflow_render.run_state(wrun.state)}: running tasks are "
                              "being killed, the others skipped")
@@ -113,17 +117,68 @@ def cmd_impact(args: argparse.Namespace, ctx: Context) -> int:
     if ctx.output != "table":
         emit_data(ctx, output.message_to_dict(response))
         return EXIT_OK
-    if not response.affected:
+    if not response.affected and not response.elsewhere:
         emit(f"nothing comes after {response.task} in {response.run_id}\n")
         return EXIT_OK
     emit(f"after {response.task} in {response.run_id} (domain {response.domain}), "
          f"{len(response.affected)} task(s):\n")
     emit(output.render_table(("TASK", "STATE", "RUN"), [(t.name, workflow_render.task_state(t.state), t.run_id or "-")
                                                         for t in response.affected]))
+    _print_elsewhere(list(response.elsewhere))
     return EXIT_OK
 
 
+def _kill_preview(args: argparse.Namespace, ctx: Context) -> int:
+    """What `kill wN` would do: its running tasks killed, the waiting ones skipped, and the tasks of
+    other workflow runs held on them."""
+    client = ctx.client()
+    wrun = client.get_workflow_run(args.run_id)
+    ended = (workflows_pb2.TASK_SUCCEEDED, workflows_pb2.TASK_FAILED, workflows_pb2.TASK_SKIPPED)
+    open_tasks = [t for t in wrun.tasks if t.state not in ended]
+    elsewhere: list[workflows_pb2.ImpactedTask] = []
+    seen: set[tuple[str, str]] = set()
+    for t in open_tasks:
+        for e in client.impact(wrun.id, t.name).elsewhere if not t.handler else []:
+            if (e.run_id, e.task.name) not in seen:
+                seen.add((e.run_id, e.task.name))
+                elsewhere.append(e)
+    response = workflows_pb2.ImpactResponse(run_id=wrun.id, domain=wrun.domain, affected=open_tasks,
+                                            elsewhere=elsewhere)
+    if ctx.output != "table":
+        emit_data(ctx, output.message_to_dict(response))
+        return EXIT_OK
+    if wrun.state != WF.WF_RUNNING:
+        emit(f"workflow run {wrun.id} is {workflow_render.run_state(wrun.state)}: a kill would change nothing\n")
+        return EXIT_OK
+    emit(f"kill {wrun.id} (domain {wrun.domain}) would end {len(open_tasks)} task(s) (dry run: nothing changed):\n")
+    emit(output.render_table(("TASK", "STATE", "WOULD BE"), [
+        (t.name, workflow_render.task_state(t.state), "killed" if t.state == workflows_pb2.TASK_STARTED else
+         "failed" if t.state == workflows_pb2.TASK_RETRYING else "skipped") for t in open_tasks]))
+    _print_elsewhere(elsewhere)
+    return EXIT_OK
+
+
+def _print_elsewhere(elsewhere: list[workflows_pb2.ImpactedTask]) -> None:
+    if elsewhere:
+        emit(f"\nwaiting on them in other workflow runs, {len(elsewhere)} task(s):\n")
+        emit(output.render_table(("WORKFLOW RUN", "WORKFLOW", "DOMAIN", "TASK", "STATE"),
+                                 [(e.run_id, e.workflow, e.domain, e.task.name,
+                                   workflow_render.task_state(e.task.state)) for e in elsewhere]))
+
+
 def cmd_mark(args: argparse.Namespace, ctx: Context) -> int:
+    if args.dry_run:
+        response = ctx.client().impact(args.run_id, args.task)
+        if ctx.output != "table":
+            emit_data(ctx, output.message_to_dict(response))
+            return EXIT_OK
+        emit(f"marking {args.task} {args.outcome} in {response.run_id} decides again {len(response.affected)} "
+             "task(s) after it (dry run: nothing changed):\n")
+        if response.affected:
+            emit(output.render_table(("TASK", "STATE", "RUN"), [
+                (t.name, workflow_render.task_state(t.state), t.run_id or "-") for t in response.affected]))
+        _print_elsewhere(list(response.elsewhere))
+        return EXIT_OK
     wrun = ctx.client().mark_task(args.run_id, args.task, args.outcome, idempotency_key=args.idempotency_key)
     return answer(ctx, wrun, f"workflowrun/{wrun.id} {workflow_render.run_state(wrun.state)}: task {args.task} "
                              f"marked {args.outcome}")
