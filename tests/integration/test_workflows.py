@@ -224,3 +224,29 @@ def test_a_branch_a_retry_and_a_wait_for_yesterdays_settlement_across_a_leader_k
     executed = sorted(p.read_text().split() and " ".join(p.read_text().split()) for p in records.iterdir())
     assert executed == ["big 1", "big 2", "close-books 1", "copy 1 s3://eu 2026-11-30", "count 1",
                         "publish 1 eu:5000:5000"]
+
+
+def test_a_scheduled_workflow_runs_per_slot_and_an_event_starts_one(cluster_factory: Any) -> None:
+    cluster: LocalCluster = cluster_factory()
+    cluster.start()
+    cluster.add_agent("a1")
+    spec = workflows_pb2.WorkflowSpec(name="every-second", params={"path": ""})
+    spec.tasks.add(name="a", command=jobs_pb2.JobCommand(shell="true"))
+    spec.trigger.schedules.add(every_seconds=1)
+    spec.trigger.events.add(name="file.landed")
+    with cluster.client() as c:
+        c.apply_workflows([spec])
+        runs = wait_for(lambda: (rs := [r for r in c.list_workflow_runs("every-second").runs
+                                        if r.slot_time and r.state == WF.WF_SUCCEEDED]) and len(rs) >= 2 and rs,
+                        30, "two scheduled runs to succeed")
+        slots = sorted(r.slot_time for r in runs)
+        assert len(set(slots)) == len(slots)  # one run per slot
+        assert all(r.cause.startswith("schedule slot") for r in runs)
+        emitted = c.emit_event("file.landed", params={"path": "/in/x.csv"})
+        started = [r for r in emitted.run_ids if r.startswith("w")]
+        assert len(started) == 1
+        by_event = c.get_workflow_run(started[0])
+        assert by_event.params["path"] == "/in/x.csv" and by_event.cause.startswith("event file.landed")
+        spec.trigger.suspended = True  # as a job's: no slot fires and no event starts a run
+        c.apply_workflows([spec])
+        assert [r for r in c.emit_event("file.landed").run_ids if r.startswith("w")] == []

@@ -103,10 +103,15 @@ def register(verbs: Verbs) -> None:
                     "(exit 1). With -o json|yaml the output is one document (data base64-encoded).",
         epilog="examples:\n  wloadctl logs r12\n"
                "  wloadctl logs r12 -f              # until the attempt ends (Ctrl-C stops)\n"
-               "  wloadctl logs r12 --attempt 1     # an earlier attempt",
+               "  wloadctl logs r12 --attempt 1     # an earlier attempt\n"
+               "  wloadctl logs w3 --task load      # a task of a workflow run (its latest run)\n"
+               "  wloadctl logs w3 --task load --task-attempt 1   # the run of a retried task's first attempt",
         handler=cmd_logs,
     )
-    logs.add_argument("run_id", metavar="RUN", help="run id (e.g. r12)")
+    logs.add_argument("run_id", metavar="RUN", help="run id (e.g. r12), or a workflow run id (w3) with --task")
+    logs.add_argument("--task", default="", metavar="T", help="with a workflow run id: the task whose run to print")
+    logs.add_argument("--task-attempt", type=int_at_least(1), default=0, metavar="N",
+                      help="with --task: the run of that attempt of the task (default: its latest)")
     logs.add_argument("-f", "--follow", action="store_true",
                       help=f"keep printing new output (polled every {LOGS_POLL_SECONDS:g}s) until the attempt ends")
     logs.add_argument("--attempt", type=int_at_least(1), default=0, metavar="N",
@@ -217,8 +222,39 @@ def cmd_describe_run(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+def _task_run_id(args: argparse.Namespace, client: Client) -> str | None:
+    """The run of ``--task`` (and ``--task-attempt``) of workflow run ``args.run_id``; None after an error."""
+    wrun = client.get_workflow_run(args.run_id)
+    task = next((t for t in wrun.tasks if t.name == args.task), None)
+    if task is None:
+        error(f"workflow run {wrun.id} has no task {args.task!r} (it has: {', '.join(t.name for t in wrun.tasks)})")
+        return None
+    runs = [*task.previous_run_ids, task.run_id] if task.run_id else list(task.previous_run_ids)
+    if task.child_run_id:
+        error(f"task {args.task} runs workflow run {task.child_run_id}: `wloadctl describe run {task.child_run_id}`")
+        return None
+    if not runs:
+        error(f"task {args.task} of {wrun.id} has not run ({workflow_render.task_state(task.state)})")
+        return None
+    if args.task_attempt > len(runs):
+        error(f"task {args.task} of {wrun.id} has {len(runs)} attempt(s)")
+        return None
+    return runs[args.task_attempt - 1] if args.task_attempt else runs[-1]
+
+
 def cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
     client = ctx.client()
+    if args.run_id.startswith("w") or args.task:
+        if not args.task or not args.run_id.startswith("w"):
+            error("--task goes with a workflow run id (wloadctl logs w3 --task load)")
+            return EXIT_USAGE
+        run_id = _task_run_id(args, client)
+        if run_id is None:
+            return EXIT_FAILURE
+        args.run_id = run_id
+    elif args.task_attempt:
+        error("--task-attempt goes with --task")
+        return EXIT_USAGE
     raw = ctx.output == "table"
     collected: list[bytes] = []
     offset = 0
