@@ -29,6 +29,7 @@ from chaos.history import (
     FINAL_RUNS_FILE,
     HISTORY_FILE,
     SCHEDULES_FILE,
+    WORKFLOW_RUNS_FILE,
     Digest,
     EpochAdopted,
     EpochRecord,
@@ -37,13 +38,16 @@ from chaos.history import (
     FinalRun,
     Operation,
     ScheduleRecord,
+    TaskRecord,
     Transition,
+    WorkflowRunRecord,
     load_agent_epochs,
     load_digests,
     load_executions,
     load_final_runs,
     load_history,
     load_schedules,
+    load_workflow_runs,
     pair_operations,
 )
 
@@ -94,6 +98,9 @@ class RunData:
     # set by the runner: the largest forward jump of a leader's clock (clock-jump): a leader whose clock
     # is ahead decides slots early, so a start up to this much before its slot is explained
     clock_ahead_ms: int = 0
+    # set by the runner: the workflows the workload triggers (their runs are read from WORKFLOW_RUNS_FILE)
+    workflows: frozenset[str] = frozenset()
+    workflow_runs: list[WorkflowRunRecord] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # input files absent from the results directory
 
     @classmethod
@@ -101,13 +108,14 @@ class RunData:
              members: Iterable[str] = (), settled_ns: int = 0, recorded_jobs: Iterable[str] = (),
              allowed_agents: dict[str, frozenset[str]] | None = None,
              output_bytes: dict[str, int] | None = None, scheduled_jobs: Iterable[str] = (),
-             clock_ahead_ms: int = 0) -> RunData:
+             clock_ahead_ms: int = 0, workflows: Iterable[str] = ()) -> RunData:
         """Read the records of ``results_dir``; a missing file reads as empty and is listed in ``missing``."""
         results_dir = Path(results_dir)
         data = cls(expect_rejections=expect_rejections, orphan_kill=orphan_kill, members=list(members),
                    settled_ns=settled_ns, recorded_jobs=frozenset(recorded_jobs),
                    allowed_agents=dict(allowed_agents or {}), output_bytes=dict(output_bytes or {}),
-                   scheduled_jobs=frozenset(scheduled_jobs), clock_ahead_ms=clock_ahead_ms)
+                   scheduled_jobs=frozenset(scheduled_jobs), clock_ahead_ms=clock_ahead_ms,
+                   workflows=frozenset(workflows))
 
         def present(name: str) -> Path | None:
             path = results_dir / name
@@ -128,6 +136,8 @@ class RunData:
             data.digests = load_digests(path)
         if data.scheduled_jobs and (path := present(SCHEDULES_FILE)):
             data.schedules = load_schedules(path)
+        if data.workflows and (path := present(WORKFLOW_RUNS_FILE)):
+            data.workflow_runs = load_workflow_runs(path)
         return data
 
 
@@ -1112,8 +1122,414 @@ class SlotsExactlyOnce:
         return problems
 
 
+# --- workflows -----------------------------------------------------------------------------------
+
+WORKFLOW_FINAL_STATES = frozenset({"WF_SUCCEEDED", "WF_FAILED", "WF_KILLED"})
+TASK_FINAL_STATES = frozenset({"TASK_SUCCEEDED", "TASK_FAILED", "TASK_SKIPPED"})
+_RUN_FAILED = frozenset({"FAILED", "TIMED_OUT", "KILLED"})
+
+
+def _final_ms(run: FinalRun) -> int | None:
+    """The state time of the transition that made ``run`` final (later ones are late reports)."""
+    return next((t.time_ms for t in run.transitions if t.state in FINAL_STATES), None)
+
+
+@dataclass
+class _WorkflowTally:
+    flows: int = 0
+    settles: int = 0
+    task_runs: int = 0
+    retries: int = 0
+    big: int = 0
+    small: int = 0
+    met_at_once: int = 0
+    held: int = 0
+    timed_out: int = 0
+
+
+@dataclass
+class _WorkflowContext:
+    runs: dict[str, FinalRun]
+    claimed: dict[tuple[str, str], list[str]]        # (workflow run, task) -> runs that say they are its
+    starts: dict[str, list[ExecutionRecord]]          # run -> its start records
+    ends: dict[tuple[str, int], list[ExecutionRecord]]  # (run, attempt) -> its end records
+    by_task_attempt: dict[tuple[str, str, int], list[ExecutionRecord]]  # (wrun, task, task attempt) -> starts
+    settles: dict[str, list[WorkflowRunRecord]]       # business date -> the settle workflow's runs
+    tally: _WorkflowTally = field(default_factory=_WorkflowTally)
+
+
+class WorkflowOrder:
+    """The workload's workflow runs ran their tasks in dependency order, by their rules, once per
+    task attempt, and waited for each other (chaos-flow and chaos-settle of ``chaos/workload.py``).
+
+    Judged by commit order, never by comparing clocks of different hosts: a run's ``created_ms`` and
+    its transitions' ``time_ms`` are the state time of the entries that made them, which never
+    decreases in commit order (``monotonic_state_time`` checks it), so "created no earlier than that
+    run became final" is an order of entries (equal times may be one entry, and are allowed). The
+    final transition of a run is its first one into a final state (late reports come after). The
+    tasks' own execution records say which task, workflow run and task attempt each process ran for,
+    and what it saw. For every workflow run of the two workflows (``workflow_runs.jsonl``):
+
+    (a) it is final (WF_SUCCEEDED, or WF_FAILED with a failed task; none is killed: nothing kills
+        them) and so is every task of the model (TASK_SUCCEEDED, TASK_FAILED or TASK_SKIPPED);
+    (b) no task's first run was created before the last run of each upstream task became final
+        (tasks without a run — the switch, skipped ones — stand for their own upstreams); and the
+        rules held: route decided after count succeeded, and chose big exactly when count's recorded
+        rows exceed ROWS_SPLIT; big or small ran exactly when chosen; publish (none-failed) ran
+        exactly when neither failed; join (all-done) always ran;
+    (c) each task's runs are ``previous_run_ids`` + ``run_id``, distinct, ``attempt`` of them, at most
+        3 for big and 1 for the others, and no other run says it belongs to that task; every earlier
+        run FAILED with an end record of exit code 75 (the only one retried), and the next was created
+        at least the retry delay (1 s) after it became final; the task's state is its last run's; in
+        the execution records each (run, attempt) started at most once, each start names its task,
+        workflow run and task attempt, and each task attempt's starts are of the run listed for it;
+    (d) publish was created no earlier than chaos-settle's close of the same business date became
+        final, when that close SUCCEEDED first; otherwise its reason says it ran without it and it was
+        created at least the wait timeout (20 s) after its rule held; a publish that did not time
+        out was created in the entry its rule held or in the one close succeeded;
+    (e) publish's records show the rows count recorded (its template read count's output) and the
+        workflow run's batch param;
+    and every acknowledged ``run_workflow`` names a workflow run of that workflow and business date
+    with the params sent, calls repeated with a key got the same run, and no business date has two
+    runs of one workflow.
+
+    Cannot prove: anything about a task attempt whose process left no record (a start before the
+    first instruction), that an upstream's run was not still executing on an agent that had been
+    written off (``no_overlap`` and ``nothing_alive_at_end`` see those), the order of two entries
+    with the same state time, nor anything about workflow runs past the 1000 newest of a workflow.
+    """
+
+    name = "workflow_order"
+    FLOW, SETTLE = "chaos-flow", "chaos-settle"
+    # The workflows' tasks and their upstreams, as chaos/workload.py writes them (a test compares).
+    TASKS: dict[str, dict[str, tuple[str, ...]]] = {
+        FLOW: {"count": (), "route": ("count",), "big": ("route",), "small": ("route",), "publish": ("big", "small"),
+               "join": ("publish",)},
+        SETTLE: {"close": ()},
+    }
+    SWITCH, BRANCHES, ROWS_SPLIT = "route", ("big", "small"), 50
+    MAX_ATTEMPTS = {"big": 3}            # others: 1
+    RETRY_CODE, RETRY_DELAY_MS = 75, 1000
+    WAITER, WAITED, WAIT_TIMEOUT_MS = "publish", "close", 20_000
+
+    def check(self, data: RunData) -> Finding:
+        wruns = [w for w in data.workflow_runs if w.workflow in self.TASKS]
+        calls = [op for op in data.operations if op.f == "run_workflow"]
+        if not wruns and not calls:
+            return Finding(self.name, True, "nothing to check: no workflow runs", [])
+        ctx = self._context(data, wruns)
+        problems = self._calls(calls, wruns)
+        problems += self._records(ctx, {w.wrun_id: w for w in wruns})
+        for w in wruns:
+            problems += self._judge(w, ctx)
+        t = ctx.tally
+        repeats = sum(1 for op in calls if op.type == "ok" and op.value.get("repeat"))
+        summary = (f"{len(wruns)} workflow runs ({t.flows} {self.FLOW}, {t.settles} {self.SETTLE}); "
+                   f"{t.task_runs} task runs, {t.retries} retries; branches big {t.big} / small {t.small}; "
+                   f"waits met {t.met_at_once + t.held} ({t.held} held until close) / timed out {t.timed_out}; "
+                   f"{len(calls)} run_workflow calls ({repeats} repeats)")
+        if not problems and not wruns:
+            problems = [f"{len(calls)} run_workflow calls and no workflow run of {self.FLOW} or {self.SETTLE} was "
+                        "collected: nothing was proved"]
+        return _verdict(self.name, problems, summary, "workflow runs out of order")
+
+    def _context(self, data: RunData, wruns: list[WorkflowRunRecord]) -> _WorkflowContext:
+        claimed: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for run in data.final_runs:
+            if run.workflow_run_id:
+                claimed[(run.workflow_run_id, run.task)].append(run.run_id)
+        starts: dict[str, list[ExecutionRecord]] = defaultdict(list)
+        by_task_attempt: dict[tuple[str, str, int], list[ExecutionRecord]] = defaultdict(list)
+        for rec in sorted(data.executions, key=lambda r: r.time_ns):
+            if rec.event == "start":
+                starts[rec.run].append(rec)
+                if rec.wrun:
+                    by_task_attempt[(rec.wrun, rec.task, rec.task_attempt)].append(rec)
+        settles: dict[str, list[WorkflowRunRecord]] = defaultdict(list)
+        for w in wruns:
+            if w.workflow == self.SETTLE:
+                settles[w.business_date].append(w)
+        return _WorkflowContext({r.run_id: r for r in data.final_runs}, claimed, starts,
+                                _by_attempt(data.executions, "end"), by_task_attempt, settles)
+
+    def _calls(self, calls: list[Operation], wruns: list[WorkflowRunRecord]) -> list[str]:
+        """Acknowledged triggers have their workflow run; a key, one run; a business date, one run per workflow."""
+        by_id = {w.wrun_id: w for w in wruns}
+        problems: list[str] = []
+        ok = [op for op in calls if op.type == "ok"]
+        for op in ok:
+            wrun_id, workflow, day = op.result.get("wrun_id"), op.get("workflow"), op.get("business_date")
+            w = by_id.get(str(wrun_id))
+            if w is None:
+                problems.append(f"run_workflow {workflow} {day} {_op_ref(op)} returned {wrun_id!r}, which is not "
+                                "among the collected workflow runs")
+            elif (w.workflow, w.business_date) != (workflow, day):
+                problems.append(f"run_workflow {workflow} {day} {_op_ref(op)} returned {wrun_id}, a run of "
+                                f"{w.workflow} for {w.business_date}")
+            elif any(w.params.get(k) != v for k, v in dict(op.get("params") or {}).items()):
+                problems.append(f"{wrun_id} has params {w.params}, {_op_ref(op)} sent {op.get('params')}")
+        problems += _replays(ok, "wrun_id")[2]
+        per_date: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for w in wruns:
+            per_date[(w.workflow, w.business_date)].append(w.wrun_id)
+        problems += [f"{workflow} has {len(ids)} runs for business date {day}: {', '.join(ids)} (one trigger each)"
+                     for (workflow, day), ids in sorted(per_date.items()) if len(ids) > 1]
+        return problems
+
+    def _records(self, ctx: _WorkflowContext, by_id: dict[str, WorkflowRunRecord]) -> list[str]:
+        """Each task attempt's starts are of the run its task lists for that attempt."""
+        problems = []
+        for (wrun_id, task, attempt), recs in sorted(ctx.by_task_attempt.items()):
+            w = by_id.get(wrun_id)
+            t = w.task(task) if w is not None else None
+            if t is None:
+                continue  # a workflow run this checker does not judge
+            listed = t.runs[attempt - 1] if 0 < attempt <= len(t.runs) else None
+            for rec in recs:
+                if rec.run != listed:
+                    problems.append(f"{wrun_id} task {task} attempt {attempt} started as {rec.run} on {rec.agent} at "
+                                    f"{rec.time_ns}; the task lists {listed or 'no run'} for that attempt")
+        return problems
+
+    def _judge(self, w: WorkflowRunRecord, ctx: _WorkflowContext) -> list[str]:
+        where = f"{w.wrun_id} ({w.workflow} {w.business_date})"
+        model = self.TASKS[w.workflow]
+        if w.workflow == self.FLOW:
+            ctx.tally.flows += 1
+        else:
+            ctx.tally.settles += 1
+        problems: list[str] = []
+        if w.state not in WORKFLOW_FINAL_STATES:
+            problems.append(f"{where} is {w.state}, not final")
+        elif w.state == "WF_KILLED":
+            problems.append(f"{where} was KILLED, and nothing kills the workload's workflow runs ({w.cause!r})")
+        tasks = {t.name: t for t in w.tasks}
+        problems += [f"{where} has no task {name}" for name in model if name not in tasks]
+        problems += [f"{where} has a task {name} its workflow does not" for name in tasks if name not in model]
+        for t in w.tasks:
+            if t.name in model and t.state not in TASK_FINAL_STATES:
+                problems.append(f"{where} task {t.name} is {t.state}, not final"
+                                + (f" ({t.waiting_for})" if t.waiting_for else f" ({t.reason})" if t.reason else ""))
+        failed = sorted(t.name for t in w.tasks if t.state == "TASK_FAILED")
+        if w.state == "WF_SUCCEEDED" and failed:
+            problems.append(f"{where} SUCCEEDED although {', '.join(failed)} failed")
+        elif w.state == "WF_FAILED" and not failed:
+            problems.append(f"{where} FAILED although no task failed")
+        runs: dict[str, list[FinalRun]] = {}
+        for name, t in tasks.items():
+            if name in model:
+                runs[name] = self._task_runs(where, w, t, ctx, problems)
+        problems += self._order(where, model, tasks, runs)
+        if w.workflow == self.FLOW and all(name in tasks for name in model):
+            problems += self._flow(where, w, tasks, runs, ctx)
+        return problems
+
+    def _task_runs(self, where: str, w: WorkflowRunRecord, t: TaskRecord, ctx: _WorkflowContext,
+                   problems: list[str]) -> list[FinalRun]:
+        """(c): the task's runs, checked; those missing from the final runs are reported and left out."""
+        ids = t.runs
+        at = f"{where} task {t.name}"
+        ctx.tally.task_runs += len(ids)
+        ctx.tally.retries += max(0, len(ids) - 1)
+        if len(set(ids)) != len(ids):
+            problems.append(f"{at} lists a run twice: {', '.join(ids)}")
+        if t.attempt != len(ids):
+            problems.append(f"{at} is at attempt {t.attempt} with {len(ids)} runs ({', '.join(ids) or 'none'})")
+        most = self.MAX_ATTEMPTS.get(t.name, 1)
+        if len(ids) > most:
+            problems.append(f"{at} ran {len(ids)} times ({', '.join(ids)}); its policy allows {most}")
+        extra = sorted(set(ctx.claimed.get((w.wrun_id, t.name), [])) - set(ids))
+        if extra:
+            problems.append(f"{at}: runs {', '.join(extra)} say they are its runs, the task lists "
+                            f"{', '.join(ids) or 'none'}")
+        found: list[FinalRun] = []
+        for i, run_id in enumerate(ids):
+            run = ctx.runs.get(run_id)
+            if run is None:
+                problems.append(f"{at} attempt {i + 1}: run {run_id} is missing from the final runs")
+                continue
+            found.append(run)
+            if (run.workflow_run_id, run.task) != (w.wrun_id, t.name):
+                problems.append(f"{at} attempt {i + 1}: run {run_id} says it is task {run.task!r} of "
+                                f"{run.workflow_run_id!r}")
+            seen: dict[int, int] = defaultdict(int)
+            for rec in ctx.starts.get(run_id, []):
+                seen[rec.attempt] += 1
+                if (rec.wrun, rec.task, rec.task_attempt) != (w.wrun_id, t.name, i + 1):
+                    problems.append(f"{at} attempt {i + 1}: {run_id} attempt {rec.attempt} started on {rec.agent} "
+                                    f"as task {rec.task!r} of {rec.wrun!r} attempt {rec.task_attempt}")
+            problems += [f"{at}: {run_id} attempt {attempt} started {n} times" for attempt, n in sorted(seen.items())
+                         if n > 1]
+        if len(found) != len(ids):
+            return found
+        for i, (prev, nxt) in enumerate(itertools.pairwise(found), start=1):
+            ended = _final_ms(prev)
+            if prev.state not in _RUN_FAILED:
+                problems.append(f"{at} attempt {i}: {prev.run_id} ended {prev.state}, yet the task ran again")
+            codes = [r.code for r in ctx.ends.get((prev.run_id, prev.attempt), [])]
+            if self.RETRY_CODE not in codes:
+                problems.append(f"{at} attempt {i}: {prev.run_id} was retried without ending with exit code "
+                                f"{self.RETRY_CODE} (its end records: {codes or 'none'})")
+            if ended is None:
+                problems.append(f"{at} attempt {i}: {prev.run_id} has no final transition, yet {nxt.run_id} followed")
+            elif nxt.created_ms < ended + self.RETRY_DELAY_MS:
+                problems.append(f"{at} attempt {i + 1}: {nxt.run_id} was created at {nxt.created_ms} ms, "
+                                f"{nxt.created_ms - ended} ms after {prev.run_id} became final at {ended} ms "
+                                f"(the retry delay is {self.RETRY_DELAY_MS} ms)")
+        last = found[-1] if found else None
+        if t.state == "TASK_SUCCEEDED" and last is not None and last.state != "SUCCEEDED":
+            problems.append(f"{at} SUCCEEDED but its last run {last.run_id} ended {last.state}")
+        elif t.state == "TASK_FAILED" and last is not None and last.state not in _RUN_FAILED:
+            problems.append(f"{at} FAILED but its last run {last.run_id} ended {last.state}")
+        elif t.state == "TASK_SKIPPED" and ids:
+            problems.append(f"{at} is SKIPPED but ran: {', '.join(ids)}")
+        elif t.state == "TASK_FAILED" and not ids:
+            problems.append(f"{at} FAILED without running: {t.reason!r}")
+        elif t.state == "TASK_SUCCEEDED" and not ids and t.name != self.SWITCH:
+            problems.append(f"{at} SUCCEEDED without running")
+        return found
+
+    def _standing(self, name: str, model: dict[str, tuple[str, ...]], runs: dict[str, list[FinalRun]]) -> set[str]:
+        """The upstream tasks of ``name`` that ran; one that did not (the switch, a skipped one) stands
+        for its own upstreams."""
+        found: set[str] = set()
+        for up in model.get(name, ()):
+            found |= {up} if runs.get(up) else self._standing(up, model, runs)
+        return found
+
+    def _order(self, where: str, model: dict[str, tuple[str, ...]], tasks: dict[str, TaskRecord],
+               runs: dict[str, list[FinalRun]]) -> list[str]:
+        """(b), in commit order: no first run created before its upstreams' last runs were final."""
+        problems: list[str] = []
+        for name in model:
+            mine = runs.get(name)
+            if not mine or len(mine) != len(tasks[name].runs):
+                continue
+            for up in sorted(self._standing(name, model, runs)):
+                if len(runs[up]) != len(tasks[up].runs):
+                    continue  # its runs are missing, already reported
+                upstream = runs[up][-1]
+                ended = _final_ms(upstream)
+                if ended is None:
+                    problems.append(f"{where} task {name}: upstream {up}'s run {upstream.run_id} never became final, "
+                                    f"yet {mine[0].run_id} was created")
+                elif mine[0].created_ms < ended:
+                    problems.append(f"{where} task {name}: {mine[0].run_id} was created at {mine[0].created_ms} ms, "
+                                    f"before upstream {up}'s run {upstream.run_id} became final at {ended} ms")
+        return problems
+
+    def _ready_ms(self, name: str, runs: dict[str, list[FinalRun]]) -> int | None:
+        """When the rule of ``name`` held: the entry its last upstream run became final in."""
+        ends = [_final_ms(runs[up][-1]) for up in self._standing(name, self.TASKS[self.FLOW], runs)]
+        return None if not ends or None in ends else max(e for e in ends if e is not None)
+
+    def _rows(self, run: FinalRun | None, ctx: _WorkflowContext) -> str | None:
+        """What count recorded it published, by its run's last attempt."""
+        if run is None:
+            return None
+        recs = [r for r in ctx.starts.get(run.run_id, []) if r.attempt == run.attempt and r.rows]
+        return recs[-1].rows if recs else None
+
+    def _flow(self, where: str, w: WorkflowRunRecord, tasks: dict[str, TaskRecord], runs: dict[str, list[FinalRun]],
+              ctx: _WorkflowContext) -> list[str]:
+        """(b) the rules, (d) the wait, (e) the outputs and templates, of one chaos-flow run."""
+        problems: list[str] = []
+        count, route, publish, join = tasks["count"], tasks[self.SWITCH], tasks[self.WAITER], tasks["join"]
+        rows = self._rows(runs["count"][-1] if runs["count"] else None, ctx)
+        if route.state == "TASK_SUCCEEDED":
+            if count.state != "TASK_SUCCEEDED":
+                problems.append(f"{where}: route decided although count is {count.state}")
+            if route.run_id or route.previous_run_ids:
+                problems.append(f"{where}: the switch route ran {', '.join(route.runs)}")
+            if rows is None or not rows.lstrip("-").isdigit():
+                problems.append(f"{where}: count's run recorded no rows ({rows!r}) to judge route's choice by")
+            else:
+                expected = ["big"] if int(rows) > self.ROWS_SPLIT else ["small"]
+                if list(route.chosen) != expected:
+                    problems.append(f"{where}: route chose {list(route.chosen)}, count recorded rows={rows} "
+                                    f"(so {expected})")
+            ctx.tally.big += "big" in route.chosen
+            ctx.tally.small += "small" in route.chosen
+        elif route.state == "TASK_SKIPPED" and count.state == "TASK_SUCCEEDED":
+            problems.append(f"{where}: route was skipped although count succeeded")
+        for branch in self.BRANCHES:
+            t = tasks[branch]
+            chosen = route.state == "TASK_SUCCEEDED" and branch in route.chosen
+            if t.runs and not chosen:
+                problems.append(f"{where}: {branch} ran ({', '.join(t.runs)}) but route chose {list(route.chosen)} "
+                                f"({route.state})")
+            elif chosen and t.state == "TASK_SKIPPED":
+                problems.append(f"{where}: route chose {branch} but it was skipped ({t.reason!r})")
+        branch_failed = [b for b in self.BRANCHES if tasks[b].state == "TASK_FAILED"]
+        if branch_failed and publish.runs:
+            problems.append(f"{where}: publish ran ({', '.join(publish.runs)}) although {', '.join(branch_failed)} "
+                            "failed (none-failed)")
+        elif not branch_failed and publish.state == "TASK_SKIPPED" and \
+                all(tasks[b].state in TASK_FINAL_STATES for b in self.BRANCHES):
+            problems.append(f"{where}: publish was skipped although neither branch failed ({publish.reason!r})")
+        if join.state == "TASK_SKIPPED":
+            problems.append(f"{where}: join (all-done) was skipped ({join.reason!r})")
+        if runs[self.WAITER] and len(runs[self.WAITER]) == len(publish.runs):
+            problems += self._wait(where, w, publish, runs, ctx)
+            problems += self._templates(where, w, rows, runs[self.WAITER], ctx)
+        return problems
+
+    def _wait(self, where: str, w: WorkflowRunRecord, publish: TaskRecord, runs: dict[str, list[FinalRun]],
+              ctx: _WorkflowContext) -> list[str]:
+        """(d): publish and the same business date's close, in commit order."""
+        created = runs[self.WAITER][0].created_ms
+        ready = self._ready_ms(self.WAITER, runs)
+        closed: int | None = None
+        for settle in ctx.settles.get(w.business_date, []):
+            close = settle.task(self.WAITED)
+            last = ctx.runs.get(close.run_id) if close is not None and close.run_id else None
+            if close is not None and close.state == "TASK_SUCCEEDED" and last is not None and last.state == "SUCCEEDED":
+                ended = _final_ms(last)
+                if ended is not None and (closed is None or ended < closed):
+                    closed = ended
+        timed_out = publish.reason.startswith("ran without")
+        if closed is not None and closed <= created:
+            if timed_out and closed < created:
+                return [f"{where}: publish ({runs[self.WAITER][0].run_id}, created at {created} ms) says it "
+                        f"{publish.reason!r}, but close of {w.business_date} had succeeded at {closed} ms"]
+            if timed_out:
+                ctx.tally.timed_out += 1
+                return []
+            if created == closed and (ready is None or created > ready):
+                ctx.tally.held += 1
+            elif ready is not None and created != ready:
+                return [f"{where}: publish ({runs[self.WAITER][0].run_id}) was created at {created} ms, neither when "
+                        f"its rule held ({ready} ms) nor when close succeeded ({closed} ms)"]
+            else:
+                ctx.tally.met_at_once += 1
+            return []
+        when = f"at {closed} ms" if closed is not None else "never"
+        if not timed_out:
+            return [f"{where}: publish ({runs[self.WAITER][0].run_id}) was created at {created} ms, but close of "
+                    f"{w.business_date} succeeded {when}, and its reason ({publish.reason!r}) does not say it ran "
+                    "without it"]
+        ctx.tally.timed_out += 1
+        if ready is not None and created - ready < self.WAIT_TIMEOUT_MS:
+            return [f"{where}: publish ran without close {created - ready} ms after its rule held at {ready} ms; the "
+                    f"wait's timeout is {self.WAIT_TIMEOUT_MS} ms"]
+        return []
+
+    def _templates(self, where: str, w: WorkflowRunRecord, rows: str | None, publish: list[FinalRun],
+                   ctx: _WorkflowContext) -> list[str]:
+        """(e): publish saw count's rows and the run's batch."""
+        recs = [r for run in publish for r in ctx.starts.get(run.run_id, [])]
+        if not recs:
+            # a publish that never started has nothing to show (outcomes_match_records judges that)
+            return [] if all(run.state != "SUCCEEDED" for run in publish) else \
+                [f"{where}: publish succeeded and left no start record of what its templates gave it"]
+        batch = w.params.get("batch")
+        return [f"{where}: publish's {rec.run} attempt {rec.attempt} saw rows={rec.rows!r} batch={rec.batch!r}; "
+                f"count recorded rows={rows!r}, the run's batch is {batch!r}"
+                for rec in recs if rec.rows != rows or rec.batch != batch]
+
+
 for _checker in (AcknowledgedWrites(), NoDoubleExecution(), NoStaleEpochStart(), StaleRejectionsObserved(),
                  NoOverlap(), NoStuckRuns(), EqualDigests(), AcknowledgedRunsFinal(), MonotonicStateTime(),
                  RecordsExplainOutcomes(), NothingAliveAtEnd(), OneRunPerKey(), FinalSpecs(),
-                 PlacementRespectsSelectors(), LogsComplete(), SlotsExactlyOnce()):
+                 PlacementRespectsSelectors(), LogsComplete(), SlotsExactlyOnce(), WorkflowOrder()):
     register(_checker)

@@ -23,7 +23,9 @@ A results directory holds (each optional; a missing file reads as empty in ``Run
     ``event`` is ``start`` (first thing the process does), ``alive`` (a beat about every 0.2 s
     while it runs) or ``end`` (its work finished; ``"code"`` is the work's exit code, 0 = clean).
     ``accepted_ns`` is when the agent accepted the assignment; ``code`` is absent from files written
-    before it existed and reads as None.
+    before it existed and reads as None. A workflow task's records add ``"task"``, ``"wrun"`` (its
+    workflow run) and ``"task_attempt"``, and some tasks what they saw (``"rows"``, ``"batch"``);
+    records without them (a job's, or older files) read them as "" and 0.
 ``agent_epochs.jsonl``
     ``{"agent": "a1", "epoch": 3, "time_ns": ...}`` (adopted) or
     ``{"agent": "a1", "rejected_epoch": 2, "highest": 3, "time_ns": ...}`` (stale message refused).
@@ -32,7 +34,14 @@ A results directory holds (each optional; a missing file reads as empty in ``Run
     "transitions": [{"state": "DISPATCHED", "time_ms": ..., "attempt": 2, "agent": "a1", "epoch": 3,
     "cause": "placed on a1"}, ...]}``; integers may be decimal strings, as protobuf's JSON mapping
     writes 64-bit fields, and empty or zero fields may be absent (``idempotency_key`` and ``cause``
-    read as "").
+    read as ""). A workflow task's run also has ``"workflow_run_id"`` and ``"task"`` ("" otherwise).
+``workflow_runs.jsonl``
+    One workflow run a line, as the cluster left it, with its tasks::
+
+        {"id": "w3", "workflow": "chaos-flow", "state": "WF_SUCCEEDED", "business_date": "2030-01-02",
+         "params": {"batch": "1"}, "created_ms": ..., "ended_ms": ..., "cause": "...",
+         "tasks": [{"name": "big", "state": "TASK_SUCCEEDED", "run_id": "r40", "previous_run_ids": ["r31"],
+                    "attempt": 2, "reason": "", "chosen": [], "waiting_for": "", ...}, ...]}
 ``digests.json``
     ``{"r1": [applied_index, "hex"], ...}``, one entry per replica.
 
@@ -57,6 +66,7 @@ EPOCHS_FILE = "agent_epochs.jsonl"
 FINAL_RUNS_FILE = "final_runs.jsonl"
 DIGESTS_FILE = "digests.json"
 SCHEDULES_FILE = "schedules.json"
+WORKFLOW_RUNS_FILE = "workflow_runs.jsonl"
 
 EventType = Literal["invoke", "ok", "fail", "info"]
 OutcomeType = Literal["ok", "fail", "info"]
@@ -129,6 +139,11 @@ class ExecutionRecord:
     accepted_ns: int = 0  # when the agent accepted the assignment (its fencing decision); 0 = unknown
     code: int | None = None  # exit code of the job's work, on "end" records; None = not recorded
     slot_ms: int = 0  # the schedule slot the job was told it runs for (WLOADCTL_SLOT_MS); 0 = none
+    task: str = ""  # a workflow task's records: its task (WLOADCTL_TASK), "" = not a task's
+    wrun: str = ""  # its workflow run (WLOADCTL_WORKFLOW_RUN)
+    task_attempt: int = 0  # its task attempt (WLOADCTL_TASK_ATTEMPT; the run's own attempt is ``attempt``)
+    rows: str = ""  # what the task recorded it saw: rows counted or passed on by a template ("" = none)
+    batch: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +184,8 @@ class FinalRun:
     idempotency_key: str = ""  # the key of the trigger that created the run; "" = none given
     slot_ms: int = 0           # the schedule slot that fired it; 0 = not fired by a schedule
     created_ms: int = 0
+    workflow_run_id: str = ""  # a workflow task's run: its workflow run and task ("" = not a task's)
+    task: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +207,46 @@ class ScheduleRecord:
     fired: int
     misfired: int
     misfires: tuple[MisfireRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """One task of a workflow run as the cluster left it."""
+
+    name: str
+    state: str                 # TASK_SUCCEEDED, TASK_FAILED, TASK_SKIPPED (final) or another TaskState name
+    run_id: str = ""           # its last run ("" = it never ran: skipped, a switch)
+    previous_run_ids: tuple[str, ...] = ()  # the runs of its earlier attempts
+    attempt: int = 0           # 1 for the first run, + 1 per retry
+    reason: str = ""
+    chosen: tuple[str, ...] = ()  # a switch: the tasks of the case it chose
+    waiting_for: str = ""
+    started_ms: int = 0
+    ended_ms: int = 0
+    exit_code: int = 0
+
+    @property
+    def runs(self) -> tuple[str, ...]:
+        """Its runs in order, one per task attempt."""
+        return (*self.previous_run_ids, self.run_id) if self.run_id else self.previous_run_ids
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowRunRecord:
+    """One workflow run as the cluster left it, with its tasks."""
+
+    wrun_id: str
+    workflow: str
+    state: str                 # WF_RUNNING, WF_SUCCEEDED, WF_FAILED, WF_KILLED
+    business_date: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+    created_ms: int = 0
+    ended_ms: int = 0
+    cause: str = ""
+    tasks: tuple[TaskRecord, ...] = ()
+
+    def task(self, name: str) -> TaskRecord | None:
+        return next((t for t in self.tasks if t.name == name), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,9 +374,22 @@ def load_executions(path: Path | str) -> list[ExecutionRecord]:
             # null as well as absent: a writer may know the record is an end but not the code
             code=rec.get_int("code") if rec.obj.get("code") is not None else None,
             slot_ms=int(rec.obj["slot"]) if str(rec.obj.get("slot", "")).isdigit() else 0,
+            task=rec.get_str("task", ""),
+            wrun=rec.get_str("wrun", ""),
+            task_attempt=rec.get_int("task_attempt", 0, decimal_str=True),
+            rows=_text(rec, "rows"),
+            batch=_text(rec, "batch"),
         )
         for rec in _iter_jsonl(path)
     ]
+
+
+def _text(rec: _Fields, name: str) -> str:
+    """A value a task recorded as it saw it: a string, or a number written without quotes."""
+    value = rec.obj.get(name, "")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise rec.error(f"field {name!r} must be a string or an integer, got {value!r}")
+    return str(value)
 
 
 def load_agent_epochs(path: Path | str) -> list[EpochRecord]:
@@ -364,6 +434,8 @@ def load_final_runs(path: Path | str) -> list[FinalRun]:
             idempotency_key=rec.get_str("idempotency_key", ""),
             slot_ms=rec.get_int("slot_ms", 0, decimal_str=True),
             created_ms=rec.get_int("created_ms", 0, decimal_str=True),
+            workflow_run_id=rec.get_str("workflow_run_id", ""),
+            task=rec.get_str("task", ""),
         )
         if run.run_id in seen:
             raise rec.error(f"run {run.run_id} already reported on line {seen[run.run_id]}")
@@ -526,3 +598,48 @@ def load_schedules(path: Path | str) -> list[ScheduleRecord]:
                                   last_slot_ms=f.get_int("last_slot_ms"), fired=f.get_int("fired"),
                                   misfired=f.get_int("misfired"), misfires=tuple(misfires)))
     return out
+
+
+def _str_list(f: _Fields, name: str) -> tuple[str, ...]:
+    values = f.get_list(name, [])
+    if not all(isinstance(v, str) for v in values):
+        raise f.error(f"field {(f.what + name)!r} must be a list of strings, got {values!r}")
+    return tuple(values)
+
+
+def load_workflow_runs(path: Path | str) -> list[WorkflowRunRecord]:
+    """``workflow_runs.jsonl``: one workflow run a line, each id once."""
+    runs: list[WorkflowRunRecord] = []
+    seen: dict[str, int] = {}
+    for rec in _iter_jsonl(path):
+        tasks: list[TaskRecord] = []
+        for i, raw in enumerate(rec.get_list("tasks", [])):
+            what = f"tasks[{i}]."
+            if not isinstance(raw, dict):
+                raise rec.error(f"{what[:-1]} must be an object, got {raw!r}")
+            t = _Fields(raw, rec.source, rec.line, what)
+            tasks.append(TaskRecord(
+                name=t.get_str("name"), state=t.get_str("state"), run_id=t.get_str("run_id", ""),
+                previous_run_ids=_str_list(t, "previous_run_ids"),
+                attempt=t.get_int("attempt", 0, decimal_str=True), reason=t.get_str("reason", ""),
+                chosen=_str_list(t, "chosen"), waiting_for=t.get_str("waiting_for", ""),
+                started_ms=t.get_int("started_ms", 0, decimal_str=True),
+                ended_ms=t.get_int("ended_ms", 0, decimal_str=True),
+                exit_code=t.get_int("exit_code", 0, decimal_str=True)))
+        names = [t.name for t in tasks]
+        if len(set(names)) != len(names):
+            raise rec.error(f"a task is listed twice: {sorted(n for n in set(names) if names.count(n) > 1)}")
+        params = rec.get_dict("params", {})
+        if not all(isinstance(v, str) for v in params.values()):
+            raise rec.error(f"field 'params' must map names to strings, got {params!r}")
+        run = WorkflowRunRecord(
+            wrun_id=rec.get_str("id"), workflow=rec.get_str("workflow"), state=rec.get_str("state"),
+            business_date=rec.get_str("business_date", ""), params=dict(params),
+            created_ms=rec.get_int("created_ms", 0, decimal_str=True),
+            ended_ms=rec.get_int("ended_ms", 0, decimal_str=True), cause=rec.get_str("cause", ""),
+            tasks=tuple(tasks))
+        if run.wrun_id in seen:
+            raise rec.error(f"workflow run {run.wrun_id} already reported on line {seen[run.wrun_id]}")
+        seen[run.wrun_id] = rec.line or 0
+        runs.append(run)
+    return runs

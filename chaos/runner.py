@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.checkers import Finding, RunData, check_all
-from chaos.history import SCHEDULES_FILE, HistoryWriter
+from chaos.history import SCHEDULES_FILE, WORKFLOW_RUNS_FILE, HistoryWriter
 from chaos.nemesis import NEMESES, Context, Nemesis, NoEffect
 from chaos.topology import PROXY_HOST, Topology
 from chaos.workload import (
@@ -39,15 +39,20 @@ from chaos.workload import (
     RECORDED_JOBS,
     SCHEDULED_JOBS,
     SELECTED_ZONE,
+    WORKFLOW_TASK_JOBS,
+    WORKFLOWS,
     Workload,
     run_jobs,
     spec_digest,
+    workflows,
 )
-from wloadctl.proto.v1 import auth_pb2, runs_pb2
+from wloadctl.client import Client
+from wloadctl.proto.v1 import auth_pb2, runs_pb2, workflows_pb2
 from wloadctl.testing.cluster import LocalCluster, wait_for
 
 ACTIVE = {runs_pb2.PENDING, runs_pb2.QUEUED, runs_pb2.DISPATCHED, runs_pb2.RUNNING, runs_pb2.RETRY_WAIT}
 RUNNER_ERROR_FILE = "runner-error.txt"
+WORKFLOW_RUNS_LIMIT = 1000  # the most ListWorkflowRuns answers (newest first)
 ALIVE_WINDOW_NS = int(BEAT_S * 8 * 1e9)  # eight beats
 
 
@@ -172,6 +177,7 @@ def _run(sc: Scenario, out: Path) -> tuple[bool, Path, list[Finding]]:
             agent.start()
         with cluster.client() as c:
             c.apply_jobs(run_jobs(exec_dir))
+            c.apply_workflows(workflows(exec_dir))  # their tasks record themselves like the jobs
             _await(cluster, lambda: c.status().agents_confirmed == sc.agents, 60,
                    f"the {sc.agents} agents to confirm")
         ctx = Context(cluster, rng, topo.agent_proxies, replica_proxies=topo.replica_proxies, net=topo.net,
@@ -284,9 +290,10 @@ def _run(sc: Scenario, out: Path) -> tuple[bool, Path, list[Finding]]:
     paused = any(e.get("nemesis") == "pause-leader" and str(e.get("inject", "")).startswith("paused")
                  for e in events)
     data = RunData.load(out, expect_rejections=paused, orphan_kill=True, members=members, settled_ns=settled_ns,
-                        recorded_jobs=RECORDED_JOBS, allowed_agents={"chaos-picky": frozenset({"a1"})},
+                        recorded_jobs=RECORDED_JOBS | WORKFLOW_TASK_JOBS,
+                        allowed_agents={"chaos-picky": frozenset({"a1"})},
                         output_bytes={"chaos-output": OUTPUT_BYTES}, scheduled_jobs=frozenset(SCHEDULED_JOBS),
-                        clock_ahead_ms=_clock_ahead_ms(events))
+                        clock_ahead_ms=_clock_ahead_ms(events), workflows=WORKFLOWS)
     findings = check_all(data)
     findings.append(Finding("nemesis_errors", not errors, f"{len(errors)} faults could not be made or healed"
                             if errors else "every fault was made and healed", errors[:20]))
@@ -499,6 +506,10 @@ def _recover(cluster: LocalCluster, sc: Scenario) -> dict[str, tuple[int, str]]:
                 return None
             if any(r.state in ACTIVE for r in c.iter_runs(page_size=1000)):
                 return None
+            # a task held by a wait or waiting for its retry has no active run, but its workflow run goes on
+            if any(w.state == workflows_pb2.WF_RUNNING for name in WORKFLOWS
+                   for w in c.list_workflow_runs(name, WORKFLOW_RUNS_LIMIT).runs):
+                return None
         digests = cluster.digests()
         # Equal applied indexes, not equal digests: a digest is read with its index in one
         # transaction, so different digests at one index never converge, and waiting for them
@@ -523,7 +534,7 @@ def _collect(cluster: LocalCluster, out: Path, history: HistoryWriter, digests: 
                 f.write(json.dumps({
                     "run_id": r.run_id, "job": r.job_name, "state": runs_pb2.RunState.Name(r.state),
                     "attempt": r.attempt, "idempotency_key": r.idempotency_key, "slot_ms": r.slot_ms,
-                    "created_ms": r.created_ms,
+                    "created_ms": r.created_ms, "workflow_run_id": r.workflow_run_id, "task": r.task,
                     "transitions": [{"state": runs_pb2.RunState.Name(t.state), "time_ms": t.time_ms,
                                      "attempt": t.attempt, "agent": t.agent_id, "epoch": t.epoch,
                                      "cause": t.cause}
@@ -537,7 +548,29 @@ def _collect(cluster: LocalCluster, out: Path, history: HistoryWriter, digests: 
                 "misfires": [{"first_slot_ms": m.first_slot_ms, "last_slot_ms": m.last_slot_ms, "count": m.count,
                               "reason": m.reason} for m in c.iter_misfires(name)]}
         (out / SCHEDULES_FILE).write_text(json.dumps(schedules, indent=1))
+        _collect_workflow_runs(c, out / WORKFLOW_RUNS_FILE)
     (out / "digests.json").write_text(json.dumps({k: list(v) for k, v in digests.items()}))
+
+
+def _collect_workflow_runs(c: Client, path: Path) -> None:
+    """Every workflow run of WORKFLOWS with its tasks, oldest first (the list has no tasks: each run is read)."""
+    with open(path, "w") as f:
+        for name in WORKFLOWS:
+            listed = c.list_workflow_runs(name, WORKFLOW_RUNS_LIMIT).runs
+            if len(listed) >= WORKFLOW_RUNS_LIMIT:
+                print(f"warning: {name} has {WORKFLOW_RUNS_LIMIT} workflow runs or more; only the newest are "
+                      "checked", file=sys.stderr, flush=True)
+            for listed_run in reversed(listed):
+                w = c.get_workflow_run(listed_run.id)
+                f.write(json.dumps({
+                    "id": w.id, "workflow": w.workflow_name, "state": workflows_pb2.WorkflowRunState.Name(w.state),
+                    "business_date": w.business_date, "params": dict(w.params), "created_ms": w.created_ms,
+                    "ended_ms": w.ended_ms, "cause": w.cause,
+                    "tasks": [{"name": t.name, "state": workflows_pb2.TaskState.Name(t.state), "run_id": t.run_id,
+                               "previous_run_ids": list(t.previous_run_ids), "attempt": t.attempt,
+                               "reason": t.reason, "chosen": list(t.chosen), "waiting_for": t.waiting_for,
+                               "started_ms": t.started_ms, "ended_ms": t.ended_ms, "exit_code": t.exit_code}
+                              for t in w.tasks]}) + "\n")
 
 
 def _collect_executions(out: Path) -> None:

@@ -9,6 +9,13 @@ it), so a kill that only signals the shell, or never escalates, leaves beats
 behind. Some triggers and applies are sent twice with one idempotency key, as a
 client retry would, and must get the same run or version.
 
+Two workflows run beside the jobs (``workflows``): ``chaos-flow`` (a count publishing an output, a
+switch choosing a big or a small branch by it, a big branch that fails now and then and is retried,
+a publish that waits for ``chaos-settle``'s ``close`` of the same business date and fills templates,
+a join after everything) and ``chaos-settle``; a fifth client triggers both for one business date
+after another. Their tasks record their executions as the jobs do, with the task, its workflow run
+and task attempt in each record.
+
 Job definitions carry several labels and env values, and manual runs several
 params: protobuf maps with one entry serialize the same in every process, so a
 replica that stored map entries in its own hash order only shows up in the
@@ -22,29 +29,41 @@ import json
 import random
 import threading
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import grpc
 
 from chaos.history import HistoryWriter
 from wloadctl.client import Client, ClientCredentials, ClientError
-from wloadctl.proto.v1 import jobs_pb2, runs_pb2
+from wloadctl.proto.v1 import jobs_pb2, runs_pb2, workflows_pb2
 
 # Outcome certainly not applied: the server refused before committing.
 _DEFINITE_FAILURES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION,
                       grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.PERMISSION_DENIED}
 
-# rec EVENT [CODE]: one JSON line, a single append (atomic for lines this short).
+# rec EVENT [CODE]: one JSON line, a single append (atomic for lines this short). A workflow task's
+# records also name the task, its workflow run and task attempt; $CHAOS_EXTRA (a shell variable of
+# the task's own script, e.g. ,"rows":"42") adds what the task wants to prove it saw.
 RECORD = ('rec() { printf \'{"run":"%s","attempt":%s,"epoch":%s,"agent":"%s","event":"%s","time_ns":%s,'
-          '"accepted_ns":%s,"slot":"%s"%s}\\n\' "$WLOADCTL_RUN_ID" "$WLOADCTL_ATTEMPT" "$WLOADCTL_EPOCH" '
+          '"accepted_ns":%s,"slot":"%s"%s%s%s}\\n\' "$WLOADCTL_RUN_ID" "$WLOADCTL_ATTEMPT" "$WLOADCTL_EPOCH" '
           '"$WLOADCTL_AGENT_ID" "$1" "$(date +%s%N)" "$WLOADCTL_ACCEPTED_NS" "$WLOADCTL_SLOT_MS" '
           '"${2:+,\\"code\\":$2}" '
+          '"${WLOADCTL_TASK:+,\\"task\\":\\"$WLOADCTL_TASK\\",\\"wrun\\":\\"$WLOADCTL_WORKFLOW_RUN\\",'
+          '\\"task_attempt\\":$WLOADCTL_TASK_ATTEMPT}" "$CHAOS_EXTRA" '
           '>> "$EXEC_DIR/exec-$WLOADCTL_AGENT_ID.jsonl"; }')
 BEAT_S = 0.2
 # The work runs in the foreground; a child process beats while the job's process group lives.
-# Its reaping is silenced so the job's output is exactly what the work printed.
+# Its reaping is silenced so the job's output is exactly what the work printed. WORK_AT marks
+# where the work goes (a name no variable of the records contains: WLOADCTL_WORKFLOW_RUN does "WORK").
+WORK_AT = "@WORK@"
 WORK = (f"{RECORD}; rec start; (while :; do rec alive; sleep {BEAT_S}; done) & beats=$!; "
-        "WORK; code=$?; { kill -KILL $beats; wait $beats; } 2>/dev/null; rec end $code")
+        f"{WORK_AT}; code=$?; {{ kill -KILL $beats; wait $beats; }} 2>/dev/null; rec end $code")
+# A workflow task's command: the same records, and the task's script ends with its work's exit code
+# (a failed attempt must fail its run, so that the task's retry policy sees it).
+TASK_WORK = WORK + "; exit $code"
+# A random number 0-65535 in the tasks' shell (/bin/sh may be dash, which has no $RANDOM).
+RANDOM_FN = "rnd() { od -An -N2 -tu2 /dev/urandom | tr -d ' \\n'; }"
 OUTPUT_BYTES = 256 * 1024  # what chaos-output prints: more than the state's capped tail holds
 SELECTED_ZONE = "a"        # chaos-picky runs only on agents labelled zone=a
 # Every recorded job's work exits 0; the others end otherwise only by a fault, a kill or its timeout.
@@ -58,6 +77,30 @@ RECORDED_JOBS = frozenset({"chaos-short", "chaos-long", "chaos-stubborn", "chaos
 # Triggered at random, weighted: mostly short runs.
 RUN_MIX = ("chaos-short", "chaos-short", "chaos-short", "chaos-long", "chaos-stubborn", "chaos-timeout",
            "chaos-once", "chaos-picky", "chaos-output")
+
+# Workflows (docs/workflows.md), in domain chaos, triggered by a client of their own for one business
+# date after another: chaos-flow with param batch, and chaos-settle whose close chaos-flow's publish
+# waits for (same business date, at most WAIT_TIMEOUT_S, then it runs anyway).
+FLOW = "chaos-flow"
+SETTLE = "chaos-settle"
+WORKFLOWS = (FLOW, SETTLE)
+# Each task's upstream tasks, as the specs below write them (the checker's model of the workflows).
+WORKFLOW_TASKS: dict[str, dict[str, tuple[str, ...]]] = {
+    FLOW: {"count": (), "route": ("count",), "big": ("route",), "small": ("route",), "publish": ("big", "small"),
+           "join": ("publish",)},
+    SETTLE: {"close": ()},
+}
+ROWS_SPLIT = 50            # route runs big when count's rows > ROWS_SPLIT, else small
+BIG_FAIL_CODE = 75         # big fails with it on about a third of its attempts; retried on it alone
+BIG_RETRIES = 2
+RETRY_DELAY_S = 1
+WAIT_TIMEOUT_S = 20        # publish's wait for chaos-settle's close, then it runs without it
+WORKFLOW_PROCESS = 4       # the history process of the workflow client
+BASE_DATE = date(2030, 1, 1)
+SETTLE_SKIP_SHARE = 0.1    # of business dates: chaos-settle never triggered, so publish's wait times out
+# The jobs the workflow tasks run as (WORKFLOW.TASK): recorded like RECORDED_JOBS; route is a switch.
+WORKFLOW_TASK_JOBS = frozenset(f"{wf}.{task}" for wf, tasks in WORKFLOW_TASKS.items() for task in tasks
+                               if task != "route")
 
 REPEAT_SHARE = 0.1  # of acknowledged triggers and applies, sent again with the same key
 KILL_SHARE = 0.1    # of acknowledged triggers of the longer jobs, killed at once
@@ -96,7 +139,7 @@ def run_jobs(exec_dir: Path) -> list[jobs_pb2.JobSpec]:
     def job(name: str, work: str, prologue: str = "", **fields: object) -> jobs_pb2.JobSpec:
         return jobs_pb2.JobSpec(name=name, domain="chaos", labels={"suite": "chaos", "job": name, "owner": "runner"},
                                 env={"EXEC_DIR": str(exec_dir), "CHAOS_JOB": name, "CHAOS_SUITE": "chaos"},
-                                command=jobs_pb2.JobCommand(shell=prologue + WORK.replace("WORK", work)),
+                                command=jobs_pb2.JobCommand(shell=prologue + WORK.replace(WORK_AT, work)),
                                 **fields)  # type: ignore[arg-type]
 
     # The longer ones outlive an agent's 3 s lease, so an agent cut off or crashed mid-run leaves
@@ -114,6 +157,50 @@ def run_jobs(exec_dir: Path) -> list[jobs_pb2.JobSpec]:
                 overlap=jobs_pb2.OVERLAP_FORBID)]
 
 
+def workflows(exec_dir: Path) -> list[workflows_pb2.WorkflowSpec]:
+    """chaos-flow and chaos-settle (WORKFLOW_TASKS): every command task records its start, beats and
+    end like the recorded jobs, with its task, workflow run and task attempt, and exits with its
+    work's exit code. count publishes rows (1-100) and records them; route chooses big (rows >
+    ROWS_SPLIT) or small; big exits BIG_FAIL_CODE on about a third of its attempts and is retried
+    BIG_RETRIES times, RETRY_DELAY_S apart, on that code alone; publish (none-failed) waits for
+    chaos-settle's close of its business date (WAIT_TIMEOUT_S, then it runs anyway) and records the
+    rows and batch its templates gave it; join runs after publish whatever it did (all-done)."""
+    def task(wf: str, name: str, work: str, prologue: str = "", **fields: object) -> workflows_pb2.WorkflowTask:
+        shell = f"{RANDOM_FN}; {prologue}" + TASK_WORK.replace(WORK_AT, work)
+        return workflows_pb2.WorkflowTask(
+            name=name, depends_on=WORKFLOW_TASKS[wf][name], command=jobs_pb2.JobCommand(shell=shell),
+            env={"EXEC_DIR": str(exec_dir), "CHAOS_JOB": f"{wf}.{name}", "CHAOS_SUITE": "chaos"},
+            **fields)  # type: ignore[arg-type]
+
+    labels = {"suite": "chaos", "owner": "runner"}
+    settle = workflows_pb2.WorkflowSpec(
+        name=SETTLE, domain="chaos", labels=labels, keep_runs=1000,
+        # 0-2.9 s: sometimes publish finds the close done, sometimes it is held until it ends
+        tasks=[task(SETTLE, "close", "sleep $(($(rnd) % 3)).$(($(rnd) % 10))")])
+    flow = workflows_pb2.WorkflowSpec(
+        name=FLOW, domain="chaos", labels=labels, keep_runs=1000, params={"batch": "0"},
+        tasks=[
+            task(FLOW, "count", 'echo "::set-output rows=$rows"; sleep 0.2',
+                 prologue='rows=$(($(rnd) % 100 + 1)); CHAOS_EXTRA=",\\"rows\\":\\"$rows\\""; '),
+            workflows_pb2.WorkflowTask(
+                name="route", depends_on=WORKFLOW_TASKS[FLOW]["route"],
+                cases=[workflows_pb2.SwitchCase(when=f"tasks.count.outputs.rows > {ROWS_SPLIT}", run=["big"]),
+                       workflows_pb2.SwitchCase(run=["small"])]),
+            task(FLOW, "big", f"(sleep 0.3; [ $(($(rnd) % 3)) -ne 0 ] || exit {BIG_FAIL_CODE})",
+                 retry=workflows_pb2.RetryPolicy(attempts=BIG_RETRIES, delay_seconds=RETRY_DELAY_S,
+                                                 exit_codes=[BIG_FAIL_CODE])),
+            task(FLOW, "small", "sleep 0.2"),
+            task(FLOW, "publish", "sleep 0.2",
+                 prologue="rows='{{ tasks.count.outputs.rows }}'; batch='{{ params.batch }}'; "
+                          'CHAOS_EXTRA=",\\"rows\\":\\"$rows\\",\\"batch\\":\\"$batch\\""; ',
+                 trigger_rule=workflows_pb2.NONE_FAILED,
+                 wait_for=[workflows_pb2.ExternalDependency(workflow=SETTLE, task="close", business_days=0,
+                                                            timeout_seconds=WAIT_TIMEOUT_S, on_timeout="run")]),
+            task(FLOW, "join", "sleep 0.1", trigger_rule=workflows_pb2.ALL_DONE),
+        ])
+    return [settle, flow]
+
+
 def spec_digest(spec: jobs_pb2.JobSpec) -> str:
     """What a definition write decides and a read must give back: labels, env and command."""
     fields = {"labels": dict(spec.labels), "env": dict(spec.env), "shell": spec.command.shell}
@@ -122,7 +209,8 @@ def spec_digest(spec: jobs_pb2.JobSpec) -> str:
 
 class Workload:
     def __init__(self, servers: list[str], history: HistoryWriter, seed: int, writes_per_s: float = 10,
-                 runs_per_s: float = 2, credentials: ClientCredentials | None = None) -> None:
+                 runs_per_s: float = 2, credentials: ClientCredentials | None = None,
+                 workflows_per_s: float = 0.5) -> None:
         self.servers = servers
         # An API key of its own (scheduling-admin in domain chaos): the matrix runs with authentication on.
         self.credentials = credentials
@@ -130,6 +218,7 @@ class Workload:
         self.rng = random.Random(seed)
         self.writes_per_s = writes_per_s
         self.runs_per_s = runs_per_s
+        self.workflows_per_s = workflows_per_s  # business dates per second (0: no workflow runs)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -139,6 +228,11 @@ class Workload:
                 (self._runs, self.runs_per_s / 2), (self._runs, self.runs_per_s / 2))
         for process, (target, rate) in enumerate(plan):
             t = threading.Thread(target=target, args=(process, rate, random.Random(self.rng.random())), daemon=True)
+            t.start()
+            self._threads.append(t)
+        if self.workflows_per_s > 0:  # the workflows' client: process WORKFLOW_PROCESS
+            t = threading.Thread(target=self._workflow_runs, daemon=True,
+                                 args=(WORKFLOW_PROCESS, self.workflows_per_s, random.Random(self.rng.random())))
             t.start()
             self._threads.append(t)
 
@@ -222,6 +316,37 @@ class Workload:
                 return {"state": runs_pb2.RunState.Name(c.kill_run(run_id, idempotency_key="k-" + key).state)}
 
             self._call(process, "kill_run", "k-" + key, {"run_id": run_id}, kill)
+
+    def _workflow_runs(self, process: int, rate: float, rng: random.Random) -> None:
+        """For business date after business date (each used once; where they start depends on the
+        seed): chaos-flow (param batch = n) and chaos-settle, in a random order and a little apart,
+        each with an idempotency key, some sent twice with it (the same workflow run must come
+        back). On SETTLE_SKIP_SHARE of the dates chaos-settle is not triggered: publish's wait times out."""
+        first = BASE_DATE + timedelta(days=rng.randrange(36500))
+        with Client(self.servers, timeout=3, retry_for=5, credentials=self.credentials) as c:
+            started, n = time.monotonic(), 0
+            while self._pace(rate, started, n):
+                n += 1
+                day = (first + timedelta(days=n)).isoformat()
+                order = [FLOW, SETTLE] if rng.random() < 0.5 else [SETTLE, FLOW]
+                if rng.random() < SETTLE_SKIP_SHARE:
+                    order.remove(SETTLE)
+                for i, workflow in enumerate(order):
+                    if i and self._stop.wait(rng.uniform(0, 1.5)):
+                        return
+                    params = {"batch": str(n)} if workflow == FLOW else {}
+                    self._run_workflow(process, c, rng, workflow, params, day, f"wf-{process}-{n}-{workflow}")
+
+    def _run_workflow(self, process: int, c: Client, rng: random.Random, workflow: str, params: dict[str, str],
+                      day: str, key: str) -> None:
+        def trigger() -> dict[str, object]:
+            return {"wrun_id": c.run_workflow(workflow, params=params, business_date=day, idempotency_key=key).id}
+
+        value: dict[str, object] = {"workflow": workflow, "business_date": day}
+        if params:
+            value["params"] = params
+        if self._call(process, "run_workflow", key, value, trigger) is not None and rng.random() < REPEAT_SHARE:
+            self._call(process, "run_workflow", key, {**value, "repeat": True}, trigger)
 
     def _read_logs(self, process: int, c: Client, outputs: list[str], n: int) -> None:
         """The whole output of the oldest chaos-output run, once it has ended."""

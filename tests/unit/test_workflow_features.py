@@ -115,6 +115,7 @@ def test_a_failed_task_is_retried_after_its_backoff_then_succeeds(c: Clocked) ->
     c.finish(c.tasks(w)["flaky"].run_id, exit_code=0)
     tasks = c.tasks(w)
     assert tasks["flaky"].state == TS.TASK_SUCCEEDED and tasks["flaky"].attempt == 3
+    assert tasks["flaky"].reason == "succeeded on attempt 3"
     assert tasks["after"].state == TS.TASK_STARTED  # downstream started once, after the last attempt
 
 
@@ -131,6 +132,7 @@ def test_retries_are_bounded_and_only_for_listed_exit_codes(c: Clocked) -> None:
     assert t.state == TS.TASK_STARTED and t.attempt == 2
     c.finish(t.run_id, exit_code=75)  # no attempts left
     assert c.tasks(w2)["a"].state == TS.TASK_FAILED and c.run(w2).state == WF.WF_FAILED
+    assert c.tasks(w2)["a"].reason == f"attempt 2 (the last) failed: run {t.run_id} ended FAILED, exit code 75"
 
 
 def test_killing_a_run_ends_a_task_waiting_for_its_retry(c: Clocked) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from wloadctl.cli import output
 from wloadctl.cli.render import enum_name
@@ -66,6 +66,7 @@ def describe_workflow_run(r: workflows_pb2.WorkflowRun, spec: workflows_pb2.Work
     width = max(len(k) for k, _ in pairs) + 2
     lines = [f"{k + ':':<{width}}{v}" for k, v in pairs]
     upstream = {t.name: list(t.depends_on) for t in spec.tasks} if spec is not None else {}
+    depth = _depths(upstream)
     states = {t.name: t for t in r.tasks}
     rows = []
     for t in r.tasks:
@@ -87,8 +88,34 @@ def describe_workflow_run(r: workflows_pb2.WorkflowRun, spec: workflows_pb2.Work
         elif t.state == TS.TASK_STARTED and run is not None:
             detail = enum_name(RS, run.state) + (f" ({t.reason})" if t.reason else "")
         after = "on failure" if t.handler else ",".join(upstream.get(t.name, [])) or "-"
-        rows.append((t.name, task_state(t.state), t.run_id or t.child_run_id or "-", attempt,
+        level = depth.get(t.name, 0)
+        name = "  " * (level - 1) + "\\_ " + t.name if level else t.name  # as ps --forest draws
+        rows.append((name, task_state(t.state), t.run_id or t.child_run_id or "-", attempt,
                      output.format_ms(t.started_ms) if t.started_ms else "-",
                      output.format_ms(t.ended_ms) if t.ended_ms else "-", after, detail or "-"))
     table = output.render_table(("TASK", "STATE", "RUN", "ATTEMPT", "STARTED", "ENDED", "AFTER", "DETAIL"), rows)
     return "\n".join(lines) + "\n\n" + table
+
+
+def _depths(upstream: Mapping[str, Sequence[str]]) -> dict[str, int]:
+    """Each task's level: 0 without upstreams, else one more than its deepest upstream (the tree
+    `describe run` draws). Iterative depth-first, whatever the depth; definitions are acyclic, and
+    an upstream already on the path would count as level 0, never be looped on."""
+    depth: dict[str, int] = {}
+    for root in upstream:
+        if root in depth:
+            continue
+        stack: list[tuple[str, Iterator[str]]] = [(root, iter(upstream.get(root, ())))]
+        on_path = {root}
+        while stack:
+            name, ups = stack[-1]
+            up = next(ups, None)
+            if up is None:
+                known = [depth.get(u, 0) for u in upstream.get(name, ()) if u in upstream]
+                depth[name] = 1 + max(known) if known else 0
+                on_path.discard(name)
+                stack.pop()
+            elif up in upstream and up not in depth and up not in on_path:
+                on_path.add(up)
+                stack.append((up, iter(upstream.get(up, ()))))
+    return depth

@@ -672,12 +672,20 @@ class WorkflowTables:
             self._retry(txn, wf, wrun, seq, spec, task, run, now_ms)
             self._put_run(txn, seq, wrun)
             return
-        self._finish(txn, wf, wrun, seq, task, outcome, now_ms, run.error)
+        if outcome is dag.Outcome.FAILED:
+            code_text = f", exit code {run.exit_code}" if run.state == RS.FAILED else ""
+            reason = run.error or f"run {run.run_id} ended {RS.Name(run.state)}{code_text}"
+            if task.attempt > 1:
+                reason = f"attempt {task.attempt} (the last) failed: {reason}"
+        else:
+            reason = f"succeeded on attempt {task.attempt}" if task.attempt > 1 else ""
+            task.reason = ""  # a retry's note ("attempt 2 at ...") is history now
+        self._finish(txn, wf, wrun, seq, task, outcome, now_ms, reason)
 
     def _finish(self, txn: lmdb.Transaction, wf: workflows_pb2.WorkflowVersion, wrun: workflows_pb2.WorkflowRun,
                 seq: int, task: workflows_pb2.TaskRun, outcome: dag.Outcome, now_ms: int, reason: str) -> None:
         """``task`` ended with ``outcome``: record it, decide what comes after it, start that."""
-        self._end_task(txn, seq, wrun, task, outcome, now_ms, reason)
+        self._end_task(txn, seq, wrun, task, outcome, now_ms, reason, keep_reason=True)
         if task.handler:
             self._advance(txn, wf, wrun, seq, _StoredProgress(self, txn, seq), [], now_ms, "")
             return
