@@ -678,8 +678,11 @@ class WorkflowTables:
             if task.attempt > 1:
                 reason = f"attempt {task.attempt} (the last) failed: {reason}"
         else:
-            reason = f"succeeded on attempt {task.attempt}" if task.attempt > 1 else ""
-            task.reason = ""  # a retry's note ("attempt 2 at ...") is history now
+            # A retry's note ("attempt 2 at ...") is history now; another note (ran without its
+            # wait) stays.
+            kept = "" if task.reason.startswith("attempt ") else task.reason
+            done = f"succeeded on attempt {task.attempt}" if task.attempt > 1 else ""
+            reason = "; ".join(r for r in (kept, done) if r)
         self._finish(txn, wf, wrun, seq, task, outcome, now_ms, reason)
 
     def _finish(self, txn: lmdb.Transaction, wf: workflows_pb2.WorkflowVersion, wrun: workflows_pb2.WorkflowRun,
@@ -1164,14 +1167,14 @@ class WorkflowTables:
         unmet = self._unmet(txn, wf, wrun, spec)
         timed = sorted((timeout, policy) for _, _, timeout, policy in unmet if timeout)
         policy = task_policy.timeout_outcome(timed[0][1] if timed else "")
-        waited = task.waiting_for.removeprefix("waits for ").split(" (until ")[0]
+        waited = task.waiting_for.removeprefix("waits for ").split(" (until ")[0].removesuffix(" to succeed")
         self._unhold(txn, seq, task)
         task.state, task.held_until_ms = TS.TASK_WAITING, 0
         progress = _StoredProgress(self, txn, seq)
         progress.loaded[task.name] = task
         if policy == "run":
             task.waiting_for = ""
-            task.reason = f"ran without {waited} (timed out)"[:500]
+            task.reason = f"ran without {waited}: the wait timed out"[:500]
             self._advance(txn, wf, wrun, seq, progress, [(task.name, dag.Decision.RUN)], now_ms, "", launch=True)
             return
         outcome = dag.Outcome.FAILED if policy == "failed" else dag.Outcome.SKIPPED
