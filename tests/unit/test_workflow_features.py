@@ -311,6 +311,10 @@ def test_a_job_run_of_the_business_date_meets_a_wait(c: Clocked) -> None:
     assert run.business_date == "2027-01-15"
     c.finish(run.run_id)
     assert c.tasks(w)["price"].state == TS.TASK_STARTED
+    # Pruned by the jobs' retention: the date is no longer proven.
+    assert c.do(commands_pb2.Command(prune_runs=commands_pb2.PruneRuns(run_ids=[run.run_id]))).run_ids == [run.run_id]
+    again = c.trigger("uses-rates", date="2027-01-15")
+    assert c.tasks(again)["price"].state == TS.TASK_HELD
 
 
 # ---- on-failure handlers, sub-workflows
@@ -429,3 +433,32 @@ def test_replicas_applying_the_same_feature_entries_agree(tmp_path: Path) -> Non
         c.timers()
         digests.append(c.store.digest()[1])
     assert digests[0] == digests[1]
+
+
+def test_what_proves_a_wait_goes_with_the_last_run_that_proved_it(c: Clocked) -> None:
+    up, report = _upstream_and_report()
+    up.keep_runs = 1
+    c.apply(up, report)
+    first = c.trigger("settle", date="2027-01-15")
+    c.finish(c.tasks(first)["close-books"].run_id)
+    second = c.trigger("settle", date="2027-01-15")  # the same date again
+    c.finish(c.tasks(second)["close-books"].run_id)
+    assert c.store.get_workflow_run(first) is None  # keepRuns 1: removed, the second still proves it
+    w = c.trigger("report", date="2027-01-18")
+    c.finish(c.tasks(w)["prepare"].run_id)
+    assert c.tasks(w)["publish"].state == TS.TASK_STARTED
+    # A rerun of close-books: until it succeeds again, the date's settlement is not proven.
+    assert c.do(commands_pb2.Command(rerun_workflow=commands_pb2.RerunWorkflow(
+        run_id=second, task="close-books", mode="only"))).code == 0
+    w2 = c.trigger("report", date="2027-01-18")
+    c.finish(c.tasks(w2)["prepare"].run_id)
+    assert c.tasks(w2)["publish"].state == TS.TASK_HELD
+    c.finish(c.tasks(second)["close-books"].run_id)
+    assert c.tasks(w2)["publish"].state == TS.TASK_STARTED
+    # A later date's run removes the second by retention: the 15th is no longer proven.
+    third = c.trigger("settle", date="2027-01-16")
+    c.finish(c.tasks(third)["close-books"].run_id)
+    assert c.store.get_workflow_run(second) is None
+    w3 = c.trigger("report", date="2027-01-18")
+    c.finish(c.tasks(w3)["prepare"].run_id)
+    assert c.tasks(w3)["publish"].state == TS.TASK_HELD

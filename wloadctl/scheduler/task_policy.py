@@ -70,11 +70,21 @@ def timeout_outcome(policy: str) -> str:
     return {"": "failed", "fail": "failed", "skip": "skipped", "run": "run"}.get(policy, "failed")
 
 
+def job_fact(job: str, date: str) -> str:
+    """The key of "a run of ``job`` of business date ``date`` succeeded"."""
+    return f"J\0{job}\0\0{date}"
+
+
+def task_fact(workflow: str, task: str, date: str) -> str:
+    """The key of "``task`` of a run of ``workflow`` of ``date`` succeeded" ("" task: the whole run)."""
+    return f"W\0{workflow}\0{task}\0{date}"
+
+
 def dependency_key(dep: workflows_pb2.ExternalDependency, own_workflow: str, date: str) -> str:
     """What a wait waits for, as the state indexes it: the dependency's target for ``date``."""
     if dep.job:
-        return f"J\0{dep.job}\0\0{date}"
-    return f"W\0{dep.workflow or own_workflow}\0{dep.task}\0{date}"
+        return job_fact(dep.job, date)
+    return task_fact(dep.workflow or own_workflow, dep.task, date)
 
 
 def describe_dependency(dep: workflows_pb2.ExternalDependency, date: str) -> str:

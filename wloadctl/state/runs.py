@@ -15,8 +15,10 @@ import lmdb
 
 from wloadctl.model import outputs
 from wloadctl.proto.v1 import agent_pb2, commands_pb2, jobs_pb2, runs_pb2
+from wloadctl.scheduler import task_policy
 from wloadctl.scheduler.triggers import ScheduleError, business_date
 from wloadctl.state.encoding import encode
+from wloadctl.state.facts import add_fact
 from wloadctl.state.results import err as _err
 from wloadctl.state.results import ok as _ok
 
@@ -57,6 +59,7 @@ class RunTables:
         self.agents = dbs[b"agents"]
         self.on_agent = dbs[b"runs_on_agent"]  # agent_id \0 seq -> b"" for DISPATCHED/RUNNING runs
         self.job_active = dbs[b"runs_job_active"]  # job \0 seq -> b"" for runs not final (overlap policies)
+        self.facts = dbs[b"wfacts"]  # what workflow waits are met by (state/workflows.py)
         # Called when a run of a workflow task becomes final (state/workflows.py), in the same apply.
         self.on_task_final: Callable[[lmdb.Transaction, runs_pb2.Run, int], None] | None = None
 
@@ -131,6 +134,9 @@ class RunTables:
             key = _U64.pack(run_seq(run_id) or 0)
             txn.delete(key, db=self.runs)
             txn.delete(run.job_name.encode() + b"\0" + key, db=self.by_job)
+            if run.state == RS.SUCCEEDED and run.business_date:
+                # What it proved for workflow waits goes with it (runs are pruned oldest first).
+                add_fact(txn, self.facts, task_policy.job_fact(run.job_name, run.business_date).encode(), -1)
             removed.append(run_id)
         return _ok(run_ids=removed)
 

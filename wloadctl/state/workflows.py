@@ -30,6 +30,7 @@ from wloadctl.scheduler import dag, task_policy
 from wloadctl.scheduler.calendars import WorkingDays, parse_date
 from wloadctl.scheduler.triggers import ScheduleError, business_date
 from wloadctl.state.encoding import encode
+from wloadctl.state.facts import add_fact
 from wloadctl.state.results import err, ok
 from wloadctl.state.runs import FINAL_STATES, MAX_PARAMS, RunTables
 
@@ -376,8 +377,8 @@ class WorkflowTables:
         frontier = [(wrun, list(tasks))]
         while frontier and len(out) < limit:
             run, names = frontier.pop(0)
-            keys = [f"W\0{run.workflow_name}\0{n}\0{run.business_date}" for n in names]
-            keys.append(f"W\0{run.workflow_name}\0\0{run.business_date}")
+            keys = [task_policy.task_fact(run.workflow_name, n, run.business_date) for n in names]
+            keys.append(task_policy.task_fact(run.workflow_name, "", run.business_date))
             for key in keys:
                 prefix = key.encode() + b"\x01"
                 cur = txn.cursor(db=self.waits)
@@ -534,8 +535,13 @@ class WorkflowTables:
                     TS.TASK_SKIPPED: "tasks_skipped"}
         outcome_of = {TS.TASK_SUCCEEDED: dag.Outcome.SUCCEEDED, TS.TASK_FAILED: dag.Outcome.FAILED,
                       TS.TASK_SKIPPED: dag.Outcome.SKIPPED}
+        if wrun.state == WF.WF_SUCCEEDED:  # run again: the run as a whole proves nothing until it ends again
+            add_fact(txn, self.facts, task_policy.task_fact(wrun.workflow_name, "", wrun.business_date).encode(), -1)
         for name in reset:
             task = progress.task(name)
+            if task.state == TS.TASK_SUCCEEDED:  # it proves nothing until it succeeds again
+                add_fact(txn, self.facts, task_policy.task_fact(wrun.workflow_name, name, wrun.business_date).encode(),
+                         -1)
             if task.state in counters:
                 setattr(wrun, counters[task.state], getattr(wrun, counters[task.state]) - 1)
                 # The tasks after it that keep their outcome no longer count this one's old outcome.
@@ -651,7 +657,7 @@ class WorkflowTables:
         and for any run of a business date, what waits for its job."""
         with self._operation(txn, now_ms):
             if run.state == RS.SUCCEEDED and run.business_date and run.job_name:
-                self._record_fact(txn, f"J\0{run.job_name}\0\0{run.business_date}")
+                self._record_fact(txn, task_policy.job_fact(run.job_name, run.business_date))
             if run.workflow_run_id:
                 self._task_final(txn, run, now_ms)
 
@@ -870,7 +876,7 @@ class WorkflowTables:
             wrun.handlers_failed += outcome is dag.Outcome.FAILED
         elif outcome is dag.Outcome.SUCCEEDED:
             wrun.tasks_succeeded += 1
-            self._record_fact(txn, f"W\0{wrun.workflow_name}\0{task.name}\0{wrun.business_date}")
+            self._record_fact(txn, task_policy.task_fact(wrun.workflow_name, task.name, wrun.business_date))
         elif outcome is dag.Outcome.FAILED:
             wrun.tasks_failed += 1
         else:
@@ -889,7 +895,7 @@ class WorkflowTables:
         wrun.ended_ms = now_ms
         self._put_run(txn, seq, wrun)
         if wrun.state == WF.WF_SUCCEEDED:
-            self._record_fact(txn, f"W\0{wrun.workflow_name}\0\0{wrun.business_date}")
+            self._record_fact(txn, task_policy.task_fact(wrun.workflow_name, "", wrun.business_date))
         if wrun.parent_run_id:
             self._ended_children.append((wrun.id, wrun.parent_run_id, wrun.parent_task, wrun.state))
         self._trim_runs(txn, wrun.workflow_name)
@@ -1031,10 +1037,12 @@ class WorkflowTables:
             txn.delete(_timer_key(task.held_until_ms, seq, task.name), db=self.timers)
 
     def _record_fact(self, txn: lmdb.Transaction, key: str) -> None:
-        """Something succeeded for a business date: remember it, and wake what waited for it."""
+        """Something succeeded for a business date: remember it (counted: each run that proves it), and
+        the first time, wake what waited for it."""
         raw = key.encode()
-        if not txn.put(raw, b"", db=self.facts, overwrite=False):
-            return  # known already: whoever waited for it was woken then
+        known = add_fact(txn, self.facts, raw, 1)
+        if known:
+            return  # whoever waited for it was woken then
         prefix = raw + b"\x01"
         cur = txn.cursor(db=self.waits)
         found = []
@@ -1207,7 +1215,16 @@ class WorkflowTables:
             self._remove_run(txn, workflow, seq)
 
     def _remove_run(self, txn: lmdb.Transaction, workflow: str, seq: int) -> None:
+        """Its records, and what it proved for its business date: a wait on a run that is no longer
+        kept (keepRuns ended runs newer than it) waits for a new one."""
+        raw = txn.get(_U64.pack(seq), db=self.wruns)
+        wrun = workflows_pb2.WorkflowRun.FromString(raw) if raw else None
+        date = wrun.business_date if wrun is not None else ""
+        if wrun is not None and date and wrun.state == WF.WF_SUCCEEDED:
+            add_fact(txn, self.facts, task_policy.task_fact(workflow, "", date).encode(), -1)
         for task in self._tasks(txn, seq):
+            if date and task.state == TS.TASK_SUCCEEDED:
+                add_fact(txn, self.facts, task_policy.task_fact(workflow, task.name, date).encode(), -1)
             txn.delete(_U64.pack(seq) + b"\0" + task.name.encode(), db=self.wtasks)
         txn.delete(_U64.pack(seq), db=self.wruns)
         txn.delete(workflow.encode() + b"\0" + _U64.pack(seq), db=self.by_workflow)
