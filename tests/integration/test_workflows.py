@@ -247,6 +247,7 @@ def test_a_scheduled_workflow_runs_per_slot_and_an_event_starts_one(cluster_fact
         assert len(started) == 1
         by_event = c.get_workflow_run(started[0])
         assert by_event.params["path"] == "/in/x.csv" and by_event.cause.startswith("event file.landed")
-        spec.trigger.suspended = True  # as a job's: no slot fires and no event starts a run
-        c.apply_workflows([spec])
+        assert c.next_fire_times("every-second", count=3).times  # `job next` previews a workflow's slots
+        suspended = c.suspend_job("every-second", True)  # as a job's: no slot fires and no event starts a run
+        assert suspended.job.changed and c.get_workflow("every-second").spec.trigger.suspended
         assert [r for r in c.emit_event("file.landed").run_ids if r.startswith("w")] == []

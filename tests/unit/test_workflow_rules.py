@@ -147,3 +147,13 @@ def test_document_errors_name_the_field(tmp_path: Path, change: str, expected: s
     }[change]
     _, problem = _load(tmp_path, NIGHTLY_YAML.replace(change, replacement))
     assert expected in problem, problem
+
+
+def test_a_switch_runs_nothing_so_it_takes_no_wait_or_retry() -> None:
+    spec = workflows_pb2.WorkflowSpec(name="s")
+    spec.tasks.add(name="a", command=jobs_pb2.JobCommand(shell="true"))
+    spec.tasks.add(name="route", depends_on=["a"], cases=[workflows_pb2.SwitchCase(run=["b"])],
+                   wait_for=[workflows_pb2.ExternalDependency(workflow="other")])
+    spec.tasks.add(name="b", depends_on=["route"], command=jobs_pb2.JobCommand(shell="true"))
+    errors = validate_workflow(spec)
+    assert [(e.field, e.reason.split(" (")[0]) for e in errors] == [("tasks[1]", "a switch task runs nothing")]

@@ -11,6 +11,7 @@ from wloadctl.api.authz import principal, require, visible_domains
 from wloadctl.api.context import ApiContext
 from wloadctl.api.governance import hold
 from wloadctl.model.rules import DEFAULT_DOMAIN, validate_specs
+from wloadctl.model.workflows import trigger_job
 from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, jobs_pb2
 from wloadctl.scheduler.calendars import days_between, parse_date
 from wloadctl.scheduler.calendars import spec_problems as calendar_problems
@@ -138,9 +139,9 @@ class JobServicer(api_pb2_grpc.JobServiceServicer):
                          context: grpc.aio.ServicerContext) -> api_pb2.SuspendJobResponse:
         await check_name(request.name, context)
         await check_key(request.idempotency_key, context)
-        current = self.api.store.get_job(request.name)
+        current = self._schedulable(request.name)
         if current is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"name: job {request.name!r} not found")
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"name: no job or workflow {request.name!r}")
         await require(context, Permission.JOB_ACTIVATE, current.spec.domain)
 
         async def here() -> api_pb2.SuspendJobResponse:
@@ -153,6 +154,14 @@ class JobServicer(api_pb2_grpc.JobServiceServicer):
 
         return await self.api.on_leader(_SERVICE + "SuspendJob", request, api_pb2.SuspendJobResponse, context, here)
 
+    def _schedulable(self, name: str) -> jobs_pb2.JobVersion | None:
+        """A job, or a workflow's scheduling fields as one (jobs and workflows share names)."""
+        job = self.api.store.get_job(name)
+        if job is not None:
+            return job
+        workflow = self.api.store.get_workflow(name)
+        return trigger_job(workflow) if workflow is not None and not workflow.deleted else None
+
     async def NextFireTimes(self, request: api_pb2.NextFireTimesRequest,
                             context: grpc.aio.ServicerContext) -> api_pb2.NextFireTimesResponse:
         await check_name(request.name, context)
@@ -161,9 +170,9 @@ class JobServicer(api_pb2_grpc.JobServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"count: at most {MAX_FIRE_TIMES}")
         if request.from_ms < 0:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "from_ms: must not be negative")
-        job = self.api.store.get_job(request.name)
+        job = self._schedulable(request.name)
         if job is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"name: job {request.name!r} not found")
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"name: no job or workflow {request.name!r}")
         await require(context, Permission.JOB_READ, job.spec.domain)
         from_ms = request.from_ms or int(time.time() * 1000)
         state = self.api.store.schedule_state(request.name)
@@ -190,7 +199,7 @@ class JobServicer(api_pb2_grpc.JobServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "job_name: longer than 128 characters")
         visible = visible_domains(Permission.JOB_READ)
         if request.job_name:
-            job = self.api.store.get_job(request.job_name)
+            job = self._schedulable(request.job_name)
             await require(context, Permission.JOB_READ, job.spec.domain if job is not None else DEFAULT_DOMAIN)
         records, token = await asyncio.to_thread(self.api.store.list_misfires, request.job_name, size,
                                                  request.page_token)

@@ -193,8 +193,9 @@ def _check_switch(spec: workflows_pb2.WorkflowSpec, i: int, task: workflows_pb2.
         err(f"{where}.cases", f"at most {MAX_CASES}")
         return
     if task.env or task.working_dir or task.timeout_seconds or task.agent_selector or task.run_as or \
-            task.HasField("retry"):
-        err(where, "a switch task runs nothing (no env, workingDir, timeout, agentSelector, runAs or retry)")
+            task.HasField("retry") or task.wait_for:
+        err(where, "a switch task runs nothing (no env, workingDir, timeout, agentSelector, runAs, retry or waitFor: "
+                   "put a wait on the tasks of its branches)")
     downstream = {t.name for t in spec.tasks if task.name in t.depends_on}
     named: dict[str, int] = {}
     for j, case in enumerate(task.cases):

@@ -1095,8 +1095,14 @@ class Store:
     def _suspend_job(self, txn: lmdb.Transaction, cmd: commands_pb2.SuspendJob, now_ms: int,
                      raft_index: int) -> commands_pb2.CommandResult:
         raw = txn.get(cmd.name.encode(), db=self._dbs[b"jobs"]) if cmd.name else None
+        workflow = self.workflows.get(txn, cmd.name) if raw is None else None
+        if workflow is not None and not workflow.deleted:  # jobs and workflows share names
+            spec = workflows_pb2.WorkflowSpec()
+            spec.CopyFrom(workflow.spec)
+            spec.trigger.suspended = cmd.suspended
+            return self.workflows.apply(txn, commands_pb2.ApplyWorkflows(workflows=[spec]), now_ms, raft_index)
         if raw is None:
-            return _err(grpc.StatusCode.NOT_FOUND, f"name: job {cmd.name!r} not found")
+            return _err(grpc.StatusCode.NOT_FOUND, f"name: no job or workflow {cmd.name!r}")
         spec = jobs_pb2.JobVersion.FromString(raw).spec
         spec.suspended = cmd.suspended
         # Already so: apply_jobs answers "unchanged" with the current version.

@@ -1079,7 +1079,7 @@ class WorkflowTables:
     def _drain(self, txn: lmdb.Transaction, now_ms: int) -> None:
         """Held tasks whose waits were met and parents whose sub-workflow ended, each loaded afresh
         (the change that caused it has written its records), until nothing more moves."""
-        for _ in range(100_000):  # bounded: each step ends or starts a task
+        for _ in range(10_000_000):  # a guard against a bug looping, far above any real fan-in
             if self._ended_children:
                 self._child_ended(txn, *self._ended_children.pop(0), now_ms)
             elif self._woken:

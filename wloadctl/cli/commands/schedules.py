@@ -22,7 +22,7 @@ def register(verbs: Verbs) -> None:
             epilog=f"examples:\n  wloadctl job {name} nightly-backup",
             handler=cmd_suspend if suspended else cmd_resume,
         )
-        parser.add_argument("name", metavar="NAME", help="job name")
+        parser.add_argument("name", metavar="NAME", help="job name (or a workflow's: its schedules and events)")
         parser.add_argument("--idempotency-key", default="", metavar="KEY",
                             help="retrying with the same key changes the job at most once (default: random)")
     nxt = verbs.add_to(
@@ -35,7 +35,7 @@ def register(verbs: Verbs) -> None:
                "  wloadctl job next nightly-backup -o json | jq -r '.times[].local_time'",
         handler=cmd_next,
     )
-    nxt.add_argument("name", metavar="NAME", help="job name")
+    nxt.add_argument("name", metavar="NAME", help="job name (or a workflow's)")
     nxt.add_argument("--count", type=int_at_least(1), default=10, metavar="N", help="how many (default 10, at most "
                                                                                     "1000)")
     nxt.add_argument("--from", dest="from_ms", type=time_ms, default=0, metavar="T",
