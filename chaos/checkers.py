@@ -98,6 +98,10 @@ class RunData:
     # set by the runner: the largest forward jump of a leader's clock (clock-jump): a leader whose clock
     # is ahead decides slots early, so a start up to this much before its slot is explained
     clock_ahead_ms: int = 0
+    # set by the runner: a replica's clock jumped (clock-jump). The state time then stands still while it
+    # is ahead of every clock, so durations measured in state time (a retry's delay, a wait's timeout)
+    # prove nothing; orders still do.
+    clocks_jumped: bool = False
     # set by the runner: the workflows the workload triggers (their runs are read from WORKFLOW_RUNS_FILE)
     workflows: frozenset[str] = frozenset()
     workflow_runs: list[WorkflowRunRecord] = field(default_factory=list)
@@ -108,14 +112,14 @@ class RunData:
              members: Iterable[str] = (), settled_ns: int = 0, recorded_jobs: Iterable[str] = (),
              allowed_agents: dict[str, frozenset[str]] | None = None,
              output_bytes: dict[str, int] | None = None, scheduled_jobs: Iterable[str] = (),
-             clock_ahead_ms: int = 0, workflows: Iterable[str] = ()) -> RunData:
+             clock_ahead_ms: int = 0, workflows: Iterable[str] = (), clocks_jumped: bool = False) -> RunData:
         """Read the records of ``results_dir``; a missing file reads as empty and is listed in ``missing``."""
         results_dir = Path(results_dir)
         data = cls(expect_rejections=expect_rejections, orphan_kill=orphan_kill, members=list(members),
                    settled_ns=settled_ns, recorded_jobs=frozenset(recorded_jobs),
                    allowed_agents=dict(allowed_agents or {}), output_bytes=dict(output_bytes or {}),
                    scheduled_jobs=frozenset(scheduled_jobs), clock_ahead_ms=clock_ahead_ms,
-                   workflows=frozenset(workflows))
+                   workflows=frozenset(workflows), clocks_jumped=clocks_jumped)
 
         def present(name: str) -> Path | None:
             path = results_dir / name
@@ -1156,6 +1160,7 @@ class _WorkflowContext:
     by_task_attempt: dict[tuple[str, str, int], list[ExecutionRecord]]  # (wrun, task, task attempt) -> starts
     settles: dict[str, list[WorkflowRunRecord]]       # business date -> the settle workflow's runs
     tally: _WorkflowTally = field(default_factory=_WorkflowTally)
+    clocks_jumped: bool = False                       # durations in state time prove nothing (RunData)
 
 
 class WorkflowOrder:
@@ -1192,6 +1197,10 @@ class WorkflowOrder:
     and every acknowledged ``run_workflow`` names a workflow run of that workflow and business date
     with the params sent, calls repeated with a key got the same run, and no business date has two
     runs of one workflow.
+
+    Under clock jumps (``clocks_jumped``) the durations of (c) and (d) are not judged: the state
+    time stands still while it is ahead of every clock, and the leader then times retries and waits
+    on its own monotonic clock.
 
     Cannot prove: anything about a task attempt whose process left no record (a start before the
     first instruction), that an upstream's run was not still executing on an agent that had been
@@ -1250,7 +1259,8 @@ class WorkflowOrder:
             if w.workflow == self.SETTLE:
                 settles[w.business_date].append(w)
         return _WorkflowContext({r.run_id: r for r in data.final_runs}, claimed, starts,
-                                _by_attempt(data.executions, "end"), by_task_attempt, settles)
+                                _by_attempt(data.executions, "end"), by_task_attempt, settles,
+                                clocks_jumped=data.clocks_jumped)
 
     def _calls(self, calls: list[Operation], wruns: list[WorkflowRunRecord]) -> list[str]:
         """Acknowledged triggers have their workflow run; a key, one run; a business date, one run per workflow."""
@@ -1372,7 +1382,7 @@ class WorkflowOrder:
                                 f"{self.RETRY_CODE} (its end records: {codes or 'none'})")
             if ended is None:
                 problems.append(f"{at} attempt {i}: {prev.run_id} has no final transition, yet {nxt.run_id} followed")
-            elif nxt.created_ms < ended + self.RETRY_DELAY_MS:
+            elif nxt.created_ms < ended + self.RETRY_DELAY_MS and not ctx.clocks_jumped:
                 problems.append(f"{at} attempt {i + 1}: {nxt.run_id} was created at {nxt.created_ms} ms, "
                                 f"{nxt.created_ms - ended} ms after {prev.run_id} became final at {ended} ms "
                                 f"(the retry delay is {self.RETRY_DELAY_MS} ms)")
@@ -1509,7 +1519,7 @@ class WorkflowOrder:
                     f"{w.business_date} succeeded {when}, and its reason ({publish.reason!r}) does not say it ran "
                     "without it"]
         ctx.tally.timed_out += 1
-        if ready is not None and created - ready < self.WAIT_TIMEOUT_MS:
+        if ready is not None and created - ready < self.WAIT_TIMEOUT_MS and not ctx.clocks_jumped:
             return [f"{where}: publish ran without close {created - ready} ms after its rule held at {ready} ms; the "
                     f"wait's timeout is {self.WAIT_TIMEOUT_MS} ms"]
         return []

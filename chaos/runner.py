@@ -293,7 +293,8 @@ def _run(sc: Scenario, out: Path) -> tuple[bool, Path, list[Finding]]:
                         recorded_jobs=RECORDED_JOBS | WORKFLOW_TASK_JOBS,
                         allowed_agents={"chaos-picky": frozenset({"a1"})},
                         output_bytes={"chaos-output": OUTPUT_BYTES}, scheduled_jobs=frozenset(SCHEDULED_JOBS),
-                        clock_ahead_ms=_clock_ahead_ms(events), workflows=WORKFLOWS)
+                        clock_ahead_ms=_clock_ahead_ms(events), workflows=WORKFLOWS,
+                        clocks_jumped=any(e.get("nemesis") == "clock-jump" and "inject" in e for e in events))
     findings = check_all(data)
     findings.append(Finding("nemesis_errors", not errors, f"{len(errors)} faults could not be made or healed"
                             if errors else "every fault was made and healed", errors[:20]))

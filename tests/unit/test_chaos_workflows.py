@@ -492,3 +492,19 @@ def test_the_tasks_record_themselves_publish_rows_and_fill_templates(tmp_path: P
     assert {(r.rows, r.batch) for r in recs if r.task == "publish"} == {(rows, "12")}
     ends = [r for r in recs if r.task == "big" and r.event == "end"]
     assert {r.code for r in ends} == codes
+
+
+def test_durations_are_not_judged_when_clocks_jumped() -> None:
+    """A retry created sooner than its delay, or a wait timed out sooner than its timeout, in state
+    time: failures, unless clocks jumped (the state time then stands still; orders are still judged)."""
+    b = good()
+    big = task_of(b, "w1", "big")
+    first = next(r for r in b.runs if r.run_id == big.previous_run_ids[0])
+    replace_run(b, big.run_id, created_ms=_ends(first))
+    publish = task_of(b, "w5", "publish")
+    run = next(r for r in b.runs if r.run_id == publish.run_id)
+    replace_run(b, publish.run_id, created_ms=run.created_ms - 5000)
+    assert len(check(b.data())) == 2
+    data = b.data()
+    data.clocks_jumped = True
+    assert WorkflowOrder().check(data).ok

@@ -462,3 +462,32 @@ def test_what_proves_a_wait_goes_with_the_last_run_that_proved_it(c: Clocked) ->
     w3 = c.trigger("report", date="2027-01-18")
     c.finish(c.tasks(w3)["prepare"].run_id)
     assert c.tasks(w3)["publish"].state == TS.TASK_HELD
+
+
+def test_the_leader_fires_timers_by_its_clock_or_their_delay_when_the_state_time_stands_still(c: Clocked) -> None:
+    """A state time left ahead of every clock (a leader's clock had jumped forward) stands still:
+    a timer set from it is due by no clock for as long. The leader fires it once its own delay has
+    passed on the leader's monotonic clock; apply fires what the leader lists, once."""
+    from wloadctl.scheduler.plan import plan_workflow_timers
+
+    spec = _wf("frozen")
+    spec.tasks.add(name="a", command=sh(shell="x"), retry=workflows_pb2.RetryPolicy(attempts=1, delay_seconds=30))
+    c.apply(spec)
+    w = c.trigger("frozen")
+    c.finish(c.tasks(w)["a"].run_id, exit_code=1)
+    with c.store.view() as view:
+        timers = view.workflow_timers(10)
+    assert [(t.task, t.delay_ms) for t in timers] == [("a", 30_000)]
+    seen: dict[tuple[int, int, str], float] = {}
+    wall_behind = c.now - 3_600_000  # every clock an hour behind the state time
+    assert plan_workflow_timers(timers, wall_behind, now=100.0, first_seen=seen) == []
+    assert plan_workflow_timers(timers, wall_behind, now=129.9, first_seen=seen) == []
+    due = plan_workflow_timers(timers, wall_behind, now=130.0, first_seen=seen)
+    assert due == timers
+    fired = c.do(commands_pb2.Command(fire_workflow_timers=commands_pb2.FireWorkflowTimers(timers=due)))
+    assert fired.message == "1" and c.tasks(w)["a"].attempt == 2  # fired although the entry's time is before due
+    again = c.do(commands_pb2.Command(fire_workflow_timers=commands_pb2.FireWorkflowTimers(timers=due)))
+    assert again.message == "0" and c.tasks(w)["a"].attempt == 2  # once
+    assert plan_workflow_timers([], wall_behind, now=131.0, first_seen=seen) == [] and seen == {}
+    # By the clock: due at once.
+    assert plan_workflow_timers(timers, timers[0].due_ms, now=0.0, first_seen={}) == timers

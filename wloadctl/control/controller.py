@@ -45,6 +45,7 @@ from wloadctl.scheduler.plan import (
     plan_resends,
     plan_schedules,
     plan_sweep,
+    plan_workflow_timers,
 )
 from wloadctl.scheduler.retention import plan_prune
 from wloadctl.state.secrets import resolve
@@ -128,6 +129,8 @@ class Controller:
         self.transfers_requested = 0
         self._to_reconcile: set[str] = set()
         self._last_sweep = 0.0
+        # Workflow timers this leader has seen, and when (its monotonic clock): scheduler/plan.py.
+        self._timers_seen: dict[tuple[int, int, str], float] = {}
         self.outbox_overflows = 0     # agent streams closed because their outbox was full
         self.event_overflows = 0      # agent streams closed because too many of their events waited
         # The epoch this replica's state holds, as last told to the agents (every message carries it):
@@ -567,12 +570,16 @@ class Controller:
                 log.info("firings refused at apply: %s", result.message)
 
     async def _fire_workflow_timers(self) -> None:
-        """Workflow retries and wait timeouts due now (apply decides which, by the entry's time)."""
+        """Workflow retries and wait timeouts whose time came (scheduler/plan.py decides which)."""
         with self.store.view() as view:
-            due = view.next_workflow_timer_ms()
-        if due and due <= int(self.wall_clock() * 1000):
+            if not view.next_workflow_timer_ms():
+                self._timers_seen.clear()
+                return
+            timers = view.workflow_timers(1000)
+        due = plan_workflow_timers(timers, int(self.wall_clock() * 1000), self.clock(), self._timers_seen)
+        if due:
             result = await self._commit(commands_pb2.Command(
-                fire_workflow_timers=commands_pb2.FireWorkflowTimers()))
+                fire_workflow_timers=commands_pb2.FireWorkflowTimers(timers=due)))
             if result is not None and result.code:
                 log.warning("workflow timers: %s", result.message)
 

@@ -83,6 +83,27 @@ def plan_lost_agents(view: View, heard: Mapping[str, float], takeover_started: f
               f"{margin_s:.1f} s)") for agent_id in lost_agents(last, leases, now, margin_s)]
 
 
+def plan_workflow_timers(timers: Sequence[commands_pb2.WorkflowTimer], now_ms: int, now: float,
+                         first_seen: dict[tuple[int, int, str], float]) -> list[commands_pb2.WorkflowTimer]:
+    """The timers to fire now: due by the leader's clock (``now_ms``), or whose own delay has passed
+    on its monotonic clock (``now``) since it first saw them. The second covers a state time left
+    ahead of every clock by a leader whose clock had jumped: entries are stamped no earlier than the
+    state time, so it stands still until the clocks catch up, and so would every timer set from it.
+    A timer is then at most one delay late (and never early by the monotonic rule). ``first_seen``
+    is the leader's memory (updated here: new timers added, gone ones dropped)."""
+    due: list[commands_pb2.WorkflowTimer] = []
+    present = set()
+    for timer in timers:
+        key = (timer.due_ms, timer.run_seq, timer.task)
+        present.add(key)
+        seen = first_seen.setdefault(key, now)
+        if timer.due_ms <= now_ms or now - seen >= max(0, timer.delay_ms) / 1000:
+            due.append(timer)
+    for key in [k for k in first_seen if k not in present]:
+        del first_seen[key]
+    return due
+
+
 def plan_schedules(view: View, now_ms: int, max_jobs: int) -> list[commands_pb2.FireSchedules]:
     """Firings of the jobs whose next slot is due at ``now_ms`` (wall clock, ms)."""
     due = view.due_jobs(now_ms, max_jobs)

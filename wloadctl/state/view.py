@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import lmdb
 
-from wloadctl.proto.v1 import jobs_pb2, runs_pb2
+from wloadctl.proto.v1 import commands_pb2, jobs_pb2, runs_pb2
 from wloadctl.scheduler.firing import DueJob
 from wloadctl.state.events import EventTables
 from wloadctl.state.runs import RunTables
@@ -41,6 +41,10 @@ class StateView:
     def next_workflow_timer_ms(self) -> int:
         """When the earliest workflow retry or wait timeout is due (0: none)."""
         return self._workflows.next_timer_ms(self._txn) if self._workflows is not None else 0
+
+    def workflow_timers(self, limit: int) -> list[commands_pb2.WorkflowTimer]:
+        """The earliest workflow timers, with their delays."""
+        return self._workflows.timers_by_due(self._txn, limit) if self._workflows is not None else []
 
     def epoch_info(self) -> runs_pb2.EpochInfo:
         return self._runs.epoch(self._txn)

@@ -51,7 +51,8 @@ MAX_CONTEXT_KEYS = 256
 MAX_CONTEXT_BYTES = 64 << 10
 MAX_DEPTH = 8                   # sub-workflows within sub-workflows
 DEFAULT_KEEP_RUNS = 500
-_TIMER_RETRY, _TIMER_WAIT = b"r", b"x"
+_TIMER_RETRY, _TIMER_WAIT = b"r", b"x"  # a timer's value: its kind, then its delay (ms, signed)
+_I64 = struct.Struct(">q")
 _STATE_NAMES = {TS.TASK_WAITING: "waiting", TS.TASK_STARTED: "running", TS.TASK_SUCCEEDED: "succeeded",
                 TS.TASK_FAILED: "failed", TS.TASK_SKIPPED: "skipped", TS.TASK_HELD: "waiting",
                 TS.TASK_RETRYING: "running"}
@@ -718,7 +719,7 @@ class WorkflowTables:
         task.state, task.retry_at_ms, task.run_id = TS.TASK_RETRYING, now_ms + delay, ""
         task.reason = f"attempt {task.attempt} failed ({what}): attempt {task.attempt + 1} at {_iso(now_ms + delay)}"
         self.put_task(txn, seq, task)
-        txn.put(_timer_key(now_ms + delay, seq, task.name), _TIMER_RETRY, db=self.timers)
+        txn.put(_timer_key(now_ms + delay, seq, task.name), _TIMER_RETRY + _I64.pack(delay), db=self.timers)
 
     def _advance(self, txn: lmdb.Transaction, wf: workflows_pb2.WorkflowVersion, wrun: workflows_pb2.WorkflowRun,
                  seq: int, progress: _StoredProgress, decisions: list[tuple[str, dag.Decision]], now_ms: int,
@@ -1009,7 +1010,8 @@ class WorkflowTables:
         if task.state != TS.TASK_HELD:
             task.held_until_ms = now_ms + min(timed)[0] * 1000 if timed else 0
             if task.held_until_ms:
-                txn.put(_timer_key(task.held_until_ms, seq, task.name), _TIMER_WAIT, db=self.timers)
+                txn.put(_timer_key(task.held_until_ms, seq, task.name),
+                        _TIMER_WAIT + _I64.pack(task.held_until_ms - now_ms), db=self.timers)
         task.state = TS.TASK_HELD
         text = "waits for " + "; ".join(d for _, d, _, _ in unmet)
         if task.held_until_ms and timed:
@@ -1134,6 +1136,19 @@ class WorkflowTables:
         cur = txn.cursor(db=self.timers)
         return _U64.unpack(cur.key()[:8])[0] if cur.first() else 0
 
+    def timers_by_due(self, txn: lmdb.Transaction, limit: int) -> list[commands_pb2.WorkflowTimer]:
+        """The earliest ``limit`` timers, with their delays (the leader decides which are due)."""
+        out: list[commands_pb2.WorkflowTimer] = []
+        cur = txn.cursor(db=self.timers)
+        if cur.first():
+            for key, value in cur:
+                if len(out) >= limit:
+                    break
+                delay = _I64.unpack(value[1:9])[0] if len(value) >= 9 else 0
+                out.append(commands_pb2.WorkflowTimer(due_ms=_U64.unpack(key[:8])[0], run_seq=_U64.unpack(key[8:16])[0],
+                                                      task=bytes(key[16:]).decode(), delay_ms=delay))
+        return out
+
     def fire_timers(self, txn: lmdb.Transaction, cmd: commands_pb2.FireWorkflowTimers,
                     now_ms: int) -> commands_pb2.CommandResult:
         """Retries whose delay passed and waits whose timeout passed, as of this entry's time."""
@@ -1143,13 +1158,20 @@ class WorkflowTables:
     def _fire_timers(self, txn: lmdb.Transaction, cmd: commands_pb2.FireWorkflowTimers,
                      now_ms: int) -> commands_pb2.CommandResult:
         due: list[tuple[bytes, bytes]] = []
-        cur = txn.cursor(db=self.timers)
-        if cur.first():
-            for key, value in cur:
-                if len(due) >= (cmd.limit or 1000) or _U64.unpack(key[:8])[0] > now_ms:
-                    break
-                due.append((bytes(key), bytes(value)))
-        for key, kind in due:
+        if cmd.timers:  # the leader's choice: those still set (a timer fires once)
+            for key in dict.fromkeys(_timer_key(t.due_ms, t.run_seq, t.task) for t in cmd.timers[:10_000]):
+                value = txn.get(key, db=self.timers)
+                if value is not None:
+                    due.append((key, bytes(value)))
+        else:
+            cur = txn.cursor(db=self.timers)
+            if cur.first():
+                for key, value in cur:
+                    if len(due) >= (cmd.limit or 1000) or _U64.unpack(key[:8])[0] > now_ms:
+                        break
+                    due.append((bytes(key), bytes(value)))
+        for key, value in due:
+            kind = value[:1]
             txn.delete(key, db=self.timers)
             when, seq, name = _U64.unpack(key[:8])[0], _U64.unpack(key[8:16])[0], key[16:].decode()
             found = self._loaded(txn, seq)

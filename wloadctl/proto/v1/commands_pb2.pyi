@@ -402,10 +402,24 @@ class MarkWorkflowTask(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., task: _Optional[str] = ..., outcome: _Optional[str] = ...) -> None: ...
 
 class FireWorkflowTimers(_message.Message):
-    __slots__ = ("limit",)
+    __slots__ = ("limit", "timers")
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    TIMERS_FIELD_NUMBER: _ClassVar[int]
     limit: int
-    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+    timers: _containers.RepeatedCompositeFieldContainer[WorkflowTimer]
+    def __init__(self, limit: _Optional[int] = ..., timers: _Optional[_Iterable[_Union[WorkflowTimer, _Mapping]]] = ...) -> None: ...
+
+class WorkflowTimer(_message.Message):
+    __slots__ = ("due_ms", "run_seq", "task", "delay_ms")
+    DUE_MS_FIELD_NUMBER: _ClassVar[int]
+    RUN_SEQ_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    due_ms: int
+    run_seq: int
+    task: str
+    delay_ms: int
+    def __init__(self, due_ms: _Optional[int] = ..., run_seq: _Optional[int] = ..., task: _Optional[str] = ..., delay_ms: _Optional[int] = ...) -> None: ...
 
 class RequestKill(_message.Message):
     __slots__ = ("run_id", "cause")
