@@ -84,3 +84,15 @@ def test_without_the_guard_the_job_outlives_the_agent(tmp_path: Path) -> None:
         assert not wait_dead(grandchild, 0.5)  # what the guard exists for
     finally:
         os.kill(grandchild, signal.SIGKILL)
+
+
+def test_the_guard_starts_nothing_when_its_parent_is_no_longer_the_agent(tmp_path: Path) -> None:
+    """An agent killed between the fork and the child's pdeathsig never signals: the guard sees a
+    parent other than the agent it was started for and exits 125 without running the job."""
+    marker = tmp_path / "ran"
+    guard = [ex._SETPRIV, "--pdeathsig", "USR2", "--", "/bin/sh", "-c", ex._GUARD_SCRIPT, "wloadctl-guard"]
+    job = ["/bin/sh", "-c", f"touch {marker}"]
+    wrong = subprocess.run([*guard, str(os.getpid() + 1_000_000), *job], timeout=10)
+    assert wrong.returncode == 125 and not marker.exists()
+    right = subprocess.run([*guard, str(os.getpid()), *job], timeout=10)
+    assert right.returncode == 0 and marker.exists()

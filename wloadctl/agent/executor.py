@@ -55,7 +55,11 @@ _READ_SIZE = 1 << 16  # one pipe buffer: a single read empties a full pipe
 _SETPRIV = shutil.which("setpriv") or ""
 # Runs the job in the background of its own process group and kills that group when the
 # kernel reports the agent's death (SIGUSR2 via pdeathsig); the job's exit status passes through.
-_GUARD_SCRIPT = 'trap "kill -KILL 0" USR2; "$@" & wait $!'
+# pdeathsig is set in the child after the fork: an agent that died before that (killed while it
+# spawned) never signals, so the guard first checks that its parent is still the agent ($1) and
+# otherwise exits without starting the job (the chaos matrix found such a job running on beside its
+# retry, seed 15).
+_GUARD_SCRIPT = 'trap "kill -KILL 0" USR2; [ "$PPID" = "$1" ] || exit 125; shift; "$@" & wait $!'
 
 
 class ExecError(Exception):
@@ -387,7 +391,8 @@ class Executor:
                 raise _SpawnError(f"cannot create working directory {cwd}: {e}", EXIT_CANNOT_RUN) from e
 
         prefix, identity = _as_user(switch_to) if switch_to is not None else ([], {})
-        argv = self._guard + prefix + (list(spec.argv) if spec.argv else ["/bin/sh", "-c", spec.shell])
+        guard = [*self._guard, str(os.getpid())] if self._guard else []
+        argv = guard + prefix + (list(spec.argv) if spec.argv else ["/bin/sh", "-c", spec.shell])
         try:
             return subprocess.Popen(  # type: ignore[call-overload]
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
