@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 
 from wloadctl.proto.v1 import workflows_pb2
+from wloadctl.scheduler.calendars import DEFAULT_WEEKDAYS
 
 MAX_RETRIES = 20
 DEFAULT_MAX_DELAY_S = 3600
@@ -61,8 +62,8 @@ def shift_business_days(day: dt.date, days: int, is_working: Callable[[dt.date],
 
 
 def weekday_working(day: dt.date) -> bool:
-    """Monday to Friday: the working days when no calendar is named."""
-    return day.isoweekday() <= 5
+    """The working days when no calendar is named: a calendar's default (Monday to Friday)."""
+    return day.isoweekday() in DEFAULT_WEEKDAYS
 
 
 def timeout_outcome(policy: str) -> str:
