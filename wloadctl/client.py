@@ -11,6 +11,11 @@ leader change is applied at most once.
         print(c.status().leader_id)
         run = c.trigger_run("nightly-backup")
         print(c.wait_run(run.run_id, timeout=600).state)
+
+Reads are linearizable by default on whichever replica answers (a write through any replica is
+seen at once by the next read through any replica); ``Client(..., stale=True)`` reads a replica's
+copy without asking the leader (still never older than what this client has seen). Watches
+(``watch_runs`` and friends) stream changes and resume by themselves after a disconnect.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import grpc
 
 from wloadctl.api.headers import (
     APPROVAL_HEADER,
+    CONSISTENCY_HEADER,
     INDEX_HEADER,
     LEADER_HEADER,
     MIN_INDEX_HEADER,
@@ -47,6 +53,8 @@ from wloadctl.proto.v1 import (
     runs_pb2,
     secrets_pb2,
     secrets_pb2_grpc,
+    watch_pb2,
+    watch_pb2_grpc,
     workflows_pb2,
     workflows_pb2_grpc,
 )
@@ -57,10 +65,10 @@ ENV_SERVER = "WLOADCTL_SERVER"
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
 
 _RS = runs_pb2.RunState
+_WE = watch_pb2.WatchEvent
 # States a run never leaves. LOST is final only when no retry follows (see wait_run).
 FINAL_RUN_STATES = frozenset({_RS.SUCCEEDED, _RS.FAILED, _RS.TIMED_OUT, _RS.KILLED, _RS.SKIPPED})
 _DEFAULT_MAX_ATTEMPTS = 3  # JobSpec.max_attempts 0
-_NOT_YET_VISIBLE_S = 5.0  # wait_run: how long a run may be unknown to the replica asked
 
 T = TypeVar("T")
 
@@ -80,28 +88,44 @@ class ClientCredentials:
     target_name: str = ""
 
 
-class _Bearer(grpc.UnaryUnaryClientInterceptor):
+def _with(details: Any, extra: Sequence[tuple[str, str]]) -> Any:
+    if not extra:
+        return details
+    return details._replace(metadata=[*(details.metadata or ()), *extra]) \
+        if hasattr(details, "_replace") else _Details(details, extra)
+
+
+class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
     def __init__(self, token: str) -> None:
         self.metadata = (("authorization", f"Bearer {token}"),)
 
     def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        details = details._replace(metadata=[*(details.metadata or ()), *self.metadata]) \
-            if hasattr(details, "_replace") else _Details(details, self.metadata)
-        return continuation(details, request)
+        return continuation(_with(details, self.metadata), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(_with(details, self.metadata), request)
 
 
-class _IndexTracker(grpc.UnaryUnaryClientInterceptor):
+class _IndexTracker(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
     """Read-your-writes on any replica: every call carries the highest Raft index this client has
-    seen in an answer, and a replica answers only once it has applied that far (api/consistency.py)."""
+    seen in an answer, and a replica answers only once it has applied that far (api/consistency.py).
+    With ``stale``, reads also say they need not be linearizable."""
 
-    def __init__(self) -> None:
+    def __init__(self, stale: bool = False) -> None:
         self.index = 0
+        self.stale = stale
+
+    def _extra(self) -> list[tuple[str, str]]:
+        extra = [(MIN_INDEX_HEADER, str(self.index))] if self.index else []
+        if self.stale:
+            extra.append((CONSISTENCY_HEADER, "stale"))
+        return extra
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(_with(details, self._extra()), request)
 
     def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        if self.index:
-            extra = ((MIN_INDEX_HEADER, str(self.index)),)
-            details = details._replace(metadata=[*(details.metadata or ()), *extra]) \
-                if hasattr(details, "_replace") else _Details(details, extra)
+        details = _with(details, self._extra())
         outcome = continuation(details, request)
         try:
             seen = dict(outcome.trailing_metadata() or ()).get(INDEX_HEADER, "")
@@ -429,7 +453,7 @@ class SecurityCalls:
 class Client(SecurityCalls):
     def __init__(self, servers: Sequence[str] | None = None, timeout: float = 10.0,
                  retry_for: float = 15.0, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                 credentials: ClientCredentials | None = None) -> None:
+                 credentials: ClientCredentials | None = None, stale: bool = False) -> None:
         self.servers = servers_from_env(servers)
         self.max_message_bytes = max_message_bytes
         self.credentials = credentials or ClientCredentials()
@@ -439,7 +463,8 @@ class Client(SecurityCalls):
         self.retry_for = retry_for
         self._channels: dict[str, grpc.Channel] = {}
         self._preferred: str | None = None  # the last known leader
-        self._index = _IndexTracker()
+        self._index = _IndexTracker(stale)
+        self.watch_resumes = 0  # streams of a watch continued on a replica after a disconnect
 
     # ---- plumbing
 
@@ -776,41 +801,115 @@ class Client(SecurityCalls):
         return self._call(lambda ch: self._runs(ch).ForceDispatch(request, timeout=self.timeout), write=True)
 
     def wait_run(self, run_id: str, timeout: float, poll: float = 0.2) -> runs_pb2.Run:
-        """Poll the run until it reaches a final state and return it; TimeoutError after ``timeout`` seconds.
+        """Watch the run until it reaches a final state and return it; TimeoutError after ``timeout`` seconds.
 
-        Final: SUCCEEDED, FAILED, TIMED_OUT, KILLED, SKIPPED, and LOST when no retry follows,
-        that is when the job's lost policy or attempt limit (or a kill request) rules out another
-        attempt and the run stays LOST on the next poll. A LOST run that will be retried is
-        waited on like any other active run.
+        Final: SUCCEEDED, FAILED, TIMED_OUT, KILLED, SKIPPED, and LOST when no retry follows (the
+        job's lost policy or attempt limit, or a kill request, rules out another attempt). A LOST
+        run that will be retried is waited on like any other active run. ``poll`` is not used any
+        more (the run is watched, not polled); it stays for callers that pass it.
         """
         deadline = time.monotonic() + timeout
-        # Reads are answered by whichever replica is asked, and one that has not applied the entry
-        # creating the run yet says NOT_FOUND (until consistent reads exist): right after a trigger
-        # that is "not yet", for a few seconds.
-        unseen_until = time.monotonic() + _NOT_YET_VISIBLE_S
-        lost_attempt: int | None = None  # the attempt seen LOST on the previous poll
+        run: runs_pb2.Run | None = None
+        try:
+            for event in self.watch_runs(run_id=run_id, deadline=deadline):
+                if event.HasField("run"):
+                    run = event.run
+                    if run.state in FINAL_RUN_STATES or (run.state == _RS.LOST and not _retry_follows(run)):
+                        return run
+                elif event.type == _WE.SYNCED and run is None:
+                    raise ClientError(grpc.StatusCode.NOT_FOUND, f"run_id: no run {run_id!r}")
+        except TimeoutError:
+            state = _RS.Name(run.state) if run is not None and run.state in _RS.values() else "unknown"
+            raise TimeoutError(f"run {run_id} did not finish within {timeout:g}s (state {state})") from None
+        raise ClientError(grpc.StatusCode.UNAVAILABLE, f"the watch of run {run_id} ended")
+
+    # ---- watches
+
+    def watch_runs(self, run_id: str = "", job_name: str = "", workflow_run_id: str = "", workflow_name: str = "",
+                   states: Sequence[int] = (), domain: str = "", from_index: int = 0, snapshot_limit: int = 0,
+                   deadline: float | None = None) -> Iterator[watch_pb2.WatchEvent]:
+        """Changes of the runs that match, after a snapshot of the current ones (see _watch)."""
+        request = watch_pb2.WatchRunsRequest(run_id=run_id, job_name=job_name, workflow_run_id=workflow_run_id,
+                                             workflow_name=workflow_name, states=list(states), domain=domain,
+                                             from_index=from_index, snapshot_limit=snapshot_limit)
+        return self._watch("WatchRuns", request, deadline)
+
+    def watch_jobs(self, name: str = "", domain: str = "", from_index: int = 0,
+                   deadline: float | None = None) -> Iterator[watch_pb2.WatchEvent]:
+        return self._watch("WatchJobs", watch_pb2.WatchJobsRequest(name=name, domain=domain, from_index=from_index),
+                           deadline)
+
+    def watch_workflow_runs(self, run_id: str = "", workflow_name: str = "", from_index: int = 0,
+                            snapshot_limit: int = 0, deadline: float | None = None) -> Iterator[watch_pb2.WatchEvent]:
+        request = watch_pb2.WatchWorkflowRunsRequest(run_id=run_id, workflow_name=workflow_name,
+                                                     from_index=from_index, snapshot_limit=snapshot_limit)
+        return self._watch("WatchWorkflowRuns", request, deadline)
+
+    def watch_agents(self, agent_id: str = "", from_index: int = 0,
+                     deadline: float | None = None) -> Iterator[watch_pb2.WatchEvent]:
+        return self._watch("WatchAgents", watch_pb2.WatchAgentsRequest(agent_id=agent_id, from_index=from_index),
+                           deadline)
+
+    def watch_cluster(self, server: str | None = None, deadline: float | None = None) \
+            -> Iterator[watch_pb2.WatchEvent]:
+        """The status as ``server`` (else whichever replica answers) sees it, whenever it changes."""
+        return self._watch("WatchCluster", watch_pb2.WatchClusterRequest(), deadline,
+                           servers=[server] if server else None)
+
+    def _watch(self, rpc: str, request: Any, deadline: float | None,
+               servers: Sequence[str] | None = None) -> Iterator[watch_pb2.WatchEvent]:
+        """The events of a watch: SNAPSHOT events and one SYNCED (unless ``request.from_index``
+        is set), then PUT, DELETE and BOOKMARK events with growing indexes.
+
+        A disconnect resumes on the next replica from the last index received, so no change is
+        lost or repeated; one during the snapshot starts it over (SNAPSHOT events again, then
+        SYNCED). ClientError OUT_OF_RANGE or RESOURCE_EXHAUSTED: the watch cannot be resumed (the
+        replica no longer holds those changes, or this consumer was too slow): list again.
+        TimeoutError once ``deadline`` (a time.monotonic() value) passes."""
+        resume = int(request.from_index)
+        synced = resume > 0
+        retry_until = time.monotonic() + self.retry_for
+        answers: dict[str, _Answer] = {}
+        last: _Answer | None = None
+        delay = 0.05
         while True:
-            try:
-                run = self.get_run(run_id)
-            except ClientError as error:
-                if error.code != grpc.StatusCode.NOT_FOUND or time.monotonic() >= min(unseen_until, deadline):
-                    raise
-                time.sleep(min(poll, 0.1))
-                continue
-            unseen_until = 0.0
-            if run.state in FINAL_RUN_STATES:
-                return run
-            if run.state == _RS.LOST and not _retry_follows(run):
-                if lost_attempt == run.attempt:
-                    return run
-                lost_attempt = run.attempt
-            else:
-                lost_attempt = None
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                state = _RS.Name(run.state) if run.state in _RS.values() else str(run.state)
-                raise TimeoutError(f"run {run_id} did not finish within {timeout:g}s (state {state})")
-            time.sleep(min(poll, remaining))
+            for address in list(servers) if servers else self._order():
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(f"{rpc}: deadline passed")
+                attempt = type(request)()
+                attempt.CopyFrom(request)
+                attempt.from_index = resume if synced else 0
+                if synced and resume > request.from_index:
+                    self.watch_resumes += 1
+                stub = watch_pb2_grpc.WatchServiceStub(self._channel(address))
+                call = getattr(stub, rpc)(attempt, timeout=None if deadline is None
+                                          else max(0.001, deadline - time.monotonic()))
+                try:
+                    for response in call:
+                        for event in response.events:
+                            if event.type == _WE.SYNCED:
+                                synced = True
+                            if event.type != _WE.SNAPSHOT:
+                                resume = max(resume, event.index)
+                            self._index.index = max(self._index.index, event.index)
+                            yield event
+                        retry_until = time.monotonic() + self.retry_for
+                except grpc.RpcError as e:
+                    if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED and deadline is not None \
+                            and time.monotonic() >= deadline - 0.001:
+                        raise TimeoutError(f"{rpc}: deadline passed") from None
+                    last = answers[address] = _Answer(address, e, self.timeout)
+                    if last.code not in _RETRYABLE:
+                        raise ClientError(last.code, last.details, address) from None
+                finally:
+                    call.cancel()
+            if time.monotonic() >= retry_until:
+                if last is None:
+                    raise ClientError(grpc.StatusCode.UNAVAILABLE, f"{rpc}: every stream ended")
+                raise ClusterUnavailableError(last.code, _give_up_message(list(answers.values())), answers,
+                                              last.address)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
 
 def _retry_follows(run: runs_pb2.Run) -> bool:

@@ -248,11 +248,12 @@ def _message_class(name: str) -> Any:
         jobs_pb2,
         runs_pb2,
         secrets_pb2,
+        watch_pb2,
         workflows_pb2,
     )
 
     for module in (api_pb2, jobs_pb2, runs_pb2, commands_pb2, auth_pb2, audit_pb2, approval_pb2, secrets_pb2,
-                   workflows_pb2):
+                   workflows_pb2, watch_pb2):
         if hasattr(module, name):
             return getattr(module, name)
     raise AssertionError(f"docs/cli.md shows a shape named {name!r}, which is no message in protos/")

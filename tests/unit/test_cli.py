@@ -32,7 +32,7 @@ from wloadctl.cli.parser import build_parser, merge_globals
 from wloadctl.client import Client
 from wloadctl.config import render as configs
 from wloadctl.model.documents import parse_documents
-from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, jobs_pb2, runs_pb2
+from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, jobs_pb2, runs_pb2, watch_pb2, watch_pb2_grpc
 
 RS = runs_pb2.RunState
 
@@ -189,20 +189,23 @@ class FakeRuns(api_pb2_grpc.RunServiceServicer):
 
     def GetRun(self, request: api_pb2.GetRunRequest, context: grpc.ServicerContext) -> Any:
         with self.state.lock:
-            run = self._run(request.run_id, context)
-            steps = self.state.outcomes.get(run.job_name)
-            if steps:
-                state, exit_code = steps.pop(0) if len(steps) > 1 else steps[0]
-                if state != run.state:
-                    run.state = state
-                    run.attempt = run.attempt or 1
-                    run.agent_id = "a1"
-                    run.transitions.add(state=state, time_ms=1_700_000_001_000, attempt=run.attempt, agent_id="a1",
-                                        epoch=4, cause=f"exit code {exit_code}" if state in FINAL else "")
-                    if state in FINAL:
-                        run.exit_code = exit_code
-                        run.finished_ms = 1_700_000_002_000
-            return run
+            return self.step(self._run(request.run_id, context))
+
+    def step(self, run: runs_pb2.Run) -> runs_pb2.Run:
+        """The run's next scripted state (``outcomes``), as a real run moves on between two looks."""
+        steps = self.state.outcomes.get(run.job_name)
+        if steps:
+            state, exit_code = steps.pop(0) if len(steps) > 1 else steps[0]
+            if state != run.state:
+                run.state = state
+                run.attempt = run.attempt or 1
+                run.agent_id = "a1"
+                run.transitions.add(state=state, time_ms=1_700_000_001_000, attempt=run.attempt, agent_id="a1",
+                                    epoch=4, cause=f"exit code {exit_code}" if state in FINAL else "")
+                if state in FINAL:
+                    run.exit_code = exit_code
+                    run.finished_ms = 1_700_000_002_000
+        return run
 
     def ListRuns(self, request: api_pb2.ListRunsRequest, context: grpc.ServicerContext) -> Any:
         self.state.requests.append(request)
@@ -261,11 +264,44 @@ class Fake:
     state: FakeState
 
 
+class FakeWatch(watch_pb2_grpc.WatchServiceServicer):
+    """Watches of a fake that has no change feed: the watched run moves one scripted step every
+    10 ms (a PUT when that changed it, else a BOOKMARK), like a real run with its changes."""
+
+    def __init__(self, runs: FakeRuns) -> None:
+        self.runs = runs
+
+    def WatchRuns(self, request: watch_pb2.WatchRunsRequest, context: grpc.ServicerContext) -> Any:
+        WE = watch_pb2.WatchEvent
+        index = 100
+        with self.runs.state.lock:
+            run = self.runs.state.runs.get(request.run_id)
+        if not request.from_index:
+            if run is not None:
+                with self.runs.state.lock:
+                    self.runs.step(run)
+                yield watch_pb2.WatchResponse(events=[WE(type=WE.SNAPSHOT, index=index, key=run.run_id, run=run)])
+            yield watch_pb2.WatchResponse(events=[WE(type=WE.SYNCED, index=index)])
+        for _ in range(2000):
+            if not context.is_active() or run is None:
+                return
+            threading.Event().wait(0.01)  # the fake's pace of change, not a synchronisation
+            index += 1
+            with self.runs.state.lock:
+                before = run.SerializeToString()
+                self.runs.step(run)
+                event = WE(type=WE.PUT, index=index, key=run.run_id, run=run) \
+                    if run.SerializeToString() != before else WE(type=WE.BOOKMARK, index=index)
+            yield watch_pb2.WatchResponse(events=[event])
+
+
 def _start_fake(state: FakeState) -> tuple[grpc.Server, str]:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    runs = FakeRuns(state)
+    watch_pb2_grpc.add_WatchServiceServicer_to_server(FakeWatch(runs), server)
     api_pb2_grpc.add_JobServiceServicer_to_server(FakeJobs(state), server)
     api_pb2_grpc.add_ClusterServiceServicer_to_server(FakeCluster(state), server)
-    api_pb2_grpc.add_RunServiceServicer_to_server(FakeRuns(state), server)
+    api_pb2_grpc.add_RunServiceServicer_to_server(runs, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     return server, f"127.0.0.1:{port}"
@@ -807,8 +843,6 @@ def test_cluster_status_degraded(capsys: pytest.CaptureFixture[str], fake: Fake)
 def with_jobs(fake: Fake, job_file: str, monkeypatch: pytest.MonkeyPatch) -> Fake:
     assert main_quiet(fake, "apply", "-f", job_file)[0] == 0
     fake.state.requests.clear()
-    monkeypatch.setattr("wloadctl.cli.commands.runs.WAIT_POLL_SECONDS", 0.01)
-    monkeypatch.setattr("wloadctl.cli.commands.runs.LOGS_POLL_SECONDS", 0.01)
     return fake
 
 
@@ -1028,10 +1062,10 @@ def test_logs_interrupted_exits_130(capsys: pytest.CaptureFixture[str], with_job
     add_runs(with_jobs)
     with_jobs.state.log_complete = False
 
-    def interrupt(seconds: float) -> None:
-        raise KeyboardInterrupt
+    def interrupt(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # Ctrl-C while waiting for the run's next change
 
-    monkeypatch.setattr("wloadctl.cli.commands.runs.time.sleep", interrupt)
+    monkeypatch.setattr("wloadctl.client.Client.watch_runs", interrupt)
     code, _, err = run(capsys, with_jobs, "logs", "r3", "-f")
     assert code == 130 and err == "error: interrupted\n"
 

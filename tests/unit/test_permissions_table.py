@@ -5,7 +5,16 @@ from __future__ import annotations
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
-from wloadctl.proto.v1 import agent_pb2, api_pb2, approval_pb2, audit_pb2, auth_pb2, secrets_pb2, workflows_pb2
+from wloadctl.proto.v1 import (
+    agent_pb2,
+    api_pb2,
+    approval_pb2,
+    audit_pb2,
+    auth_pb2,
+    secrets_pb2,
+    watch_pb2,
+    workflows_pb2,
+)
 from wloadctl.security.permissions import AUTHENTICATED, METHOD_PERMISSIONS, OPEN, REPLICA, Permission
 
 # Served on the agent port only, where the caller is identified by its certificate (an agent may
@@ -15,8 +24,8 @@ AGENT_PORT_SERVICES = {"wloadctl.v1.AgentLink", "wloadctl.v1.CertificateAuth"}
 
 def _methods() -> set[str]:
     found = set()
-    for module in (api_pb2, auth_pb2, audit_pb2, approval_pb2, secrets_pb2, workflows_pb2, agent_pb2, health_pb2,
-                   reflection_pb2):
+    for module in (api_pb2, auth_pb2, audit_pb2, approval_pb2, secrets_pb2, workflows_pb2, watch_pb2, agent_pb2,
+                   health_pb2, reflection_pb2):
         for service in module.DESCRIPTOR.services_by_name.values():
             if service.full_name in AGENT_PORT_SERVICES:
                 continue

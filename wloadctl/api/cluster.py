@@ -10,12 +10,15 @@ import grpc
 from pysyncobj.config import FAIL_REASON
 
 from wloadctl.api.authz import principal
+from wloadctl.api.consistency import MAX_CATCH_UP_S
 from wloadctl.api.context import ApiContext
 from wloadctl.api.governance import hold
 from wloadctl.api.jobs import check_key
 from wloadctl.model.members import MemberError, check_member_id, normalized_member
 from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, approval_pb2, commands_pb2
 from wloadctl.raft.node import FAIL_REASON_NAMES
+from wloadctl.raft.proposer import NotLeaderError
+from wloadctl.raft.reads import ReadIndexTimeout
 
 _SERVICE = "/wloadctl.v1.ClusterService/"
 _REMOVE_MARK = b"wloadctl:remove-member:"
@@ -84,6 +87,22 @@ class ClusterServicer(api_pb2_grpc.ClusterServiceServicer):
             return api_pb2.NoopResponse(raft_index=result.raft_index)
 
         return await self.api.on_leader(_SERVICE + "Noop", request, api_pb2.NoopResponse, context, here)
+
+    async def ReadIndex(self, request: api_pb2.ReadIndexRequest,
+                        context: grpc.aio.ServicerContext) -> api_pb2.ReadIndexResponse:
+        """A follower's linearizable read asks the leader for its read index (api/consistency.py)."""
+        api = self.api
+        if api.reads is None or not api.node.is_leader():
+            await api.abort_not_leader(context)
+        remaining = context.time_remaining()
+        limit = MAX_CATCH_UP_S if remaining is None else max(0.0, min(MAX_CATCH_UP_S, remaining))
+        try:
+            index = await api.reads.read_index(limit)
+        except NotLeaderError:
+            await api.abort_not_leader(context)
+        except ReadIndexTimeout as e:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"read index: {e}")
+        return api_pb2.ReadIndexResponse(index=index, leader_id=api.config.node_id, term=api.reads.term)
 
     async def _raft_call(self, start: Any, context: grpc.aio.ServicerContext, what: str,
                          denied: str = " (one membership change at a time; the previous one may still be in progress)",

@@ -11,7 +11,7 @@ import grpc
 from google.protobuf.message import Message
 
 from wloadctl.api.authn import AUTHORIZATION, SOURCE_HEADER, Authenticator, replica_auth, sign_source
-from wloadctl.api.consistency import note_forwarded_index
+from wloadctl.api.consistency import MAX_CATCH_UP_S, AppliedWaiter, Coalescer, note_forwarded_index, wait_applied
 from wloadctl.api.headers import (
     FORWARDED_HEADER,
     INDEX_HEADER,
@@ -24,9 +24,10 @@ from wloadctl.api.headers import (
 )
 from wloadctl.config import ServerConfig
 from wloadctl.control.controller import Controller
-from wloadctl.proto.v1 import commands_pb2
+from wloadctl.proto.v1 import api_pb2, commands_pb2
 from wloadctl.raft.node import RaftNode
 from wloadctl.raft.proposer import BackpressureError, NotLeaderError, ProposalFailedError, Proposer
+from wloadctl.raft.reads import ReadBarrier, ReadIndexTimeout
 from wloadctl.state.store import Store
 
 R = TypeVar("R", bound=Message)
@@ -47,7 +48,12 @@ class ApiContext:
     # What an approved four-eyes request still needs done on the leader besides its command (a Raft
     # membership change is not a command): operation -> completion (api/governance.py).
     completions: dict[str, Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]]] = field(default_factory=dict)
+    # Linearizable reads (api/consistency.py): the leader's ReadIndex, and waiting for an index to
+    # be applied. Without them (tests that build a bare context) reads are answered at once.
+    reads: ReadBarrier | None = None
+    applied_waiter: AppliedWaiter | None = None
     _channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
+    _read_index_calls: dict[str, Coalescer] = field(default_factory=dict)
 
     # ---- addresses
 
@@ -119,7 +125,7 @@ class ApiContext:
         others = self.node.status()["members"]
         return 1 + sum(1 for peer in others.values() if peer.get("connected")), len(self.node.members())
 
-    async def abort_not_leader(self, context: grpc.aio.ServicerContext) -> NoReturn:
+    async def abort_not_leader(self, context: grpc.aio.ServicerContext, prefix: str = "") -> NoReturn:
         leader = self.leader_api_address()
         metadata: list[tuple[str, str]] = [(REPLICA_HEADER, self.config.node_id)]
         if leader:
@@ -130,7 +136,7 @@ class ApiContext:
             metadata.append((SEES_HEADER, f"{seen}/{members}"))
             message = no_leader_message(seen, members, known=bool(self.node.leader_address()))
         context.set_trailing_metadata(tuple(metadata))
-        await context.abort(grpc.StatusCode.UNAVAILABLE, message)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, prefix + message)
         raise AssertionError("unreachable")
 
     @staticmethod
@@ -199,6 +205,61 @@ class ApiContext:
                 details = f"the leader ({leader}) did not answer this replica: {details}"
             context.set_trailing_metadata(metadata)
             await context.abort(e.code(), details)
+
+    # ---- linearizable reads
+
+    async def wait_applied(self, index: int, timeout: float) -> int:
+        if self.applied_waiter is not None:
+            return await self.applied_waiter.wait(index, timeout)
+        return await wait_applied(self.store.applied_index, index, timeout)
+
+    async def linearize(self, context: grpc.aio.ServicerContext) -> int:
+        """Wait until this replica may answer a linearizable read: it has applied the read index
+        (the leader's commit index once a majority confirmed it still leads). Returns that index;
+        aborts UNAVAILABLE when there is no leader to confirm one (a stale read can still answer)."""
+        if self.reads is None:
+            return self.store.applied_index()
+        remaining = context.time_remaining()
+        limit = MAX_CATCH_UP_S if remaining is None else max(0.0, min(MAX_CATCH_UP_S, remaining / 2))
+        try:
+            if self.node.is_leader():
+                index = await self.reads.read_index(limit)
+            else:
+                leader = self.leader_api_address()
+                if not leader:
+                    await self.abort_not_leader(context, "a linearizable read needs the leader (--stale reads this "
+                                                         "replica's copy): ")
+                index = await asyncio.wait_for(self._read_index_call(leader).get(), limit)
+        except NotLeaderError:
+            await self.abort_not_leader(context, "a linearizable read needs the leader: ")
+        except TimeoutError as e:
+            why = str(e) if isinstance(e, ReadIndexTimeout) else f"no read index from the leader within {limit:g} s"
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"linearizable read: {why} (the leader may be cut off "
+                                                             "from its majority; --stale reads this replica's copy)")
+        except grpc.aio.AioRpcError as e:
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                f"linearizable read: the leader gave no read index ({e.code().name}: {e.details()})")
+        reached = await self.wait_applied(index, limit)
+        if reached < index:
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                f"linearizable read: this replica has applied the log up to index {reached}, behind "
+                                f"the leader's read index {index}; another replica can answer")
+        return index
+
+    def _read_index_call(self, leader: str) -> Coalescer:
+        calls = self._read_index_calls.get(leader)
+        if calls is None:
+            method = self.channel(leader).unary_unary(
+                "/wloadctl.v1.ClusterService/ReadIndex", request_serializer=api_pb2.ReadIndexRequest.SerializeToString,
+                response_deserializer=api_pb2.ReadIndexResponse.FromString)
+
+            async def call() -> int:
+                answer = await method(api_pb2.ReadIndexRequest(), timeout=MAX_CATCH_UP_S,
+                                      metadata=self.replica_metadata())
+                return int(answer.index)
+
+            calls = self._read_index_calls[leader] = Coalescer(call)
+        return calls
 
     async def close(self) -> None:
         await asyncio.gather(*(ch.close() for ch in self._channels.values()), return_exceptions=True)

@@ -23,3 +23,5 @@ MIN_INDEX_HEADER = "x-wloadctl-min-index"
 # A request signed with a webhook signing key, checked by the replica that received it over HTTP
 # (server/http.py): "NODE|hmac:KEY_ID:UNTIL_MS|MAC", the MAC under the cluster secret (api/authn.py).
 WEBHOOK_HEADER = "x-wloadctl-webhook"
+# On a read: "linearizable" (the default) or "stale" (this replica's copy at once, no ReadIndex).
+CONSISTENCY_HEADER = "x-wloadctl-consistency"

@@ -45,6 +45,7 @@ class Context:
     ca: str = ""          # --ca
     cert: str = ""        # --cert: a client certificate, exchanged for a session (with --key)
     key: str = ""         # --key
+    stale: bool = False   # --stale
     _client: Client | None = None
     _config: userconfig.CliConfig | None = None
     _cert_login: Any = None
@@ -107,7 +108,8 @@ class Context:
         credentials = ClientCredentials(token=self.credential().token if token is None else token,
                                         ca_pem=self.ca_pem())
         return Client(self.server_list(), timeout=self.timeout if timeout is None else timeout,
-                      retry_for=self.retry_for if retry_for is None else retry_for, credentials=credentials)
+                      retry_for=self.retry_for if retry_for is None else retry_for, credentials=credentials,
+                      stale=self.stale)
 
     def client(self) -> Client:
         if self._client is None:

@@ -248,6 +248,11 @@ def add_globals(parser: argparse.ArgumentParser, level: int, output_option: bool
         help=f"keep retrying unreachable replicas and leader changes this long (default {DEFAULT_RETRY_FOR:g})",
     )
     group.add_argument(
+        "--stale", action="store_true", dest=f"g{level}_stale", default=suppress,
+        help="read a replica's copy at once instead of a linearizable read (never older than what this "
+             "command has seen; see docs/architecture.md)",
+    )
+    group.add_argument(
         "--token", dest=f"g{level}_token", metavar="TOKEN", default=suppress,
         help="a session token or API key to send (default: $WLOADCTL_TOKEN, $WLOADCTL_API_KEY, the stored "
              "login, the local cluster's admin credential)",
@@ -277,6 +282,7 @@ def merge_globals(args: argparse.Namespace) -> Context:
         ctx.output = getattr(args, f"g{level}_output", ctx.output)
         ctx.timeout = getattr(args, f"g{level}_timeout", ctx.timeout)
         ctx.retry_for = getattr(args, f"g{level}_retry_for", ctx.retry_for)
+        ctx.stale = getattr(args, f"g{level}_stale", ctx.stale)
         ctx.token = getattr(args, f"g{level}_token", ctx.token)
         ctx.api_key = getattr(args, f"g{level}_api_key", ctx.api_key)
         ctx.ca = getattr(args, f"g{level}_ca", ctx.ca)

@@ -59,3 +59,9 @@ class ControlSettings:
     outbox_max_messages: int = 10_000   # messages waiting to be written to one agent's stream
     pending_events_max: int = 100_000   # one agent's events waiting to be committed
     events_per_command: int = 1_000     # RecordRunEvents commits at most this many events each
+    # Watches (api/watch.py, docs/architecture.md "Reads and watches"): streams per replica, the
+    # change feed they resume from (MiB of recent changes), and how long one write may wait for a
+    # consumer that reads nothing before its stream ends.
+    watch_max_streams: float = 1000
+    watch_feed_mib: float = 64
+    watch_send_timeout_s: float = 10.0

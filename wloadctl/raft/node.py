@@ -90,6 +90,8 @@ class RaftNode:
         self.ready_at: float | None = None
         self.elections_seen = 0
         self.sync_obj: DurableSyncObj | None = None
+        # Called on the Raft thread when a follower confirmed a ReadIndex round (raft/reads.py).
+        self.on_read_ack: Callable[[], None] | None = None
 
     # ---- start-up
 
@@ -132,6 +134,7 @@ class RaftNode:
             install_snapshot=self._install_snapshot,
             bind_address=self.bind_address,
         )
+        self.sync_obj.wl_on_read_ack = self._read_ack
         # The constructor returns after the first bind attempt. pysyncobj would retry a failed one
         # every second for ever, with no word about it, while the replica looks alive.
         if not self.sync_obj.wl_transport_ready():
@@ -182,6 +185,10 @@ class RaftNode:
         # Installing took a while: do not start an election for that.
         sync_obj.wl_delay_election(self.timers.election_max)
         log.info("installed snapshot", extra={"index": header.last[1]})
+
+    def _read_ack(self) -> None:
+        if self.on_read_ack is not None:
+            self.on_read_ack()
 
     def _state_changed(self, old: int, new: int) -> None:
         if new == 1:

@@ -49,6 +49,12 @@ D9  (see wl_set_last_applied) A proposal's callback runs when its index is
     applied; a snapshot install skips indexes, and the callbacks of a deposed
     leader's proposals there were never called (our proposer then stalled).
                                 -> wl_set_last_applied fails them (outcome unknown).
+Also: linearizable reads without a log entry (ReadIndex, Raft thesis 6.4): every
+append_entries round carries a round number (``wl_read``) that followers echo in
+their answer; a read takes the commit index and the next round number, and is
+answered once a majority has echoed a round at least that high in the same term
+(wl_begin_read, wl_read_confirmed). Followers of an older version echo nothing:
+reads on the leader then wait for them to be upgraded, or time out.
 Also: our commands are carried as raw protobuf bytes (REGULAR entries are not
 pickled), see _SyncObj__doApplyCommand.
 
@@ -100,12 +106,13 @@ PYSYNCOBJ_NAMES: dict[str, tuple[str, ...]] = {
         "createJournal", "SyncObj", "SyncObj._SyncObj__doApplyCommand", "SyncObj._SyncObj__loadDumpFile",
         "SyncObj._SyncObj__deleteEntriesFrom", "SyncObj._SyncObj__doChangeCluster",
         "SyncObj._SyncObj__parseChangeClusterRequest", "SyncObj._SyncObj__updateClusterConfiguration",
-        "SyncObj._SyncObj__onMessageReceived",
+        "SyncObj._SyncObj__onMessageReceived", "SyncObj._SyncObj__sendAppendEntries",
         "SyncObj._applyCommand", "SyncObj._isLeader", "SyncObj._getLeader", "SyncObj.raftLastApplied",
         "SyncObj()._SyncObj__raftLastApplied", "SyncObj()._SyncObj__raftCommitIndex",
         "SyncObj()._SyncObj__commandsWaitingCommit",
         "SyncObj()._SyncObj__lastResponseTime", "SyncObj()._SyncObj__raftElectionDeadline",
-        "SyncObj()._SyncObj__transport",
+        "SyncObj()._SyncObj__transport", "SyncObj()._SyncObj__raftCurrentTerm", "SyncObj()._SyncObj__noopIDx",
+        "SyncObj()._SyncObj__newAppendEntriesTime",
     ),
     "pysyncobj.transport": (
         "TCPTransport", "TCPTransport.setOnUtilityMessageCallback", "TCPTransport._onUtilityMessage",
@@ -325,19 +332,36 @@ class GuardedTransport(TCPTransport):
     def send(self, node: Any, message: Any) -> bool:
         # D1: nothing leaves this node before what it reflects (entries
         # acknowledged, term, vote) is on disk.
-        self._syncObj._wl_journal.sync()
+        sync_obj = self._syncObj
+        sync_obj._wl_journal.sync()
+        if isinstance(message, dict):
+            kind = message.get("type")
+            # ReadIndex: a leader's round number out, a follower's echo of it back.
+            if kind == "append_entries" and sync_obj._wl_stamp:
+                message = {**message, READ_ROUND: sync_obj._wl_stamp}
+            elif kind == "next_node_idx" and sync_obj._wl_echo:
+                message = {**message, READ_ROUND: sync_obj._wl_echo}
         return bool(super().send(node, message))
 
     def _onMessageReceived(self, node: Any, message: Any) -> None:
         sync_obj = self._syncObj
-        if isinstance(message, dict) and message.get("type") == "append_entries":
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "append_entries":
             sync_obj._wl_prepare_append(message)
+            echo = message.get(READ_ROUND, 0)
+            sync_obj._wl_echo = echo if type(echo) is int and echo > 0 else 0
+        elif kind == "next_node_idx":
+            sync_obj._wl_read_acked(node, message.get(READ_ROUND, 0))
         try:
             super()._onMessageReceived(node, message)
         finally:
             sync_obj._wl_keep_suffix = False
+            sync_obj._wl_echo = 0
             _KEEPING_SUFFIX.on = False
 
+
+# The key of the ReadIndex round number in append_entries and in the answers to them.
+READ_ROUND = "wl_read"
 
 SNAPSHOT_RETRY_MIN_S = 1.0   # after a failed snapshot (a full disk), the first retry
 SNAPSHOT_RETRY_MAX_S = 60.0
@@ -375,6 +399,15 @@ class DurableSyncObj(SyncObj):
         self._wl_on_start = on_start
         self._wl_install_snapshot = install_snapshot
         self._wl_keep_suffix = False
+        # ReadIndex (see the module docstring). The lock orders a reader's round against the
+        # stamping of a round, so a round at least as high as the reader's was sent after it began.
+        self._wl_read_lock = threading.Lock()
+        self._wl_next_round = 1
+        self._wl_stamp = 0   # the round of the append_entries being sent (Raft thread)
+        self._wl_echo = 0    # the round of the append_entries being answered (Raft thread)
+        self._wl_acked: dict[str, int] = {}  # follower address -> highest round it echoed this term
+        self._wl_acked_term = -1
+        self.wl_on_read_ack: Callable[[], None] | None = None
         self._wl_snapshot_path = snapshot_path
         self._wl_snapshotter = BackgroundSnapshotter(snapshot_path, copy_state, sync_state)
         self._wl_snapshot_retry_at = 0.0
@@ -439,6 +472,61 @@ class DurableSyncObj(SyncObj):
         if isinstance(message, dict) and message.get("type") == "append_entries" and "prevLogIdx" not in message:
             message = {**message, "commit_index": 0}
         SyncObj._SyncObj__onMessageReceived(self, node, message)  # type: ignore[attr-defined]
+
+    # ---- ReadIndex
+
+    def _SyncObj__sendAppendEntries(self) -> None:
+        with self._wl_read_lock:
+            self._wl_stamp = self._wl_next_round
+            self._wl_next_round += 1
+        try:
+            SyncObj._SyncObj__sendAppendEntries(self)  # type: ignore[attr-defined]
+        finally:
+            self._wl_stamp = 0
+
+    def _wl_read_acked(self, node: Any, value: Any) -> None:
+        """A follower echoed round ``value``: it accepted this leader's term when it answered (it
+        answers only append_entries of a term at least its own)."""
+        if type(value) is not int or value <= 0 or not self._isLeader():
+            return
+        term = self._SyncObj__raftCurrentTerm  # type: ignore[attr-defined]
+        address = str(getattr(node, "address", node))
+        with self._wl_read_lock:
+            if self._wl_acked_term != term:
+                self._wl_acked = {}
+                self._wl_acked_term = term
+            if value <= self._wl_acked.get(address, 0):
+                return
+            self._wl_acked[address] = value
+        callback = self.wl_on_read_ack
+        if callback is not None:
+            callback()
+
+    def wl_begin_read(self) -> tuple[int, int, int] | None:
+        """(round, read index, term) for a linearizable read; None when this node is not the leader.
+
+        The read index is the commit index, or this term's no-op if that is not committed yet (a
+        new leader does not know how far the previous one committed until then). Thread-safe."""
+        with self._wl_read_lock:
+            if not self._isLeader():
+                return None
+            term = self._SyncObj__raftCurrentTerm  # type: ignore[attr-defined]
+            index = max(self._SyncObj__raftCommitIndex, self._SyncObj__noopIDx or 0)  # type: ignore[attr-defined]
+            begun = (self._wl_next_round, index, term)
+        # The next tick sends a round instead of waiting for the append period.
+        self._SyncObj__newAppendEntriesTime = 0.0
+        return begun
+
+    def wl_read_confirmed(self, round_: int, term: int) -> bool | None:
+        """True once a majority (this node included) has echoed ``round_`` or later in ``term``;
+        None when this node no longer leads in ``term`` (the read must fail); False meanwhile."""
+        with self._wl_read_lock:
+            if not self._isLeader() or self._SyncObj__raftCurrentTerm != term:  # type: ignore[attr-defined]
+                return None
+            others = [n.address for n in self.otherNodes]
+            acked = self._wl_acked if self._wl_acked_term == term else {}
+            confirmed = 1 + sum(1 for a in others if acked.get(a, 0) >= round_)
+            return confirmed > (len(others) + 1) / 2
 
     def _SyncObj__parseChangeClusterRequest(self, command: bytes) -> Any:
         # D7: pysyncobj unpickles membership entries with plain pickle.loads, when they arrive

@@ -141,6 +141,13 @@ METHOD_PERMISSIONS: Mapping[str, str] = {
     _S + "ClusterService/TransferLeader": P.CLUSTER_LEADERSHIP,
     _S + "ClusterService/Digest": P.CLUSTER_DIAGNOSE,
     _S + "ClusterService/Noop": P.CLUSTER_DIAGNOSE,
+    _S + "ClusterService/ReadIndex": REPLICA,
+    # Watches are filtered like the listings they replace (per domain inside).
+    _S + "WatchService/WatchRuns": P.RUN_READ,
+    _S + "WatchService/WatchJobs": P.JOB_READ,
+    _S + "WatchService/WatchWorkflowRuns": P.RUN_READ,
+    _S + "WatchService/WatchAgents": P.AGENT_READ,
+    _S + "WatchService/WatchCluster": P.CLUSTER_READ,
     _S + "RunService/TriggerRun": P.RUN_TRIGGER,
     _S + "RunService/GetRun": P.RUN_READ,
     _S + "RunService/ListRuns": P.RUN_READ,

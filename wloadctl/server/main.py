@@ -20,6 +20,7 @@ from wloadctl.api.auth import ApiKeyServicer, AuthServicer, CertificateAuthServi
 from wloadctl.api.authn import Authenticator
 from wloadctl.api.authz import Guard
 from wloadctl.api.cluster import ClusterServicer
+from wloadctl.api.consistency import AppliedWaiter
 from wloadctl.api.context import ApiContext
 from wloadctl.api.governance import ApprovalServicer, AuditServicer, DenialReporter
 from wloadctl.api.http import HttpServer
@@ -27,6 +28,7 @@ from wloadctl.api.interceptors import add_service
 from wloadctl.api.jobs import JobServicer
 from wloadctl.api.runs import RunServicer
 from wloadctl.api.secrets import SecretServicer
+from wloadctl.api.watch import WatchHub, WatchServicer
 from wloadctl.api.webhooks import EventWebhook
 from wloadctl.api.workflows import WorkflowServicer
 from wloadctl.config import ConfigError, ServerConfig, describe_error, ensure_dir, load_config
@@ -48,11 +50,14 @@ from wloadctl.proto.v1 import (
     commands_pb2,
     secrets_pb2,
     secrets_pb2_grpc,
+    watch_pb2,
+    watch_pb2_grpc,
     workflows_pb2,
     workflows_pb2_grpc,
 )
 from wloadctl.raft.node import RaftBindError, RaftNode
 from wloadctl.raft.proposer import Proposer
+from wloadctl.raft.reads import ReadBarrier
 from wloadctl.raft.recovery import RecoveryError
 from wloadctl.security.certs import CertError, CertPaths, peer_identity, server_credentials
 from wloadctl.server.failstop import fail_stop, fail_stop_incompatible
@@ -177,10 +182,12 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     loop = asyncio.get_running_loop()
     role_changed = asyncio.Event()
     api_ref: list[ApiContext] = []
+    hub_ref: list[WatchHub] = []
     try:
         node = RaftNode(config.node_id, config.raft_address, [p.raft_address for p in config.peers],
                         config.data_dir, store, secret, config.timers,
-                        on_role_change=lambda _role: loop.call_soon_threadsafe(_role_changed, role_changed, api_ref),
+                        on_role_change=lambda _role: loop.call_soon_threadsafe(_role_changed, role_changed, api_ref,
+                                                                               hub_ref),
                         bind_address=config.raft_bind_address or None)
     except (lmdb.Error, OSError) as e:
         store.close()
@@ -204,19 +211,27 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
         raise
     proposer.start()
     ca_pem = config.tls_ca.read_bytes() if api_credentials is not None and config.tls_ca is not None else None
+    applied_waiter = AppliedWaiter(store.applied_index, loop)
+    store.feed.listeners.append(applied_waiter.on_applied)
+    store.feed.max_bytes = int(config.control.watch_feed_mib * (1 << 20))
+    watch_hub = WatchHub(store.feed, loop, int(config.control.watch_max_streams),
+                         config.control.watch_send_timeout_s)
     api = ApiContext(config=config, node=node, store=store, proposer=proposer,
-                     secret=secret.encode() if secret else None, ca_pem=ca_pem)
+                     secret=secret.encode() if secret else None, ca_pem=ca_pem,
+                     reads=ReadBarrier(node, loop), applied_waiter=applied_waiter)
     controller = Controller(node, store, proposer, config.node_id, config.control, wall_clock=clock,
                             probe_followers=lambda: _probe_followers(api))
     api.controller = controller
     if collector is not None:
         collector.controller = controller
     api_ref.append(api)
+    hub_ref.append(watch_hub)
 
     denials = DenialReporter(api)
     guard = Guard(Authenticator(store, api.secret) if authenticate else None, on_denied=denials.report)
+    cluster_servicer = ClusterServicer(api)
     for servicer, add in ((JobServicer(api), api_pb2_grpc.add_JobServiceServicer_to_server),
-                          (ClusterServicer(api), api_pb2_grpc.add_ClusterServiceServicer_to_server),
+                          (cluster_servicer, api_pb2_grpc.add_ClusterServiceServicer_to_server),
                           (RunServicer(api, controller), api_pb2_grpc.add_RunServiceServicer_to_server),
                           (AuthServicer(api, denials.report), auth_pb2_grpc.add_AuthServiceServicer_to_server),
                           (UserServicer(api), auth_pb2_grpc.add_UserServiceServicer_to_server),
@@ -225,7 +240,9 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
                           (AuditServicer(api), audit_pb2_grpc.add_AuditServiceServicer_to_server),
                           (ApprovalServicer(api), approval_pb2_grpc.add_ApprovalServiceServicer_to_server),
                           (SecretServicer(api), secrets_pb2_grpc.add_SecretServiceServicer_to_server),
-                          (WorkflowServicer(api), workflows_pb2_grpc.add_WorkflowServiceServicer_to_server)):
+                          (WorkflowServicer(api), workflows_pb2_grpc.add_WorkflowServiceServicer_to_server),
+                          (WatchServicer(api, watch_hub, cluster_servicer.build_status),
+                           watch_pb2_grpc.add_WatchServiceServicer_to_server)):
         add_service(server, servicer, add, guard)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -238,6 +255,7 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
         approval_pb2.DESCRIPTOR.services_by_name["ApprovalService"].full_name,
         secrets_pb2.DESCRIPTOR.services_by_name["SecretService"].full_name,
         workflows_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
+        watch_pb2.DESCRIPTOR.services_by_name["WatchService"].full_name,
         health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
         reflection.SERVICE_NAME,
     ]
@@ -340,8 +358,10 @@ async def _probe_followers(api: ApiContext) -> dict[str, int]:
     return dict(await asyncio.gather(*(one(a) for a in others)))
 
 
-def _role_changed(event: asyncio.Event, api_ref: list[ApiContext]) -> None:
+def _role_changed(event: asyncio.Event, api_ref: list[ApiContext], hub_ref: list[WatchHub]) -> None:
     event.set()
+    if hub_ref:
+        hub_ref[0].wake()  # cluster watches: a new role or leader
     if api_ref and api_ref[0].controller is not None:
         api_ref[0].controller.wake()
 

@@ -17,6 +17,7 @@ from wloadctl.model import outputs
 from wloadctl.proto.v1 import agent_pb2, commands_pb2, jobs_pb2, runs_pb2
 from wloadctl.scheduler import task_policy
 from wloadctl.scheduler.triggers import ScheduleError, business_date
+from wloadctl.state.changes import AGENT, CLUSTER, RUN, ChangeSink
 from wloadctl.state.encoding import encode
 from wloadctl.state.facts import add_fact
 from wloadctl.state.results import err as _err
@@ -60,6 +61,8 @@ class RunTables:
         self.on_agent = dbs[b"runs_on_agent"]  # agent_id \0 seq -> b"" for DISPATCHED/RUNNING runs
         self.job_active = dbs[b"runs_job_active"]  # job \0 seq -> b"" for runs not final (overlap policies)
         self.facts = dbs[b"wfacts"]  # what workflow waits are met by (state/workflows.py)
+        # What the entry being applied changed, for watches (state/changes.py).
+        self.changes = ChangeSink()
         # Called when a run of a workflow task becomes final (state/workflows.py), in the same apply.
         self.on_task_final: Callable[[lmdb.Transaction, runs_pb2.Run, int], None] | None = None
 
@@ -133,6 +136,7 @@ class RunTables:
                 continue
             key = _U64.pack(run_seq(run_id) or 0)
             txn.delete(key, db=self.runs)
+            self.changes.delete(RUN, run_id)
             txn.delete(run.job_name.encode() + b"\0" + key, db=self.by_job)
             if run.state == RS.SUCCEEDED and run.business_date:
                 # What it proved for workflow waits goes with it (runs are pruned oldest first).
@@ -210,7 +214,9 @@ class RunTables:
     def _put_run(self, txn: lmdb.Transaction, run: runs_pb2.Run, now_ms: int) -> None:
         key = _U64.pack(run_seq(run.run_id) or 0)
         run.updated_ms = now_ms
-        txn.put(key, encode(run), db=self.runs)
+        data = encode(run)
+        txn.put(key, data, db=self.runs)
+        self.changes.put(RUN, run.run_id, data)
         job_key = run.job_name.encode() + b"\0" + key
         if run.state in FINAL_STATES:
             txn.delete(key, db=self.active)
@@ -250,6 +256,7 @@ class RunTables:
                         f"expected_epoch: {cmd.expected_epoch} is not {current.epoch + 1} (another leader began it)")
         info = runs_pb2.EpochInfo(epoch=cmd.expected_epoch, leader_id=cmd.leader_id, began_ms=now_ms)
         txn.put(_EPOCH, encode(info), db=self.meta)
+        self.changes.put(CLUSTER, "", b"")
         return _ok(epoch=info.epoch)
 
     def force_activate(self, txn: lmdb.Transaction, cmd: commands_pb2.ForceActivate) -> commands_pb2.CommandResult:
@@ -260,6 +267,7 @@ class RunTables:
             return _err(grpc.StatusCode.INVALID_ARGUMENT, "reason: required")
         info.forced, info.forced_by, info.forced_reason = True, cmd.operator[:128], cmd.reason[:1000]
         txn.put(_EPOCH, encode(info), db=self.meta)
+        self.changes.put(CLUSTER, "", b"")
         return _ok(epoch=info.epoch)
 
     def register_agent(self, txn: lmdb.Transaction, agent: runs_pb2.Agent, now_ms: int) -> commands_pb2.CommandResult:
@@ -271,7 +279,9 @@ class RunTables:
         record.registered_ms = old.registered_ms if old else now_ms
         record.lost_count = old.lost_count if old else 0
         record.lost_ms = 0
-        txn.put(agent.agent_id.encode(), encode(record), db=self.agents)
+        data = encode(record)
+        txn.put(agent.agent_id.encode(), data, db=self.agents)
+        self.changes.put(AGENT, agent.agent_id, data)
         return _ok()
 
     def mark_agent_lost(self, txn: lmdb.Transaction, cmd: commands_pb2.MarkAgentLost,
@@ -284,7 +294,9 @@ class RunTables:
         if not agent.lost_ms:
             agent.lost_ms = now_ms
             agent.lost_count += 1
-            txn.put(agent.agent_id.encode(), encode(agent), db=self.agents)
+            data = encode(agent)
+            txn.put(agent.agent_id.encode(), data, db=self.agents)
+            self.changes.put(AGENT, agent.agent_id, data)
         affected = []
         for run in list(self.on_agent_runs(txn, cmd.agent_id)):
             self._lose(run, now_ms, cmd.cause or f"agent {cmd.agent_id} lost", f"agent {cmd.agent_id} lost")

@@ -47,6 +47,7 @@ from wloadctl.state.approvals import APPROVAL_DBS, APPROVAL_MESSAGES, ApprovalTa
 from wloadctl.state.audit import AUDIT_DBS, AuditLog, Verdict, audit_key, capped, to_dict, to_json
 from wloadctl.state.auth import AUTH_DBS, AUTH_MESSAGES, AuthTables
 from wloadctl.state.calendars import CALENDAR_DBS, CALENDAR_MESSAGES, CalendarTables
+from wloadctl.state.changes import CLUSTER, JOB, Change, ChangeFeed, ChangeSink
 from wloadctl.state.encoding import encode
 from wloadctl.state.events import EVENT_DBS, EventTables
 from wloadctl.state.results import err as _err
@@ -266,7 +267,10 @@ class Store:
         # Guards swapping the environment when a snapshot is installed (never taken exclusively by
         # apply() or reads: they rely on LMDB's MVCC).
         self._guard = _EnvGuard()
+        # What each applied entry changed, for watches (state/changes.py).
+        self.changes = ChangeSink()
         self._open()
+        self.feed = ChangeFeed(self.applied_index())
 
     # ---- environment ----
 
@@ -282,6 +286,7 @@ class Store:
         )
         self._dbs = {name: self.env.open_db(name) for name in _DB_NAMES}
         self.runs = RunTables(self._dbs)
+        self.runs.changes = self.changes
         self.calendars = CalendarTables(self._dbs)
         self.events = EventTables(self._dbs, self.runs)
         self.schedules = ScheduleTables(self._dbs, self.runs, self.calendars)
@@ -400,6 +405,8 @@ class Store:
             shutil.rmtree(old, ignore_errors=True)
             self._open()
             self._auth_generation += 1
+        # Watches cannot replay what the snapshot skipped: they list again from its index.
+        self.feed.reset(self.applied_index())
 
     @contextlib.contextmanager
     def view(self) -> Iterator[StateView]:
@@ -573,6 +580,47 @@ class Store:
             runs, last = self.runs.list_runs(txn, job_name, state, page_size, before, max_scan, MAX_PAGE_BYTES)
         return runs, (f"r{last}" if last else "")
 
+    # ---- watch snapshots: what matches now, and the index it reflects (one read transaction)
+
+    def snapshot_runs(self, job_name: str, limit: int) -> tuple[int, list[runs_pb2.Run]]:
+        """The newest ``limit`` runs (of ``job_name`` if given), output tails left out."""
+        with self._reading() as txn:
+            runs, _ = self.runs.list_runs(txn, job_name, 0, limit, 0, max(limit, MAX_SCAN_PER_PAGE), 1 << 62)
+            return self._get_u64(txn, _APPLIED_INDEX), runs
+
+    def snapshot_run(self, run_id: str) -> tuple[int, runs_pb2.Run | None]:
+        with self._reading() as txn:
+            run = self.runs.get_run(txn, run_id)
+            if run is not None:
+                run.ClearField("output_tail")
+            return self._get_u64(txn, _APPLIED_INDEX), run
+
+    def snapshot_jobs(self, name: str = "") -> tuple[int, list[jobs_pb2.JobVersion]]:
+        with self._reading() as txn:
+            jobs_db = self._dbs[b"jobs"]
+            if name:
+                raw = txn.get(name.encode(), db=jobs_db)
+                jobs = [jobs_pb2.JobVersion.FromString(raw)] if raw else []
+            else:
+                jobs = [jobs_pb2.JobVersion.FromString(v) for _, v in txn.cursor(db=jobs_db)]
+            return self._get_u64(txn, _APPLIED_INDEX), jobs
+
+    def snapshot_workflow_runs(self, run_id: str, workflow: str, limit: int) \
+            -> tuple[int, list[workflows_pb2.WorkflowRun]]:
+        """One workflow run with its tasks, or the newest ``limit`` (of ``workflow``) with theirs."""
+        with self._reading() as txn:
+            if run_id:
+                one = self.workflows.get_run(txn, run_id)
+                wruns = [one] if one is not None else []
+            else:
+                wruns = [w for w in (self.workflows.get_run(txn, h.id)
+                                     for h in self.workflows.list_runs(txn, workflow, limit)) if w is not None]
+            return self._get_u64(txn, _APPLIED_INDEX), wruns
+
+    def snapshot_agents(self) -> tuple[int, list[runs_pb2.Agent]]:
+        with self._reading() as txn:
+            return self._get_u64(txn, _APPLIED_INDEX), self.runs.list_agents(txn)
+
     def agents(self) -> list[runs_pb2.Agent]:
         with self._reading() as txn:
             return self.runs.list_agents(txn)
@@ -632,6 +680,7 @@ class Store:
         Raises IncompatibleEntryError (nothing written) for an entry this
         version cannot apply.
         """
+        self.changes.clear()
         with self._writing() as txn:
             if raft_index <= self._get_u64(txn, _APPLIED_INDEX):
                 return None
@@ -652,6 +701,7 @@ class Store:
             sessions_expired = self._expire_security(txn, now_ms, raft_index)
             txn.put(_STATE_TIME, _I64.pack(now_ms), db=meta)
             txn.put(_APPLIED_INDEX, _U64.pack(raft_index), db=meta)
+        self.feed.append(raft_index, self.changes.take())
         # After the commit: a reader that sees the new number also sees the new state.
         if sessions_expired or any(cmd.WhichOneof("body") not in _AUTH_NEUTRAL for cmd in batch.commands):
             self._auth_generation += 1
@@ -673,6 +723,7 @@ class Store:
         answered INTERNAL, the rest of the batch applies and the applied index moves on. Failures
         of the disk or the environment still stop the replica (wloadctl/fsutil.py)."""
         self.workflows.begin_command()
+        mark = self.changes.mark()
         try:
             with self.env.begin(write=True, parent=txn) as child:
                 return self._apply_command(child, cmd, now_ms, raft_index, position)
@@ -681,6 +732,7 @@ class Store:
         except Exception as e:
             if is_storage_error(e):
                 raise
+            self.changes.rollback(mark)
             result = _err(grpc.StatusCode.INTERNAL, apply_failure_message(e))
             result.raft_index = raft_index
             log.error("command failed at apply; answered INTERNAL on every replica",
@@ -1083,6 +1135,7 @@ class Store:
             jv = jobs_pb2.JobVersion(spec=spec, version=version, created_ms=now_ms, raft_index=raft_index)
             data = encode(jv)
             txn.put(name_b, data, db=self._dbs[b"jobs"])
+            self.changes.put(JOB, spec.name, data)
             txn.put(_version_key(spec.name, version), data, db=self._dbs[b"job_versions"])
             self._trim_versions(txn, spec.name, version)
             txn.put(spec.domain.encode() + b"\0" + name_b, b"", db=self._dbs[b"domains"])
@@ -1154,6 +1207,7 @@ class Store:
                                    raft_index=raft_index, deleted=True)
         txn.put(_version_key(name, version), encode(tomb), db=self._dbs[b"job_versions"])
         txn.delete(name_b, db=self._dbs[b"jobs"])
+        self.changes.delete(JOB, name)
         txn.delete(current.spec.domain.encode() + b"\0" + name_b, db=self._dbs[b"domains"])
         self.calendars.job_applied(txn, current.spec, None)
         self.events.job_applied(txn, current.spec, None)
@@ -1187,6 +1241,7 @@ class Store:
                             f"member.id: {member.id} is already a member at {other.raft_address} (API "
                             f"{other.api_address or 'unknown'}); to change its addresses, remove it and add it again")
         txn.put(member.id.encode(), encode(member), db=self._dbs[b"members"])
+        self.changes.put(CLUSTER, "", b"")
         return _ok()
 
     def _bootstrap(self, txn: lmdb.Transaction,
@@ -1222,6 +1277,7 @@ class Store:
                         "raft_index": raft_index, "op": membership[0], "address": membership[1][:300],
                         "error": apply_failure_message(e)})
             txn.put(_APPLIED_INDEX, _U64.pack(raft_index), db=self._dbs[b"meta"])
+        self.feed.append(raft_index, (Change(CLUSTER, "", b""),) if membership is not None else ())
 
     def _apply_membership(self, txn: lmdb.Transaction, op: str, address: str) -> None:
         raft_db, members_db = self._dbs[b"raft_members"], self._dbs[b"members"]
@@ -1244,6 +1300,7 @@ class Store:
             return _err(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         if not txn.delete(member_id.encode(), db=self._dbs[b"members"]):
             return _err(grpc.StatusCode.NOT_FOUND, f"id: member {member_id!r} not found")
+        self.changes.put(CLUSTER, "", b"")
         return _ok()
 
 

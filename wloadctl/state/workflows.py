@@ -29,6 +29,7 @@ from wloadctl.proto.v1 import commands_pb2, jobs_pb2, runs_pb2, workflows_pb2
 from wloadctl.scheduler import dag, task_policy
 from wloadctl.scheduler.calendars import WorkingDays, parse_date
 from wloadctl.scheduler.triggers import ScheduleError, business_date
+from wloadctl.state.changes import WORKFLOW, WORKFLOW_RUN
 from wloadctl.state.encoding import encode
 from wloadctl.state.facts import add_fact
 from wloadctl.state.results import err, ok
@@ -226,6 +227,7 @@ class WorkflowTables:
             record = workflows_pb2.WorkflowVersion(spec=spec, version=version, created_ms=now_ms, raft_index=raft_index)
             data = encode(record)
             txn.put(spec.name.encode(), data, db=self.latest)
+            self.runs.changes.put(WORKFLOW, spec.name, data)
             txn.put(spec.name.encode() + b"\0" + _U64.pack(version), data, db=self.versions)
             if self.on_trigger_changed is not None:
                 old = trigger_job(current) if current is not None and not current.deleted else None
@@ -242,6 +244,7 @@ class WorkflowTables:
                                              version=version, created_ms=now_ms, raft_index=raft_index, deleted=True)
         txn.put(name.encode() + b"\0" + _U64.pack(version), encode(tomb), db=self.versions)
         txn.delete(name.encode(), db=self.latest)
+        self.runs.changes.delete(WORKFLOW, name)
         if self.on_trigger_changed is not None:
             self.on_trigger_changed(txn, trigger_job(current), trigger_job(tomb), now_ms)
         return ok(jobs=[jobs_pb2.JobRef(name=name, version=version, changed=True)])
@@ -295,6 +298,7 @@ class WorkflowTables:
 
     def put_task(self, txn: lmdb.Transaction, seq: int, task: workflows_pb2.TaskRun) -> None:
         txn.put(_U64.pack(seq) + b"\0" + task.name.encode(), encode(task), db=self.wtasks)
+        self.runs.changes.put(WORKFLOW_RUN, f"w{seq}", b"")
 
     def list_runs(self, txn: lmdb.Transaction, workflow: str, limit: int) -> list[workflows_pb2.WorkflowRun]:
         """Newest first, without their tasks."""
@@ -922,6 +926,8 @@ class WorkflowTables:
         stored.CopyFrom(wrun)
         stored.ClearField("tasks")  # one record per task instead
         txn.put(_U64.pack(seq), encode(stored), db=self.wruns)
+        # A watch reads the whole run (with its tasks) when it sends the change.
+        self.runs.changes.put(WORKFLOW_RUN, f"w{seq}", b"")
 
     # ---- context and expressions
 
@@ -1249,6 +1255,7 @@ class WorkflowTables:
                 add_fact(txn, self.facts, task_policy.task_fact(workflow, task.name, date).encode(), -1)
             txn.delete(_U64.pack(seq) + b"\0" + task.name.encode(), db=self.wtasks)
         txn.delete(_U64.pack(seq), db=self.wruns)
+        self.runs.changes.delete(WORKFLOW_RUN, f"w{seq}")
         txn.delete(workflow.encode() + b"\0" + _U64.pack(seq), db=self.by_workflow)
 
 

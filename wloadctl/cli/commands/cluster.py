@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from wloadctl.cli import output, render
+from wloadctl.cli import output, render, watching
 from wloadctl.cli.context import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -36,12 +36,17 @@ def register(verbs: Verbs) -> None:
                     "epoch and its takeover phase, agent quorum, and each member's role, connectivity\n"
                     "and replication lag.",
         epilog="examples:\n  wloadctl cluster status\n"
-               "  wloadctl cluster status --wait 120   # after a restart or a membership change",
+               "  wloadctl cluster status --wait 120   # after a restart or a membership change\n"
+               "  wloadctl cluster status -w           # again whenever the leader, roles, members or "
+               "takeover change",
         handler=cmd_status,
     )
     status.add_argument("--wait", type=positive_float, default=None, metavar="SECONDS",
                         help="first wait (at most SECONDS) until a leader dispatches and every member is "
                              "connected and caught up; exit 1 if it does not happen in time")
+    status.add_argument("-w", "--watch", action="store_true",
+                        help="then print the status again whenever the leader, term, roles, members, quorum, "
+                             "epoch or takeover phase change, until Ctrl-C (a stream from the leader, not polling)")
     add_member = verbs.add_to(
         "cluster", "add-member", "add a replica to the cluster",
         description="Add a member. Start the new replica first, with a config listing the current\n"
@@ -133,6 +138,10 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
         status = waited if waited is not None else ctx.client().status()
     else:
         status = ctx.client().status()
+    if args.watch:
+        if reasons:
+            error(f"the cluster is not ready after {args.wait:g}s: {'; '.join(reasons)}")
+        return _watch_status(ctx, status)
     if ctx.output != "table":
         emit_data(ctx, output.message_to_dict(status))
     else:
@@ -141,6 +150,34 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
         error(f"the cluster is not ready after {args.wait:g}s: {'; '.join(reasons)}")
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def _watch_status(ctx: Context, first: api_pb2.ClusterStatus) -> int:
+    """The status as the leader sees it, then again on each change; after a leader change the
+    stream moves to the new leader (the old one's view would be a follower's)."""
+    client = ctx.client()
+    server = first.leader_api_address or None
+    while True:
+        try:
+            for event in client.watch_cluster(server):
+                if not event.HasField("cluster"):
+                    continue
+                status = event.cluster
+                if ctx.output != "table":
+                    emit(watching.event_line(ctx, event))
+                else:
+                    emit(f"# {time.strftime('%H:%M:%S')} (index {event.index})\n" + render.cluster_status(status)
+                         + "\n")
+                sys.stdout.flush()
+                if status.leader_api_address and status.role != "leader" and status.leader_api_address != server:
+                    server = status.leader_api_address
+                    break
+            else:
+                server = None  # the stream ended: any replica, then its leader
+        except ClientError:
+            if server is None:
+                raise
+            server = None  # that replica is gone: any other, then its leader
 
 
 def _members_line(response: Any) -> str:

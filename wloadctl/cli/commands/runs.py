@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+from collections.abc import Iterator
 
 import grpc
 
-from wloadctl.cli import output, render, workflow_render
+from wloadctl.cli import output, render, watching, workflow_render
 from wloadctl.cli.commands.workflows import kill_workflow_run, run_workflow
 from wloadctl.cli.context import (
     EXIT_FAILURE,
@@ -25,13 +25,14 @@ from wloadctl.cli.context import (
 )
 from wloadctl.cli.parser import RUN_STATE_NAMES, Verbs, int_at_least, param, positive_float, run_state
 from wloadctl.client import FINAL_RUN_STATES, Client, ClientError
-from wloadctl.proto.v1 import api_pb2, runs_pb2
+from wloadctl.proto.v1 import api_pb2, runs_pb2, watch_pb2, workflows_pb2
 
 DEFAULT_WAIT_TIMEOUT = 3600.0
-WAIT_POLL_SECONDS = 0.5  # `run --wait`
-LOGS_POLL_SECONDS = 0.5  # `logs -f`
+WATCH_SNAPSHOT_RUNS = 1000  # `get runs -w` without --limit
 
 RS = runs_pb2.RunState
+WE = watch_pb2.WatchEvent
+WF = workflows_pb2.WorkflowRunState
 
 
 def register(verbs: Verbs) -> None:
@@ -39,7 +40,9 @@ def register(verbs: Verbs) -> None:
         "get", "runs", "list runs, newest first",
         description="List runs, newest first, optionally only those of one job or in one state.",
         epilog="examples:\n  wloadctl get runs --job nightly-backup --limit 10\n"
-               "  wloadctl get runs --state failed -o json | jq -r '.runs[].run_id'\n\n"
+               "  wloadctl get runs --state failed -o json | jq -r '.runs[].run_id'\n"
+               "  wloadctl get runs -w                      # then every change, as it happens\n"
+               "  wloadctl get runs --job etl -w -o json    # one WatchEvent per line\n\n"
                f"states: {', '.join(n.lower() for n in RUN_STATE_NAMES)}",
         handler=cmd_get_runs,
     )
@@ -50,6 +53,9 @@ def register(verbs: Verbs) -> None:
                           help="show at most N runs (default: all)")
     get_runs.add_argument("--workflow", default="", metavar="W",
                           help="the runs of this workflow (newest first, at most 1000), instead of job runs")
+    get_runs.add_argument("-w", "--watch", action="store_true",
+                          help="after the listing (the newest --limit runs, default 1000), print every change as "
+                               "it happens until Ctrl-C (a stream, not polling)")
     get_runs.set_defaults(parser=get_runs)
     get_run = verbs.add_to(
         "get", "run", "show one run",
@@ -69,6 +75,8 @@ def register(verbs: Verbs) -> None:
     describe_run.add_argument("run_id", metavar="ID",
                               help="run id (r12), or workflow run id (w3): its tasks, their runs and what they wait "
                                    "for")
+    describe_run.add_argument("-w", "--watch", action="store_true",
+                              help="print it again whenever it changes, until it ends (Ctrl-C stops)")
 
     run = verbs.add(
         "run", "start a run of a job or a workflow",
@@ -113,7 +121,7 @@ def register(verbs: Verbs) -> None:
     logs.add_argument("--task-attempt", type=int_at_least(1), default=0, metavar="N",
                       help="with --task: the run of that attempt of the task (default: its latest)")
     logs.add_argument("-f", "--follow", action="store_true",
-                      help=f"keep printing new output (polled every {LOGS_POLL_SECONDS:g}s) until the attempt ends")
+                      help="keep printing new output as the run's changes arrive (a watch) until the attempt ends")
     logs.add_argument("--attempt", type=int_at_least(1), default=0, metavar="N",
                       help="which attempt (default: the run's current one)")
 
@@ -155,7 +163,7 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
         sys.stdout.flush()  # the run id, while waiting
     timeout = args.wait_timeout if args.wait_timeout is not None else DEFAULT_WAIT_TIMEOUT
     try:
-        final = client.wait_run(run.run_id, timeout, poll=WAIT_POLL_SECONDS)
+        final = client.wait_run(run.run_id, timeout)
     except TimeoutError as timed_out:
         error(f"{timed_out}; the run goes on (see `wloadctl get run {run.run_id}`)")
         return EXIT_FAILURE
@@ -178,9 +186,18 @@ def _is_workflow(client: Client, name: str) -> bool:
 
 
 def cmd_get_runs(args: argparse.Namespace, ctx: Context) -> int:
+    if args.workflow and (args.job or args.state):
+        args.parser.error("--workflow lists workflow runs: it does not combine with --job or --state")
+    if args.watch:
+        client = ctx.client()
+        if args.workflow:
+            events = client.watch_workflow_runs(workflow_name=args.workflow, snapshot_limit=min(args.limit or 100,
+                                                                                                 1000))
+            return watching.follow(ctx, events, workflow_render.workflow_runs_table, lambda e: e.workflow_run)
+        events = client.watch_runs(job_name=args.job, states=[args.state] if args.state else [],
+                                   snapshot_limit=min(args.limit or WATCH_SNAPSHOT_RUNS, 10_000))
+        return watching.follow(ctx, events, render.runs_table, lambda e: e.run)
     if args.workflow:
-        if args.job or args.state:
-            args.parser.error("--workflow lists workflow runs: it does not combine with --job or --state")
         found = ctx.client().list_workflow_runs(args.workflow, limit=min(args.limit or 1000, 1000)).runs
         return listing(ctx, iter(found), 0, "runs", workflow_render.workflow_runs_table)
     runs = ctx.client().iter_runs(args.job, args.state, page_size=page_size(args.limit))
@@ -204,6 +221,8 @@ def cmd_get_run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_describe_run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.watch:
+        return _describe_watch(args, ctx)
     if args.run_id.startswith("w"):
         client = ctx.client()
         wrun = client.get_workflow_run(args.run_id)
@@ -219,6 +238,47 @@ def cmd_describe_run(args: argparse.Namespace, ctx: Context) -> int:
         emit_data(ctx, output.message_to_dict(run))
         return EXIT_OK
     emit(render.describe_run(run))
+    return EXIT_OK
+
+
+def _describe_watch(args: argparse.Namespace, ctx: Context) -> int:
+    """`describe run ID -w`: the description again on each change of the run, until it ends."""
+    client = ctx.client()
+    workflow = args.run_id.startswith("w")
+    events = client.watch_workflow_runs(run_id=args.run_id) if workflow else client.watch_runs(run_id=args.run_id)
+    seen = False
+    for event in events:
+        if event.type == WE.SYNCED and not seen:
+            error(f"no {'workflow ' if workflow else ''}run {args.run_id!r}")
+            return EXIT_FAILURE
+        if event.type == WE.DELETE:
+            error(f"{args.run_id} was removed (retention)")
+            return EXIT_FAILURE
+        if not event.WhichOneof("object"):
+            continue
+        seen = True
+        if workflow:
+            wrun = event.workflow_run
+            if ctx.output != "table":
+                emit(watching.event_line(ctx, event))
+            else:
+                spec = client.get_workflow(wrun.workflow_name, wrun.workflow_version).spec
+                runs = {t.run_id: client.get_run(t.run_id) for t in wrun.tasks if t.run_id}
+                emit(f"# index {event.index}\n")
+                emit(workflow_render.describe_workflow_run(wrun, spec, runs) + "\n")
+            sys.stdout.flush()
+            if wrun.state != WF.WF_RUNNING:
+                return EXIT_OK
+            continue
+        run = event.run
+        if ctx.output != "table":
+            emit(watching.event_line(ctx, event))
+        else:
+            emit(f"# {output.format_ms(run.updated_ms)} (index {event.index})\n")
+            emit(render.describe_run(run) + "\n")
+        sys.stdout.flush()
+        if run.state in FINAL_RUN_STATES:
+            return EXIT_OK
     return EXIT_OK
 
 
@@ -259,6 +319,7 @@ def cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
     collected: list[bytes] = []
     offset = 0
     noted = False
+    changes: Iterator[watch_pb2.WatchEvent] | None = None  # -f: the run's changes say when to read again
     while True:
         page = client.get_run_logs(args.run_id, args.attempt, offset)
         if page.source == "state" and not noted and not page.missing:  # else the error at the end says more
@@ -280,7 +341,9 @@ def cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
         # No new data: without -f that is the end; with -f so is a finished run whose agent is gone.
         if not args.follow or (page.source == "state" and page.state in FINAL_RUN_STATES):
             break
-        time.sleep(LOGS_POLL_SECONDS)
+        if changes is None:
+            changes = client.watch_runs(run_id=args.run_id, from_index=max(1, client.last_index))
+        next(changes, None)  # new output, a new state, or a bookmark: read again
     if not raw:
         document = api_pb2.GetRunLogsResponse(data=b"".join(collected), next_offset=offset, complete=page.complete,
                                               source=page.source, state=page.state, agent_id=page.agent_id,

@@ -220,12 +220,17 @@ def run_workflow(args: argparse.Namespace, ctx: Context, client: Client) -> int:
     if ctx.output == "table":
         emit(started + "\n")
     deadline = time.monotonic() + (args.wait_timeout or 3600.0)
-    while wrun.state == WF.WF_RUNNING:
-        if time.monotonic() >= deadline:
-            error(f"workflow run {wrun.id} has not ended in time; it goes on (see `wloadctl describe run {wrun.id}`)")
-            return EXIT_FAILURE
-        time.sleep(0.5)
-        wrun = client.get_workflow_run(wrun.id)
+    try:
+        for event in client.watch_workflow_runs(run_id=wrun.id, deadline=deadline):
+            if event.HasField("workflow_run"):
+                wrun = event.workflow_run
+                if wrun.state != WF.WF_RUNNING:
+                    break
+    except TimeoutError:
+        pass
+    if wrun.state == WF.WF_RUNNING:
+        error(f"workflow run {wrun.id} has not ended in time; it goes on (see `wloadctl describe run {wrun.id}`)")
+        return EXIT_FAILURE
     answer(ctx, wrun, f"workflowrun/{wrun.id} {workflow_render.run_state(wrun.state)}")
     if wrun.state == WF.WF_SUCCEEDED:
         return EXIT_OK

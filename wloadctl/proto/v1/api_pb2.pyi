@@ -232,6 +232,20 @@ class DeleteJobResponse(_message.Message):
     raft_index: int
     def __init__(self, job: _Optional[_Union[_jobs_pb2.JobRef, _Mapping]] = ..., raft_index: _Optional[int] = ...) -> None: ...
 
+class ReadIndexRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReadIndexResponse(_message.Message):
+    __slots__ = ("index", "leader_id", "term")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    leader_id: str
+    term: int
+    def __init__(self, index: _Optional[int] = ..., leader_id: _Optional[str] = ..., term: _Optional[int] = ...) -> None: ...
+
 class StatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -621,6 +621,11 @@ class ClusterServiceStub:
                 request_serializer=wloadctl_dot_v1_dot_api__pb2.NoopRequest.SerializeToString,
                 response_deserializer=wloadctl_dot_v1_dot_api__pb2.NoopResponse.FromString,
                 _registered_method=True)
+        self.ReadIndex = channel.unary_unary(
+                '/wloadctl.v1.ClusterService/ReadIndex',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.ReadIndexRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_api__pb2.ReadIndexResponse.FromString,
+                _registered_method=True)
 
 
 class ClusterServiceServicer:
@@ -665,6 +670,14 @@ class ClusterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadIndex(self, request, context):
+        """Replicas only: the leader's read index for a linearizable read on a follower (ReadIndex: the
+        commit index once a majority confirmed the leader still leads; no log entry).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClusterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -697,6 +710,11 @@ def add_ClusterServiceServicer_to_server(servicer, server):
                     servicer.Noop,
                     request_deserializer=wloadctl_dot_v1_dot_api__pb2.NoopRequest.FromString,
                     response_serializer=wloadctl_dot_v1_dot_api__pb2.NoopResponse.SerializeToString,
+            ),
+            'ReadIndex': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadIndex,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.ReadIndexRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_api__pb2.ReadIndexResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -863,6 +881,33 @@ class ClusterService:
             '/wloadctl.v1.ClusterService/Noop',
             wloadctl_dot_v1_dot_api__pb2.NoopRequest.SerializeToString,
             wloadctl_dot_v1_dot_api__pb2.NoopResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadIndex(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.ClusterService/ReadIndex',
+            wloadctl_dot_v1_dot_api__pb2.ReadIndexRequest.SerializeToString,
+            wloadctl_dot_v1_dot_api__pb2.ReadIndexResponse.FromString,
             options,
             channel_credentials,
             insecure,
