@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from chaos import linearizability as lin
 from chaos.history import (
     DIGESTS_FILE,
     EPOCHS_FILE,
@@ -1538,8 +1540,112 @@ class WorkflowOrder:
                 for rec in recs if rec.rows != rows or rec.batch != batch]
 
 
+# --- linearizable job reads ----------------------------------------------------------------------
+
+
+def _job_op(op: Operation) -> lin.Op[lin.JobInput, lin.JobOutput] | str:
+    """One recorded job operation as the register checker sees it, or why it cannot be read."""
+    unknown = op.type != "ok"
+    ret = math.inf if unknown else float(op.complete_index if op.complete_index is not None else math.inf)
+    who = f"op {op.invoke_index} (process {op.process})"
+    if op.f == "get_job":
+        if op.result.get("absent") is True:
+            return lin.Op(op.invoke_index, op.invoke_index, ret, lin.JobInput("read"), lin.JobOutput(absent=True),
+                          f"{who} get_job -> absent")
+        version, spec = op.result.get("version"), op.result.get("spec")
+        if not isinstance(version, int) or isinstance(version, bool) or not isinstance(spec, str):
+            return f"get_job {_op_ref(op)} answered ok with neither 'absent' nor a version and spec: {op.result!r:.200}"
+        return lin.Op(op.invoke_index, op.invoke_index, ret, lin.JobInput("read"), lin.JobOutput(version, spec),
+                      f"{who} get_job -> version {version} spec {spec}")
+    version = op.result.get("version")
+    if not unknown and (not isinstance(version, int) or isinstance(version, bool)):
+        return f"{op.f} {_op_ref(op)} acknowledged without a version: {op.result!r:.200}"
+    answered = "outcome unknown" if unknown else f"version {version}"
+    if op.f == "delete_job":
+        return lin.Op(op.invoke_index, op.invoke_index, ret, lin.JobInput("delete"),
+                      None if unknown else lin.JobOutput(version), f"{who} delete_job -> {answered}")
+    spec = op.get("spec")
+    if not isinstance(spec, str):
+        return f"apply_job {_op_ref(op)} carries no spec digest"
+    return lin.Op(op.invoke_index, op.invoke_index, ret, lin.JobInput("apply", spec),
+                  None if unknown else lin.JobOutput(version), f"{who} apply_job spec {spec} -> {answered}")
+
+
+class LinearizableJobReads:
+    """Every job name's reads and writes, taken together, are linearizable.
+
+    The history of each name (``apply_job`` and ``delete_job`` of the writers, ``get_job`` of the
+    readers, which prefer different replicas) must be explainable by one sequence of writes and
+    reads, each taking effect at an instant between its invoke and its completion, of the versioned
+    register ``linearizability.JobRegister``: each write makes the next version (a delete a
+    tombstone), an acknowledged version is exactly that number, and a read sees the latest version
+    and its spec digest, or NOT_FOUND (recorded as ok ``{"absent": true}``) when the name holds no
+    definition. Names are checked one at a time (linearizability is compositional), each search
+    bounded by ``budget`` model steps.
+
+    What is left out, and why: ``fail`` operations (refused before commit: never took effect);
+    ``info`` reads (no answer to check); writes marked ``repeat`` (the same idempotency key sent
+    again is answered with the first write's version and makes no new one; ``final_specs`` checks
+    that answer). ``info`` writes may take effect at any point after their invoke, or never. Reads
+    a client asked for as stale (served from a replica's own state without a linearizable read) are
+    not recorded as ``get_job`` and are not judged here: they are allowed to lag by design.
+
+    Proves: no reader saw a version before it was written, after it was overwritten by a write that
+    had completed, a value never written, versions going back, or two names' orders that cannot be
+    reconciled; no acknowledged version number was skipped or doubled. Cannot prove: anything
+    between reads (a value present only between two reads of a name is invisible), nor about names
+    no read touched beyond their version numbering. A search that runs out of budget is a failure
+    that says it could not decide, never a pass.
+    """
+
+    name = "linearizable_jobs"
+
+    def __init__(self, budget: int = lin.DEFAULT_BUDGET) -> None:
+        self.budget = budget
+
+    def check(self, data: RunData) -> Finding:
+        reads = [op for op in data.operations if op.f == "get_job"]
+        if not reads:
+            return Finding(self.name, True, "nothing to check: no get_job reads", [])
+        answered = [op for op in reads if op.type == "ok"]
+        if not answered:
+            return Finding(self.name, False, f"{len(reads)} get_job reads and none answered: nothing could be "
+                           "checked", [f"get_job {_op_ref(op)} {op.type}: {op.result.get('error', '')}"
+                                       for op in reads[:MAX_DETAILS]])
+        writes = [op for op in data.operations if op.f in ("apply_job", "delete_job") and op.type != "fail"
+                  and not op.value.get("repeat")]
+        problems: list[str] = []
+        histories: dict[str, list[lin.Op[lin.JobInput, lin.JobOutput]]] = defaultdict(list)
+        for op in (*writes, *answered):
+            name = op.get("name")
+            converted = _job_op(op) if isinstance(name, str) and name else f"{op.f} {_op_ref(op)} names no job"
+            if isinstance(converted, str):
+                problems.append(converted)
+            else:
+                histories[name].append(converted)
+        results = lin.check_keys(lin.JobRegister(), histories, budget=self.budget)
+        illegal = [r for r in results.values() if r.outcome == "not linearizable"]
+        unknown = [r for r in results.values() if r.outcome == "unknown"]
+        problems += [r.explain() for r in illegal] + [r.explain() for r in unknown]
+        if not problems:
+            return Finding(self.name, True, f"{len(answered)} reads and {len(writes)} writes over {len(histories)} "
+                           "jobs are linearizable", [])
+        shown = f" (first {MAX_DETAILS} shown)" if len(problems) > MAX_DETAILS else ""
+        if illegal:
+            what = f"{len(illegal)} of {len(histories)} jobs have non-linearizable histories"
+        elif unknown:
+            what = (f"could not decide: the search budget ({self.budget} steps per job) ran out on {len(unknown)} "
+                    f"of {len(histories)} jobs")
+        else:
+            what = f"{len(problems)} job operations could not be read"
+        if unknown and illegal:
+            what += f"; {len(unknown)} more undecided (search budget ran out)"
+        return Finding(self.name, False, what + shown, problems[:MAX_DETAILS])
+
+
 for _checker in (AcknowledgedWrites(), NoDoubleExecution(), NoStaleEpochStart(), StaleRejectionsObserved(),
                  NoOverlap(), NoStuckRuns(), EqualDigests(), AcknowledgedRunsFinal(), MonotonicStateTime(),
                  RecordsExplainOutcomes(), NothingAliveAtEnd(), OneRunPerKey(), FinalSpecs(),
-                 PlacementRespectsSelectors(), LogsComplete(), SlotsExactlyOnce(), WorkflowOrder()):
+                 PlacementRespectsSelectors(), LogsComplete(), SlotsExactlyOnce(), WorkflowOrder(),
+                 LinearizableJobReads()):
     register(_checker)

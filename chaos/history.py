@@ -14,6 +14,11 @@ A results directory holds (each optional; a missing file reads as empty in ``Run
     ``value`` (``{"version": 4}``, ``{"run_id": "r12"}``, ``{"jobs": {...}}``). Completions are
     paired with invokes by ``process``: a process has at most one operation in flight, and an
     invoke that is never completed, or whose process invokes again first, reads as ``info``.
+    Operations (``f``): ``apply_job`` and ``delete_job`` (the writers), ``get_job`` (the readers,
+    ``{"name": ...}``; ``ok`` with ``{"version": 3, "spec": "<digest>"}``, or ``{"absent": true}``
+    when the job does not exist: NOT_FOUND is an answer, not a failure; a read has no idempotency
+    key), ``trigger_run``, ``kill_run``, ``read_logs``, ``run_workflow`` and the runner's final
+    ``read_jobs``.
 ``executions.jsonl``
     Written by the job's own process, not by the cluster::
 

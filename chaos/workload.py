@@ -16,6 +16,10 @@ a join after everything) and ``chaos-settle``; a fifth client triggers both for 
 after another. Their tasks record their executions as the jobs do, with the task, its workflow run
 and task attempt in each record.
 
+Two readers (``READER_PROCESSES``), each with its own connection preferring another replica, read
+the writers' job names at random (``get_job``: the version and spec digest, or absent), so that
+``linearizable_jobs`` can check every name's reads against its writes across replicas.
+
 Job definitions carry several labels and env values, and manual runs several
 params: protobuf maps with one entry serialize the same in every process, so a
 replica that stored map entries in its own hash order only shows up in the
@@ -110,6 +114,11 @@ BURST = 12
 ACTIVE_STATES = frozenset({runs_pb2.PENDING, runs_pb2.QUEUED, runs_pb2.DISPATCHED, runs_pb2.RUNNING,
                            runs_pb2.RETRY_WAIT})
 NAMES_PER_WRITER = 40  # names each writer updates again and again (per-name version histories)
+WRITER_PROCESSES = (0, 1)  # the history processes of the two writers; their names are j-{process}-{k}
+# The history processes of the two readers of those names. Reader i (from 0) lists the servers
+# rotated by i + 1, so each prefers another replica (reads go to the first that answers).
+READER_PROCESSES = (5, 6)
+READS_PER_S = 20.0  # per reader
 
 LABEL_KEYS = ("team", "tier", "zone", "owner", "app", "cost-center", "example.com/release")
 ENV_KEYS = ("LOG_LEVEL", "REGION", "BATCH_SIZE", "TARGET_DB", "RETRY_MODE", "WORK_QUEUE", "FEATURE_FLAGS")
@@ -207,10 +216,21 @@ def spec_digest(spec: jobs_pb2.JobSpec) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def rotated(servers: list[str], by: int) -> list[str]:
+    """``servers`` starting at index ``by`` (modulo their number), the ones before it at the end."""
+    if not servers:
+        return []
+    by %= len(servers)
+    return servers[by:] + servers[:by]
+
+
+ABSENT: dict[str, object] = {"absent": True}  # a get_job's answer for a name with no definition
+
+
 class Workload:
     def __init__(self, servers: list[str], history: HistoryWriter, seed: int, writes_per_s: float = 10,
                  runs_per_s: float = 2, credentials: ClientCredentials | None = None,
-                 workflows_per_s: float = 0.5) -> None:
+                 workflows_per_s: float = 0.5, reads_per_s: float = READS_PER_S) -> None:
         self.servers = servers
         # An API key of its own (scheduling-admin in domain chaos): the matrix runs with authentication on.
         self.credentials = credentials
@@ -219,6 +239,7 @@ class Workload:
         self.writes_per_s = writes_per_s
         self.runs_per_s = runs_per_s
         self.workflows_per_s = workflows_per_s  # business dates per second (0: no workflow runs)
+        self.reads_per_s = reads_per_s  # get_job reads per second of each reader (0: no readers)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -235,17 +256,32 @@ class Workload:
                                  args=(WORKFLOW_PROCESS, self.workflows_per_s, random.Random(self.rng.random())))
             t.start()
             self._threads.append(t)
+        # The readers' seeds are drawn last, so the other clients' seeds are what they were without them.
+        for i, process in enumerate(READER_PROCESSES if self.reads_per_s > 0 else ()):
+            t = threading.Thread(target=self._reads, daemon=True,
+                                 args=(process, self.reads_per_s, random.Random(self.rng.random()),
+                                       rotated(self.servers, i + 1)))
+            t.start()
+            self._threads.append(t)
 
     def stop(self) -> None:
         self._stop.set()
         for t in self._threads:
             t.join(timeout=60)
 
-    def _call(self, process: int, f: str, key: str, value: dict[str, object], fn: object) -> dict[str, object] | None:
+    def _call(self, process: int, f: str, key: str, value: dict[str, object], fn: object,
+              answers: dict[grpc.StatusCode, dict[str, object]] | None = None) -> dict[str, object] | None:
+        """Record ``fn()`` as one operation: ok with what it returns, or fail/info by its error's code.
+
+        An error whose code is in ``answers`` is an answer, not a failure: ok with that result (a
+        read's NOT_FOUND means the job is absent)."""
         index = self.history.invoke(process, f, key, value)
         try:
             result = fn()  # type: ignore[operator]
         except ClientError as e:
+            if answers is not None and e.code in answers:
+                self.history.complete(index, "ok", {**value, **answers[e.code]})
+                return answers[e.code]
             kind = "fail" if e.code in _DEFINITE_FAILURES else "info"
             self.history.complete(index, kind, {**value, "error": f"{e.code.name}: {e.message}"[:300]})
             return None
@@ -283,6 +319,25 @@ class Workload:
                 written.add(name)
                 if rng.random() < REPEAT_SHARE:  # a client retry: the same version, not a second write
                     self._call(process, "apply_job", key, {**value, "repeat": True}, apply)
+
+    def _reads(self, process: int, rate: float, rng: random.Random, servers: list[str]) -> None:
+        """get_job of the writers' names at random, through a client that prefers ``servers[0]``."""
+        with Client(servers, timeout=3, retry_for=5, credentials=self.credentials) as c:
+            started, n = time.monotonic(), 0
+            while self._pace(rate, started, n):
+                n += 1
+                self._read_job(process, c, f"j-{rng.choice(WRITER_PROCESSES)}-{rng.randrange(NAMES_PER_WRITER)}")
+
+    def _read_job(self, process: int, c: Client, name: str) -> None:
+        """One recorded get_job: ok {"version", "spec"} or {"absent": true} (NOT_FOUND: never written
+        or deleted), else fail or info as for writes. Reads carry no idempotency key."""
+        def read() -> dict[str, object]:
+            job = c.get_job(name)
+            if job.deleted:  # a tombstone is absent too, should a replica ever answer with one
+                return dict(ABSENT)
+            return {"version": job.version, "spec": spec_digest(job.spec)}
+
+        self._call(process, "get_job", "", {"name": name}, read, answers={grpc.StatusCode.NOT_FOUND: ABSENT})
 
     def _runs(self, process: int, rate: float, rng: random.Random) -> None:
         outputs: list[str] = []  # runs of chaos-output whose logs are read back once they are final
