@@ -63,6 +63,8 @@ DEFAULT_SERVERS = ("127.0.0.1:18581", "127.0.0.1:18582", "127.0.0.1:18583")
 ENV_SERVER = "WLOADCTL_SERVER"
 # Statuses after which a request with the same idempotency key may be resent.
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
+# A watch the replica cannot continue (position no longer held, consumer too slow): list again.
+_RELIST = {grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.RESOURCE_EXHAUSTED}
 
 _RS = runs_pb2.RunState
 _WE = watch_pb2.WatchEvent
@@ -811,7 +813,7 @@ class Client(SecurityCalls):
         deadline = time.monotonic() + timeout
         run: runs_pb2.Run | None = None
         try:
-            for event in self.watch_runs(run_id=run_id, deadline=deadline):
+            for event in self.watch_runs(run_id=run_id, deadline=deadline, relist=True):
                 if event.HasField("run"):
                     run = event.run
                     if run.state in FINAL_RUN_STATES or (run.state == _RS.LOST and not _retry_follows(run)):
@@ -827,28 +829,29 @@ class Client(SecurityCalls):
 
     def watch_runs(self, run_id: str = "", job_name: str = "", workflow_run_id: str = "", workflow_name: str = "",
                    states: Sequence[int] = (), domain: str = "", from_index: int = 0, snapshot_limit: int = 0,
-                   deadline: float | None = None) -> Iterator[watch_pb2.WatchEvent]:
+                   deadline: float | None = None, relist: bool = False) -> Iterator[watch_pb2.WatchEvent]:
         """Changes of the runs that match, after a snapshot of the current ones (see _watch)."""
         request = watch_pb2.WatchRunsRequest(run_id=run_id, job_name=job_name, workflow_run_id=workflow_run_id,
                                              workflow_name=workflow_name, states=list(states), domain=domain,
                                              from_index=from_index, snapshot_limit=snapshot_limit)
-        return self._watch("WatchRuns", request, deadline)
+        return self._watch("WatchRuns", request, deadline, relist=relist)
 
-    def watch_jobs(self, name: str = "", domain: str = "", from_index: int = 0,
-                   deadline: float | None = None) -> Iterator[watch_pb2.WatchEvent]:
+    def watch_jobs(self, name: str = "", domain: str = "", from_index: int = 0, deadline: float | None = None,
+                   relist: bool = False) -> Iterator[watch_pb2.WatchEvent]:
         return self._watch("WatchJobs", watch_pb2.WatchJobsRequest(name=name, domain=domain, from_index=from_index),
-                           deadline)
+                           deadline, relist=relist)
 
     def watch_workflow_runs(self, run_id: str = "", workflow_name: str = "", from_index: int = 0,
-                            snapshot_limit: int = 0, deadline: float | None = None) -> Iterator[watch_pb2.WatchEvent]:
+                            snapshot_limit: int = 0, deadline: float | None = None,
+                            relist: bool = False) -> Iterator[watch_pb2.WatchEvent]:
         request = watch_pb2.WatchWorkflowRunsRequest(run_id=run_id, workflow_name=workflow_name,
                                                      from_index=from_index, snapshot_limit=snapshot_limit)
-        return self._watch("WatchWorkflowRuns", request, deadline)
+        return self._watch("WatchWorkflowRuns", request, deadline, relist=relist)
 
-    def watch_agents(self, agent_id: str = "", from_index: int = 0,
-                     deadline: float | None = None) -> Iterator[watch_pb2.WatchEvent]:
+    def watch_agents(self, agent_id: str = "", from_index: int = 0, deadline: float | None = None,
+                     relist: bool = False) -> Iterator[watch_pb2.WatchEvent]:
         return self._watch("WatchAgents", watch_pb2.WatchAgentsRequest(agent_id=agent_id, from_index=from_index),
-                           deadline)
+                           deadline, relist=relist)
 
     def watch_cluster(self, server: str | None = None, deadline: float | None = None) \
             -> Iterator[watch_pb2.WatchEvent]:
@@ -856,15 +859,16 @@ class Client(SecurityCalls):
         return self._watch("WatchCluster", watch_pb2.WatchClusterRequest(), deadline,
                            servers=[server] if server else None)
 
-    def _watch(self, rpc: str, request: Any, deadline: float | None,
-               servers: Sequence[str] | None = None) -> Iterator[watch_pb2.WatchEvent]:
+    def _watch(self, rpc: str, request: Any, deadline: float | None, servers: Sequence[str] | None = None,
+               relist: bool = False) -> Iterator[watch_pb2.WatchEvent]:
         """The events of a watch: SNAPSHOT events and one SYNCED (unless ``request.from_index``
         is set), then PUT, DELETE and BOOKMARK events with growing indexes.
 
         A disconnect resumes on the next replica from the last index received, so no change is
         lost or repeated; one during the snapshot starts it over (SNAPSHOT events again, then
         SYNCED). ClientError OUT_OF_RANGE or RESOURCE_EXHAUSTED: the watch cannot be resumed (the
-        replica no longer holds those changes, or this consumer was too slow): list again.
+        replica no longer holds those changes, or this consumer was too slow): list again; with
+        ``relist`` the watch does so itself (a new snapshot, then its SYNCED, as kubectl does).
         TimeoutError once ``deadline`` (a time.monotonic() value) passes."""
         resume = int(request.from_index)
         synced = resume > 0
@@ -899,6 +903,10 @@ class Client(SecurityCalls):
                             and time.monotonic() >= deadline - 0.001:
                         raise TimeoutError(f"{rpc}: deadline passed") from None
                     last = answers[address] = _Answer(address, e, self.timeout)
+                    if relist and last.code in _RELIST:
+                        resume, synced = 0, False  # start over with a snapshot, on this replica
+                        request.from_index = 0
+                        break
                     if last.code not in _RETRYABLE:
                         raise ClientError(last.code, last.details, address) from None
                 finally:

@@ -139,7 +139,11 @@ def test_resuming_from_an_index_the_replica_no_longer_holds_says_to_list_again(c
                                            command=jobs_pb2.JobCommand(shell="true")) for i in range(25)])
         with pytest.raises(ClientError) as gone:
             next(c.watch_jobs(from_index=1))
+        # Asked to, the client lists again by itself: a new snapshot, then its SYNCED.
+        again = c.watch_jobs(name="w-old-0-0", from_index=1, relist=True)
+        first, second = next(again), next(again)
     assert gone.value.code == grpc.StatusCode.OUT_OF_RANGE and "list again" in gone.value.message
+    assert (first.type, first.key, second.type) == (WE.SNAPSHOT, "w-old-0-0", WE.SYNCED)
 
 
 def test_the_cli_follows_runs_and_a_run_to_its_end_without_polling(cluster: LocalCluster) -> None:

@@ -191,11 +191,11 @@ def cmd_get_runs(args: argparse.Namespace, ctx: Context) -> int:
     if args.watch:
         client = ctx.client()
         if args.workflow:
-            events = client.watch_workflow_runs(workflow_name=args.workflow, snapshot_limit=min(args.limit or 100,
-                                                                                                 1000))
+            events = client.watch_workflow_runs(workflow_name=args.workflow, relist=True,
+                                                snapshot_limit=min(args.limit or 100, 1000))
             return watching.follow(ctx, events, workflow_render.workflow_runs_table, lambda e: e.workflow_run)
         events = client.watch_runs(job_name=args.job, states=[args.state] if args.state else [],
-                                   snapshot_limit=min(args.limit or WATCH_SNAPSHOT_RUNS, 10_000))
+                                   snapshot_limit=min(args.limit or WATCH_SNAPSHOT_RUNS, 10_000), relist=True)
         return watching.follow(ctx, events, render.runs_table, lambda e: e.run)
     if args.workflow:
         found = ctx.client().list_workflow_runs(args.workflow, limit=min(args.limit or 1000, 1000)).runs
@@ -245,7 +245,8 @@ def _describe_watch(args: argparse.Namespace, ctx: Context) -> int:
     """`describe run ID -w`: the description again on each change of the run, until it ends."""
     client = ctx.client()
     workflow = args.run_id.startswith("w")
-    events = client.watch_workflow_runs(run_id=args.run_id) if workflow else client.watch_runs(run_id=args.run_id)
+    events = client.watch_workflow_runs(run_id=args.run_id, relist=True) if workflow \
+        else client.watch_runs(run_id=args.run_id, relist=True)
     seen = False
     for event in events:
         if event.type == WE.SYNCED and not seen:
@@ -342,7 +343,7 @@ def cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
         if not args.follow or (page.source == "state" and page.state in FINAL_RUN_STATES):
             break
         if changes is None:
-            changes = client.watch_runs(run_id=args.run_id, from_index=max(1, client.last_index))
+            changes = client.watch_runs(run_id=args.run_id, from_index=max(1, client.last_index), relist=True)
         next(changes, None)  # new output, a new state, or a bookmark: read again
     if not raw:
         document = api_pb2.GetRunLogsResponse(data=b"".join(collected), next_offset=offset, complete=page.complete,

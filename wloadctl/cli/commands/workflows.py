@@ -221,7 +221,7 @@ def run_workflow(args: argparse.Namespace, ctx: Context, client: Client) -> int:
         emit(started + "\n")
     deadline = time.monotonic() + (args.wait_timeout or 3600.0)
     try:
-        for event in client.watch_workflow_runs(run_id=wrun.id, deadline=deadline):
+        for event in client.watch_workflow_runs(run_id=wrun.id, deadline=deadline, relist=True):
             if event.HasField("workflow_run"):
                 wrun = event.workflow_run
                 if wrun.state != WF.WF_RUNNING:
