@@ -358,11 +358,17 @@ class Controller:
                 log.error("no agent quorum: not dispatching (wloadctl cluster force-dispatch overrides)",
                           extra=self.quorum_view())
         if self.phase == "reconcile":
+            epoch = self.epoch
             if pause := takeover_pause_s():  # test-only (chaos): a new leader killed mid-takeover
                 log.warning("test hook: pausing a takeover between the agent quorum and reconcile",
                             extra={"epoch": self.epoch, "seconds": pause})
                 await asyncio.sleep(pause)
             await self._reconcile()
+            if self.phase != "reconcile" or self.epoch != epoch:
+                # Deposed while reconciling (wake() stepped down: follower, epoch 0). Going on to
+                # "active" would dispatch in epoch 0 for ever, even once leader again, since only a
+                # follower begins an epoch (found by bench/watch.py: elections under load).
+                return
             self.phase = "active"
             self.activated_at = self.clock()
             took = round(self.clock() - self.takeover_started, 3)
