@@ -112,7 +112,7 @@ PYSYNCOBJ_NAMES: dict[str, tuple[str, ...]] = {
         "SyncObj()._SyncObj__commandsWaitingCommit",
         "SyncObj()._SyncObj__lastResponseTime", "SyncObj()._SyncObj__raftElectionDeadline",
         "SyncObj()._SyncObj__transport", "SyncObj()._SyncObj__raftCurrentTerm", "SyncObj()._SyncObj__noopIDx",
-        "SyncObj()._SyncObj__newAppendEntriesTime",
+        "SyncObj()._SyncObj__newAppendEntriesTime", "SyncObj()._SyncObj__pipeNotifier",
     ),
     "pysyncobj.transport": (
         "TCPTransport", "TCPTransport.setOnUtilityMessageCallback", "TCPTransport._onUtilityMessage",
@@ -403,6 +403,7 @@ class DurableSyncObj(SyncObj):
         # stamping of a round, so a round at least as high as the reader's was sent after it began.
         self._wl_read_lock = threading.Lock()
         self._wl_next_round = 1
+        self._wl_round_asked = 0  # the last round a reader asked to be sent at once
         self._wl_stamp = 0   # the round of the append_entries being sent (Raft thread)
         self._wl_echo = 0    # the round of the append_entries being answered (Raft thread)
         self._wl_acked: dict[str, int] = {}  # follower address -> highest round it echoed this term
@@ -483,6 +484,10 @@ class DurableSyncObj(SyncObj):
             SyncObj._SyncObj__sendAppendEntries(self)  # type: ignore[attr-defined]
         finally:
             self._wl_stamp = 0
+            if self._wl_round_asked >= self._wl_next_round:
+                # A reader asked for the next round while this one was being sent (which set the
+                # next send to a full period away): keep it at the next tick.
+                self._SyncObj__newAppendEntriesTime = 0.0
 
     def _wl_read_acked(self, node: Any, value: Any) -> None:
         """A follower echoed round ``value``: it accepted this leader's term when it answered (it
@@ -513,8 +518,15 @@ class DurableSyncObj(SyncObj):
             term = self._SyncObj__raftCurrentTerm  # type: ignore[attr-defined]
             index = max(self._SyncObj__raftCommitIndex, self._SyncObj__noopIDx or 0)  # type: ignore[attr-defined]
             begun = (self._wl_next_round, index, term)
-        # The next tick sends a round instead of waiting for the append period.
-        self._SyncObj__newAppendEntriesTime = 0.0
+            ask = self._wl_round_asked < self._wl_next_round
+            self._wl_round_asked = self._wl_next_round
+        if ask:
+            # Send the round at once rather than at the append period (50 ms) or the next tick
+            # (5 ms): the Raft thread's poll is woken as for a new command. Once per round.
+            self._SyncObj__newAppendEntriesTime = 0.0
+            notifier = getattr(self, "_SyncObj__pipeNotifier", None)
+            if notifier is not None:
+                notifier.notify()
         return begun
 
     def wl_read_confirmed(self, round_: int, term: int) -> bool | None:

@@ -63,6 +63,7 @@ class ReadBarrier:
                 if remaining <= 0:
                     raise ReadIndexTimeout(f"a majority did not confirm this leader within {timeout:g} s")
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), remaining)
+                    async with asyncio.timeout(remaining):  # no task per wait, unlike wait_for
+                        await event.wait()
         finally:
             self._waiting -= 1
