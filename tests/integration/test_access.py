@@ -213,6 +213,35 @@ def test_a_workflow_cannot_start_or_wait_on_another_domains_work_without_the_rig
         c.apply_workflows([spec(job="finance-job")])  # its own domain's job: fine
 
 
+def test_a_retried_delete_gets_its_first_answer_not_a_refusal_in_another_domain(cluster: LocalCluster) -> None:
+    """The retry of a delete that went through (its answer lost in a leader change) is authorized
+    in the deleted job's domain and answered as the first attempt was (the chaos suite's
+    linearizable_jobs found it answered PERMISSION_DENIED in domain 'default')."""
+    token = _user(cluster, "rhea", B(role="scheduling-admin", domains=["finance"]))
+    sh = jobs_pb2.JobCommand(shell="true")
+    with cluster.client(token=token) as c:
+        c.apply_jobs([jobs_pb2.JobSpec(name="fin-retry", domain="finance", command=sh)])
+        c.apply_workflows([workflows_pb2.WorkflowSpec(name="fin-retry-flow", domain="finance", tasks=[
+            workflows_pb2.WorkflowTask(name="t", command=sh)])])
+        first = c.delete_job("fin-retry", idempotency_key="rhea-delete-1")
+        again = c.delete_job("fin-retry", idempotency_key="rhea-delete-1")
+        assert again.job.version == first.job.version and first.job.version == 2
+        wf_first = c.delete_workflow("fin-retry-flow", idempotency_key="rhea-delete-2")
+        wf_again = c.delete_workflow("fin-retry-flow", idempotency_key="rhea-delete-2")
+        assert wf_again.version == wf_first.version == 2
+        c.set_secret("fin-retry-secret", "finance", {"k": "v"})
+        s_first = c.delete_secret("fin-retry-secret", idempotency_key="rhea-delete-3")
+        s_again = c.delete_secret("fin-retry-secret", idempotency_key="rhea-delete-3")
+        assert s_again.raft_index == s_first.raft_index
+    # Someone else's deleted job stays someone else's: refused in its own domain.
+    with cluster.client() as admin:
+        admin.apply_jobs([jobs_pb2.JobSpec(name="hr-gone", domain="hr", command=sh)])
+        admin.delete_job("hr-gone")
+    with cluster.client(token=token, retry_for=0) as c, pytest.raises(ClientError) as refused:
+        c.delete_job("hr-gone")
+    assert "job.delete in domain 'hr' is needed" in refused.value.message
+
+
 def test_three_failures_on_two_replicas_lock_the_account(cluster: LocalCluster) -> None:
     _user(cluster, "mallory", B(role="auditor"))
     r1, r2 = cluster.replicas[0].api_address, cluster.replicas[1].api_address

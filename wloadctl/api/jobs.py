@@ -83,7 +83,12 @@ class JobServicer(api_pb2_grpc.JobServiceServicer):
         await check_name(request.name, context)
         await check_key(request.idempotency_key, context)
         current = self.api.store.get_job(request.name)
-        domain = current.spec.domain if current is not None else DEFAULT_DOMAIN
+        # A deleted job's domain is its tombstone's: a retry of a delete that went through (its
+        # answer lost in a leader change) is authorized as the first attempt was, and gets that
+        # attempt's answer, not a refusal in another domain (found by the chaos suite's
+        # linearizable_jobs: a delete answered PERMISSION_DENIED had deleted the job).
+        domain = current.spec.domain if current is not None else \
+            (self.api.store.job_domain(request.name) or DEFAULT_DOMAIN)
         await require(context, Permission.JOB_DELETE, domain)
 
         async def here() -> api_pb2.DeleteJobResponse:

@@ -87,6 +87,13 @@ class SecretServicer(secrets_pb2_grpc.SecretServiceServicer):
         await check_name(request.name, context)
         await check_key(request.idempotency_key, context)
         current = self.api.store.secret_info(request.name)
+        if current is None and request.idempotency_key:
+            # The retry of a delete that went through (its answer lost in a leader change): the
+            # secret and its domain are gone, so answer as the first attempt was answered instead
+            # of refusing in the default domain (as DeleteJob does with the job's tombstone).
+            done = self.api.store.idempotent_result(request.idempotency_key)
+            if done is not None and done.code == 0:
+                return secrets_pb2.DeleteSecretResponse(raft_index=done.raft_index)
         await require(context, Permission.SECRET_WRITE, current.domain if current is not None else DEFAULT_DOMAIN)
 
         async def here() -> secrets_pb2.DeleteSecretResponse:

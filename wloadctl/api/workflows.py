@@ -103,7 +103,9 @@ class WorkflowServicer(workflows_pb2_grpc.WorkflowServiceServicer):
         await check_name(request.name, context)
         await check_key(request.idempotency_key, context)
         current = self.api.store.get_workflow(request.name)
-        domain = current.spec.domain if current is not None else DEFAULT_DOMAIN
+        # As DeleteJob: a deleted workflow's domain is its tombstone's (a retried delete).
+        domain = current.spec.domain if current is not None else \
+            (self.api.store.workflow_domain(request.name) or DEFAULT_DOMAIN)
         await require(context, Permission.JOB_DELETE, domain)
 
         async def here() -> workflows_pb2.DeleteWorkflowResponse:

@@ -480,6 +480,20 @@ class Store:
                 raw = txn.get(name.encode(), db=self._dbs[b"jobs"])
         return jobs_pb2.JobVersion.FromString(raw) if raw else None
 
+    def job_domain(self, name: str) -> str | None:
+        """The domain of a job's latest version, a deletion included (its tombstone keeps the
+        spec): what a retried delete is authorized against once the first attempt deleted it.
+        None for a name never written."""
+        with self._reading() as txn:
+            raw = txn.get(name.encode(), db=self._dbs[b"job_seq"])
+            latest = txn.get(_version_key(name, _U64.unpack(raw)[0]), db=self._dbs[b"job_versions"]) if raw else None
+        return jobs_pb2.JobVersion.FromString(latest).spec.domain if latest else None
+
+    def workflow_domain(self, name: str) -> str | None:
+        """As job_domain, for a workflow."""
+        with self._reading() as txn:
+            return self.workflows.last_domain(txn, name)
+
     def list_jobs(self, domain: str = "", selector: Mapping[str, str] | None = None,
                   page_size: int = 100, page_token: str = "", max_scan: int = MAX_SCAN_PER_PAGE) -> JobPage:
         """Jobs ordered by name; ``page_token`` is the last name the previous page looked at.

@@ -249,6 +249,12 @@ class WorkflowTables:
             self.on_trigger_changed(txn, trigger_job(current), trigger_job(tomb), now_ms)
         return ok(jobs=[jobs_pb2.JobRef(name=name, version=version, changed=True)])
 
+    def last_domain(self, txn: lmdb.Transaction, name: str) -> str | None:
+        """The domain of the latest version, a deletion included (None: never written)."""
+        raw = txn.get(name.encode(), db=self.seq) if name else None
+        latest = txn.get(name.encode() + b"\0" + raw, db=self.versions) if raw else None
+        return workflows_pb2.WorkflowVersion.FromString(latest).spec.domain if latest else None
+
     def _next_version(self, txn: lmdb.Transaction, name: str) -> int:
         raw = txn.get(name.encode(), db=self.seq)
         version = (_U64.unpack(raw)[0] if raw else 0) + 1
