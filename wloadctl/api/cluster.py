@@ -10,7 +10,7 @@ import grpc
 from pysyncobj.config import FAIL_REASON
 
 from wloadctl.api.authz import principal
-from wloadctl.api.consistency import MAX_CATCH_UP_S
+from wloadctl.api.consistency import catch_up_limit
 from wloadctl.api.context import ApiContext
 from wloadctl.api.governance import hold
 from wloadctl.api.jobs import check_key
@@ -94,8 +94,7 @@ class ClusterServicer(api_pb2_grpc.ClusterServiceServicer):
         api = self.api
         if api.reads is None or not api.node.is_leader():
             await api.abort_not_leader(context)
-        remaining = context.time_remaining()
-        limit = MAX_CATCH_UP_S if remaining is None else max(0.0, min(MAX_CATCH_UP_S, remaining))
+        limit = catch_up_limit(context, share=1.0)
         try:
             index = await api.reads.read_index(limit)
         except NotLeaderError:

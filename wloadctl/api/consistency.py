@@ -57,6 +57,13 @@ LIVE_METHODS = frozenset({
 # a healthy follower is milliseconds behind; one seconds behind is better skipped.
 MAX_CATCH_UP_S = 5.0
 
+
+def catch_up_limit(context: grpc.aio.ServicerContext, share: float = 0.5) -> float:
+    """How long a call may wait to catch up: MAX_CATCH_UP_S, or ``share`` of the caller's
+    remaining deadline if that is less (the rest is left for the answer)."""
+    remaining = context.time_remaining()
+    return MAX_CATCH_UP_S if remaining is None else max(0.0, min(MAX_CATCH_UP_S, remaining * share))
+
 # The index an answer produced on another replica (a forwarded call) reflects; one value per call
 # (each RPC runs in its own task, and awaiting a coroutine shares the caller's context).
 forwarded_index: ContextVar[int] = ContextVar("forwarded_index", default=0)

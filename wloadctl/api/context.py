@@ -11,7 +11,14 @@ import grpc
 from google.protobuf.message import Message
 
 from wloadctl.api.authn import AUTHORIZATION, SOURCE_HEADER, Authenticator, replica_auth, sign_source
-from wloadctl.api.consistency import MAX_CATCH_UP_S, AppliedWaiter, Coalescer, note_forwarded_index, wait_applied
+from wloadctl.api.consistency import (
+    MAX_CATCH_UP_S,
+    AppliedWaiter,
+    Coalescer,
+    catch_up_limit,
+    note_forwarded_index,
+    wait_applied,
+)
 from wloadctl.api.headers import (
     FORWARDED_HEADER,
     INDEX_HEADER,
@@ -219,8 +226,7 @@ class ApiContext:
         aborts UNAVAILABLE when there is no leader to confirm one (a stale read can still answer)."""
         if self.reads is None:
             return self.store.applied_index()
-        remaining = context.time_remaining()
-        limit = MAX_CATCH_UP_S if remaining is None else max(0.0, min(MAX_CATCH_UP_S, remaining / 2))
+        limit = catch_up_limit(context)
         try:
             if self.node.is_leader():
                 index = await self.reads.read_index(limit)

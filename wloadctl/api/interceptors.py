@@ -15,9 +15,9 @@ from google.protobuf.message import DecodeError
 from wloadctl.api.authz import Guard
 from wloadctl.api.consistency import (
     LINEARIZABLE,
-    MAX_CATCH_UP_S,
     READ_METHODS,
     STALE,
+    catch_up_limit,
     forwarded_index,
     requested_consistency,
     requested_min_index,
@@ -107,9 +107,7 @@ async def _catch_up(context: grpc.aio.ServicerContext, wait: Callable[[int, floa
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{MIN_INDEX_HEADER}: must be a non-negative integer")
     if not wanted:
         return
-    remaining = context.time_remaining()
-    limit = MAX_CATCH_UP_S if remaining is None else min(MAX_CATCH_UP_S, remaining / 2)
-    reached = await wait(wanted, limit)
+    reached = await wait(wanted, catch_up_limit(context))
     if reached < wanted:
         await context.abort(grpc.StatusCode.UNAVAILABLE,
                             f"this replica has applied the log up to index {reached}, behind index {wanted} that "

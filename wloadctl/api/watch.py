@@ -29,7 +29,7 @@ from wloadctl.api.authz import require, visible_domains
 from wloadctl.api.context import ApiContext
 from wloadctl.proto.v1 import api_pb2, jobs_pb2, runs_pb2, watch_pb2, watch_pb2_grpc
 from wloadctl.security.permissions import Permission
-from wloadctl.state.changes import AGENT, CLUSTER, JOB, RUN, WORKFLOW_RUN, Change, ChangeFeed, FeedEntry, FeedGap
+from wloadctl.state.changes import AGENT, JOB, RUN, WORKFLOW_RUN, Change, ChangeFeed, FeedEntry, FeedGap
 
 WE = watch_pb2.WatchEvent
 MAX_EVENTS_PER_MESSAGE = 1000
@@ -142,8 +142,8 @@ def _decode_agent(change: Change) -> tuple[Any, str]:
 class _Stream:
     """One open watch: its position in the feed and its writes."""
 
-    def __init__(self, hub: WatchHub, context: grpc.aio.ServicerContext, kind: str) -> None:
-        self.hub, self.context, self.kind = hub, context, kind
+    def __init__(self, hub: WatchHub, context: grpc.aio.ServicerContext) -> None:
+        self.hub, self.context = hub, context
         self.position = 0
         self.last_write = time.monotonic()
         self.announced = 0
@@ -203,7 +203,7 @@ class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
         self.cluster_status = cluster_status
 
     @contextlib.asynccontextmanager
-    async def _open(self, context: grpc.aio.ServicerContext, kind: str, from_index: int) -> Any:
+    async def _open(self, context: grpc.aio.ServicerContext, from_index: int) -> Any:
         hub = self.hub
         if hub.count >= hub.max_streams:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -212,7 +212,7 @@ class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
         hub.count += 1
         hub.opened += 1
         try:
-            stream = _Stream(hub, context, kind)
+            stream = _Stream(hub, context)
             # An index not applied here yet (seen on another replica) is a fine position: the
             # feed gives what comes after it once it arrives.
             stream.position = stream.announced = from_index
@@ -256,7 +256,7 @@ class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
                 return None
             return cached.put if not states or run.state in states else cached.delete
 
-        async with self._open(context, RUN, request.from_index) as stream:
+        async with self._open(context, request.from_index) as stream:
             if not request.from_index:
                 if request.run_id:
                     index, one = await asyncio.to_thread(self.api.store.snapshot_run, request.run_id)
@@ -289,7 +289,7 @@ class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
                 return cached.delete if not (request.domain or visible is not None) else None
             return cached.put if selected(cached.obj) else None
 
-        async with self._open(context, JOB, request.from_index) as stream:
+        async with self._open(context, request.from_index) as stream:
             if not request.from_index:
                 index, jobs = await asyncio.to_thread(self.api.store.snapshot_jobs, request.name)
                 await stream.snapshot(index, (encode_event(WE.SNAPSHOT, index, j.spec.name, j, "job")
@@ -323,7 +323,7 @@ class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
                 return None
             return cached.put if visible is None or wrun.domain in visible else None
 
-        async with self._open(context, WORKFLOW_RUN, request.from_index) as stream:
+        async with self._open(context, request.from_index) as stream:
             if not request.from_index:
                 index, wruns = await asyncio.to_thread(store.snapshot_workflow_runs, request.run_id,
                                                        request.workflow_name,
@@ -343,7 +343,7 @@ class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
             cached = self.hub.cached(entry, change, _decode_agent)
             return cached.put if cached.obj is not None else cached.delete
 
-        async with self._open(context, AGENT, request.from_index) as stream:
+        async with self._open(context, request.from_index) as stream:
             if not request.from_index:
                 index, agents = await asyncio.to_thread(self.api.store.snapshot_agents)
                 await stream.snapshot(index, (encode_event(WE.SNAPSHOT, index, a.agent_id, a, "agent") for a in agents
@@ -366,7 +366,7 @@ class WatchServicer(watch_pb2_grpc.WatchServiceServicer):
         def match(entry: FeedEntry, change: Change) -> bytes | None:
             return None  # CLUSTER changes are seen through changed(), which runs on every wake-up
 
-        async with self._open(context, CLUSTER, request.from_index) as stream:
+        async with self._open(context, request.from_index) as stream:
             if not request.from_index:
                 status = self.cluster_status()
                 last[0] = _status_signature(status)

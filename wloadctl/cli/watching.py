@@ -31,8 +31,8 @@ def _rows(table: str) -> list[str]:
 
 
 def follow(ctx: Context, events: Iterable[watch_pb2.WatchEvent], table: Callable[[Sequence[Any]], str],
-           obj: Callable[[watch_pb2.WatchEvent], Any], done: Callable[[Any], bool] | None = None) -> int:
-    """Print ``events`` until ``done`` says an object is final (or for ever; Ctrl-C ends it)."""
+           obj: Callable[[watch_pb2.WatchEvent], Any]) -> int:
+    """Print ``events`` for ever (Ctrl-C ends it)."""
     snapshot: list[Any] = []
     for event in events:
         item = obj(event) if event.WhichOneof("object") else None
@@ -54,6 +54,4 @@ def follow(ctx: Context, events: Iterable[watch_pb2.WatchEvent], table: Callable
         elif event.type == WE.DELETE:
             emit(f"{event.key} (removed, or no longer matching)\n")
             sys.stdout.flush()
-        if done is not None and item is not None and event.type in (WE.SNAPSHOT, WE.PUT) and done(item):
-            return EXIT_OK
     return EXIT_OK
