@@ -784,6 +784,17 @@ class Client(SecurityCalls):
                 return
             token = page.next_page_token
 
+    def report_runs(self, by: str, from_ms: int, to_ms: int = 0, bucket: str = "", domain: str = "",
+                    time_zone: str = "", max_runs: int = 0) -> api_pb2.RunReport:
+        """Runs created in [from_ms, to_ms) grouped by ``by`` (domain, agent, job or workflow) and
+        ``bucket`` (hour, day, week or none; "" = day), counted by the replica: counts, success rate,
+        durations and failure classes (docs/cli.md, `report runs`). Only the caller's domains are
+        counted. A report that reads many runs takes a while, so its deadline is at least 60 s; one
+        that stopped early says so (``truncated``, ``covered_to_ms``)."""
+        request = api_pb2.ReportRunsRequest(by=by, from_ms=from_ms, to_ms=to_ms, bucket=bucket, domain=domain,
+                                            time_zone=time_zone, max_runs=max_runs)
+        return self._call(lambda ch: self._runs(ch).ReportRuns(request, timeout=max(self.timeout, 60)))
+
     def kill_run(self, run_id: str, idempotency_key: str = "") -> runs_pb2.Run:
         request = api_pb2.KillRunRequest(run_id=run_id, idempotency_key=idempotency_key or new_idempotency_key())
         return self._call(lambda ch: self._runs(ch).KillRun(request, timeout=self.timeout), write=True)

@@ -34,7 +34,7 @@ READ_METHODS = frozenset(_S + m for m in (
     "JobService/GetCalendar", "JobService/ListCalendars", "JobService/CalendarDays",
     "WorkflowService/GetWorkflow", "WorkflowService/ListWorkflows", "WorkflowService/GetWorkflowRun",
     "WorkflowService/ListWorkflowRuns", "WorkflowService/Impact",
-    "RunService/GetRun", "RunService/ListRuns", "RunService/GetRunLogs",
+    "RunService/GetRun", "RunService/ListRuns", "RunService/GetRunLogs", "RunService/ReportRuns",
     "UserService/GetUser", "UserService/ListUsers", "RoleService/GetRole", "RoleService/ListRoles",
     "ApiKeyService/GetApiKey", "ApiKeyService/ListApiKeys", "AuditService/ListAudit", "AuditService/VerifyAudit",
     "ApprovalService/ListApprovals", "ApprovalService/GetApproval", "SecretService/GetSecret",

@@ -234,7 +234,8 @@ def parse_config(doc: dict[str, Any], base: Path = Path(".")) -> ServerConfig:
 _CONTROL_KEYS = {"agent_quorum": "agent_quorum", "lease_margin_seconds": "lease_margin_s",
                  "degraded_after_seconds": "degraded_after_s", "runs_kept_seconds": "runs_kept_s",
                  "runs_kept_per_job": "runs_kept_per_job", "watch_max_streams": "watch_max_streams",
-                 "watch_feed_mib": "watch_feed_mib", "watch_send_timeout_seconds": "watch_send_timeout_s"}
+                 "watch_feed_mib": "watch_feed_mib", "watch_send_timeout_seconds": "watch_send_timeout_s",
+                 "report_max_runs": "report_max_runs"}
 
 
 def _control_settings(raw: Any) -> ControlSettings:

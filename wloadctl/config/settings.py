@@ -65,3 +65,5 @@ class ControlSettings:
     watch_max_streams: float = 1000
     watch_feed_mib: float = 64
     watch_send_timeout_s: float = 10.0
+    # Run reports (RunService/ReportRuns) read at most this many runs per request (then answer truncated).
+    report_max_runs: float = 500_000

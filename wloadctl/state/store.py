@@ -18,7 +18,7 @@ import re
 import shutil
 import struct
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from google.protobuf.message import DecodeError
 from wloadctl.fsutil import fsync_dir, is_storage_error, storage_write_failed
 from wloadctl.model.members import MemberError, check_member_id, member_problem
 from wloadctl.model.rules import SpecError, normalize, validate_specs
+from wloadctl.model.runreport import RunReportBuilder
 from wloadctl.proto.v1 import (
     api_pb2,
     approval_pb2,
@@ -50,6 +51,7 @@ from wloadctl.state.calendars import CALENDAR_DBS, CALENDAR_MESSAGES, CalendarTa
 from wloadctl.state.changes import CLUSTER, JOB, Change, ChangeFeed, ChangeSink
 from wloadctl.state.encoding import encode
 from wloadctl.state.events import EVENT_DBS, EventTables
+from wloadctl.state.reports import REPORT_CHUNK, RunScan, scan_chunk
 from wloadctl.state.results import err as _err
 from wloadctl.state.results import ok as _ok
 from wloadctl.state.runs import EPOCH_KEY, RUN_DBS, RunTables, run_seq
@@ -572,6 +574,16 @@ class Store:
         with self._reading() as txn:
             return int(txn.stat(self._dbs[b"jobs"])["entries"])
 
+    def count_workflows(self) -> int:
+        with self._reading() as txn:
+            return int(txn.stat(self._dbs[b"workflows"])["entries"])
+
+    def run_counts_now(self) -> dict[str, int]:
+        """Runs queued and runs on agents (dispatched or running): O(1), LMDB keeps the counts."""
+        with self._reading() as txn:
+            return {"queued": int(txn.stat(self._dbs[b"runs_queue"])["entries"]),
+                    "on_agents": int(txn.stat(self._dbs[b"runs_on_agent"])["entries"])}
+
     def members(self) -> list[commands_pb2.Member]:
         with self._reading() as txn:
             return [commands_pb2.Member.FromString(v) for _, v in txn.cursor(db=self._dbs[b"members"])]
@@ -593,6 +605,20 @@ class Store:
         with self._reading() as txn:
             runs, last = self.runs.list_runs(txn, job_name, state, page_size, before, max_scan, MAX_PAGE_BYTES)
         return runs, (f"r{last}" if last else "")
+
+    def report_runs(self, builder: RunReportBuilder, domains: Collection[str] | None, max_runs: int,
+                    deadline: float | None = None) -> RunScan:
+        """Count the runs of ``builder``'s time range (of ``domains``; None: all) into it, reading only
+        the runs of that range, REPORT_CHUNK runs per read transaction (state/reports.py)."""
+        scan = RunScan(builder, domains, max_runs, deadline)
+        while not scan.done:
+            with self._reading() as txn:
+                def workflow_of(wrun_id: str, txn: lmdb.Transaction = txn) -> str:
+                    wrun = self.workflows.get_run(txn, wrun_id, with_tasks=False)
+                    return wrun.workflow_name if wrun is not None else ""
+
+                scan_chunk(txn, self._dbs[b"runs"], scan, REPORT_CHUNK, workflow_of)
+        return scan
 
     # ---- watch snapshots: what matches now, and the index it reflects (one read transaction)
 

@@ -549,3 +549,86 @@ class EmitEventResponse(_message.Message):
     run_ids: _containers.RepeatedScalarFieldContainer[str]
     raft_index: int
     def __init__(self, run_ids: _Optional[_Iterable[str]] = ..., raft_index: _Optional[int] = ...) -> None: ...
+
+class ReportRunsRequest(_message.Message):
+    __slots__ = ("by", "from_ms", "to_ms", "bucket", "domain", "time_zone", "max_runs")
+    BY_FIELD_NUMBER: _ClassVar[int]
+    FROM_MS_FIELD_NUMBER: _ClassVar[int]
+    TO_MS_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    MAX_RUNS_FIELD_NUMBER: _ClassVar[int]
+    by: str
+    from_ms: int
+    to_ms: int
+    bucket: str
+    domain: str
+    time_zone: str
+    max_runs: int
+    def __init__(self, by: _Optional[str] = ..., from_ms: _Optional[int] = ..., to_ms: _Optional[int] = ..., bucket: _Optional[str] = ..., domain: _Optional[str] = ..., time_zone: _Optional[str] = ..., max_runs: _Optional[int] = ...) -> None: ...
+
+class RunReportRow(_message.Message):
+    __slots__ = ("key", "bucket_start_ms", "bucket_end_ms", "runs", "succeeded", "failed", "timed_out", "killed", "skipped", "unfinished", "success_rate", "durations", "duration_p50_ms", "duration_p95_ms", "duration_max_ms", "failure_classes")
+    class FailureClassesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_START_MS_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_END_MS_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
+    KILLED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    UNFINISHED_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_RATE_FIELD_NUMBER: _ClassVar[int]
+    DURATIONS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_P50_MS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_P95_MS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MAX_MS_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_CLASSES_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    bucket_start_ms: int
+    bucket_end_ms: int
+    runs: int
+    succeeded: int
+    failed: int
+    timed_out: int
+    killed: int
+    skipped: int
+    unfinished: int
+    success_rate: float
+    durations: int
+    duration_p50_ms: int
+    duration_p95_ms: int
+    duration_max_ms: int
+    failure_classes: _containers.ScalarMap[str, int]
+    def __init__(self, key: _Optional[str] = ..., bucket_start_ms: _Optional[int] = ..., bucket_end_ms: _Optional[int] = ..., runs: _Optional[int] = ..., succeeded: _Optional[int] = ..., failed: _Optional[int] = ..., timed_out: _Optional[int] = ..., killed: _Optional[int] = ..., skipped: _Optional[int] = ..., unfinished: _Optional[int] = ..., success_rate: _Optional[float] = ..., durations: _Optional[int] = ..., duration_p50_ms: _Optional[int] = ..., duration_p95_ms: _Optional[int] = ..., duration_max_ms: _Optional[int] = ..., failure_classes: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class RunReport(_message.Message):
+    __slots__ = ("by", "bucket", "from_ms", "to_ms", "time_zone", "rows", "total", "truncated", "covered_to_ms")
+    BY_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    FROM_MS_FIELD_NUMBER: _ClassVar[int]
+    TO_MS_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    COVERED_TO_MS_FIELD_NUMBER: _ClassVar[int]
+    by: str
+    bucket: str
+    from_ms: int
+    to_ms: int
+    time_zone: str
+    rows: _containers.RepeatedCompositeFieldContainer[RunReportRow]
+    total: RunReportRow
+    truncated: bool
+    covered_to_ms: int
+    def __init__(self, by: _Optional[str] = ..., bucket: _Optional[str] = ..., from_ms: _Optional[int] = ..., to_ms: _Optional[int] = ..., time_zone: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[RunReportRow, _Mapping]]] = ..., total: _Optional[_Union[RunReportRow, _Mapping]] = ..., truncated: _Optional[bool] = ..., covered_to_ms: _Optional[int] = ...) -> None: ...

@@ -970,6 +970,11 @@ class RunServiceStub:
                 request_serializer=wloadctl_dot_v1_dot_api__pb2.EmitEventRequest.SerializeToString,
                 response_deserializer=wloadctl_dot_v1_dot_api__pb2.EmitEventResponse.FromString,
                 _registered_method=True)
+        self.ReportRuns = channel.unary_unary(
+                '/wloadctl.v1.RunService/ReportRuns',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.ReportRunsRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_api__pb2.RunReport.FromString,
+                _registered_method=True)
 
 
 class RunServiceServicer:
@@ -1027,6 +1032,14 @@ class RunServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportRuns(self, request, context):
+        """Runs grouped by domain, agent, job or workflow and a time bucket of their creation, with counts,
+        success rate, durations and failure classes (computed on the replica; docs/cli.md `report runs`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1069,6 +1082,11 @@ def add_RunServiceServicer_to_server(servicer, server):
                     servicer.EmitEvent,
                     request_deserializer=wloadctl_dot_v1_dot_api__pb2.EmitEventRequest.FromString,
                     response_serializer=wloadctl_dot_v1_dot_api__pb2.EmitEventResponse.SerializeToString,
+            ),
+            'ReportRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportRuns,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.ReportRunsRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_api__pb2.RunReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1289,6 +1307,33 @@ class RunService:
             '/wloadctl.v1.RunService/EmitEvent',
             wloadctl_dot_v1_dot_api__pb2.EmitEventRequest.SerializeToString,
             wloadctl_dot_v1_dot_api__pb2.EmitEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.RunService/ReportRuns',
+            wloadctl_dot_v1_dot_api__pb2.ReportRunsRequest.SerializeToString,
+            wloadctl_dot_v1_dot_api__pb2.RunReport.FromString,
             options,
             channel_credentials,
             insecure,
