@@ -326,6 +326,9 @@ _SHARED_VERBS = {
     "job": ("suspend, resume and preview a job's schedules", "action", "actions"),
     "calendar": ("business calendars: list working days", "action", "actions"),
     "event": ("emit events that start the jobs subscribed to them", "action", "actions"),
+    "import": ("turn other schedulers' definitions (crontab) into Job documents", "source", "sources"),
+    "report": ("reports: runs by domain, agent, job or workflow over time (table, JSON, CSV, XLSX)", "report",
+               "reports"),
 }
 _VERB_EXAMPLES = {
     "auth": "wloadctl auth bootstrap\n  wloadctl auth policy get\n  wloadctl auth policy set --approval job.delete",
@@ -336,6 +339,9 @@ _VERB_EXAMPLES = {
     "approval": "wloadctl approval get --state pending\n  wloadctl approval approve a42",
     "audit": "wloadctl audit get --since 24h\n  wloadctl audit verify\n"
              "  wloadctl audit export --format xlsx -o audit.xlsx",
+    "report": "wloadctl report runs --by job --from 7d\n"
+              "  wloadctl report runs --by domain --from 2026-11-01 --to 2026-12-01 --bucket week -o xlsx -f nov.xlsx",
+    "import": "crontab -l | wloadctl import crontab - > cron-jobs.yaml",
     "diff": "wloadctl diff job nightly-backup",
     "rollback": "wloadctl rollback job nightly-backup --to-version 1",
     "job": "wloadctl job next nightly-backup --count 5\n  wloadctl job suspend nightly-backup\n"
@@ -408,9 +414,11 @@ def build_parser() -> argparse.ArgumentParser:
         history,
         jobs,
         local,
+        reports,
         runs,
         schedules,
         sessions,
+        tools,
         workflows,
     )
     from wloadctl.cli.commands import secrets as secret_commands
@@ -441,7 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     access.register(verbs)
     approvals.register(verbs)
     audit.register(verbs)
+    reports.register(verbs)
     secret_commands.register(verbs)
+    tools.register(verbs)
 
     parsers = _parsers(root)
     options = frozenset(o for p in parsers for o in p._option_string_actions)

@@ -12,7 +12,7 @@ import difflib
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import yaml
@@ -568,8 +568,8 @@ def load_paths(paths: Sequence[str]) -> list[jobs_pb2.JobSpec]:
     return load_documents(paths)[0]
 
 
-def load_documents(paths: Sequence[str]) -> tuple[list[jobs_pb2.JobSpec], list[jobs_pb2.CalendarSpec],
-                                                  list[workflows_pb2.WorkflowSpec]]:
+def load_documents(paths: Sequence[str], progress: Callable[[int, int], None] | None = None) -> tuple[
+        list[jobs_pb2.JobSpec], list[jobs_pb2.CalendarSpec], list[workflows_pb2.WorkflowSpec]]:
     """Load Job, Calendar and Workflow documents from files, directories (*.yaml, *.yml; not recursive) and
     '-' (stdin).
 
@@ -580,8 +580,9 @@ def load_documents(paths: Sequence[str]) -> tuple[list[jobs_pb2.JobSpec], list[j
     if not paths:
         raise SpecErrors([SpecError("", "no files given")])
     seen: set[str] = set()
-    for path in paths:
-        files, error = _expand(path)
+    expanded = [_expand(path) for path in paths]
+    total, done = sum(len(files) for files, _ in expanded), 0
+    for files, error in expanded:
         if error is not None:
             errors.append(error)
         for file in files:
@@ -604,6 +605,9 @@ def load_documents(paths: Sequence[str]) -> tuple[list[jobs_pb2.JobSpec], list[j
                 errors.append(SpecError("", f"cannot read: {os_error.strerror or os_error}", source))
                 continue
             file_docs, file_errors = _parse_text(text, source)
+            done += 1
+            if progress is not None:  # (files read, files in all): the CLI shows it on a terminal
+                progress(done, total)
             docs.extend(file_docs)
             errors.extend(file_errors)
     errors.extend(_duplicate_errors(docs))

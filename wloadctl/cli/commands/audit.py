@@ -96,8 +96,16 @@ def cmd_audit_verify(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_audit_export(args: argparse.Namespace, ctx: Context) -> int:
-    records = list(_records(ctx.client(), args))
-    count = auditexport.write_export(records, args.format, args.file)
+    from wloadctl.cli.progress import Progress
+
+    records: list[audit_pb2.AuditRecord] = []
+    # The log may hold millions of records: on a terminal, stderr counts them as they come.
+    with Progress(ctx.output, "reading audit records") as progress:
+        for record in _records(ctx.client(), args):
+            records.append(record)
+            progress.update(len(records))
+        progress.phase(f"writing {len(records)} records to {args.file}")
+        count = auditexport.write_export(records, args.format, args.file)
     span = f" (seq {records[0].seq}..{records[-1].seq})" if records else ""
     emit(f"{count} audit records{span} written to {args.file} ({args.format})\n")
     return EXIT_OK

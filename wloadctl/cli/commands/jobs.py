@@ -72,20 +72,34 @@ def register(verbs: Verbs) -> None:
                             help="retrying with the same key deletes at most once (default: random)")
 
 
+# From this many documents on, apply says at once what it is applying (on a terminal only).
+LARGE_APPLY = 200
+
+
 def cmd_apply(args: argparse.Namespace, ctx: Context) -> int:
     # Only apply and `get job --export` need the document parser; the other commands start without it.
+    from wloadctl.cli.progress import Progress
     from wloadctl.model.documents import load_documents
 
-    specs, calendars, workflows = load_documents(args.file)
-    client = ctx.client()
-    # Calendars first: the jobs of the same files may use them.
-    key = args.idempotency_key
-    cal_response = client.apply_calendars(calendars, idempotency_key=f"{key}/calendars" if key else "") \
-        if calendars else None
-    response = client.apply_jobs(specs, idempotency_key=key) if specs else None
-    # Workflows last: their tasks may run jobs of the same files.
-    wf_response = client.apply_workflows(workflows, idempotency_key=f"{key}/workflows" if key else "") \
-        if workflows else None
+    # On a terminal, a large apply shows what it is doing on stderr (cli/progress.py).
+    with Progress(ctx.output, "reading files") as progress:
+        specs, calendars, workflows = load_documents(args.file, progress=progress.update)
+        large = len(specs) + len(calendars) + len(workflows) >= LARGE_APPLY
+        client = ctx.client()
+        # Calendars first: the jobs of the same files may use them.
+        key = args.idempotency_key
+        if calendars:
+            progress.phase(f"applying {len(calendars)} calendars", force=large)
+        cal_response = client.apply_calendars(calendars, idempotency_key=f"{key}/calendars" if key else "") \
+            if calendars else None
+        if specs:
+            progress.phase(f"applying {len(specs)} jobs", force=large)
+        response = client.apply_jobs(specs, idempotency_key=key) if specs else None
+        # Workflows last: their tasks may run jobs of the same files.
+        if workflows:
+            progress.phase(f"applying {len(workflows)} workflows", force=large)
+        wf_response = client.apply_workflows(workflows, idempotency_key=f"{key}/workflows" if key else "") \
+            if workflows else None
     if ctx.output != "table":
         data = output.message_to_dict(response) if response is not None else {"jobs": [], "raft_index": 0}
         if cal_response is not None:
