@@ -106,7 +106,8 @@ class Setup:
         path = self.root / "a1.toml"
         path.write_text(
             f'agent_id = "a1"\nreplicas = ["{self.settings["agent_address"]}"]\n'
-            f'work_dir = "{work_dir or self.root / "a1"}"\n{extra}\n'
+            f'work_dir = "{work_dir or self.root / "a1"}"\nmetrics_address = "127.0.0.1:{free_ports(1)[0]}"\n'
+            f'{extra}\n'
             "[tls]\n" + "".join(f'{k} = "{v}"\n' for k, v in tls.items()))
         return path
 

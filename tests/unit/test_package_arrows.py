@@ -35,18 +35,25 @@ ALLOWED: dict[str, frozenset[str]] = {
     # Apply computes next slots and re-checks firings with the same pure trigger and misfire rules.
     "state": frozenset({"proto", "model", "fsutil", "security.permissions", "scheduler.triggers",
                         "scheduler.firing", "scheduler.calendars", "scheduler.dag", "scheduler.task_policy"}),
-    "raft": frozenset({"state", "proto", "config", "fsutil"}),
+    # Metrics kept as plain numbers (histograms, API and run counters from the change feed).
+    "observability": frozenset({"proto", "state", "model"}),
+    "raft": frozenset({"state", "proto", "config", "fsutil", "observability.histogram"}),
     # Decisions as functions of a view; the agent policy (model/policy.py) is one of their inputs.
     "scheduler": frozenset({"proto", "model"}),
-    "control": frozenset({"raft", "state", "scheduler", "proto", "config"}),
-    "api": frozenset({"control", "raft", "state", "model", "proto", "config", "security", "scheduler"}),
+    "control": frozenset({"raft", "state", "scheduler", "proto", "config", "observability.histogram"}),
+    "api": frozenset({"control", "raft", "state", "model", "proto", "config", "security", "scheduler",
+                      "observability.api"}),
+    # The web console calls the replica's own API as the logged-in user, over the HTTP port's app.
+    "console": frozenset({"api", "proto", "security", "model"}),
     # The replica process wires everything together; nothing imports it (but the CLI's `server`).
-    "server": frozenset({"api", "control", "raft", "state", "security", "config", "proto", "fsutil", "logs"}),
+    "server": frozenset({"api", "control", "raft", "state", "security", "config", "proto", "fsutil", "logs",
+                         "observability", "console"}),
     # The agent shares only configuration, wire types and the policy rules with the replicas.
-    "agent": frozenset({"config", "proto", "security", "fsutil", "logs", "model"}),
+    "agent": frozenset({"config", "proto", "security", "fsutil", "logs", "model", "observability.histogram"}),
     # The client library goes to user programs: wire types, header names, the message size default.
     "client": frozenset({"proto", "api.headers", "config"}),
-    "cli": frozenset({"client", "config", "model", "security", "proto"}),
+    # scheduler.triggers: `import crontab` checks each schedule as apply would.
+    "cli": frozenset({"client", "config", "model", "security", "proto", "scheduler.triggers"}),
     "testing": frozenset({"config", "client", "state", "proto", "security"}),
     "__main__": frozenset({"cli"}),
 }

@@ -39,12 +39,15 @@ import wloadctl
 from wloadctl.agent.durable import AgentDurableState
 from wloadctl.agent.executor import ExecError, ExecEvent, ExecSpec, Executor, own_user
 from wloadctl.agent.filewatch import FileWatcher
+from wloadctl.agent.hostload import HostSampler
 from wloadctl.agent.logstore import LogStore
 from wloadctl.agent.workdirs import expire_run_dirs
 from wloadctl.config import AgentConfig, ConfigError, describe_error, ensure_dir, load_agent_config
 from wloadctl.config.server import DEFAULT_MAX_MESSAGE_BYTES
 from wloadctl.logs import setup_logging
 from wloadctl.model.policy import refusal
+from wloadctl.agent.metrics import SPAWN_BUCKETS_S, AgentCollector, finish_outcome, serve_agent_metrics
+from wloadctl.observability.histogram import Buckets
 from wloadctl.proto.v1 import agent_pb2, agent_pb2_grpc, jobs_pb2, runs_pb2
 
 log = logging.getLogger("wloadctl.agent")
@@ -125,6 +128,13 @@ class Agent:
         # so the state can tell output that never reached it from output that follows on.
         self._output_offsets: dict[tuple[str, int], int] = {}
         self.rejected_stale = 0
+        self.host = HostSampler(config.work_dir, self.logs.total_bytes)
+        # Metrics (agent/metrics.py): read by the exporter's thread, written on the event loop.
+        self.spawn_latency = Buckets(SPAWN_BUCKETS_S)   # assignment accepted -> process started
+        self.runs_started = 0
+        self.runs_finished: collections.Counter[str] = collections.Counter()
+        self.assignments_refused: collections.Counter[str] = collections.Counter()
+        self._accepted_at: dict[tuple[str, int], float] = {}
         self.files = FileWatcher(self.durable)
         # Watch sets and acknowledgements for the file watcher, applied in order by one task (the
         # watcher's work runs off the event loop: a hung NFS mount must not stall heartbeats).
@@ -364,16 +374,19 @@ class Agent:
             # the agent decides. Final, so the state fails the run instead of queueing it again.
             log.warning("refused an assignment: its job is not allowed here",
                         extra={"run": a.run_id, "attempt": a.attempt, "why": why})
+            self.assignments_refused["policy"] += 1
             self._queue_event(EV(kind=EV.REJECTED, run_id=a.run_id, attempt=a.attempt, epoch=epoch, error=why,
                                  policy=True))
             return
         if time.monotonic() >= self.lease_expiry:
             # Without a valid lease the leader may already count this agent as lost and retry the
             # run elsewhere: starting it could overlap that retry (found by the spin model).
+            self.assignments_refused["no_lease"] += 1
             self._queue_event(EV(kind=EV.REJECTED, run_id=a.run_id, attempt=a.attempt, epoch=epoch,
                                  error="no valid lease"))
             return
         if len(self._running) >= self.config.capacity:
+            self.assignments_refused["no_slot"] += 1
             self._queue_event(EV(kind=EV.REJECTED, run_id=a.run_id, attempt=a.attempt, epoch=epoch,
                                  error="no free slot"))
             return
@@ -401,6 +414,7 @@ class Agent:
                 working_dir=spec.working_dir, timeout_seconds=spec.timeout_seconds, run_as=spec.run_as,
                 empty=spec.task_type == jobs_pb2.EMPTY)
             self._running.add(key)
+            self._accepted_at[key] = time.time()
             self.executor.start(exec_spec)
         except (ExecError, ValueError) as e:
             self._running.discard(key)
@@ -433,6 +447,10 @@ class Agent:
         key = (e.run_id, e.attempt)
         epoch = self.durable.highest_epoch
         if e.kind == "started":
+            self.runs_started += 1
+            accepted = self._accepted_at.pop(key, None)
+            if accepted is not None:
+                self.spawn_latency.observe(max(0.0, e.time - accepted))
             ev = EV(kind=EV.STARTED, run_id=e.run_id, attempt=e.attempt, epoch=epoch, pid=e.pid,
                     time_ms=int(e.time * 1000))
         elif e.kind == "output":
@@ -440,6 +458,8 @@ class Agent:
             self._output_offsets[key] = offset + len(e.data)
             ev = EV(kind=EV.OUTPUT, run_id=e.run_id, attempt=e.attempt, epoch=epoch, data=e.data, offset=offset)
         else:
+            self._accepted_at.pop(key, None)
+            self.runs_finished[finish_outcome(e)] += 1
             self._output_offsets.pop(key, None)
             self._running.discard(key)
             self._remember_finished(key)
@@ -493,7 +513,7 @@ class Agent:
             del self._heartbeat_sent[seq]
         return agent_pb2.AgentMessage(heartbeat=agent_pb2.AgentHeartbeat(
             seq=self.heartbeat_seq, highest_epoch=self.durable.highest_epoch, running=len(self._running),
-            free_slots=self._free()))
+            free_slots=self._free(), host=self.host.sample()))
 
     async def _lease_watch(self) -> None:
         # Checked often, not once a heartbeat: the margin the leader waits must cover this delay.
@@ -632,12 +652,23 @@ def run_agent(config_path: str, insecure: bool = False, log_format: str | None =
         return 2
     setup_logging(log_format or config.log_format, log_level or config.log_level, config.agent_id)
 
+    collector: AgentCollector | None = None
+    if config.metrics_address:
+        try:
+            collector = serve_agent_metrics(config.metrics_address)
+        except OSError as e:
+            print(f"error: metrics_address: cannot listen on {config.metrics_address} ({describe_error(e)}): "
+                  f"set it to a free port, or to \"\" to turn the agent's metrics off", file=sys.stderr)
+            return 2
+
     async def main() -> int:
         try:
             agent = Agent(config, credentials)
         except (lmdb.Error, OSError) as e:  # a damaged work dir: a runtime error (exit 1), as for a replica
             print(f"error: work_dir: cannot open the agent's state: {describe_error(e)}", file=sys.stderr)
             return 1
+        if collector is not None:
+            collector.agent = agent
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, agent.stop.set)

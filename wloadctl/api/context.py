@@ -31,6 +31,7 @@ from wloadctl.api.headers import (
 )
 from wloadctl.config import ServerConfig
 from wloadctl.control.controller import Controller
+from wloadctl.observability.api import ApiMetrics
 from wloadctl.proto.v1 import api_pb2, commands_pb2
 from wloadctl.raft.node import RaftNode
 from wloadctl.raft.proposer import BackpressureError, NotLeaderError, ProposalFailedError, Proposer
@@ -59,6 +60,7 @@ class ApiContext:
     # be applied. Without them (tests that build a bare context) reads are answered at once.
     reads: ReadBarrier | None = None
     applied_waiter: AppliedWaiter | None = None
+    metrics: ApiMetrics = field(default_factory=ApiMetrics)
     _channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
     _read_index_calls: dict[str, Coalescer] = field(default_factory=dict)
 

@@ -6,6 +6,8 @@ handlers at registration time costs nothing per request.)
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -64,6 +66,29 @@ def _wrap(handler: grpc.RpcMethodHandler, replica_id: str, method: str, guard: G
     behaviour = guard.wrap(method, inner) if guard is not None else inner
 
     async def call(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+        if api is None:
+            return await _call(raw, context)
+        metrics = api.metrics
+        start = time.perf_counter()
+        code: grpc.StatusCode | None = grpc.StatusCode.UNKNOWN
+        if streaming:
+            metrics.stream_opened(method)
+        try:
+            response = await _call(raw, context)
+            code = context.code()
+            return response
+        except grpc.aio.AbortError:
+            code = context.code()
+            raise
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        finally:
+            if streaming:
+                metrics.stream_closed(method)
+            metrics.observe(method, code, time.perf_counter() - start, streaming)
+
+    async def _call(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
         if replica_id:
             context.set_trailing_metadata(((REPLICA_HEADER, replica_id),))
         try:

@@ -19,7 +19,9 @@ _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")  # as a job's runAs (wloadctl/mo
 _KEYS = {"agent_id", "capacity", "labels", "replicas", "work_dir", "lease_seconds", "orphan_policy",
          "log_retention_hours", "log_max_total_gib", "run_dirs_kept_hours", "max_run_dirs", "tls", "log",
          "leader_silence_seconds", "kill_jobs_with_agent",
-         "allowed_run_as", "allowed_commands", "allow_scripts"}
+         "allowed_run_as", "allowed_commands", "allow_scripts", "metrics_address"}
+# Prometheus metrics of the agent (docs/observability.md); loopback unless configured otherwise.
+DEFAULT_AGENT_METRICS_ADDRESS = "127.0.0.1:18891"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class AgentConfig:
     tls_key: Path | None = None
     log_format: str = "json"
     log_level: str = "info"
+    metrics_address: str = DEFAULT_AGENT_METRICS_ADDRESS  # "": no metrics port
 
 
 def load_agent_config(path: str | Path) -> AgentConfig:
@@ -111,6 +114,11 @@ def parse_agent_config(doc: dict[str, Any], base: Path = Path(".")) -> AgentConf
     allow_scripts = doc.get("allow_scripts", True)
     if not isinstance(allow_scripts, bool):
         raise ConfigError("allow_scripts: true or false")
+    metrics_address = doc.get("metrics_address", DEFAULT_AGENT_METRICS_ADDRESS)
+    if not isinstance(metrics_address, str):
+        raise ConfigError('metrics_address: HOST:PORT, or "" for no metrics port')
+    if metrics_address:
+        check_address(metrics_address, "metrics_address")
     log = doc.get("log", {})
     if not isinstance(log, dict) or log.get("format", "json") not in ("json", "human"):
         raise ConfigError("log.format: json or human")
@@ -128,4 +136,4 @@ def parse_agent_config(doc: dict[str, Any], base: Path = Path(".")) -> AgentConf
         kill_jobs_with_agent=kill_with_agent,
         allowed_run_as=allowed_run_as or (), allowed_commands=allowed_commands, allow_scripts=allow_scripts,
         tls_ca=tls.get("ca"), tls_cert=tls.get("cert"), tls_key=tls.get("key"),
-        log_format=log.get("format", "json"), log_level=log_level)
+        log_format=log.get("format", "json"), log_level=log_level, metrics_address=metrics_address)

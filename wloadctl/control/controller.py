@@ -28,6 +28,7 @@ import grpc
 from google.protobuf.message import Message
 
 from wloadctl.config.settings import ControlSettings
+from wloadctl.observability.histogram import Buckets
 from wloadctl.proto.v1 import agent_pb2, commands_pb2, runs_pb2, secrets_pb2
 from wloadctl.raft.node import RaftNode
 from wloadctl.raft.proposer import Proposer
@@ -76,6 +77,7 @@ class AgentConn:
     report: agent_pb2.AgentReport | None = None
     running: int = 0
     free_slots: int = 0
+    host: agent_pb2.HostLoad | None = None  # from its last heartbeat that had one (metrics, console)
     closed: bool = False
     sent_kill: dict[tuple[str, int], float] = field(default_factory=dict)
     sent_watches: bytes | None = None  # the file watches last sent (serialized), None: none yet
@@ -266,6 +268,8 @@ class Controller:
         if kind == "heartbeat":
             hb = msg.heartbeat
             conn.running, conn.free_slots = hb.running, hb.free_slots
+            if hb.HasField("host"):
+                conn.host = hb.host
             if self.phase not in ("follower", "begin_epoch") and hb.highest_epoch == self.epoch \
                     and self.node.leads_now():
                 # Renews the agent's lease: only the leader of the current epoch may, and only while
@@ -746,23 +750,6 @@ class Controller:
 
 
 LATENESS_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
-
-
-class Buckets:
-    """A histogram's cumulative buckets, sum and count (read by the metrics collector)."""
-
-    def __init__(self, bounds: Sequence[float]) -> None:
-        self.bounds = tuple(bounds)
-        self.counts = [0] * len(self.bounds)
-        self.total = 0
-        self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        self.total += 1
-        self.sum += value
-        for i, bound in enumerate(self.bounds):
-            if value <= bound:
-                self.counts[i] += 1
 
 
 def _close(conn: AgentConn) -> None:

@@ -19,6 +19,7 @@ import os
 import struct
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from pathlib import Path
 import lmdb
 
 from wloadctl.fsutil import fsync_dir
+from wloadctl.observability.histogram import Buckets
 
 MAGIC = b"WLSNAP1\n"
 PENDING = b"WLSNAP-PENDING\n"
@@ -139,6 +141,9 @@ def extract_db(path: Path, out_file: Path) -> SnapshotHeader:
     return header
 
 
+SNAPSHOT_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
 class BackgroundSnapshotter:
     """Copies the state off the Raft thread.
 
@@ -159,6 +164,7 @@ class BackgroundSnapshotter:
         self.completed = 0
         self.failed = 0
         self.last_index = 0
+        self.durations = Buckets(SNAPSHOT_BUCKETS_S)  # copy + state sync + file write, successful ones
         self.worker_thread_ids: set[int] = set()
 
     @property
@@ -174,6 +180,7 @@ class BackgroundSnapshotter:
     def _run(self, header: SnapshotHeader, txn: lmdb.Transaction) -> None:
         self.worker_thread_ids.add(threading.get_ident())
         ok = False
+        began = time.monotonic()
         try:
             with tempfile.TemporaryDirectory(dir=self.target.parent, prefix=".snapcopy-") as tmp:
                 try:
@@ -187,6 +194,7 @@ class BackgroundSnapshotter:
             # pysyncobj's placeholder (a hard link to the previous snapshot) is no longer needed.
             self.target.with_name(self.target.name + ".tmp").unlink(missing_ok=True)
             self.last_index = header.last[1]
+            self.durations.observe(time.monotonic() - began)
             ok = True
         except Exception:  # reported through status(); the journal is kept
             import logging

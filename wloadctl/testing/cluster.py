@@ -140,6 +140,7 @@ class AgentProc:
     insecure: bool = False
     netns: str | None = None
     proc: subprocess.Popen[bytes] | None = None
+    metrics_address: str = ""  # its Prometheus metrics (HOST:PORT inside its network namespace, if any)
 
     @property
     def running(self) -> bool:
@@ -341,11 +342,13 @@ class LocalCluster:
         a = AgentProc(agent_id=agent_id, root=self.root, config_path=self.root / f"agent-{agent_id}.toml",
                       log_path=self.root / f"agent-{agent_id}.log", work_dir=self.root / f"agent-{agent_id}",
                       insecure=not self.tls, netns=self.placement(agent_id).netns)
+        # In its own network namespace every agent has its own loopback; here they share one.
+        a.metrics_address = f"127.0.0.1:{18891 if a.netns else free_ports(1)[0]}"
         q = toml_string  # paths and labels may hold quotes or backslashes
         lines = [f"agent_id = {q(agent_id)}", f"capacity = {capacity}",
                  "replicas = [" + ", ".join(q(r) for r in replicas or [r.agent_address for r in self.replicas]) + "]",
                  f"work_dir = {q(str(a.work_dir))}", f"lease_seconds = {lease_seconds}",
-                 f"orphan_policy = {q(orphan_policy)}"]
+                 f"orphan_policy = {q(orphan_policy)}", f"metrics_address = {q(a.metrics_address)}"]
         if labels:
             lines.append("labels = { " + ", ".join(f"{q(k)} = {q(v)}" for k, v in labels.items()) + " }")
         for key, value in (settings or {}).items():

@@ -112,16 +112,40 @@ class RunEvent(_message.Message):
     def __init__(self, kind: _Optional[_Union[RunEvent.Kind, str]] = ..., run_id: _Optional[str] = ..., attempt: _Optional[int] = ..., epoch: _Optional[int] = ..., time_ms: _Optional[int] = ..., pid: _Optional[int] = ..., data: _Optional[bytes] = ..., exit_code: _Optional[int] = ..., timed_out: _Optional[bool] = ..., killed: _Optional[bool] = ..., error: _Optional[str] = ..., seq: _Optional[int] = ..., orphaned: _Optional[bool] = ..., offset: _Optional[int] = ..., policy: _Optional[bool] = ..., lost: _Optional[bool] = ..., outputs: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class AgentHeartbeat(_message.Message):
-    __slots__ = ("seq", "highest_epoch", "running", "free_slots")
+    __slots__ = ("seq", "highest_epoch", "running", "free_slots", "host")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     HIGHEST_EPOCH_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     FREE_SLOTS_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
     seq: int
     highest_epoch: int
     running: int
     free_slots: int
-    def __init__(self, seq: _Optional[int] = ..., highest_epoch: _Optional[int] = ..., running: _Optional[int] = ..., free_slots: _Optional[int] = ...) -> None: ...
+    host: HostLoad
+    def __init__(self, seq: _Optional[int] = ..., highest_epoch: _Optional[int] = ..., running: _Optional[int] = ..., free_slots: _Optional[int] = ..., host: _Optional[_Union[HostLoad, _Mapping]] = ...) -> None: ...
+
+class HostLoad(_message.Message):
+    __slots__ = ("load1", "cpu_busy_ratio", "cpus", "memory_total_bytes", "memory_available_bytes", "disk_total_bytes", "disk_free_bytes", "log_store_bytes", "sampled_ms")
+    LOAD1_FIELD_NUMBER: _ClassVar[int]
+    CPU_BUSY_RATIO_FIELD_NUMBER: _ClassVar[int]
+    CPUS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_AVAILABLE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DISK_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DISK_FREE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LOG_STORE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SAMPLED_MS_FIELD_NUMBER: _ClassVar[int]
+    load1: float
+    cpu_busy_ratio: float
+    cpus: int
+    memory_total_bytes: int
+    memory_available_bytes: int
+    disk_total_bytes: int
+    disk_free_bytes: int
+    log_store_bytes: int
+    sampled_ms: int
+    def __init__(self, load1: _Optional[float] = ..., cpu_busy_ratio: _Optional[float] = ..., cpus: _Optional[int] = ..., memory_total_bytes: _Optional[int] = ..., memory_available_bytes: _Optional[int] = ..., disk_total_bytes: _Optional[int] = ..., disk_free_bytes: _Optional[int] = ..., log_store_bytes: _Optional[int] = ..., sampled_ms: _Optional[int] = ...) -> None: ...
 
 class InquiryReply(_message.Message):
     __slots__ = ("epoch", "confirmed", "reason", "report")
