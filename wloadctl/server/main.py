@@ -23,7 +23,7 @@ from wloadctl.api.cluster import ClusterServicer
 from wloadctl.api.consistency import AppliedWaiter
 from wloadctl.api.context import ApiContext
 from wloadctl.api.governance import ApprovalServicer, AuditServicer, DenialReporter
-from wloadctl.api.http import HttpServer
+from wloadctl.api.http_app import HttpServer
 from wloadctl.api.interceptors import add_service
 from wloadctl.api.jobs import JobServicer
 from wloadctl.api.runs import RunServicer
@@ -33,10 +33,12 @@ from wloadctl.api.webhooks import EventWebhook
 from wloadctl.api.workflows import WorkflowServicer
 from wloadctl.config import ConfigError, ServerConfig, describe_error, ensure_dir, load_config
 from wloadctl.config.addresses import is_loopback
+from wloadctl.console import Console
 from wloadctl.control.controller import Controller
 from wloadctl.control.link import AgentLinkServicer
 from wloadctl.fsutil import set_storage_failure_handler
 from wloadctl.logs import setup_logging
+from wloadctl.observability.runs import RunMetrics
 from wloadctl.proto.v1 import (
     agent_pb2_grpc,
     api_pb2,
@@ -62,7 +64,7 @@ from wloadctl.raft.recovery import RecoveryError
 from wloadctl.security.certs import CertError, CertPaths, peer_identity, server_credentials
 from wloadctl.server.failstop import fail_stop, fail_stop_incompatible
 from wloadctl.server.listen import bind_error, check_listen_addresses
-from wloadctl.server.metrics import ReplicaCollector, serve_metrics
+from wloadctl.server.metrics_port import replica_metrics
 from wloadctl.server.testclock import wall_clock
 from wloadctl.state.store import Store, set_incompatible_entry_handler
 
@@ -172,7 +174,9 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     _listen(agent_server, "agent_address", config.agent_address, agent_credentials)
     if agent_credentials is None:
         log.warning("agent link WITHOUT TLS: any process that reaches the agent port can pose as an agent")
-    http = await _start_http(config, api_credentials is not None)
+    # The console's routes join the HTTP port's before it starts; it gets the API once that is ready.
+    console = Console()
+    http = await _start_http(config, api_credentials is not None, console)
     try:
         store = Store(config.data_dir / "state", cluster_secret=audit_secret)
     except (lmdb.Error, OSError) as e:
@@ -192,16 +196,15 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     except (lmdb.Error, OSError) as e:
         store.close()
         raise RecoveryError(f"data_dir: cannot open the Raft journal: {describe_error(e)}") from None
-    collector: ReplicaCollector | None = None
     try:
         node.start()
         clock = wall_clock()
         proposer = Proposer(node, clock=clock)
-        if config.metrics_address:
-            try:
-                collector = serve_metrics(config.metrics_address, node, proposer)
-            except OSError:
-                raise bind_error("metrics_address", config.metrics_address) from None
+        # Always: /metrics on the HTTP port; metrics_address, when set, serves the same registry too.
+        try:
+            collector, registry = replica_metrics(node, proposer, config.metrics_address)
+        except OSError:
+            raise bind_error("metrics_address", config.metrics_address) from None
     except RaftBindError:
         store.close()
         raise bind_error(config.raft_bind_setting, config.raft_bind_address or config.raft_address) from None
@@ -222,8 +225,13 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     controller = Controller(node, store, proposer, config.node_id, config.control, wall_clock=clock,
                             probe_followers=lambda: _probe_followers(api))
     api.controller = controller
-    if collector is not None:
-        collector.controller = controller
+    run_metrics = RunMetrics(store.feed, store.applied_index(), store.state_time_ms)
+    run_metrics.start()
+    collector.controller = controller
+    collector.api_metrics = api.metrics
+    collector.run_metrics = run_metrics
+    if config.tls_cert is not None:
+        collector.read_tls_certificates(config.tls_cert, config.tls_ca)
     api_ref.append(api)
     hub_ref.append(watch_hub)
 
@@ -269,11 +277,11 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
         auth_pb2_grpc.add_CertificateAuthServicer_to_server(CertificateAuthServicer(api, identity), agent_server)
     await agent_server.start()
     log.info("agent link listening", extra={"agent_address": config.agent_address, "tls": identity is not None})
+    webhook = EventWebhook(api)
+    collector.webhook = webhook
     if http is not None:
-        webhook = EventWebhook(api)
-        http.routes = [webhook.route()]
-        if collector is not None:
-            collector.webhook = webhook
+        console.connect(api, authenticate)
+        http.activate([webhook.route()], registry)
     controller.start()
     for name in ("", *service_names[:-2]):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -293,6 +301,7 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     # Each step is bounded: a stop must reach node.stop (the journal's last sync) and exit even
     # when a peer is silently partitioned away or a task ignores its cancellation.
     await _bounded("controller", controller.stop(), 15)
+    await _bounded("run metrics", run_metrics.stop(), 2)
     await _bounded("agent link", agent_server.stop(grace=1), 5)
     if http is not None:
         await _bounded("HTTP port", http.close(), 5)
@@ -305,11 +314,11 @@ async def _serve(config: ServerConfig, secret: str | None, agent_credentials: gr
     return 0
 
 
-async def _start_http(config: ServerConfig, tls_configured: bool) -> HttpServer | None:
-    """Bind the HTTP port now (its routes arrive once the API is ready: until then it answers 503).
+async def _start_http(config: ServerConfig, tls_configured: bool, console: Console) -> HttpServer | None:
+    """Bind the HTTP port now (it answers 503 until the API is ready: HttpServer.activate).
 
     Plain HTTP on loopback; on any other interface HTTPS with the replica's certificate, unless the
-    API itself runs without TLS (--insecure)."""
+    API itself runs without TLS (--insecure). The port serves the webhook, /metrics and the console."""
     if not config.http_address:
         return None
     host, _, port = config.http_address.rpartition(":")
@@ -323,6 +332,8 @@ async def _start_http(config: ServerConfig, tls_configured: bool) -> HttpServer 
         except (OSError, ssl.SSLError) as e:
             raise ConfigError(f"tls: the HTTP port cannot use the replica's certificate: {e}") from None
     server = HttpServer([])
+    console.use_https(context is not None)
+    console.install(server.app)
     try:
         await server.start(host, int(port), context)
     except OSError:
