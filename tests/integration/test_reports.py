@@ -177,3 +177,33 @@ def test_a_user_of_another_domain_sees_none_of_it(cluster: tuple[LocalCluster, i
                          "finance", token=hr)
     assert (code, out) == (1, b"")
     assert err == "error: permission denied: run.read in domain 'finance' is needed (you have it in: hr)\n"
+
+
+def test_the_summary_equals_the_listings_for_each_caller(cluster: tuple[LocalCluster, int],
+                                                         capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    c, since = cluster
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    code, out, err = cli(capsysbinary, c, "report", "summary", "-o", "json")
+    assert code == 0, err
+    summary = json.loads(out)
+    code, out, err = cli(capsysbinary, c, "get", "runs", "-o", "json")
+    runs = json.loads(out)["runs"]
+    code, out, _ = cli(capsysbinary, c, "get", "jobs", "-o", "json")
+    jobs = json.loads(out)["jobs"]
+    by_domain = {d["domain"]: d for d in summary["domains"]}
+    for domain in ("finance", "hr"):
+        mine = [r for r in runs if r["spec"]["domain"] == domain]
+        assert by_domain[domain]["runs_by_state"] == dict(Counter(r["state"] for r in mine)), domain
+        assert by_domain[domain]["jobs"] == sum(1 for j in jobs if j["spec"]["domain"] == domain), domain
+        created_today = Counter(r["state"] for r in mine if time.strftime(
+            "%Y-%m-%d", time.gmtime(r["created_ms"] // 1000)) == today)
+        assert by_domain[domain]["days"][0] == {"date": today, "runs_by_state": dict(created_today)}, domain
+    assert summary["total"]["jobs"] == len(jobs)
+    assert sum(summary["total"]["runs_by_state"].values()) == len(runs)
+    # A user of hr sees hr's counts only; one of a domain with nothing sees nothing.
+    code, out, err = cli(capsysbinary, c, "report", "summary", "-o", "json", token=_token(c, "summary-hr", "hr"))
+    assert code == 0, err
+    hr = json.loads(out)
+    assert [d["domain"] for d in hr["domains"]] == ["hr"] and hr["total"]["runs_by_state"] == {"SUCCEEDED": 1}
+    code, out, err = cli(capsysbinary, c, "report", "summary", token=_token(c, "summary-empty", "nowhere"))
+    assert code == 0 and "finance" not in out.decode() and "hr" not in out.decode(), err

@@ -41,12 +41,12 @@ from wloadctl.agent.executor import ExecError, ExecEvent, ExecSpec, Executor, ow
 from wloadctl.agent.filewatch import FileWatcher
 from wloadctl.agent.hostload import HostSampler
 from wloadctl.agent.logstore import LogStore
+from wloadctl.agent.metrics import SPAWN_BUCKETS_S, AgentCollector, finish_outcome, serve_agent_metrics
 from wloadctl.agent.workdirs import expire_run_dirs
 from wloadctl.config import AgentConfig, ConfigError, describe_error, ensure_dir, load_agent_config
 from wloadctl.config.server import DEFAULT_MAX_MESSAGE_BYTES
 from wloadctl.logs import setup_logging
 from wloadctl.model.policy import refusal
-from wloadctl.agent.metrics import SPAWN_BUCKETS_S, AgentCollector, finish_outcome, serve_agent_metrics
 from wloadctl.observability.histogram import Buckets
 from wloadctl.proto.v1 import agent_pb2, agent_pb2_grpc, jobs_pb2, runs_pb2
 

@@ -35,6 +35,7 @@ READ_METHODS = frozenset(_S + m for m in (
     "WorkflowService/GetWorkflow", "WorkflowService/ListWorkflows", "WorkflowService/GetWorkflowRun",
     "WorkflowService/ListWorkflowRuns", "WorkflowService/Impact",
     "RunService/GetRun", "RunService/ListRuns", "RunService/GetRunLogs", "RunService/ReportRuns",
+    "RunService/Summarize",
     "UserService/GetUser", "UserService/ListUsers", "RoleService/GetRole", "RoleService/ListRoles",
     "ApiKeyService/GetApiKey", "ApiKeyService/ListApiKeys", "AuditService/ListAudit", "AuditService/VerifyAudit",
     "ApprovalService/ListApprovals", "ApprovalService/GetApproval", "SecretService/GetSecret",

@@ -13,6 +13,7 @@ from wloadctl.api.governance import hold
 from wloadctl.api.jobs import check_key, check_name
 from wloadctl.control.controller import Controller
 from wloadctl.model.runreport import ReportError, RunReportBuilder, TooManyRows
+from wloadctl.model.summary import summary_message, summary_request_problem
 from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, runs_pb2
 from wloadctl.security.permissions import Permission
 from wloadctl.state.runs import FINAL_STATES, MAX_PARAMS, OUTPUT_TAIL_BYTES, run_seq
@@ -172,6 +173,18 @@ class RunServicer(api_pb2_grpc.RunServiceServicer):
                 return await asyncio.to_thread(count)  # off the event loop, like ListRuns
         except TooManyRows as e:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
+
+    async def Summarize(self, request: api_pb2.SummarizeRequest,
+                        context: grpc.aio.ServicerContext) -> api_pb2.Summary:
+        problem = summary_request_problem(request)
+        if problem:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+        # The domains where the caller may read runs, as ListRuns; definitions only where it may read jobs.
+        visible = visible_domains(Permission.RUN_READ)
+        jobs_visible = visible_domains(Permission.JOB_READ)
+        days = list(request.days)
+        index, domains = await asyncio.to_thread(self.api.store.summary, visible, days, request.hours_of_day)
+        return summary_message(index, domains, days, jobs_visible)
 
     async def KillRun(self, request: api_pb2.KillRunRequest,
                       context: grpc.aio.ServicerContext) -> runs_pb2.Run:

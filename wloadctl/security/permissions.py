@@ -152,6 +152,7 @@ METHOD_PERMISSIONS: Mapping[str, str] = {
     _S + "RunService/GetRun": P.RUN_READ,
     _S + "RunService/ListRuns": P.RUN_READ,
     _S + "RunService/ReportRuns": P.RUN_READ,  # counts of the caller's domains only (filtered inside)
+    _S + "RunService/Summarize": P.RUN_READ,   # counts of the caller's domains only (filtered inside)
     _S + "RunService/KillRun": P.RUN_KILL,
     _S + "RunService/GetRunLogs": P.RUN_LOGS,
     _S + "RunService/ListAgents": P.AGENT_READ,

@@ -22,6 +22,7 @@ from wloadctl.state.encoding import encode
 from wloadctl.state.facts import add_fact
 from wloadctl.state.results import err as _err
 from wloadctl.state.results import ok as _ok
+from wloadctl.state.stats import StatsTables
 
 RS = runs_pb2.RunState
 FINAL_STATES = frozenset({RS.SUCCEEDED, RS.FAILED, RS.TIMED_OUT, RS.KILLED, RS.SKIPPED})
@@ -61,6 +62,7 @@ class RunTables:
         self.on_agent = dbs[b"runs_on_agent"]  # agent_id \0 seq -> b"" for DISPATCHED/RUNNING runs
         self.job_active = dbs[b"runs_job_active"]  # job \0 seq -> b"" for runs not final (overlap policies)
         self.facts = dbs[b"wfacts"]  # what workflow waits are met by (state/workflows.py)
+        self.stats = StatsTables(dbs)  # counts per domain (state/stats.py)
         # What the entry being applied changed, for watches (state/changes.py).
         self.changes = ChangeSink()
         # Called when a run of a workflow task becomes final (state/workflows.py), in the same apply.
@@ -136,6 +138,7 @@ class RunTables:
                 continue
             key = _U64.pack(run_seq(run_id) or 0)
             txn.delete(key, db=self.runs)
+            self.stats.run_removed(txn, run)
             self.changes.delete(RUN, run_id)
             txn.delete(run.job_name.encode() + b"\0" + key, db=self.by_job)
             if run.state == RS.SUCCEEDED and run.business_date:
@@ -211,8 +214,18 @@ class RunTables:
 
     # ---- writes (inside Store.apply)
 
+    def _previous_state(self, txn: lmdb.Transaction, key: bytes) -> int | None:
+        """The state a run is stored in (None: not stored), without parsing it when it is active:
+        runs_active holds the state of every unfinished run."""
+        active = txn.get(key, db=self.active)
+        if active:
+            return active[0]
+        raw = txn.get(key, db=self.runs)
+        return None if raw is None else int(runs_pb2.Run.FromString(raw).state)
+
     def _put_run(self, txn: lmdb.Transaction, run: runs_pb2.Run, now_ms: int) -> None:
         key = _U64.pack(run_seq(run.run_id) or 0)
+        self.stats.run_changed(txn, self._previous_state(txn, key), run)
         run.updated_ms = now_ms
         data = encode(run)
         txn.put(key, data, db=self.runs)
@@ -227,7 +240,7 @@ class RunTables:
                     # Its workflow moves on in the same entry; what waits for its job wakes.
                     self.on_task_final(txn, run, now_ms)
         else:
-            txn.put(key, b"", db=self.active)
+            txn.put(key, bytes([run.state]), db=self.active)
             txn.put(job_key, b"", db=self.job_active)
         if run.state == RS.QUEUED:
             txn.put(key, b"", db=self.queue)

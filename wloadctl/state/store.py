@@ -18,6 +18,7 @@ import re
 import shutil
 import struct
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,9 +55,10 @@ from wloadctl.state.events import EVENT_DBS, EventTables
 from wloadctl.state.reports import REPORT_CHUNK, RunScan, scan_chunk
 from wloadctl.state.results import err as _err
 from wloadctl.state.results import ok as _ok
-from wloadctl.state.runs import EPOCH_KEY, RUN_DBS, RunTables, run_seq
+from wloadctl.state.runs import EPOCH_KEY, FINAL_STATES, RUN_DBS, RunTables, run_seq
 from wloadctl.state.schedules import SCHEDULE_DBS, SCHEDULE_MESSAGES, ScheduleTables
 from wloadctl.state.secrets import SECRET_DBS, SECRET_MESSAGES, SecretBox, SecretTables, info, secrets_key
+from wloadctl.state.stats import STATS_DBS, DomainSummary
 from wloadctl.state.view import StateView
 from wloadctl.state.workflows import WORKFLOW_DBS, WORKFLOW_MESSAGES, WorkflowTables
 
@@ -66,7 +68,7 @@ DEFAULT_MAP_SIZE = 64 << 30
 _DB_NAMES = (
     b"meta", b"jobs", b"job_versions", b"job_seq", b"domains", b"idem", b"idem_by_time", b"members",
     b"raft_members", *RUN_DBS, *AUTH_DBS, *AUDIT_DBS, *APPROVAL_DBS, *SECRET_DBS, *SCHEDULE_DBS, *CALENDAR_DBS,
-    *EVENT_DBS, *WORKFLOW_DBS,
+    *EVENT_DBS, *WORKFLOW_DBS, *STATS_DBS,
 )
 
 _APPLIED_INDEX = b"applied_index"
@@ -78,8 +80,9 @@ _STATE_TIME = b"state_time_ms"
 # Version of the stored bytes. 2: every protobuf value is canonical (wloadctl.state.encoding);
 # data dirs written before (format 1, no key) are re-encoded once when the store opens.
 # 3: runs_job_active (runs not final, per job), built from runs_active when the store opens.
+# 4: counters per domain (state/stats.py) and the state of each unfinished run in runs_active.
 _FORMAT = b"format"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 # Databases whose values are protobuf messages (the others hold index keys or integers).
 _PROTO_DBS = {b"jobs": jobs_pb2.JobVersion, b"job_versions": jobs_pb2.JobVersion, b"idem": commands_pb2.CommandResult,
               b"members": commands_pb2.Member, b"runs": runs_pb2.Run, b"agents": runs_pb2.Agent,
@@ -350,7 +353,30 @@ class Store:
                     if raw_run:
                         name = runs_pb2.Run.FromString(raw_run).job_name
                         txn.put(name.encode() + b"\0" + bytes(key), b"", db=self._dbs[b"runs_job_active"])
+            if found < 4:
+                self._build_stats(txn)
             txn.put(_FORMAT, _U64.pack(FORMAT_VERSION), db=meta)
+
+    def _build_stats(self, txn: lmdb.Transaction) -> None:
+        """Format 4: the per-domain counters, from a scan of the state (once per data dir or
+        installed snapshot of an older format; a function of the state, so the same everywhere)."""
+        started = time.monotonic()
+        runs_db, active = self._dbs[b"runs"], self._dbs[b"runs_active"]
+
+        def runs() -> Iterator[runs_pb2.Run]:
+            for key, raw in txn.cursor(db=runs_db):
+                run = runs_pb2.Run.FromString(raw)
+                if run.state not in FINAL_STATES:
+                    txn.put(key, bytes([run.state]), db=active)
+                yield run
+
+        def job_domains() -> Iterator[str]:
+            for key in txn.cursor(db=self._dbs[b"domains"]).iternext(values=False):
+                yield bytes(key).partition(b"\0")[0].decode()
+
+        workflow_domains = (w.spec.domain or "default" for w in self.workflows.list(txn) if not w.deleted)
+        self.runs.stats.rebuild(txn, runs(), job_domains(), workflow_domains)
+        log.info("built the per-domain counters", extra={"seconds": round(time.monotonic() - started, 1)})
 
     def close(self) -> None:
         with self._guard.exclusive():
@@ -573,6 +599,12 @@ class Store:
     def count_jobs(self) -> int:
         with self._reading() as txn:
             return int(txn.stat(self._dbs[b"jobs"])["entries"])
+
+    def summary(self, domains: Collection[str] | None, days: Sequence[str], hours_of_day: str) \
+            -> tuple[int, list[DomainSummary]]:
+        """(applied index, per-domain counters: state/stats.py) in one read transaction."""
+        with self._reading() as txn:
+            return self._get_u64(txn, _APPLIED_INDEX), self.runs.stats.summary(txn, domains, days, hours_of_day)
 
     def count_workflows(self) -> int:
         with self._reading() as txn:
@@ -1171,6 +1203,10 @@ class Store:
                     continue
                 if current.spec.domain != spec.domain:
                     txn.delete(current.spec.domain.encode() + b"\0" + name_b, db=self._dbs[b"domains"])
+                    self.runs.stats.job_defined(txn, current.spec.domain, -1)
+                    self.runs.stats.job_defined(txn, spec.domain, 1)
+            else:
+                self.runs.stats.job_defined(txn, spec.domain, 1)
             version = self._next_version(txn, name_b)
             jv = jobs_pb2.JobVersion(spec=spec, version=version, created_ms=now_ms, raft_index=raft_index)
             data = encode(jv)
@@ -1249,6 +1285,7 @@ class Store:
         txn.delete(name_b, db=self._dbs[b"jobs"])
         self.changes.delete(JOB, name)
         txn.delete(current.spec.domain.encode() + b"\0" + name_b, db=self._dbs[b"domains"])
+        self.runs.stats.job_defined(txn, current.spec.domain, -1)
         self.calendars.job_applied(txn, current.spec, None)
         self.events.job_applied(txn, current.spec, None)
         self.schedules.job_changed(txn, tomb, now_ms)

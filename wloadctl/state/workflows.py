@@ -223,6 +223,11 @@ class WorkflowTables:
             if current is not None and not current.deleted and current.spec == spec:
                 result.jobs.add(name=spec.name, version=current.version, changed=False)
                 continue
+            live = current is not None and not current.deleted
+            if not live or current.spec.domain != spec.domain:
+                if live:
+                    self.runs.stats.workflow_defined(txn, current.spec.domain or "default", -1)
+                self.runs.stats.workflow_defined(txn, spec.domain, 1)
             version = self._next_version(txn, spec.name)
             record = workflows_pb2.WorkflowVersion(spec=spec, version=version, created_ms=now_ms, raft_index=raft_index)
             data = encode(record)
@@ -244,6 +249,8 @@ class WorkflowTables:
                                              version=version, created_ms=now_ms, raft_index=raft_index, deleted=True)
         txn.put(name.encode() + b"\0" + _U64.pack(version), encode(tomb), db=self.versions)
         txn.delete(name.encode(), db=self.latest)
+        if not current.deleted:
+            self.runs.stats.workflow_defined(txn, current.spec.domain or "default", -1)
         self.runs.changes.delete(WORKFLOW, name)
         if self.on_trigger_changed is not None:
             self.on_trigger_changed(txn, trigger_job(current), trigger_job(tomb), now_ms)

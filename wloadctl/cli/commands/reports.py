@@ -1,11 +1,14 @@
-"""Reports: `report runs` (counted by the replica: RunService/ReportRuns)."""
+"""Reports: `report runs` (counted by the replica: RunService/ReportRuns) and `report summary`
+(the per-domain counts the state keeps: RunService/Summarize)."""
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from wloadctl.cli import output
@@ -39,6 +42,7 @@ def register(verbs: Verbs) -> None:
         handler=cmd_report_runs,
         output_option=False,
     )
+    add_summary(verbs)
     report.add_argument("--by", required=True, choices=GROUP_BY, help="what a row groups runs by")
     report.add_argument("--from", dest="from_ms", type=time_ms, required=True, metavar="T",
                         help=f"runs created at or after T: {TIME_HELP}")
@@ -57,6 +61,68 @@ def register(verbs: Verbs) -> None:
                         help="table (default), json, yaml, csv or xlsx")
     report.add_argument("-f", "--file", default="", metavar="FILE",
                         help="write the report to FILE (mode 0600) instead of stdout")
+
+
+def add_summary(verbs: Verbs) -> None:
+    summary = verbs.add_to(
+        "report", "summary", "jobs, workflows and runs per business domain, now and by day",
+        description="What the console's overview shows, per business domain you may read runs of: jobs and\n"
+                    "workflows defined, runs stored now by state, and the runs created today, yesterday and\n"
+                    "the same day last week (UTC days of --date) by their state now: succeeded, failed\n"
+                    "(FAILED, TIMED_OUT, LOST), killed, skipped and still active. The state keeps these\n"
+                    "counts: the answer costs the same with a million jobs and runs. Runs removed by\n"
+                    "retention are no longer counted.",
+        epilog="examples:\n  wloadctl report summary\n  wloadctl report summary --date 2026-11-30 -o json",
+        handler=cmd_report_summary,
+    )
+    summary.add_argument("--date", default="", metavar="YYYY-MM-DD",
+                         help="the day counted as today (default: today, UTC)")
+
+
+SUMMARY_DAYS = (("today", 0), ("yesterday", 1), ("last week", 7))
+FAILED_NAMES = ("FAILED", "TIMED_OUT", "LOST")
+ACTIVE_NAMES = ("PENDING", "QUEUED", "DISPATCHED", "RUNNING", "RETRY_WAIT")
+
+
+def summary_days(date: str) -> list[str]:
+    day = datetime.date.fromisoformat(date)
+    return [(day - datetime.timedelta(days=back)).isoformat() for _, back in SUMMARY_DAYS]
+
+
+def _outcomes(by_state: Mapping[str, int]) -> list[int]:
+    return [sum(by_state.values()), by_state.get("SUCCEEDED", 0), sum(by_state.get(n, 0) for n in FAILED_NAMES),
+            by_state.get("KILLED", 0), by_state.get("SKIPPED", 0), sum(by_state.get(n, 0) for n in ACTIVE_NAMES)]
+
+
+def summary_table(summary: api_pb2.Summary, days: list[str]) -> str:
+    headers = ["DOMAIN", "JOBS", "WORKFLOWS", "ACTIVE NOW", "DAY", "RUNS", "OK", "FAILED", "KILLED", "SKIPPED",
+               "ACTIVE", "SUCCESS"]
+    rows: list[list[object]] = []
+    for d in [*summary.domains, summary.total]:
+        now = sum(d.runs_by_state.get(n, 0) for n in ACTIVE_NAMES)
+        for i, day in enumerate(d.days):
+            runs, ok, failed, killed, skipped, active = _outcomes(day.runs_by_state)
+            rate = f"{ok / (ok + failed) * 100:.1f}%" if ok + failed else "-"
+            first = i == 0
+            rows.append([(d.domain or "TOTAL") if first else "", d.jobs if first else "",
+                         d.workflows if first else "", now if first else "",
+                         f"{SUMMARY_DAYS[i][0]} {days[i]}", runs, ok, failed, killed, skipped, active, rate])
+    return output.render_table(headers, rows)
+
+
+def cmd_report_summary(args: argparse.Namespace, ctx: Context) -> int:
+    date = args.date or datetime.datetime.now(datetime.UTC).date().isoformat()
+    try:
+        days = summary_days(date)
+    except ValueError:
+        error(f"--date: a date YYYY-MM-DD, got {args.date!r}")
+        return EXIT_USAGE
+    summary = ctx.client().summarize(days, date)
+    if ctx.output in ("json", "yaml"):
+        emit(output.dump(output.message_to_dict(summary), ctx.output))
+    else:
+        emit(summary_table(summary, days))
+    return EXIT_OK
 
 
 def write_file(data: bytes, path: str) -> None:

@@ -550,6 +550,72 @@ class EmitEventResponse(_message.Message):
     raft_index: int
     def __init__(self, run_ids: _Optional[_Iterable[str]] = ..., raft_index: _Optional[int] = ...) -> None: ...
 
+class SummarizeRequest(_message.Message):
+    __slots__ = ("days", "hours_of_day")
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    HOURS_OF_DAY_FIELD_NUMBER: _ClassVar[int]
+    days: _containers.RepeatedScalarFieldContainer[str]
+    hours_of_day: str
+    def __init__(self, days: _Optional[_Iterable[str]] = ..., hours_of_day: _Optional[str] = ...) -> None: ...
+
+class DaySummary(_message.Message):
+    __slots__ = ("date", "runs_by_state")
+    class RunsByStateEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    RUNS_BY_STATE_FIELD_NUMBER: _ClassVar[int]
+    date: str
+    runs_by_state: _containers.ScalarMap[str, int]
+    def __init__(self, date: _Optional[str] = ..., runs_by_state: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class HourSummary(_message.Message):
+    __slots__ = ("hour", "created", "fired")
+    HOUR_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    FIRED_FIELD_NUMBER: _ClassVar[int]
+    hour: str
+    created: int
+    fired: int
+    def __init__(self, hour: _Optional[str] = ..., created: _Optional[int] = ..., fired: _Optional[int] = ...) -> None: ...
+
+class DomainSummary(_message.Message):
+    __slots__ = ("domain", "jobs", "workflows", "runs_by_state", "days", "hours")
+    class RunsByStateEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOWS_FIELD_NUMBER: _ClassVar[int]
+    RUNS_BY_STATE_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    HOURS_FIELD_NUMBER: _ClassVar[int]
+    domain: str
+    jobs: int
+    workflows: int
+    runs_by_state: _containers.ScalarMap[str, int]
+    days: _containers.RepeatedCompositeFieldContainer[DaySummary]
+    hours: _containers.RepeatedCompositeFieldContainer[HourSummary]
+    def __init__(self, domain: _Optional[str] = ..., jobs: _Optional[int] = ..., workflows: _Optional[int] = ..., runs_by_state: _Optional[_Mapping[str, int]] = ..., days: _Optional[_Iterable[_Union[DaySummary, _Mapping]]] = ..., hours: _Optional[_Iterable[_Union[HourSummary, _Mapping]]] = ...) -> None: ...
+
+class Summary(_message.Message):
+    __slots__ = ("raft_index", "domains", "total")
+    RAFT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    DOMAINS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    raft_index: int
+    domains: _containers.RepeatedCompositeFieldContainer[DomainSummary]
+    total: DomainSummary
+    def __init__(self, raft_index: _Optional[int] = ..., domains: _Optional[_Iterable[_Union[DomainSummary, _Mapping]]] = ..., total: _Optional[_Union[DomainSummary, _Mapping]] = ...) -> None: ...
+
 class ReportRunsRequest(_message.Message):
     __slots__ = ("by", "from_ms", "to_ms", "bucket", "domain", "time_zone", "max_runs")
     BY_FIELD_NUMBER: _ClassVar[int]

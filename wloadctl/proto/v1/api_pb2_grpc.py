@@ -975,6 +975,11 @@ class RunServiceStub:
                 request_serializer=wloadctl_dot_v1_dot_api__pb2.ReportRunsRequest.SerializeToString,
                 response_deserializer=wloadctl_dot_v1_dot_api__pb2.RunReport.FromString,
                 _registered_method=True)
+        self.Summarize = channel.unary_unary(
+                '/wloadctl.v1.RunService/Summarize',
+                request_serializer=wloadctl_dot_v1_dot_api__pb2.SummarizeRequest.SerializeToString,
+                response_deserializer=wloadctl_dot_v1_dot_api__pb2.Summary.FromString,
+                _registered_method=True)
 
 
 class RunServiceServicer:
@@ -1040,6 +1045,14 @@ class RunServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Summarize(self, request, context):
+        """Counts kept by the state per business domain (the console's overview; wloadctl summary):
+        O(domains x days), whatever the number of jobs and runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1087,6 +1100,11 @@ def add_RunServiceServicer_to_server(servicer, server):
                     servicer.ReportRuns,
                     request_deserializer=wloadctl_dot_v1_dot_api__pb2.ReportRunsRequest.FromString,
                     response_serializer=wloadctl_dot_v1_dot_api__pb2.RunReport.SerializeToString,
+            ),
+            'Summarize': grpc.unary_unary_rpc_method_handler(
+                    servicer.Summarize,
+                    request_deserializer=wloadctl_dot_v1_dot_api__pb2.SummarizeRequest.FromString,
+                    response_serializer=wloadctl_dot_v1_dot_api__pb2.Summary.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1334,6 +1352,33 @@ class RunService:
             '/wloadctl.v1.RunService/ReportRuns',
             wloadctl_dot_v1_dot_api__pb2.ReportRunsRequest.SerializeToString,
             wloadctl_dot_v1_dot_api__pb2.RunReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Summarize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wloadctl.v1.RunService/Summarize',
+            wloadctl_dot_v1_dot_api__pb2.SummarizeRequest.SerializeToString,
+            wloadctl_dot_v1_dot_api__pb2.Summary.FromString,
             options,
             channel_credentials,
             insecure,
