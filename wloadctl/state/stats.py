@@ -19,6 +19,7 @@ Keys (values are 8-byte unsigned counts; a count that reaches zero is deleted):
 from __future__ import annotations
 
 import datetime
+import functools
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,11 +36,22 @@ HOUR_MS = 3_600_000
 
 
 def day_of(ms: int) -> str:
-    return (_EPOCH + datetime.timedelta(milliseconds=ms - ms % DAY_MS)).strftime("%Y-%m-%d")
+    return _day(ms // DAY_MS)
 
 
 def hour_of(ms: int) -> str:
-    return (_EPOCH + datetime.timedelta(milliseconds=ms - ms % HOUR_MS)).strftime("%Y-%m-%dT%H")
+    return _hour(ms // HOUR_MS)
+
+
+# Formatting a date costs more than the rest of a counter update: runs come in a few days at a time.
+@functools.lru_cache(maxsize=64)
+def _day(number: int) -> str:
+    return (_EPOCH + datetime.timedelta(days=number)).strftime("%Y-%m-%d")
+
+
+@functools.lru_cache(maxsize=256)
+def _hour(number: int) -> str:
+    return (_EPOCH + datetime.timedelta(hours=number)).strftime("%Y-%m-%dT%H")
 
 
 def run_domain(run: runs_pb2.Run) -> str:
