@@ -380,6 +380,15 @@ def test_up_bootstraps_and_points_the_cli_at_its_cluster(tmp_path: Path) -> None
                                    cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert elsewhere.returncode == 0, elsewhere.stderr
         assert json.loads(elsewhere.stdout)["bindings"] == [{"role": "admin", "domains": []}]
+        # The console's first user: its password in a private file, to be changed at the first login.
+        password_file = data / "console-admin.password"
+        assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+        assert f"log in as admin, password in {password_file}" in banner
+        login = subprocess.run([sys.executable, "-m", "wloadctl", "login", "--user", "admin", "--password-stdin"],
+                               input=password_file.read_text() + "Console-Changed-2026!\n", env=user.env,
+                               cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert login.returncode == 0, login.stderr
+        assert "must be changed" in login.stderr and "logged in as admin" in login.stdout
     finally:
         up.stop()
 

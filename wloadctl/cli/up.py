@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -28,6 +29,7 @@ from wloadctl.cli import userconfig
 from wloadctl.client import Client, ClientCredentials, ClientError
 from wloadctl.config import ConfigError
 from wloadctl.config.render import Peer, ensure_secret, render_config, toml_string
+from wloadctl.proto.v1 import auth_pb2
 
 __all__ = ["DEFAULT_BASE_PORT", "DEFAULT_DATA_DIR", "RAFT_PORT_OFFSET", "plan", "up"]
 
@@ -43,6 +45,9 @@ STOP_GRACE_SECONDS = 10.0
 POLL_SECONDS = 0.2
 SECRET_NAME = "cluster.secret"
 ADMIN_TOKEN_NAME = "admin.token"  # the API key Bootstrap hands out once (role admin in every domain)
+# The console's first user (role admin; its password must be changed at the first login).
+CONSOLE_USER = "admin"
+CONSOLE_PASSWORD_NAME = "console-admin.password"
 CA_NAME = "ca.crt"
 # Restarting a process that died: after 1 s, doubling up to 8 s; one that died this often
 # within the window is left down (something is wrong that a restart will not fix).
@@ -285,6 +290,24 @@ def _bootstrap(replicas: list[Replica], ca_pem: bytes | None, token_file: str, s
     return answer.token
 
 
+def _console_user(replicas: list[Replica], ca_pem: bytes | None, token: str, password_file: str) -> None:
+    """A first console user for a new cluster: ``admin`` with a generated password kept in
+    ``password_file`` (mode 0600), to be changed at the first login."""
+    password = "Wl-" + secrets.token_urlsafe(15) + "-7a"  # meets the default password policy
+    try:
+        with Client([r.peer.api_address for r in replicas], timeout=10.0, retry_for=30.0,
+                    credentials=ClientCredentials(token=token, ca_pem=ca_pem)) as client:
+            client.create_user(auth_pb2.CreateUserRequest(
+                name=CONSOLE_USER, password=password, bindings=[auth_pb2.Binding(role="admin")],
+                must_change_password=True, description="the console's first user, created by wloadctl up"))
+    except ClientError as failure:
+        _warn(f"warning: no console user was created: {failure.message}")
+        return
+    _write_private(password_file, password + "\n")
+    _say(f"created console user {CONSOLE_USER} (role admin; password in {password_file}, to be changed at the "
+         "first login)")
+
+
 def write_cli_config(servers: list[str], ca: str, token_file: str) -> str | None:
     """Point the CLI config's [cluster] at this cluster, so every later command finds it from any
     directory; its path, or None when the existing file cannot be read (left alone)."""
@@ -368,6 +391,15 @@ def _check_existing(root: str, replicas: list[Replica]) -> None:
         )
 
 
+def _console_hint(root: str, insecure: bool) -> str:
+    if insecure:
+        return "(no login: --insecure)"
+    password_file = os.path.join(root, CONSOLE_PASSWORD_NAME)
+    if os.path.exists(password_file):
+        return f"(log in as {CONSOLE_USER}, password in {password_file}; every replica's HTTP port serves it)"
+    return "(every replica's HTTP port; log in as a user: wloadctl user create NAME --role admin --password-stdin)"
+
+
 def _print_banner(replicas: list[Replica], leader: tuple[str, str], root: str, insecure: bool,
                   agents: list[Replica] | None = None, token_file: str = "", cli_config: str | None = None) -> None:
     servers = ",".join(r.peer.api_address for r in replicas)
@@ -377,9 +409,7 @@ def _print_banner(replicas: list[Replica], leader: tuple[str, str], root: str, i
         f"wloadctl: {len(replicas)} {noun} running; {elected}",
         "",
         f"servers:    {servers}",
-        f"console:    http://{replicas[0].http_address}/  "
-        + ("(no login: --insecure)" if insecure else
-           "(every replica's HTTP port; log in as a user: wloadctl user create NAME --role admin --password-stdin)"),
+        f"console:    http://{replicas[0].http_address}/  " + _console_hint(root, insecure),
         f"HTTP:       {', '.join('http://' + r.http_address + '/' for r in replicas)}  (POST /v1/events/NAME)",
         f"metrics:    {', '.join('http://' + r.http_address + '/metrics' for r in replicas + (agents or []))}",
         f"data dir:   {root}" + ("  (insecure: no cluster secret, no TLS)" if insecure else ""),
@@ -503,6 +533,8 @@ def up(replicas: int, base_port: int, data_dir: str, insecure: bool, log_format:
                 # (--insecure: the replicas authenticate nobody, so there is no credential to hand out.)
                 remaining = LEADER_DEADLINE_SECONDS - (time.monotonic() - started)
                 token = _bootstrap(members, ca_pem, token_file, remaining)
+                if token:
+                    _console_user(members, ca_pem, token, os.path.join(root, CONSOLE_PASSWORD_NAME))
                 if token and not leader[0]:
                     leader = _wait_for_leader(members, max(remaining, 1.0),
                                               ClientCredentials(token=token, ca_pem=ca_pem))
