@@ -28,8 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import pct
+from bench.console import PASSWORD, ConsoleSession
 from bench.dispatch import count_active, trigger_many
-from wloadctl.proto.v1 import jobs_pb2, runs_pb2
+from wloadctl.proto.v1 import auth_pb2, jobs_pb2, runs_pb2
 from wloadctl.testing.cluster import LocalCluster, wait_for
 
 
@@ -38,7 +39,8 @@ def metrics_url(address: str) -> str:
 
 
 def replica_metrics_address(replica: object) -> str:
-    return getattr(replica, "metrics_address", "") or getattr(replica, "http_address", "")
+    """The replica's HTTP port (the console's and /metrics'), else its separate metrics port."""
+    return getattr(replica, "http_address", "") or getattr(replica, "metrics_address", "")
 
 
 def fetch(url: str) -> bytes:
@@ -152,12 +154,17 @@ def overhead(n: int, rounds: int) -> None:
             wait_for(lambda: c.status().agents_confirmed == 2, 30, "both agents to confirm")
         urls = [metrics_url(replica_metrics_address(r)) for r in cluster.replicas]
         urls += [metrics_url(a.metrics_address) for a in agents]
+        with cluster.client() as admin:
+            admin.create_user(auth_pb2.CreateUserRequest(name="olivia", password=PASSWORD,
+                                                         bindings=[auth_pb2.Binding(role="admin")]))
+        console = ConsoleSession(cluster.replicas[0].http_address)
+        console.login("olivia", PASSWORD)
         drain(cluster, "noop", min(n, 1000))  # warm up
         rates: dict[str, list[float]] = {"without": [], "with": []}
         for _ in range(rounds):
             for mode in ("without", "with"):
                 if mode == "with":
-                    with Scraper(urls) as scraper:
+                    with Scraper(urls, lambda: console.request("GET", "/api/overview")) as scraper:
                         rate = drain(cluster, "noop", n)
                     assert scraper.scrapes > 0
                 else:
@@ -166,7 +173,8 @@ def overhead(n: int, rounds: int) -> None:
                 print(f"  {mode} scraping: {rate:,.0f} runs/s", flush=True)
         without, with_ = statistics.median(rates["without"]), statistics.median(rates["with"])
         print(f"dispatch throughput, {n:,} empty runs, 3 replicas, 2 agents, median of {rounds}: without metrics "
-              f"scraping {without:,.0f} runs/s, with every /metrics read each second {with_:,.0f} runs/s "
+              f"scraping {without:,.0f} runs/s, with every /metrics read each second and a console session "
+              f"refreshing its overview every 2 s {with_:,.0f} runs/s "
               f"({(without - with_) / without * 100:+.1f}% loss)", flush=True)
 
 
