@@ -770,15 +770,22 @@ class Client(SecurityCalls):
         return self._call(lambda ch: self._runs(ch).GetRun(request, timeout=self.timeout))
 
     def list_runs(self, job_name: str = "", state: int = 0, page_size: int = 100,
-                  page_token: str = "") -> api_pb2.ListRunsResponse:
-        """One page of runs, newest first; ``state`` 0 (RUN_STATE_UNSPECIFIED) means any state."""
-        request = api_pb2.ListRunsRequest(job_name=job_name, state=state, page_size=page_size, page_token=page_token)
+                  page_token: str = "", domain: str = "", agent_id: str = "", created_from_ms: int = 0,
+                  created_before_ms: int = 0) -> api_pb2.ListRunsResponse:
+        """One page of runs, newest first; ``state`` 0 (RUN_STATE_UNSPECIFIED) means any state. The
+        replica looks at a bounded number of runs per call: a page may hold fewer than asked (even
+        none) and still have a next_page_token."""
+        request = api_pb2.ListRunsRequest(job_name=job_name, state=state, page_size=page_size, page_token=page_token,
+                                          domain=domain, agent_id=agent_id, created_from_ms=created_from_ms,
+                                          created_before_ms=created_before_ms)
         return self._call(lambda ch: self._runs(ch).ListRuns(request, timeout=self.timeout))
 
-    def iter_runs(self, job_name: str = "", state: int = 0, page_size: int = 500) -> Iterator[runs_pb2.Run]:
+    def iter_runs(self, job_name: str = "", state: int = 0, page_size: int = 500, domain: str = "",
+                  agent_id: str = "", created_from_ms: int = 0, created_before_ms: int = 0) -> Iterator[runs_pb2.Run]:
         token = ""
         while True:
-            page = self.list_runs(job_name, state, page_size, token)
+            page = self.list_runs(job_name, state, page_size, token, domain, agent_id, created_from_ms,
+                                  created_before_ms)
             yield from page.runs
             if not page.next_page_token:
                 return

@@ -16,7 +16,7 @@ from wloadctl.model.runreport import ReportError, RunReportBuilder, TooManyRows
 from wloadctl.model.summary import summary_message, summary_request_problem
 from wloadctl.proto.v1 import api_pb2, api_pb2_grpc, commands_pb2, runs_pb2
 from wloadctl.security.permissions import Permission
-from wloadctl.state.runs import FINAL_STATES, MAX_PARAMS, OUTPUT_TAIL_BYTES, run_seq
+from wloadctl.state.runs import FINAL_STATES, MAX_PARAMS, OUTPUT_TAIL_BYTES, RunWhere, run_seq
 
 _SERVICE = "/wloadctl.v1.RunService/"
 REPORTS_AT_ONCE = 2
@@ -136,12 +136,24 @@ class RunServicer(api_pb2_grpc.RunServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_token: not a token this server issued")
         if request.state not in runs_pb2.RunState.values():
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"state: unknown value {request.state}")
-        # Off the event loop, and bounded like ListJobs: a state filter that matches few runs gives a
-        # short or empty page with a next_page_token ("keep going").
-        runs, token = await asyncio.to_thread(self.api.store.list_runs, request.job_name, request.state, size,
-                                              request.page_token)
+        if len(request.domain.encode()) > 128 or "\0" in request.domain:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "domain: not a domain (at most 128 bytes)")
+        if len(request.agent_id.encode()) > 128:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "agent_id: at most 128 bytes")
+        if request.created_from_ms < 0 or request.created_before_ms < 0:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "created_from_ms, created_before_ms: not negative")
+        # The caller's domains are filtered in the scan (pages fill up with what it may see); asking
+        # for another domain by name is refused (and audited), as ReportRuns does.
         visible = visible_domains(Permission.RUN_READ)
-        runs = [r for r in runs if visible is None or r.spec.domain in visible]
+        if request.domain and visible is not None and request.domain not in visible:
+            await require(context, Permission.RUN_READ, request.domain)
+        domains = frozenset({request.domain}) if request.domain else visible
+        where = RunWhere(domains=domains, agent=request.agent_id, created_from_ms=request.created_from_ms,
+                         created_before_ms=request.created_before_ms)
+        # Off the event loop, and bounded like ListJobs: a filter that matches few runs gives a short
+        # or empty page with a next_page_token ("keep going").
+        runs, token = await asyncio.to_thread(self.api.store.list_runs, request.job_name, request.state, size,
+                                              request.page_token, where=where)
         return api_pb2.ListRunsResponse(runs=runs, next_page_token=token)
 
     async def ReportRuns(self, request: api_pb2.ReportRunsRequest,

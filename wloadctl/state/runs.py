@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 import grpc
 import lmdb
@@ -20,6 +21,7 @@ from wloadctl.scheduler.triggers import ScheduleError, business_date
 from wloadctl.state.changes import AGENT, CLUSTER, RUN, ChangeSink
 from wloadctl.state.encoding import encode
 from wloadctl.state.facts import add_fact
+from wloadctl.state.reports import first_key_at
 from wloadctl.state.results import err as _err
 from wloadctl.state.results import ok as _ok
 from wloadctl.state.stats import StatsTables
@@ -48,6 +50,23 @@ def run_seq(run_id: str) -> int | None:
 
 def state_name(state: int) -> str:
     return RS.Name(state)
+
+
+@dataclass(frozen=True)
+class RunWhere:
+    """Filters of a run listing besides job and state (each empty/zero: no filter)."""
+
+    domains: frozenset[str] | None = None   # None: any domain
+    agent: str = ""                         # the agent of its current (or last) attempt
+    created_from_ms: int = 0                # created at or after
+    created_before_ms: int = 0              # created before
+
+    def matches(self, run: runs_pb2.Run) -> bool:
+        if self.domains is not None and (run.spec.domain or "default") not in self.domains:
+            return False
+        if self.agent and run.agent_id != self.agent:
+            return False
+        return not (self.created_before_ms and run.created_ms >= self.created_before_ms)
 
 
 class RunTables:
@@ -181,29 +200,47 @@ class RunTables:
         return out
 
     def list_runs(self, txn: lmdb.Transaction, job_name: str, state: int, page_size: int,
-                  before_seq: int, max_scan: int, max_bytes: int) -> tuple[list[runs_pb2.Run], int]:
+                  before_seq: int, max_scan: int, max_bytes: int, where: RunWhere | None = None) \
+            -> tuple[list[runs_pb2.Run], int]:
         """Newest first; returns (runs, seq to continue before, or 0 at the end). At most
-        ``max_scan`` runs are looked at: a state filter that matches few of them gives a short
-        (maybe empty) page and a seq to go on from. A page stops before ``max_bytes`` of runs
-        (one larger run fills a page alone)."""
+        ``max_scan`` runs are looked at: a filter that matches few of them gives a short (maybe
+        empty) page and a seq to go on from. A page stops before ``max_bytes`` of runs (one larger
+        run fills a page alone). ``where``: more filters (domains, agent, creation time)."""
+        where = where or RunWhere()
         out: list[runs_pb2.Run] = []
+        top = (before_seq - 1) if before_seq else (1 << 64) - 1
+        if where.created_before_ms:
+            # Runs are stored in creation order: start below the first run created at or after the bound.
+            bound = first_key_at(txn, self.runs, where.created_before_ms)
+            if bound is not None:
+                top = min(top, _U64.unpack(bound)[0] - 1)
         if job_name:
             prefix = job_name.encode() + b"\0"
             cur = txn.cursor(db=self.by_job)
-            start = prefix + _U64.pack(before_seq - 1 if before_seq else (1 << 64) - 1)
-            seqs = iter_back(cur, start, prefix, lambda k: _U64.unpack(k[len(prefix):])[0])
+            seqs = iter_back(cur, prefix + _U64.pack(top), prefix, lambda k: _U64.unpack(k[len(prefix):])[0])
+        elif state and state not in FINAL_STATES:
+            # Unfinished runs: runs_active holds each one's state, so only the matching ones are read.
+            cur = txn.cursor(db=self.active)
+            seqs = iter_back(cur, _U64.pack(top), b"", lambda k: _U64.unpack(k)[0])
         else:
             cur = txn.cursor(db=self.runs)
-            start = _U64.pack(before_seq - 1 if before_seq else (1 << 64) - 1)
-            seqs = iter_back(cur, start, b"", lambda k: _U64.unpack(k)[0])
+            seqs = iter_back(cur, _U64.pack(top), b"", lambda k: _U64.unpack(k)[0])
         last = 0
         size = 0
         for scanned, seq in enumerate(seqs):
             if len(out) >= page_size or scanned >= max_scan:
                 return out, last
-            raw = txn.get(_U64.pack(seq), db=self.runs)
+            key = _U64.pack(seq)
+            if state and not job_name and state not in FINAL_STATES:
+                known = txn.get(key, db=self.active)
+                if known and known[0] != state:
+                    last = seq
+                    continue
+            raw = txn.get(key, db=self.runs)
             run = runs_pb2.Run.FromString(raw) if raw is not None else None
-            if run is not None and (not state or run.state == state):
+            if run is not None and where.created_from_ms and run.created_ms < where.created_from_ms:
+                return out, 0  # older runs follow: the range is done
+            if run is not None and (not state or run.state == state) and where.matches(run):
                 run.ClearField("output_tail")
                 if out and size + run.ByteSize() > max_bytes:
                     return out, last  # it opens the next page

@@ -55,7 +55,7 @@ from wloadctl.state.events import EVENT_DBS, EventTables
 from wloadctl.state.reports import REPORT_CHUNK, RunScan, scan_chunk
 from wloadctl.state.results import err as _err
 from wloadctl.state.results import ok as _ok
-from wloadctl.state.runs import EPOCH_KEY, FINAL_STATES, RUN_DBS, RunTables, run_seq
+from wloadctl.state.runs import EPOCH_KEY, FINAL_STATES, RUN_DBS, RunTables, RunWhere, run_seq
 from wloadctl.state.schedules import SCHEDULE_DBS, SCHEDULE_MESSAGES, ScheduleTables
 from wloadctl.state.secrets import SECRET_DBS, SECRET_MESSAGES, SecretBox, SecretTables, info, secrets_key
 from wloadctl.state.stats import STATS_DBS, DomainSummary
@@ -631,11 +631,13 @@ class Store:
             return self.runs.get_run(txn, run_id)
 
     def list_runs(self, job_name: str = "", state: int = 0, page_size: int = 100,
-                  page_token: str = "", max_scan: int = MAX_SCAN_PER_PAGE) -> tuple[list[runs_pb2.Run], str]:
+                  page_token: str = "", max_scan: int = MAX_SCAN_PER_PAGE,
+                  where: RunWhere | None = None) -> tuple[list[runs_pb2.Run], str]:
         """Newest first; like list_jobs, at most ``max_scan`` runs are looked at per call."""
         before = run_seq(page_token) or 0 if page_token else 0
         with self._reading() as txn:
-            runs, last = self.runs.list_runs(txn, job_name, state, page_size, before, max_scan, MAX_PAGE_BYTES)
+            runs, last = self.runs.list_runs(txn, job_name, state, page_size, before, max_scan, MAX_PAGE_BYTES,
+                                             where)
         return runs, (f"r{last}" if last else "")
 
     def report_runs(self, builder: RunReportBuilder, domains: Collection[str] | None, max_runs: int,

@@ -23,7 +23,7 @@ from wloadctl.cli.context import (
     listing,
     page_size,
 )
-from wloadctl.cli.parser import RUN_STATE_NAMES, Verbs, int_at_least, param, positive_float, run_state
+from wloadctl.cli.parser import RUN_STATE_NAMES, Verbs, int_at_least, param, positive_float, run_state, time_ms
 from wloadctl.client import FINAL_RUN_STATES, Client, ClientError
 from wloadctl.proto.v1 import api_pb2, runs_pb2, watch_pb2, workflows_pb2
 
@@ -38,8 +38,10 @@ WF = workflows_pb2.WorkflowRunState
 def register(verbs: Verbs) -> None:
     get_runs = verbs.add_to(
         "get", "runs", "list runs, newest first",
-        description="List runs, newest first, optionally only those of one job or in one state.",
+        description="List runs, newest first, optionally only those of one job, in one state, of one business\n"
+                    "domain, on one agent or created in a time range (--since/--until; filtered by the replica).",
         epilog="examples:\n  wloadctl get runs --job nightly-backup --limit 10\n"
+               "  wloadctl get runs --domain finance --since 24h --state failed\n"
                "  wloadctl get runs --state failed -o json | jq -r '.runs[].run_id'\n"
                "  wloadctl get runs -w                      # then every change, as it happens\n"
                "  wloadctl get runs --job etl -w -o json    # one WatchEvent per line\n\n"
@@ -49,6 +51,12 @@ def register(verbs: Verbs) -> None:
     get_runs.add_argument("--job", default="", metavar="J", help="only runs of this job")
     get_runs.add_argument("--state", type=run_state, default=0, metavar="S",
                           help="only runs in this state (case-insensitive, e.g. running, failed)")
+    get_runs.add_argument("--domain", default="", metavar="D", help="only runs of this business domain")
+    get_runs.add_argument("--agent", default="", metavar="A",
+                          help="only runs whose current (or last) attempt is on this agent")
+    get_runs.add_argument("--since", type=time_ms, default=0, metavar="T",
+                          help="only runs created at or after T (2026-12-01, 2026-12-01T08:00:00Z, or 24h, 7d ago)")
+    get_runs.add_argument("--until", type=time_ms, default=0, metavar="T", help="only runs created before T")
     get_runs.add_argument("--limit", type=int_at_least(1), default=None, metavar="N",
                           help="show at most N runs (default: all)")
     get_runs.add_argument("--workflow", default="", metavar="W",
@@ -186,8 +194,12 @@ def _is_workflow(client: Client, name: str) -> bool:
 
 
 def cmd_get_runs(args: argparse.Namespace, ctx: Context) -> int:
-    if args.workflow and (args.job or args.state):
-        args.parser.error("--workflow lists workflow runs: it does not combine with --job or --state")
+    filtered = args.domain or args.agent or args.since or args.until
+    if args.workflow and (args.job or args.state or filtered):
+        args.parser.error("--workflow lists workflow runs: it does not combine with --job, --state, --domain, "
+                          "--agent, --since or --until")
+    if args.watch and filtered:
+        args.parser.error("-w follows --job and --state only (--domain, --agent, --since and --until list without it)")
     if args.watch:
         client = ctx.client()
         if args.workflow:
@@ -200,7 +212,8 @@ def cmd_get_runs(args: argparse.Namespace, ctx: Context) -> int:
     if args.workflow:
         found = ctx.client().list_workflow_runs(args.workflow, limit=min(args.limit or 1000, 1000)).runs
         return listing(ctx, iter(found), 0, "runs", workflow_render.workflow_runs_table)
-    runs = ctx.client().iter_runs(args.job, args.state, page_size=page_size(args.limit))
+    runs = ctx.client().iter_runs(args.job, args.state, page_size=page_size(args.limit), domain=args.domain,
+                                  agent_id=args.agent, created_from_ms=args.since, created_before_ms=args.until)
     return listing(ctx, runs, args.limit, "runs", render.runs_table)
 
 

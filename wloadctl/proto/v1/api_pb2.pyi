@@ -424,16 +424,24 @@ class GetRunRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ...) -> None: ...
 
 class ListRunsRequest(_message.Message):
-    __slots__ = ("job_name", "state", "page_size", "page_token")
+    __slots__ = ("job_name", "state", "page_size", "page_token", "domain", "agent_id", "created_from_ms", "created_before_ms")
     JOB_NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FROM_MS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BEFORE_MS_FIELD_NUMBER: _ClassVar[int]
     job_name: str
     state: _runs_pb2.RunState
     page_size: int
     page_token: str
-    def __init__(self, job_name: _Optional[str] = ..., state: _Optional[_Union[_runs_pb2.RunState, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    domain: str
+    agent_id: str
+    created_from_ms: int
+    created_before_ms: int
+    def __init__(self, job_name: _Optional[str] = ..., state: _Optional[_Union[_runs_pb2.RunState, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., domain: _Optional[str] = ..., agent_id: _Optional[str] = ..., created_from_ms: _Optional[int] = ..., created_before_ms: _Optional[int] = ...) -> None: ...
 
 class ListRunsResponse(_message.Message):
     __slots__ = ("runs", "next_page_token")
