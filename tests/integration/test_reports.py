@@ -181,7 +181,7 @@ def test_a_user_of_another_domain_sees_none_of_it(cluster: tuple[LocalCluster, i
 
 def test_the_summary_equals_the_listings_for_each_caller(cluster: tuple[LocalCluster, int],
                                                          capsysbinary: pytest.CaptureFixture[bytes]) -> None:
-    c, since = cluster
+    c, _ = cluster
     today = time.strftime("%Y-%m-%d", time.gmtime())
     code, out, err = cli(capsysbinary, c, "report", "summary", "-o", "json")
     assert code == 0, err

@@ -7,12 +7,12 @@ import pytest
 from aiohttp import web
 
 from wloadctl.console import Console
-from wloadctl.console.overview import DAY_MS, HOUR_MS, count_runs, new_activity
+from wloadctl.console.overview import HOUR_MS, active_from_summary, activity_from_summary, new_activity
 from wloadctl.console.routes import ROUTES
 from wloadctl.console.runs_query import Position, QueryError, matches, parse_filter, source_of
 from wloadctl.console.security import Cookies, csrf_ok, csrf_token, session_binding
 from wloadctl.console.views import _safe_next
-from wloadctl.proto.v1 import jobs_pb2, runs_pb2
+from wloadctl.proto.v1 import api_pb2, jobs_pb2, runs_pb2
 
 RS = runs_pb2.RunState
 
@@ -50,21 +50,27 @@ def test_a_run_matches_by_domain_agent_source_and_time() -> None:
     assert matches(parse_filter({"workflow": "wf"}), runs_pb2.Run(workflow_run_id="w3"), frozenset({"w3"}))
 
 
-def test_the_overview_counts_days_hours_and_stops_at_last_week() -> None:
+def test_the_overview_reads_days_hours_and_active_runs_from_the_summary() -> None:
     now = 1714521600000 + 10 * HOUR_MS  # 2024-05-01 10:00Z
     activity = new_activity(now)
-    today = now - 10 * HOUR_MS
-    runs = [runs_pb2.Run(created_ms=today + 9 * HOUR_MS, state=RS.SUCCEEDED, slot_ms=1),
-            runs_pb2.Run(created_ms=today + 9 * HOUR_MS + 5, state=RS.FAILED),
-            runs_pb2.Run(created_ms=today + 1, state=RS.KILLED),
-            runs_pb2.Run(created_ms=today - DAY_MS + 1, state=RS.TIMED_OUT),
-            runs_pb2.Run(created_ms=today - 7 * DAY_MS + 1, state=RS.SUCCEEDED),
-            runs_pb2.Run(created_ms=today - 7 * DAY_MS - 1, state=RS.SUCCEEDED)]
-    assert count_runs(activity, runs) is False  # the last one is older than last week's day
+    assert [d.date for d in activity.days] == ["2024-05-01", "2024-04-30", "2024-04-24"]
+    summary = api_pb2.Summary()
+    summary.total.days.add(date="2024-05-01", runs_by_state={"SUCCEEDED": 1, "FAILED": 1, "KILLED": 1,
+                                                              "QUEUED": 2})
+    summary.total.days.add(date="2024-04-30", runs_by_state={"TIMED_OUT": 1, "LOST": 1})
+    summary.total.days.add(date="2024-04-24", runs_by_state={"SUCCEEDED": 1})
+    summary.total.hours.add(hour="2024-05-01T09", created=2, fired=1)
+    summary.total.hours.add(hour="2024-05-01T00", created=1)
+    summary.total.runs_by_state.update({"QUEUED": 2, "RUNNING": 3, "SUCCEEDED": 40})
+    activity_from_summary(activity, summary)
     today_counts, yesterday, last_week = activity.days
-    assert (today_counts.created, today_counts.succeeded, today_counts.failed, today_counts.killed) == (3, 1, 1, 1)
-    assert today_counts.success_rate == 0.5 and yesterday.failure_rate == 1.0 and last_week.success_rate == 1.0
+    assert (today_counts.created, today_counts.succeeded, today_counts.failed, today_counts.killed) == (5, 1, 1, 1)
+    assert today_counts.success_rate == 0.5 and yesterday.failed == 2 and yesterday.failure_rate == 1.0
+    assert last_week.success_rate == 1.0
     assert activity.hourly[9] == 2 and activity.hourly_scheduled[9] == 1 and activity.peak_hour == 9
+    assert activity.hourly[0] == 1
+    assert active_from_summary(summary) == {"running": 3, "dispatched": 0, "queued": 2, "pending": 0,
+                                            "retry_wait": 0}
 
 
 def test_csrf_tokens_bind_to_the_session() -> None:

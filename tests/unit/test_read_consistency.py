@@ -31,7 +31,8 @@ def test_every_api_method_is_a_read_a_live_view_or_a_write() -> None:
     assert not _service_methods() - set(METHOD_PERMISSIONS)
     # Reads are named Get/List/Watch and the like; a write among them would skip nothing but cost a
     # read index, a read among the writes would be stale: check the names agree.
-    verbs = ("Get", "List", "Watch", "Verify", "WhoAmI", "NextFireTimes", "CalendarDays", "Impact", "Report", "Summarize")
+    verbs = ("Get", "List", "Watch", "Verify", "WhoAmI", "NextFireTimes", "CalendarDays", "Impact", "Report",
+             "Summarize")
     for method in READ_METHODS:
         assert method.rsplit("/", 1)[1].startswith(verbs), method
     for method in WRITES:

@@ -9,9 +9,8 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
-import grpc
-
 from wloadctl.cli import output
+from wloadctl.model.auditfiles import actor_text, audit_result, source_ip, status_text  # noqa: F401 (one wording)
 from wloadctl.proto.v1 import api_pb2, approval_pb2, audit_pb2, auth_pb2, jobs_pb2, runs_pb2
 from wloadctl.security.permissions import Permission
 
@@ -401,21 +400,6 @@ def domains_text(domains: Sequence[str]) -> str:
     return f"in domains {', '.join(domains)}" if domains else "in every domain"
 
 
-def actor_text(actor: auth_pb2.Actor) -> str:
-    """`user/alice`, `apikey/k57`, `replica/r1`, `system`: who did it."""
-    if not actor.kind and not actor.name:
-        return "-"
-    return f"{actor.kind}/{actor.name}" if actor.name else actor.kind
-
-
-def source_ip(source: str) -> str:
-    """The IP address of an `ip:port` or `[ipv6]:port` source (as the audit record keeps it)."""
-    if source.startswith("["):
-        return source[1:].partition("]")[0]
-    host, sep, port = source.rpartition(":")
-    return host if sep and port.isdigit() and ":" not in host else source
-
-
 def whoami(answer: auth_pb2.WhoAmIResponse, credential_source: str) -> str:
     expires = output.format_ms(answer.expires_ms) if answer.expires_ms else "never"
     pairs: list[tuple[str, str]] = [
@@ -535,18 +519,6 @@ def approvals_table(approvals: Sequence[approval_pb2.Approval]) -> str:
         for a in approvals
     ]
     return output.render_table(("ID", "STATE", "OPERATION", "DOMAIN", "REQUESTED-BY", "REQUESTED", "SUMMARY"), rows)
-
-
-def status_text(code: int, message: str) -> str:
-    """A recorded result: `ok`, or the gRPC status name and why (`PERMISSION_DENIED: ...`)."""
-    if not code:
-        return message or "ok"
-    name = next((c.name for c in grpc.StatusCode if c.value[0] == code), str(code))
-    return f"{name}: {message}" if message else name
-
-
-def audit_result(record: audit_pb2.AuditRecord) -> str:
-    return status_text(record.result_code, record.result)
 
 
 def audit_table(records: Sequence[audit_pb2.AuditRecord]) -> str:

@@ -78,6 +78,10 @@ class Console:
         self.streams: set[asyncio.Event] = set()  # each open log stream's wake-up (logstream.py)
         from wloadctl.console.views import Views  # views import this module's types
         self.views = Views(self)
+        from wloadctl.console.pages import PageViews  # Gantt, misfires, audit, calendars, reports
+        from wloadctl.console.workflows import WorkflowViews  # the business link view and approvals
+        # Where a route's handler is found (routes.py names it): the first of these that has it.
+        self.handlers: list[object] = [self.views, WorkflowViews(self), PageViews(self)]
 
     # ---- wiring
 
@@ -104,7 +108,7 @@ class Console:
             wake.set()
 
     def _handler(self, route: ConsoleRoute) -> _Handler:
-        method = getattr(self.views, route.name)
+        method = next(getattr(h, route.name) for h in self.handlers if hasattr(h, route.name))
 
         async def handle(request: web.Request) -> web.StreamResponse:
             return await self._serve(request, route, method)

@@ -22,6 +22,10 @@ from wloadctl.api.webhooks import _dialable
 from wloadctl.proto.v1 import (
     api_pb2,
     api_pb2_grpc,
+    approval_pb2,
+    approval_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
     auth_pb2,
     auth_pb2_grpc,
     watch_pb2,
@@ -106,6 +110,10 @@ class Gateway:
         return await self._unary(api_pb2_grpc.ClusterServiceStub(self._channel).Status, api_pb2.StatusRequest(),
                                  caller)
 
+    async def summarize(self, caller: Caller, days: list[str], hours_of_day: str) -> api_pb2.Summary:
+        request = api_pb2.SummarizeRequest(days=days, hours_of_day=hours_of_day)
+        return await self._unary(api_pb2_grpc.RunServiceStub(self._channel).Summarize, request, caller)
+
     async def list_jobs(self, caller: Caller, page_size: int, page_token: str = "") -> api_pb2.ListJobsResponse:
         request = api_pb2.ListJobsRequest(page_size=page_size, page_token=page_token)
         return await self._unary(api_pb2_grpc.JobServiceStub(self._channel).ListJobs, request, caller)
@@ -120,9 +128,72 @@ class Gateway:
         return await self._unary(workflows_pb2_grpc.WorkflowServiceStub(self._channel).ListWorkflowRuns, request,
                                  caller)
 
+    # ---- workflow runs (the business link view) and approvals
+
+    def _workflows(self) -> workflows_pb2_grpc.WorkflowServiceStub:
+        return workflows_pb2_grpc.WorkflowServiceStub(self._channel)
+
+    async def get_workflow_run(self, caller: Caller, run_id: str) -> workflows_pb2.WorkflowRun:
+        return await self._unary(self._workflows().GetWorkflowRun, workflows_pb2.GetWorkflowRunRequest(id=run_id),
+                                 caller)
+
+    async def get_workflow(self, caller: Caller, name: str, version: int) -> workflows_pb2.WorkflowVersion:
+        return await self._unary(self._workflows().GetWorkflow,
+                                 workflows_pb2.GetWorkflowRequest(name=name, version=version), caller)
+
+    async def impact(self, caller: Caller, run_id: str, task: str) -> workflows_pb2.ImpactResponse:
+        return await self._unary(self._workflows().Impact, workflows_pb2.ImpactRequest(run_id=run_id, task=task),
+                                 caller)
+
+    async def rerun_workflow(self, caller: Caller, run_id: str, task: str, mode: str, dry_run: bool,
+                             key: str = "") -> workflows_pb2.RerunWorkflowResponse:
+        request = workflows_pb2.RerunWorkflowRequest(run_id=run_id, task=task, mode=mode, dry_run=dry_run,
+                                                     idempotency_key=key)
+        return await self._unary(self._workflows().RerunWorkflow, request, caller)
+
+    async def workflow_run_action(self, caller: Caller, action: str, run_id: str,
+                                  key: str = "") -> workflows_pb2.WorkflowRun:
+        stub = self._workflows()
+        call = {"kill": stub.KillWorkflowRun, "pause": stub.PauseWorkflowRun, "resume": stub.ResumeWorkflowRun}[action]
+        return await self._unary(call, workflows_pb2.WorkflowRunActionRequest(run_id=run_id, idempotency_key=key),
+                                 caller)
+
+    async def mark_task(self, caller: Caller, run_id: str, task: str, outcome: str,
+                        key: str = "") -> workflows_pb2.WorkflowRun:
+        request = workflows_pb2.MarkTaskRequest(run_id=run_id, task=task, outcome=outcome, idempotency_key=key)
+        return await self._unary(self._workflows().MarkTask, request, caller)
+
+    async def list_approvals(self, caller: Caller, state: str = "") -> approval_pb2.ListApprovalsResponse:
+        return await self._unary(approval_pb2_grpc.ApprovalServiceStub(self._channel).ListApprovals,
+                                 approval_pb2.ListApprovalsRequest(state=state), caller)
+
+    async def decide_approval(self, caller: Caller, approval_id: str, approve: bool,
+                              reason: str) -> approval_pb2.Approval:
+        stub = approval_pb2_grpc.ApprovalServiceStub(self._channel)
+        return await self._unary(stub.Approve if approve else stub.Reject,
+                                 approval_pb2.DecideRequest(id=approval_id, reason=reason), caller)
+
+    async def watch_workflow_run(self, caller: Caller, run_id: str) -> AsyncIterator[watch_pb2.WatchEvent]:
+        """The changes of one workflow run (a snapshot of it first, each change the whole run with its
+        tasks), until the stream ends or is cancelled."""
+        stub = watch_pb2_grpc.WatchServiceStub(self._channel)
+        call = stub.WatchWorkflowRuns(watch_pb2.WatchWorkflowRunsRequest(run_id=run_id),
+                                      metadata=self.metadata(caller))
+        try:
+            async for response in call:
+                for event in response.events:
+                    yield event
+        except grpc.aio.AioRpcError as e:
+            raise ApiError(e.code(), e.details() or e.code().name) from None
+        finally:
+            call.cancel()
+
     async def list_runs(self, caller: Caller, job: str = "", state: int = 0, page_size: int = 100,
-                        page_token: str = "") -> api_pb2.ListRunsResponse:
-        request = api_pb2.ListRunsRequest(job_name=job, state=state, page_size=page_size, page_token=page_token)
+                        page_token: str = "", domain: str = "", agent: str = "", created_from_ms: int = 0,
+                        created_before_ms: int = 0) -> api_pb2.ListRunsResponse:
+        request = api_pb2.ListRunsRequest(job_name=job, state=state, page_size=page_size, page_token=page_token,
+                                          domain=domain, agent_id=agent, created_from_ms=created_from_ms,
+                                          created_before_ms=created_before_ms)
         return await self._unary(api_pb2_grpc.RunServiceStub(self._channel).ListRuns, request, caller)
 
     async def get_run(self, caller: Caller, run_id: str) -> Any:
@@ -142,6 +213,34 @@ class Gateway:
     async def list_agents(self, caller: Caller) -> api_pb2.ListAgentsResponse:
         return await self._unary(api_pb2_grpc.RunServiceStub(self._channel).ListAgents,
                                  api_pb2.ListAgentsRequest(), caller)
+
+    # ---- schedules, audit and reports (the Gantt, misfires, audit, calendars and reports pages: pages.py)
+
+    async def list_misfires(self, caller: Caller, job: str = "", page_size: int = 100,
+                            page_token: str = "") -> api_pb2.ListMisfiresResponse:
+        request = api_pb2.ListMisfiresRequest(job_name=job, page_size=page_size, page_token=page_token)
+        return await self._unary(api_pb2_grpc.JobServiceStub(self._channel).ListMisfires, request, caller)
+
+    async def list_calendars(self, caller: Caller) -> api_pb2.ListCalendarsResponse:
+        return await self._unary(api_pb2_grpc.JobServiceStub(self._channel).ListCalendars,
+                                 api_pb2.ListCalendarsRequest(), caller)
+
+    async def next_fire_times(self, caller: Caller, name: str, count: int) -> api_pb2.NextFireTimesResponse:
+        request = api_pb2.NextFireTimesRequest(name=name, count=count)
+        return await self._unary(api_pb2_grpc.JobServiceStub(self._channel).NextFireTimes, request, caller)
+
+    async def list_audit(self, caller: Caller, request: audit_pb2.ListAuditRequest) -> audit_pb2.ListAuditResponse:
+        return await self._unary(audit_pb2_grpc.AuditServiceStub(self._channel).ListAudit, request, caller,
+                                 timeout=self.timeout + 20)
+
+    async def verify_audit(self, caller: Caller) -> audit_pb2.VerifyAuditResponse:
+        return await self._unary(audit_pb2_grpc.AuditServiceStub(self._channel).VerifyAudit,
+                                 audit_pb2.VerifyAuditRequest(), caller, timeout=max(self.timeout, 60))
+
+    async def report_runs(self, caller: Caller, request: api_pb2.ReportRunsRequest) -> api_pb2.RunReport:
+        # As the CLI: a report that reads many runs takes a while (the replica stops in time and says so).
+        return await self._unary(api_pb2_grpc.RunServiceStub(self._channel).ReportRuns, request, caller,
+                                 timeout=max(self.timeout, 60))
 
     async def watch_run(self, caller: Caller, run_id: str) -> AsyncIterator[watch_pb2.WatchEvent]:
         """The changes of one run (a snapshot of it first), until the stream ends or is cancelled."""

@@ -2,23 +2,22 @@
 
 | number | API call | the CLI's equivalent |
 | --- | --- | --- |
-| jobs, workflows defined | ListJobs (every page), ListWorkflows | `get jobs`, `get workflows` |
-| running, dispatched, queued, waiting now | ListRuns with a state | `get runs --state S` |
-| outcomes per day, runs per hour | ListRuns, newest first, back to the same day last week | `get runs` |
+| jobs, workflows defined | Summarize (counts the state keeps per domain) | `report summary`, `get jobs` |
+| running, dispatched, queued, waiting now | Summarize | `report summary`, `get runs --state S` |
+| outcomes per day, runs per hour | Summarize | `report summary`, `get runs` |
 | agents online and their load | ListAgents | `get agents` |
 | leader, quorum, epoch, takeover phase | Status | `cluster status` |
 
 Days and hours are UTC, as the CLI prints times. A run counts on the day it was created. Success
 rate: SUCCEEDED / (SUCCEEDED + FAILED + TIMED_OUT + LOST); KILLED and SKIPPED are someone's
-decision, not an outcome, and are shown apart. The day counts read at most ``SCAN_LIMIT`` runs
-(each ListRuns page carries every run's job definition): beyond that the page says the figures are
-partial. A summary RPC (`report runs`) is the way to make this cheap with millions of runs.
+decision, not an outcome, and are shown apart. The counts are kept by the state per domain
+(state/stats.py), so the overview costs the same with a million jobs and runs; count_runs remains
+for callers that count listed runs themselves.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from wloadctl.proto.v1 import api_pb2, runs_pb2
@@ -26,7 +25,6 @@ from wloadctl.proto.v1 import api_pb2, runs_pb2
 RS = runs_pb2.RunState
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
-SCAN_LIMIT = 20_000
 FAILED_STATES = frozenset({RS.FAILED, RS.TIMED_OUT, RS.LOST})
 ACTIVE_STATES = {"running": RS.RUNNING, "dispatched": RS.DISPATCHED, "queued": RS.QUEUED, "pending": RS.PENDING,
                  "retry_wait": RS.RETRY_WAIT}
@@ -64,7 +62,7 @@ class Activity:
     hourly: list[int] = field(default_factory=lambda: [0] * 24)           # runs created, per UTC hour today
     hourly_scheduled: list[int] = field(default_factory=lambda: [0] * 24)  # of which fired by a schedule
     scanned: int = 0
-    partial: bool = False      # SCAN_LIMIT reached before the oldest day was read through
+    partial: bool = False      # kept for the template: counts from the state are never partial
 
     @property
     def peak_hour(self) -> int | None:
@@ -95,33 +93,26 @@ def new_activity(now_ms: int) -> Activity:
                      day("same day last week", today - 7 * DAY_MS)])
 
 
-def count_run(activity: Activity, run: runs_pb2.Run) -> None:
-    activity.scanned += 1
+def activity_from_summary(activity: Activity, summary: api_pb2.Summary) -> None:
+    """Fill ``activity`` (made by new_activity) from RunService/Summarize's totals, asked for
+    ``[d.date for d in activity.days]`` and the hours of today."""
+    by_date = {d.date: d.runs_by_state for d in summary.total.days}
     for day in activity.days:
-        if day.start_ms <= run.created_ms < day.start_ms + DAY_MS:
-            day.created += 1
-            if run.state == RS.SUCCEEDED:
-                day.succeeded += 1
-            elif run.state in FAILED_STATES:
-                day.failed += 1
-            elif run.state == RS.KILLED:
-                day.killed += 1
-            elif run.state == RS.SKIPPED:
-                day.skipped += 1
-            if day is activity.days[0]:
-                hour = (run.created_ms - day.start_ms) // HOUR_MS
-                activity.hourly[hour] += 1
-                if run.slot_ms:
-                    activity.hourly_scheduled[hour] += 1
+        states = by_date.get(day.date, {})
+        day.created = sum(states.values())
+        day.succeeded = states.get("SUCCEEDED", 0)
+        day.failed = sum(states.get(RS.Name(s), 0) for s in FAILED_STATES)
+        day.killed = states.get("KILLED", 0)
+        day.skipped = states.get("SKIPPED", 0)
+    today = activity.days[0].date
+    for hour in summary.total.hours:
+        if hour.hour[:10] == today and hour.hour[11:13].isdigit():
+            activity.hourly[int(hour.hour[11:13])] = hour.created
+            activity.hourly_scheduled[int(hour.hour[11:13])] = hour.fired
 
 
-def count_runs(activity: Activity, runs: Iterable[runs_pb2.Run]) -> bool:
-    """Add runs (newest first); False once they are older than the oldest day (stop reading)."""
-    for run in runs:
-        if run.created_ms < activity.oldest_ms:
-            return False
-        count_run(activity, run)
-    return True
+def active_from_summary(summary: api_pb2.Summary) -> dict[str, int]:
+    return {name: summary.total.runs_by_state.get(RS.Name(state), 0) for name, state in ACTIVE_STATES.items()}
 
 
 @dataclass

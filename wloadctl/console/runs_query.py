@@ -48,8 +48,9 @@ class RunFilter:
 
     @property
     def filters_here(self) -> bool:
-        """Whether some filter is applied by the console (not by ListRuns)."""
-        return bool(self.from_ms or self.to_ms or self.domain or self.workflow or self.agent or self.source)
+        """Whether some filter is applied by the console (ListRuns filters job, state, domain, agent and
+        creation time itself)."""
+        return bool(self.workflow or self.source)
 
 
 def _parse_time(name: str, text: str) -> int:

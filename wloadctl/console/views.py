@@ -40,7 +40,6 @@ MAX_PASSWORD_CHARS = 1024
 # The part of a run's log its page shows at once (the rest: `wloadctl logs`); the stream goes on from there.
 FIRST_LOG_BYTES = 256 << 10
 # Listings the overview and the agents page read through, at most.
-COUNT_LIMIT = 100_000
 LIST_PAGE = 1000
 FINAL = frozenset({RS.SUCCEEDED, RS.FAILED, RS.TIMED_OUT, RS.KILLED, RS.SKIPPED})
 
@@ -143,19 +142,22 @@ class Views:
         gw = self.gw
         now_ms = int(time.time() * 1000)
         activity = overview.new_activity(now_ms)
-        (jobs, jobs_error), (workflows, workflows_error), (active, active_error), (_, activity_error), \
-            (agents, agents_error), (status, status_error) = await asyncio.gather(
-                _section(self._count_jobs(caller)), _section(gw.list_workflows(caller)),
-                _section(self._active_counts(caller)), _section(self._scan_activity(caller, activity)),
-                _section(gw.list_agents(caller)), _section(gw.status(caller)))
+        # One call for the counts (kept by the state per domain, whatever the number of jobs and runs).
+        (summary, summary_error), (agents, agents_error), (status, status_error) = await asyncio.gather(
+            _section(gw.summarize(caller, [d.date for d in activity.days], activity.days[0].date)),
+            _section(gw.list_agents(caller)), _section(gw.status(caller)))
+        if summary is not None:
+            overview.activity_from_summary(activity, summary)
         loads = overview.agent_loads(agents) if agents is not None else []
         return {
             "now_ms": now_ms,
-            "jobs": jobs, "jobs_error": jobs_error,
-            "workflows": len(workflows.workflows) if workflows is not None else None,
-            "workflows_error": workflows_error,
-            "active": active, "active_error": active_error,
-            "activity": activity, "activity_error": activity_error,
+            "jobs": summary.total.jobs if summary is not None else None, "jobs_error": summary_error,
+            "workflows": summary.total.workflows if summary is not None else None,
+            "workflows_error": summary_error,
+            # Not "active": that name is the navigation's current page (app.py page()).
+            "runs_now": overview.active_from_summary(summary) if summary is not None else None,
+            "runs_now_error": summary_error,
+            "activity": activity, "activity_error": summary_error,
             "agents": loads, "agents_online": sum(1 for a in loads if a.online), "agents_error": agents_error,
             "slots_used": sum(a.running for a in loads), "slots": sum(a.capacity for a in loads if a.online),
             "status": status, "status_error": status_error,
@@ -171,7 +173,7 @@ class Views:
         activity: overview.Activity = v["activity"]
         status = v["status"]
         return web.json_response({
-            "jobs": v["jobs"], "workflows": v["workflows"], "active": v["active"],
+            "jobs": v["jobs"], "workflows": v["workflows"], "active": v["runs_now"],
             "agents_online": v["agents_online"], "slots_used": v["slots_used"], "slots": v["slots"],
             "days": [{"label": d.label, "date": d.date, "created": d.created, "succeeded": d.succeeded,
                       "failed": d.failed, "killed": d.killed, "skipped": d.skipped,
@@ -183,17 +185,7 @@ class Views:
             "takeover": status.takeover_phase if status is not None else None,
         })
 
-    async def _count_jobs(self, caller: Caller) -> int:
-        count, token = 0, ""
-        while count < COUNT_LIMIT:
-            page = await self.gw.list_jobs(caller, LIST_PAGE, token)
-            count += len(page.jobs)
-            token = page.next_page_token
-            if not token:
-                break
-        return count
-
-    async def _runs_in_state(self, caller: Caller, state: int, limit: int = COUNT_LIMIT) -> list[runs_pb2.Run]:
+    async def _runs_in_state(self, caller: Caller, state: int, limit: int) -> list[runs_pb2.Run]:
         found: list[runs_pb2.Run] = []
         token = ""
         while len(found) < limit:
@@ -203,21 +195,6 @@ class Views:
             if not token:
                 break
         return found
-
-    async def _active_counts(self, caller: Caller) -> dict[str, int]:
-        lists = await asyncio.gather(*(self._runs_in_state(caller, s) for s in overview.ACTIVE_STATES.values()))
-        return {name: len(runs) for name, runs in zip(overview.ACTIVE_STATES, lists, strict=True)}
-
-    async def _scan_activity(self, caller: Caller, activity: overview.Activity) -> None:
-        token = ""
-        while True:
-            page = await self.gw.list_runs(caller, page_size=LIST_PAGE, page_token=token)
-            if not overview.count_runs(activity, page.runs) or not page.next_page_token:
-                return
-            if activity.scanned >= overview.SCAN_LIMIT:
-                activity.partial = True
-                return
-            token = page.next_page_token
 
     # ---- runs
 
@@ -257,7 +234,9 @@ class Views:
         shown: list[runs_pb2.Run] = []
         scanned = 0
         while True:
-            page = await self.gw.list_runs(caller, job=f.job, state=f.state, page_size=api_page, page_token=token)
+            page = await self.gw.list_runs(caller, job=f.job, state=f.state, page_size=api_page, page_token=token,
+                                           domain=f.domain, agent=f.agent, created_from_ms=f.from_ms,
+                                           created_before_ms=f.to_ms)
             runs = list(page.runs)
             for i in range(skip, len(runs)):
                 run = runs[i]
