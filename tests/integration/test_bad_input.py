@@ -146,7 +146,7 @@ def test_metrics_are_exported(cluster_factory: Any) -> None:
         c.apply_jobs([job("m1"), job("m2")])
     with urllib.request.urlopen(f"http://{r.metrics_address}/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+    values = {line.rpartition(" ")[0]: float(line.rpartition(" ")[2]) for line in text.splitlines()
               if line.startswith("wloadctl_") and " " in line}
     assert values["wloadctl_raft_is_leader"] == 1
     assert values["wloadctl_jobs"] == 2

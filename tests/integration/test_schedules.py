@@ -92,7 +92,7 @@ def test_scheduling_metrics_and_misfires_over_the_api(cluster_factory: Any, tmp_
     assert {m.reason for m in misfires} == {"overlap"} and all("forbid" in m.detail for m in misfires)
     with urllib.request.urlopen(f"http://{r.metrics_address}/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+    values = {line.rpartition(" ")[0]: float(line.rpartition(" ")[2]) for line in text.splitlines()
               if line.startswith("wloadctl_") and " " in line}
     assert values["wloadctl_schedule_firings_total"] == state.fired >= 1
     assert values['wloadctl_schedule_misfires_total{reason="overlap"}'] == state.misfired >= 2
