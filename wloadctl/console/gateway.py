@@ -177,16 +177,9 @@ class Gateway:
         """The changes of one workflow run (a snapshot of it first, each change the whole run with its
         tasks), until the stream ends or is cancelled."""
         stub = watch_pb2_grpc.WatchServiceStub(self._channel)
-        call = stub.WatchWorkflowRuns(watch_pb2.WatchWorkflowRunsRequest(run_id=run_id),
-                                      metadata=self.metadata(caller))
-        try:
-            async for response in call:
-                for event in response.events:
-                    yield event
-        except grpc.aio.AioRpcError as e:
-            raise ApiError(e.code(), e.details() or e.code().name) from None
-        finally:
-            call.cancel()
+        async for event in _events(stub.WatchWorkflowRuns(watch_pb2.WatchWorkflowRunsRequest(run_id=run_id),
+                                                          metadata=self.metadata(caller))):
+            yield event
 
     async def list_runs(self, caller: Caller, job: str = "", state: int = 0, page_size: int = 100,
                         page_token: str = "", domain: str = "", agent: str = "", created_from_ms: int = 0,
@@ -245,12 +238,18 @@ class Gateway:
     async def watch_run(self, caller: Caller, run_id: str) -> AsyncIterator[watch_pb2.WatchEvent]:
         """The changes of one run (a snapshot of it first), until the stream ends or is cancelled."""
         stub = watch_pb2_grpc.WatchServiceStub(self._channel)
-        call = stub.WatchRuns(watch_pb2.WatchRunsRequest(run_id=run_id), metadata=self.metadata(caller))
-        try:
-            async for response in call:
-                for event in response.events:
-                    yield event
-        except grpc.aio.AioRpcError as e:
-            raise ApiError(e.code(), e.details() or e.code().name) from None
-        finally:
-            call.cancel()
+        async for event in _events(stub.WatchRuns(watch_pb2.WatchRunsRequest(run_id=run_id),
+                                                  metadata=self.metadata(caller))):
+            yield event
+
+
+async def _events(call: Any) -> AsyncIterator[watch_pb2.WatchEvent]:
+    """The events of a watch stream; its failure as ApiError; the call cancelled when the reader stops."""
+    try:
+        async for response in call:
+            for event in response.events:
+                yield event
+    except grpc.aio.AioRpcError as e:
+        raise ApiError(e.code(), e.details() or e.code().name) from None
+    finally:
+        call.cancel()

@@ -12,16 +12,14 @@ from __future__ import annotations
 import asyncio
 import datetime
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import grpc
 from aiohttp import web
 
 from wloadctl.console import gantt
-from wloadctl.console.gateway import ApiError, Caller, Gateway
+from wloadctl.console.gateway import ApiError, Caller
 from wloadctl.console.pages_query import (
     AuditQuery,
     QueryError,
@@ -31,14 +29,14 @@ from wloadctl.console.pages_query import (
     parse_misfires,
     parse_report,
 )
+from wloadctl.console.viewbase import ViewBase, http_status, section
 from wloadctl.model import auditfiles, reportfiles
 from wloadctl.model.runreport import BUCKETS, GROUP_BY
 from wloadctl.proto.v1 import api_pb2, audit_pb2, runs_pb2
 
 if TYPE_CHECKING:
-    from wloadctl.console.app import Console
+    pass
 
-T = TypeVar("T")
 DAY_MS = 86_400_000
 # Gantt: the runs of one business date, read newest first down to the date's first possible creation
 # (its midnight in the earliest time zone, UTC+14); at most GANTT_MAX_RUNS of the date are drawn and at
@@ -66,22 +64,6 @@ _CONTENT_TYPES = {
 }
 AUDIT_FORMATS = ("csv", "xlsx", "jsonl")
 REPORT_FORMATS = ("csv", "xlsx")
-
-
-def http_status(e: ApiError) -> int:
-    return {grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.NOT_FOUND: 404,
-            grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.RESOURCE_EXHAUSTED: 413,
-            grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.DEADLINE_EXCEEDED: 504}.get(e.code, 502)
-
-
-async def _section(call: Awaitable[T]) -> tuple[T | None, str]:
-    """A part of a page: its value, or why it is missing; the session's end raises."""
-    try:
-        return await call, ""
-    except ApiError as e:
-        if e.unauthenticated:
-            raise
-        return None, e.message
 
 
 def _now_ms() -> int:
@@ -128,19 +110,11 @@ class Scheduled:
     error: str = ""
 
 
-class PageViews:
+class PageViews(ViewBase):
     """The handlers of this module's routes (routes.py names them; app.py finds them here)."""
 
-    def __init__(self, console: Console) -> None:
-        self.console = console
-
-    def _pgw(self) -> Gateway:
-        assert self.console.gateway is not None
-        return self.console.gateway
-
-    @staticmethod
-    def _caller(request: web.Request) -> Caller:
-        return request["console"].caller  # type: ignore[no-any-return]
+    def _caller(self, request: web.Request) -> Caller:
+        return self.ctx(request).caller
 
     def _bad_query(self, request: web.Request, template: str, e: QueryError, **values: Any) -> web.StreamResponse:
         return self.console.page(request, template, http_status=400, error=str(e), **values)
@@ -175,7 +149,7 @@ class PageViews:
         scan = DateScan()
         token = ""
         for _ in range(GANTT_MAX_CALLS):
-            page = await self._pgw().list_runs(caller, page_size=LIST_PAGE, page_token=token)
+            page = await self.gw.list_runs(caller, page_size=LIST_PAGE, page_token=token)
             for run in page.runs:
                 scan.scanned += 1
                 if run.created_ms < lower:
@@ -199,7 +173,7 @@ class PageViews:
         except QueryError as e:
             return self._bad_query(request, "misfires.html", e, job="", records=[], next_page="", first=True)
         try:
-            answer = await self._pgw().list_misfires(self._caller(request), q.job, MISFIRES_PAGE, q.page)
+            answer = await self.gw.list_misfires(self._caller(request), q.job, MISFIRES_PAGE, q.page)
         except ApiError as e:
             if e.unauthenticated:
                 raise
@@ -226,7 +200,7 @@ class PageViews:
         after = q.after_seq
         size = AUDIT_API_PAGE if q.outcome else AUDIT_PAGE  # the API filters all but the outcome itself
         for _ in range(AUDIT_MAX_CALLS):
-            answer = await self._pgw().list_audit(caller, self._audit_request(q, after, size))
+            answer = await self.gw.list_audit(caller, self._audit_request(q, after, size))
             for i, record in enumerate(answer.records):
                 if q.matches(record.result_code):
                     shown.append(record)
@@ -264,7 +238,7 @@ class PageViews:
 
     async def audit_verify(self, request: web.Request) -> web.StreamResponse:
         # VerifyAudit is a read (audit.read, like ListAudit): a GET, no CSRF token needed.
-        verdict, error = await _section(self._pgw().verify_audit(self._caller(request)))
+        verdict, error = await section(self.gw.verify_audit(self._caller(request)))
         return self.console.page(request, "audit_verify.html", http_status=200 if verdict is not None else 403,
                                  verdict=verdict, error=error, active="audit")
 
@@ -283,7 +257,7 @@ class PageViews:
         after = q.after_seq
         try:
             while True:
-                answer = await self._pgw().list_audit(self._caller(request), self._audit_request(q, after, 5000))
+                answer = await self.gw.list_audit(self._caller(request), self._audit_request(q, after, 5000))
                 records.extend(r for r in answer.records if q.matches(r.result_code))
                 if len(records) > AUDIT_EXPORT_LIMIT:
                     return self._download_error(
@@ -317,13 +291,13 @@ class PageViews:
                                      message="this page takes no parameters")
         caller = self._caller(request)
         (calendars, calendars_error), (scheduled, scheduled_error) = await asyncio.gather(
-            _section(self._pgw().list_calendars(caller)), _section(self._scheduled(caller)))
+            section(self.gw.list_calendars(caller)), section(self._scheduled(caller)))
         items, more = scheduled if scheduled is not None else ([], False)
         semaphore = asyncio.Semaphore(NEXT_FIRE_CONCURRENCY)
 
         async def preview(item: Scheduled) -> None:
             async with semaphore:
-                item.answer, item.error = await _section(self._pgw().next_fire_times(caller, item.name,
+                item.answer, item.error = await section(self.gw.next_fire_times(caller, item.name,
                                                                                      FIRINGS_EACH))
 
         await asyncio.gather(*(preview(i) for i in items))
@@ -343,14 +317,14 @@ class PageViews:
         found: list[Scheduled] = []
         token, read = "", 0
         while read < JOBS_LIMIT:
-            page = await self._pgw().list_jobs(caller, LIST_PAGE, token)
+            page = await self.gw.list_jobs(caller, LIST_PAGE, token)
             read += len(page.jobs)
             found += [Scheduled(j.spec.name, "job", j.spec.domain or "default") for j in page.jobs
                       if j.spec.schedules and not j.deleted]
             token = page.next_page_token
             if not token:
                 break
-        workflows = await self._pgw().list_workflows(caller)
+        workflows = await self.gw.list_workflows(caller)
         found += [Scheduled(w.spec.name, "workflow", w.spec.domain or "default") for w in workflows.workflows
                   if w.spec.trigger.schedules and not w.deleted]
         found.sort(key=lambda s: (s.name, s.kind))
@@ -361,7 +335,7 @@ class PageViews:
     async def _report(self, caller: Caller, q: ReportQuery) -> api_pb2.RunReport:
         request = api_pb2.ReportRunsRequest(by=q.by, from_ms=q.from_ms, to_ms=q.to_ms, bucket=q.bucket,
                                             domain=q.domain, time_zone=q.time_zone)
-        return await self._pgw().report_runs(caller, request)
+        return await self.gw.report_runs(caller, request)
 
     async def reports(self, request: web.Request) -> web.StreamResponse:
         values: dict[str, Any] = {"report": None, "links": {}, "group_by": GROUP_BY, "buckets": BUCKETS,

@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import grpc
@@ -27,12 +26,12 @@ from wloadctl.console.runs_query import (
     parse_filter,
     source_of,
 )
+from wloadctl.console.viewbase import ViewBase, http_status, section
 from wloadctl.proto.v1 import runs_pb2
 
 if TYPE_CHECKING:
-    from wloadctl.console.app import Console, RequestContext
+    pass
 
-T = TypeVar("T")
 RS = runs_pb2.RunState
 RUN_ID = re.compile(r"r[0-9]{1,19}")
 MAX_USER_CHARS = 64
@@ -51,28 +50,7 @@ def _safe_next(target: str) -> str:
     return target
 
 
-async def _section(call: Awaitable[T]) -> tuple[T | None, str]:
-    """A part of a page: its value, or why it is missing (permission, no leader); the session's end raises."""
-    try:
-        return await call, ""
-    except ApiError as e:
-        if e.unauthenticated:
-            raise
-        return None, e.message
-
-
-class Views:
-    def __init__(self, console: Console) -> None:
-        self.console = console
-
-    @property
-    def gw(self) -> Gateway:
-        assert self.console.gateway is not None
-        return self.console.gateway
-
-    @staticmethod
-    def ctx(request: web.Request) -> RequestContext:
-        return request["console"]  # type: ignore[no-any-return]
+class Views(ViewBase):
 
     # ---- login, logout, password
 
@@ -144,8 +122,8 @@ class Views:
         activity = overview.new_activity(now_ms)
         # One call for the counts (kept by the state per domain, whatever the number of jobs and runs).
         (summary, summary_error), (agents, agents_error), (status, status_error) = await asyncio.gather(
-            _section(gw.summarize(caller, [d.date for d in activity.days], activity.days[0].date)),
-            _section(gw.list_agents(caller)), _section(gw.status(caller)))
+            section(gw.summarize(caller, [d.date for d in activity.days], activity.days[0].date)),
+            section(gw.list_agents(caller)), section(gw.status(caller)))
         if summary is not None:
             overview.activity_from_summary(activity, summary)
         loads = overview.agent_loads(agents) if agents is not None else []
@@ -212,7 +190,7 @@ class Views:
         except ApiError as e:
             if e.unauthenticated:
                 raise
-            return self.console.page(request, "runs.html", http_status=_http_status(e), error=e.message, runs=[],
+            return self.console.page(request, "runs.html", http_status=http_status(e), error=e.message, runs=[],
                                      filters=f, next_page="", scanned=0, budget_hit=False, source_of=source_of)
         next_page = ""
         if next_position is not None:
@@ -267,9 +245,9 @@ class Views:
         except ApiError as e:
             if e.unauthenticated:
                 raise
-            return self.console.page(request, "error.html", http_status=_http_status(e), title=f"Run {run_id}",
+            return self.console.page(request, "error.html", http_status=http_status(e), title=f"Run {run_id}",
                                      message=e.message)
-        logs, logs_error = await _section(self.gw.run_logs(caller, run_id, 0, 0, FIRST_LOG_BYTES))
+        logs, logs_error = await section(self.gw.run_logs(caller, run_id, 0, 0, FIRST_LOG_BYTES))
         text = logs.data.decode("utf-8", errors="replace") if logs is not None else ""
         offset = (logs.next_offset or len(logs.data)) if logs is not None else 0
         complete = logs is not None and logs.complete
@@ -291,7 +269,7 @@ class Views:
     async def agents(self, request: web.Request) -> web.StreamResponse:
         caller = self.ctx(request).caller
         (answer, error), (running, running_error) = await asyncio.gather(
-            _section(self.gw.list_agents(caller)), _section(self._runs_in_state(caller, RS.RUNNING, 2000)))
+            section(self.gw.list_agents(caller)), section(self._runs_in_state(caller, RS.RUNNING, 2000)))
         by_agent: dict[str, list[runs_pb2.Run]] = {}
         for r in running or []:
             by_agent.setdefault(r.agent_id, []).append(r)
@@ -300,7 +278,7 @@ class Views:
                                  running_error=running_error, answer=answer)
 
     async def cluster(self, request: web.Request) -> web.StreamResponse:
-        status, error = await _section(self.gw.status(self.ctx(request).caller))
+        status, error = await section(self.gw.status(self.ctx(request).caller))
         return self.console.page(request, "cluster.html", status=status, error=error)
 
 
@@ -310,11 +288,6 @@ def _q(value: str) -> str:
 
 def _redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
-
-
-def _http_status(e: ApiError) -> int:
-    return {grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.NOT_FOUND: 404,
-            grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.UNAVAILABLE: 503}.get(e.code, 502)
 
 
 async def _close_quietly(gw: Gateway, caller: Caller) -> None:

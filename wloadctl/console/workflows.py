@@ -27,12 +27,13 @@ import grpc
 from aiohttp import web
 
 from wloadctl.console import filters, linkgraph, previews
-from wloadctl.console.gateway import ApiError, Caller, Gateway
+from wloadctl.console.gateway import ApiError, Caller
+from wloadctl.console.viewbase import ViewBase, http_status, section
 from wloadctl.console.wfstream import stream_workflow_run
 from wloadctl.proto.v1 import approval_pb2, workflows_pb2
 
 if TYPE_CHECKING:
-    from wloadctl.console.app import Console, RequestContext
+    pass
 
 WF = workflows_pb2.WorkflowRunState
 TS = workflows_pb2.TaskState
@@ -52,12 +53,6 @@ KILL_IMPACT_CALLS = 64      # Impact calls a kill preview makes at most (concurr
 
 class BadInput(ValueError):
     """A parameter that is not acceptable; the message names it."""
-
-
-def _http_status(e: ApiError) -> int:
-    return {grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.NOT_FOUND: 404,
-            grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.FAILED_PRECONDITION: 409,
-            grpc.StatusCode.UNAVAILABLE: 503}.get(e.code, 502)
 
 
 def _error(message: str, status: int) -> web.Response:
@@ -101,18 +96,7 @@ def _wait_text(dep: workflows_pb2.ExternalDependency) -> str:
     return what + days + timeout
 
 
-class WorkflowViews:
-    def __init__(self, console: Console) -> None:
-        self.console = console
-
-    @property
-    def gw(self) -> Gateway:
-        assert self.console.gateway is not None
-        return self.console.gateway
-
-    @staticmethod
-    def ctx(request: web.Request) -> RequestContext:
-        return request["console"]  # type: ignore[no-any-return]
+class WorkflowViews(ViewBase):
 
     def _page_error(self, request: web.Request, status: int, title: str, message: str) -> web.Response:
         return self.console.page(request, "error.html", http_status=status, title=title, message=message)
@@ -152,7 +136,7 @@ class WorkflowViews:
         except ApiError as e:
             if e.unauthenticated:
                 raise
-            return self.console.page(request, "workflow_runs.html", http_status=_http_status(e), error=e.message,
+            return self.console.page(request, "workflow_runs.html", http_status=http_status(e), error=e.message,
                                      runs=[], values=values, states=RUN_STATES, limits=LIMITS, next_page="",
                                      prev_page="", capped=False)
         runs = [r for r in answer.runs if not state_text or r.state == RUN_STATES[state_text]]
@@ -186,7 +170,7 @@ class WorkflowViews:
         except ApiError as e:
             if e.unauthenticated:
                 raise
-            return self._page_error(request, _http_status(e), f"Workflow run {run_id}", e.message)
+            return self._page_error(request, http_status(e), f"Workflow run {run_id}", e.message)
         tasks = [(t, linkgraph.node_state(t)) for t in wrun.tasks]
         return self.console.page(request, "workflow_run.html", wrun=wrun, tasks=tasks, selected=selected,
                                  run_state=linkgraph.run_state(wrun.state), node_states=linkgraph.NODE_STATES,
@@ -203,7 +187,7 @@ class WorkflowViews:
         except ApiError as e:
             if e.unauthenticated:
                 raise
-            return _error(e.message, _http_status(e))
+            return _error(e.message, http_status(e))
         spec: workflows_pb2.WorkflowSpec | None = None
         edges_error = ""
         try:
@@ -227,7 +211,7 @@ class WorkflowViews:
         except ApiError as e:
             if e.unauthenticated:
                 raise
-            return _error(e.message, _http_status(e))
+            return _error(e.message, http_status(e))
 
     async def workflow_task(self, request: web.Request) -> web.StreamResponse:
         """One node's details: the task, its definition, its run (agent, outputs) and its impact set."""
@@ -242,14 +226,14 @@ class WorkflowViews:
         except ApiError as e:
             if e.unauthenticated:
                 raise
-            return _error(e.message, _http_status(e))
+            return _error(e.message, http_status(e))
         task = next((t for t in wrun.tasks if t.name == name), None)
         if task is None:
             return _error(f"name: no task {name!r} in workflow run {run_id}", 404)
         (version, _), (impact, impact_error), (run, run_error) = await asyncio.gather(
-            _section(self.gw.get_workflow(caller, wrun.workflow_name, wrun.workflow_version)),
-            _section(self.gw.impact(caller, run_id, name)) if not task.handler else _none(),
-            _section(self.gw.get_run(caller, task.run_id)) if task.run_id else _none())
+            section(self.gw.get_workflow(caller, wrun.workflow_name, wrun.workflow_version)),
+            section(self.gw.impact(caller, run_id, name)) if not task.handler else _none(),
+            section(self.gw.get_run(caller, task.run_id)) if task.run_id else _none())
         spec = next((t for t in (*version.spec.tasks, *version.spec.on_failure) if t.name == name), None) \
             if version is not None else None
         return web.json_response({
@@ -284,7 +268,7 @@ class WorkflowViews:
         except ApiError as e:
             if e.unauthenticated:
                 raise
-            return _error(e.message, _http_status(e))
+            return _error(e.message, http_status(e))
         # A key per preview: a confirm sent twice (a double click, a retried request) acts at most once,
         # and a held one finds the same approval.
         return web.json_response({**what, "run_id": run_id, "text": preview.text, "highlight": preview.highlight,
@@ -305,7 +289,7 @@ class WorkflowViews:
             return previews.resume(wrun)
         upstream: dict[str, list[str]] = {}
         if wrun.state == WF.WF_RUNNING:
-            version, _ = await _section(self.gw.get_workflow(caller, wrun.workflow_name, wrun.workflow_version))
+            version, _ = await section(self.gw.get_workflow(caller, wrun.workflow_name, wrun.workflow_version))
             upstream = {t.name: list(t.depends_on) for t in version.spec.tasks} if version is not None else {}
         frontier = previews.kill_frontier(wrun, upstream)[:KILL_IMPACT_CALLS] if wrun.state == WF.WF_RUNNING else []
         gate = asyncio.Semaphore(8)
@@ -345,7 +329,7 @@ class WorkflowViews:
                 raise
             if e.approval_id:
                 return self._action_answer(request, run_id, 202, approval_id=e.approval_id, message=e.message)
-            return self._action_answer(request, run_id, _http_status(e), error=e.message)
+            return self._action_answer(request, run_id, http_status(e), error=e.message)
         return self._action_answer(request, run_id, 200, text=text)
 
     def _action_answer(self, request: web.Request, run_id: str, status: int, text: str = "", error: str = "",
@@ -409,7 +393,7 @@ class WorkflowViews:
         except ApiError as e:
             if e.unauthenticated:
                 raise
-            return await self._approvals_page(request, "pending", _http_status(e),
+            return await self._approvals_page(request, "pending", http_status(e),
                                               error=f"approval/{approval_id}: {e.message}")
         if not approve:
             return await self._approvals_page(request, "pending", done=f"approval/{decided.id or approval_id} rejected")
@@ -430,15 +414,6 @@ class WorkflowViews:
 
 
 # ---- helpers
-
-async def _section(call: Any) -> tuple[Any, str]:
-    try:
-        return await call, ""
-    except ApiError as e:
-        if e.unauthenticated:
-            raise
-        return None, e.message
-
 
 async def _none() -> tuple[None, str]:
     return None, ""
