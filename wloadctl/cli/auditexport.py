@@ -10,10 +10,10 @@ first and then renamed, so a failed export never leaves half a file under the na
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from wloadctl.cli.privatefile import write_private
 from wloadctl.model.auditfiles import COLUMNS, FORMATS, csv_bytes, iso_ms, row, xlsx_bytes
 from wloadctl.proto.v1 import audit_pb2
 
@@ -28,17 +28,5 @@ def write_export(records: Iterable[audit_pb2.AuditRecord], fmt: str, path: str |
         raise ValueError(f"--format: csv or xlsx, got {fmt!r}")
     rows = [row(r) for r in records]
     data = csv_bytes(rows) if fmt == "csv" else xlsx_bytes(rows)
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)  # also when an older temporary file allowed more
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_private(path, data)
     return len(rows)

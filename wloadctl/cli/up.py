@@ -26,6 +26,7 @@ import grpc
 
 import wloadctl
 from wloadctl.cli import userconfig
+from wloadctl.cli.privatefile import write_private
 from wloadctl.client import Client, ClientCredentials, ClientError
 from wloadctl.config import ConfigError
 from wloadctl.config.render import Peer, ensure_secret, render_config, toml_string
@@ -256,19 +257,7 @@ def _read_token(path: str) -> str:
 
 def _write_private(path: str, text: str) -> None:
     """A file only its owner may read (a credential), written whole or not at all."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_private(path, text.encode("utf-8"))
 
 
 def _bootstrap(replicas: list[Replica], ca_pem: bytes | None, token_file: str, seconds: float) -> str:

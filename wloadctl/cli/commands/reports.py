@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import sys
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
 from wloadctl.cli import output
 from wloadctl.cli.context import EXIT_OK, EXIT_USAGE, Context, emit, emit_bytes, error
 from wloadctl.cli.parser import Verbs, int_at_least, time_ms
+from wloadctl.cli.privatefile import write_private
 from wloadctl.model import reportfiles
 from wloadctl.model.runreport import BUCKETS, DEFAULT_BUCKET, FAILURE_CLASSES, GROUP_BY
 from wloadctl.proto.v1 import api_pb2
@@ -125,24 +124,6 @@ def cmd_report_summary(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def write_file(data: bytes, path: str) -> None:
-    """``data`` to ``path`` with mode 0600, through a temporary file renamed into place (as `audit
-    export` does): a failed write never leaves half a file under the name asked for."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _rate(row: api_pb2.RunReportRow) -> str:
     return f"{row.success_rate * 100:.1f}%" if row.succeeded + row.failed + row.timed_out + row.killed else "-"
 
@@ -207,7 +188,7 @@ def cmd_report_runs(args: argparse.Namespace, ctx: Context) -> int:
               f"created before {output.format_ms(report.covered_to_ms)} (covered_to_ms "
               f"{report.covered_to_ms}) are counted; report the rest from there", file=sys.stderr)
     if args.file:
-        write_file(data, args.file)
+        write_private(args.file, data)
         rows, runs = len(report.rows), report.total.runs
         emit(f"report of runs by {report.by} ({rows} row{'' if rows == 1 else 's'}, "
              f"{runs} run{'' if runs == 1 else 's'}) written to {args.file} ({fmt})\n")
