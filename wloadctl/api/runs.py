@@ -177,7 +177,7 @@ class RunServicer(api_pb2_grpc.RunServiceServicer):
         deadline = time.monotonic() + remaining * 0.8 if remaining is not None else None
 
         def count() -> api_pb2.RunReport:
-            scan = self.api.store.report_runs(builder, domains, max_runs, deadline)
+            scan = self.api.store.report_runs(builder, domains, max_runs, deadline, time.monotonic)
             return builder.report(scan.truncated, scan.covered_to_ms)
 
         try:

@@ -15,7 +15,6 @@ Each run is read once, as of the chunk that reads it.
 from __future__ import annotations
 
 import struct
-import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
@@ -37,7 +36,8 @@ class RunScan:
     builder: RunReportBuilder
     domains: Collection[str] | None  # None: every domain
     max_runs: int
-    deadline: float | None = None    # time.monotonic(): stop (truncated) once it has passed
+    deadline: float | None = None    # by ``clock``: stop (truncated) once it has passed
+    clock: Callable[[], float] | None = None  # the caller's (the state reads no clock of its own)
     scanned: int = 0                 # runs read (of every domain)
     counted: int = 0                 # runs given to the builder (of the domains)
     done: bool = False
@@ -108,7 +108,8 @@ def scan_chunk(txn: lmdb.Transaction, runs_db: lmdb._Database, scan: RunScan, ch
         if builder.to_ms and created >= builder.to_ms:
             break
         if created != scan.last_ms and (scan.scanned >= scan.max_runs or (
-                scan.deadline is not None and read % _CHECK_CLOCK_EVERY == 0 and time.monotonic() >= scan.deadline)):
+                scan.deadline is not None and scan.clock is not None and read % _CHECK_CLOCK_EVERY == 0
+                and scan.clock() >= scan.deadline)):
             scan.finish(True, created)
             return
         scan.last_ms = created
